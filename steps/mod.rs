@@ -1,0 +1,3 @@
+//! The host side: one module per step, the `Host` seam and the parsers of tool output.
+
+pub mod parse;

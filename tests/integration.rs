@@ -1,0 +1,1 @@
+//! Integration tests: the `iser-wizard` binary seen from the outside.

@@ -1,0 +1,14 @@
+//! iser-wizard: a guided, verified attach of a Linux host to iSER storage.
+//!
+//! The crate is laid out by ownership:
+//! - `wizard/` (this directory) owns the operator: CLI, prompts, progress, the order of
+//!   steps, the answers file, the state file and resume;
+//! - `steps/` owns the host: one module per step that probes, plans, applies and verifies,
+//!   plus the `Host` seam and the parsers of tool output;
+//! - `worksheets/` owns the record and its renderers;
+//! - `templates/` holds the text of every file the wizard writes.
+
+#[path = "../steps/mod.rs"]
+pub mod steps;
+#[path = "../worksheets/mod.rs"]
+pub mod worksheets;

@@ -1,0 +1,1 @@
+//! The worksheet record and its renderers.
