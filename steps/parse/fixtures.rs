@@ -57,6 +57,10 @@ pub fn lab_capture(text: &str) -> (String, String, Option<i32>) {
         if let Some(n) = last.strip_prefix("# exit=") {
             status = n.trim().parse().ok();
             lines.pop();
+            // The shell traced the `echo '# exit=N'` that printed the status: not output.
+            if lines.last().is_some_and(|l| l.starts_with("+ echo '# exit=")) {
+                lines.pop();
+            }
         }
     }
     let mut body = lines.join("\n");
