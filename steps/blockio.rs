@@ -1,0 +1,1 @@
+//! Block I/O for the verify step (being written).

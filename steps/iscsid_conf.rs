@@ -1,0 +1,1 @@
+//! iscsid.conf editing (being written).
