@@ -1,5 +1,342 @@
 //! The host side: one module per step, the `Host` seam and the parsers of tool output.
+//!
+//! Every step is a [`Step`]: it *plans* (probing the host, asking what it must through
+//! [`Ask`], and returning a [`Plan`] value), the engine shows and applies that plan, and the
+//! step then *verifies* the result against a fresh probe and records what it learned in the
+//! facts and the worksheet. A step whose probe already matches returns an empty plan, so a
+//! second run changes nothing.
 
 pub mod blockio;
+pub mod facts;
+pub mod fake;
+pub mod host;
 pub mod iscsid_conf;
 pub mod parse;
+pub mod plan;
+pub mod preflight;
+pub mod timefmt;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::worksheets::Worksheet;
+pub use facts::Facts;
+pub use host::{Cmd, CmdOutput, Host, HostError};
+pub use plan::{Action, Plan};
+
+/// The steps, in the order they run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum StepName {
+    /// Distro, tools, modules, privileges, SELinux.
+    Preflight,
+    /// opensm per port GUID, or the subnet manager already on the fabric.
+    SubnetManager,
+    /// IPoIB or RoCE addresses, persistent, and reachability of every portal.
+    Network,
+    /// iscsid.conf, services, initiator IQN, one iser iface per port.
+    Iscsi,
+    /// Discovery or manual nodes, login, verification.
+    Sessions,
+    /// multipath.conf, multipathd, initramfs, the map and its paths.
+    Multipath,
+    /// Safety checks, GPT partition, mkfs, mount, fstab.
+    Filesystem,
+    /// Write, read back past the page cache, compare.
+    Verify,
+}
+
+impl StepName {
+    /// All steps in order.
+    pub const ALL: [StepName; 8] = [
+        StepName::Preflight,
+        StepName::SubnetManager,
+        StepName::Network,
+        StepName::Iscsi,
+        StepName::Sessions,
+        StepName::Multipath,
+        StepName::Filesystem,
+        StepName::Verify,
+    ];
+
+    /// The name operators type (`subnet-manager`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepName::Preflight => "preflight",
+            StepName::SubnetManager => "subnet-manager",
+            StepName::Network => "network",
+            StepName::Iscsi => "iscsi",
+            StepName::Sessions => "sessions",
+            StepName::Multipath => "multipath",
+            StepName::Filesystem => "filesystem",
+            StepName::Verify => "verify",
+        }
+    }
+
+    /// Position in the run (1-based), for "step 3/8".
+    pub fn number(self) -> usize {
+        StepName::ALL.iter().position(|s| *s == self).unwrap_or(0) + 1
+    }
+}
+
+impl fmt::Display for StepName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for StepName {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        StepName::ALL
+            .into_iter()
+            .find(|n| n.as_str() == s)
+            .ok_or_else(|| {
+                format!(
+                    "unknown step {s:?}; the steps are: {}",
+                    StepName::ALL.map(|n| n.as_str()).join(", ")
+                )
+            })
+    }
+}
+
+/// Why a question got no answer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    /// No answer was provided and there is nobody to ask.
+    #[error(
+        "{key}: no answer given; add it to the answers file (see `iser-wizard answers --template`)"
+    )]
+    Missing {
+        /// JSON path of the answer.
+        key: String,
+    },
+    /// The provided answer is not valid.
+    #[error("{key}: {reason}")]
+    Invalid {
+        /// JSON path of the answer.
+        key: String,
+        /// What is wrong and how to fix it.
+        reason: String,
+    },
+    /// The operator pressed Ctrl-C at the prompt.
+    #[error("interrupted at a prompt")]
+    Interrupted,
+    /// The terminal failed.
+    #[error("prompt: {0}")]
+    Terminal(String),
+}
+
+/// The one path by which steps get answers, in interactive and unattended runs alike: the
+/// answer at `key` if it was provided (validated exactly as a typed one), else a prompt
+/// offering `default`, else (no terminal) [`AskError::Missing`].
+pub trait Ask {
+    /// A text answer at `key` (a JSON path such as `volume.mount_point`).
+    fn text(
+        &mut self,
+        key: &str,
+        question: &str,
+        default: Option<&str>,
+    ) -> Result<String, AskError>;
+    /// A yes/no answer.
+    fn confirm(&mut self, key: &str, question: &str, default: bool) -> Result<bool, AskError>;
+    /// One of `choices`.
+    fn choose(
+        &mut self,
+        key: &str,
+        question: &str,
+        choices: &[&str],
+        default: usize,
+    ) -> Result<String, AskError>;
+    /// A whole-number answer.
+    fn number(&mut self, key: &str, question: &str, default: Option<i64>) -> Result<i64, AskError>;
+    /// The raw provided value at `key`, if any (for lists and maps).
+    fn provided(&self, key: &str) -> Option<serde_json::Value>;
+    /// Record a value at `key` (what a step derived from several prompts).
+    fn record(&mut self, key: &str, value: serde_json::Value);
+    /// Whether a person is answering.
+    fn interactive(&self) -> bool;
+}
+
+/// Progress reporting for long work; hidden off a terminal and in tests.
+pub trait Progress {
+    /// What is being done now.
+    fn message(&self, msg: &str);
+    /// Start a byte counter with this total.
+    fn start_bytes(&self, label: &str, total: u64);
+    /// Set the byte counter.
+    fn set_bytes(&self, done: u64);
+}
+
+/// Progress that shows nothing.
+#[derive(Debug, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn message(&self, _msg: &str) {}
+    fn start_bytes(&self, _label: &str, _total: u64) {}
+    fn set_bytes(&self, _done: u64) {}
+}
+
+/// What a run allows.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Probe and plan only.
+    pub dry_run: bool,
+    /// Allow partitioning/formatting a device that carries only signatures.
+    pub force_format: bool,
+}
+
+/// Everything a step may use.
+pub struct Ctx<'a> {
+    /// The machine (read-only on dry runs).
+    pub host: &'a dyn Host,
+    /// Answers.
+    pub ask: &'a mut dyn Ask,
+    /// Facts learned by earlier steps (and this one).
+    pub facts: &'a mut Facts,
+    /// The worksheet being filled.
+    pub sheet: &'a mut Worksheet,
+    /// Progress display.
+    pub progress: &'a dyn Progress,
+    /// Run options.
+    pub options: &'a Options,
+}
+
+impl Ctx<'_> {
+    /// Run a probe (read-only command); failing to start it is an error naming it.
+    pub fn probe(&self, argv: &[&str]) -> Result<CmdOutput, StepError> {
+        Ok(self.host.run(&Cmd::probe(argv.iter().copied()))?)
+    }
+}
+
+/// Why a step stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum StepError {
+    /// This version of the wizard does not do this step yet.
+    #[error("this step is not built yet in iser-wizard {}", env!("CARGO_PKG_VERSION"))]
+    NotBuilt,
+    /// A command failed.
+    #[error("`{cmd}` failed ({status}){}{}", tail_block(.tail), hint_line(.hint))]
+    Command {
+        /// The command as displayed (secrets masked).
+        cmd: String,
+        /// "exit 5", "killed after 30s".
+        status: String,
+        /// The tail of its output.
+        tail: String,
+        /// What the operator can do about it.
+        hint: Option<String>,
+    },
+    /// The host refused (file or command).
+    #[error(transparent)]
+    Host(#[from] HostError),
+    /// Refused for safety (exit 3): nothing was changed.
+    #[error("refused: {reason}{}", evidence_block(.evidence))]
+    Refused {
+        /// Why.
+        reason: String,
+        /// What was seen (mounts, holders, signatures).
+        evidence: Vec<String>,
+    },
+    /// An answer was missing or invalid.
+    #[error(transparent)]
+    Ask(#[from] AskError),
+    /// The host is not in the state the step needs, or verification found it wrong.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl StepError {
+    /// A failed command, with the tail of its output.
+    pub fn command(cmd: &Cmd, out: &CmdOutput, hint: Option<String>) -> Self {
+        StepError::Command {
+            cmd: cmd.to_string(),
+            status: out.describe_status(),
+            tail: cmd.mask(&out.tail(8)),
+            hint,
+        }
+    }
+}
+
+fn tail_block(tail: &str) -> String {
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!(":\n    {}", tail.replace('\n', "\n    "))
+    }
+}
+
+fn hint_line(hint: &Option<String>) -> String {
+    hint.as_ref()
+        .map(|h| format!("\n  hint: {h}"))
+        .unwrap_or_default()
+}
+
+fn evidence_block(ev: &[String]) -> String {
+    ev.iter().map(|e| format!("\n    - {e}")).collect()
+}
+
+/// One step of the procedure.
+pub trait Step {
+    /// Which step this is.
+    fn name(&self) -> StepName;
+
+    /// Probe the host, ask what is needed, and return the changes to make (empty when the
+    /// host already matches).
+    fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError>;
+
+    /// Do a [`Action::Task`] of this step's plan.
+    fn task(&mut self, _cx: &mut Ctx<'_>, id: &str) -> Result<(), StepError> {
+        Err(StepError::Failed(format!(
+            "internal: no task {id:?} in this step"
+        )))
+    }
+
+    /// Check the result against a fresh probe and record facts and worksheet entries.
+    fn verify(&mut self, cx: &mut Ctx<'_>) -> Result<(), StepError>;
+}
+
+/// A step this version does not do yet: says so plainly.
+#[derive(Debug)]
+pub struct NotBuilt(pub StepName);
+
+impl Step for NotBuilt {
+    fn name(&self) -> StepName {
+        self.0
+    }
+    fn plan(&mut self, _cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
+        Err(StepError::NotBuilt)
+    }
+    fn verify(&mut self, _cx: &mut Ctx<'_>) -> Result<(), StepError> {
+        Err(StepError::NotBuilt)
+    }
+}
+
+/// The step implementation for a name.
+pub fn step(name: StepName) -> Box<dyn Step> {
+    match name {
+        StepName::Preflight => Box::new(preflight::Preflight::default()),
+        other => Box::new(NotBuilt(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_names_round_trip_in_order() {
+        for (i, n) in StepName::ALL.iter().enumerate() {
+            assert_eq!(n.as_str().parse::<StepName>().unwrap(), *n);
+            assert_eq!(n.number(), i + 1);
+        }
+        assert!("subnet_manager".parse::<StepName>().is_err());
+        assert_eq!(
+            serde_json::to_string(&StepName::SubnetManager).unwrap(),
+            "\"subnet-manager\""
+        );
+    }
+}

@@ -8,6 +8,14 @@
 //! - `worksheets/` owns the record and its renderers;
 //! - `templates/` holds the text of every file the wizard writes.
 
+pub mod answers;
+pub mod cli;
+pub mod exit;
+pub mod flow;
+pub mod progress;
+pub mod prompt;
+pub mod state;
+
 #[path = "../steps/mod.rs"]
 pub mod steps;
 #[path = "../worksheets/mod.rs"]

@@ -1,1 +1,23 @@
-fn main() {}
+//! `iser-wizard`: parse the command line and dispatch; everything else lives in the library.
+
+use clap::Parser;
+use iser_wizard::cli::{main_with, Cli};
+use iser_wizard::steps::host::Interrupt;
+
+fn main() {
+    let cli = Cli::parse();
+    let interrupt = Interrupt::new();
+    let flag = interrupt.clone();
+    // Ctrl-C and SIGTERM set the flag: commands in flight are killed, state is saved, and
+    // the run exits 130. A second signal exits at once.
+    let _ = ctrlc::set_handler(move || {
+        if flag.is_set() {
+            std::process::exit(130);
+        }
+        flag.set();
+    });
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let code = main_with(cli, interrupt, &mut stdout.lock(), &mut stderr.lock());
+    std::process::exit(code);
+}

@@ -29,7 +29,9 @@ pub fn files_below(dir: &std::path::Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let Ok(rd) = std::fs::read_dir(&d) else { continue };
+        let Ok(rd) = std::fs::read_dir(&d) else {
+            continue;
+        };
         for e in rd.flatten() {
             let p = e.path();
             if p.is_dir() {
@@ -58,7 +60,10 @@ pub fn lab_capture(text: &str) -> (String, String, Option<i32>) {
             status = n.trim().parse().ok();
             lines.pop();
             // The shell traced the `echo '# exit=N'` that printed the status: not output.
-            if lines.last().is_some_and(|l| l.starts_with("+ echo '# exit=")) {
+            if lines
+                .last()
+                .is_some_and(|l| l.starts_with("+ echo '# exit="))
+            {
                 lines.pop();
             }
         }

@@ -1,0 +1,295 @@
+//! The command line (CONTRACT.md), in two stages: raw flags parsed by clap, then a validated
+//! form ([`RunConfig`]) that the engine uses. `main` only parses and dispatches.
+
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde_json::Value;
+
+use crate::answers;
+use crate::exit::WizardError;
+use crate::flow::{self, RunConfig};
+use crate::prompt::Mode;
+use crate::state::StateDir;
+use crate::steps::host::Interrupt;
+use crate::steps::StepName;
+
+/// Default state directory.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/iser-wizard";
+
+/// Attach this host to iSER storage: a guided, verified procedure.
+#[derive(Debug, Parser)]
+#[command(
+    name = "iser-wizard",
+    version,
+    about,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// What to do (default: run).
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Flags of `run`, when no command is given.
+    #[command(flatten)]
+    pub run: RunFlags,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Set the host up, step by step (interactive on a terminal, or from --answers).
+    Run(RunFlags),
+    /// Print the worksheet of the last run (complete or partial).
+    Worksheet(WorksheetFlags),
+    /// Print a complete answers file with every key, to edit.
+    Answers(AnswersFlags),
+    /// Read-only health check: ports, subnet manager, sessions, paths, mount.
+    Status(StatusFlags),
+    /// Write and read back a test file past the page cache, and report throughput.
+    Verify(VerifyFlags),
+}
+
+/// Flags of `run`.
+#[derive(Debug, Args, Default, Clone)]
+pub struct RunFlags {
+    /// Answers file for an unattended run (`-` reads standard input).
+    #[arg(long, value_name = "FILE")]
+    pub answers: Option<PathBuf>,
+    /// Probe the host and print the full plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Every file read or written lives below DIR.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// Where state, worksheet, log and backups live.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+    /// Run only these steps (comma-separated).
+    #[arg(
+        long,
+        value_name = "STEP,...",
+        value_delimiter = ',',
+        conflicts_with = "from"
+    )]
+    pub only: Vec<String>,
+    /// Run from this step to the end.
+    #[arg(long, value_name = "STEP")]
+    pub from: Option<String>,
+    /// After the run, write the answers given to FILE, for --answers on the next host.
+    #[arg(long, value_name = "FILE")]
+    pub record_answers: Option<PathBuf>,
+    /// Allow partitioning a device that carries a partition table or filesystem signature
+    /// (never a mounted or held one).
+    #[arg(long)]
+    pub force_format: bool,
+}
+
+/// Output formats of the worksheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    /// Markdown.
+    #[default]
+    Markdown,
+    /// PDF.
+    Pdf,
+}
+
+/// Flags of `worksheet`.
+#[derive(Debug, Args)]
+pub struct WorksheetFlags {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Markdown)]
+    pub format: Format,
+    /// Write to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// State directory of the run.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+}
+
+/// Flags of `answers`.
+#[derive(Debug, Args)]
+pub struct AnswersFlags {
+    /// Print the template.
+    #[arg(long)]
+    pub template: bool,
+}
+
+/// Flags of `status`.
+#[derive(Debug, Args)]
+pub struct StatusFlags {
+    /// JSON output.
+    #[arg(long)]
+    pub json: bool,
+    /// State directory of the run.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+}
+
+/// Flags of `verify`.
+#[derive(Debug, Args)]
+pub struct VerifyFlags {
+    /// The mounted filesystem to check.
+    pub mountpoint: PathBuf,
+    /// How much to write and read back (B, KiB, MiB, GiB).
+    #[arg(long, default_value = "256MiB")]
+    pub size: String,
+}
+
+fn read_answers(path: &PathBuf) -> Result<(String, Value), WizardError> {
+    let (name, text) = if path.as_os_str() == "-" {
+        let mut s = String::new();
+        std::io::stdin()
+            .read_to_string(&mut s)
+            .map_err(|e| WizardError::Usage(format!("reading answers from standard input: {e}")))?;
+        ("standard input".to_string(), s)
+    } else {
+        let s = std::fs::read_to_string(path).map_err(|e| {
+            WizardError::Usage(format!("reading the answers file {}: {e}", path.display()))
+        })?;
+        (path.display().to_string(), s)
+    };
+    let v: Value = serde_json::from_str(&text).map_err(|e| WizardError::InvalidAnswers {
+        source_name: name.clone(),
+        problems: vec![answers::Problem {
+            path: format!("line {} column {}", e.line(), e.column()),
+            message: format!("not valid JSON: {e}"),
+        }],
+    })?;
+    Ok((name, v))
+}
+
+/// Validate `run`'s flags into the engine's configuration. Touches nothing.
+pub fn run_config(f: &RunFlags, stdin_is_terminal: bool) -> Result<RunConfig, WizardError> {
+    let steps: Vec<StepName> = if !f.only.is_empty() {
+        let mut v = Vec::new();
+        for s in &f.only {
+            let n: StepName = s
+                .trim()
+                .parse()
+                .map_err(|e| WizardError::Usage(format!("--only: {e}")))?;
+            if !v.contains(&n) {
+                v.push(n);
+            }
+        }
+        v.sort();
+        v
+    } else if let Some(from) = &f.from {
+        let n: StepName = from
+            .parse()
+            .map_err(|e| WizardError::Usage(format!("--from: {e}")))?;
+        StepName::ALL.into_iter().filter(|s| *s >= n).collect()
+    } else {
+        StepName::ALL.to_vec()
+    };
+    if !f.root.is_absolute() {
+        return Err(WizardError::Usage(format!(
+            "--root {}: give an absolute path",
+            f.root.display()
+        )));
+    }
+    if !f.root.is_dir() {
+        return Err(WizardError::Usage(format!(
+            "--root {}: not a directory",
+            f.root.display()
+        )));
+    }
+    let answers = match &f.answers {
+        Some(p) => {
+            let (name, v) = read_answers(p)?;
+            let problems = answers::validate(&v, &|k| std::env::var(k).ok());
+            if !problems.is_empty() {
+                return Err(WizardError::InvalidAnswers {
+                    source_name: name,
+                    problems,
+                });
+            }
+            Some(v)
+        }
+        None => None,
+    };
+    let mode = match (&answers, stdin_is_terminal, f.dry_run) {
+        (Some(_), _, _) => Mode::Unattended,
+        (None, true, _) => Mode::Interactive,
+        (None, false, true) => Mode::Defaults,
+        (None, false, false) => {
+            return Err(WizardError::Usage(
+                "no terminal to ask questions on: run unattended with --answers FILE \
+                 (start from `iser-wizard answers --template > answers.json`), or try --dry-run"
+                    .into(),
+            ))
+        }
+    };
+    Ok(RunConfig {
+        root: f.root.clone(),
+        state_dir: f.state_dir.clone(),
+        partial: !f.only.is_empty() || f.from.is_some(),
+        steps,
+        dry_run: f.dry_run,
+        force_format: f.force_format,
+        answers,
+        mode,
+        record_answers: f.record_answers.clone(),
+    })
+}
+
+fn worksheet(f: &WorksheetFlags, out: &mut dyn Write) -> Result<(), WizardError> {
+    let sheet = StateDir::new(&f.state_dir)
+        .load_worksheet()
+        .map_err(|e| WizardError::Other(anyhow::anyhow!("reading the worksheet: {e}")))?;
+    let bytes = match f.format {
+        Format::Markdown => crate::worksheets::markdown::render(&sheet).into_bytes(),
+        Format::Pdf => return Err(WizardError::NotBuilt("the PDF worksheet".into())),
+    };
+    match &f.out {
+        Some(p) => std::fs::write(p, &bytes)
+            .map_err(|e| WizardError::Other(anyhow::anyhow!("writing {}: {e}", p.display()))),
+        None => out
+            .write_all(&bytes)
+            .map_err(|e| WizardError::Other(e.into())),
+    }
+}
+
+/// Parse, dispatch, and return the exit code. Messages go to `out` and `err`.
+pub fn main_with(cli: Cli, interrupt: Interrupt, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
+    let result = match cli.command {
+        None => run(&cli.run, interrupt, out),
+        Some(Command::Run(f)) => run(&f, interrupt, out),
+        Some(Command::Worksheet(f)) => worksheet(&f, out),
+        Some(Command::Answers(f)) => {
+            if f.template {
+                out.write_all(answers::TEMPLATE.as_bytes())
+                    .map_err(|e| WizardError::Other(e.into()))
+            } else {
+                Err(WizardError::Usage(
+                    "answers: use --template to print a complete answers file".into(),
+                ))
+            }
+        }
+        Some(Command::Status(_)) => Err(WizardError::NotBuilt("status".into())),
+        Some(Command::Verify(f)) => {
+            if answers::parse_size(&f.size).is_none() {
+                Err(WizardError::Usage(format!(
+                    "--size {:?}: write a whole number with B, KiB, MiB or GiB, like 256MiB",
+                    f.size
+                )))
+            } else {
+                Err(WizardError::NotBuilt("verify".into()))
+            }
+        }
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            let _ = writeln!(err, "iser-wizard: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+fn run(f: &RunFlags, interrupt: Interrupt, out: &mut dyn Write) -> Result<(), WizardError> {
+    let cfg = run_config(f, std::io::stdin().is_terminal())?;
+    flow::run(cfg, interrupt, out)
+}

@@ -1,0 +1,347 @@
+//! The step engine: for each selected step, plan (probe + ask), show the plan, ask before
+//! applying (interactive), apply, verify against a fresh probe, and save state, facts and
+//! worksheet. A dry run stops after showing each plan and writes nothing anywhere.
+//!
+//! Resume: a run that did not finish (a failure, Ctrl-C, a kill) leaves `state.json` with the
+//! steps it completed; `run` again with the same answers skips those and goes on. A run that
+//! finished starts over on the next `run`, re-probing every step, which then plans nothing
+//! where the host already matches.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use serde_json::Value;
+
+use crate::exit::WizardError;
+use crate::progress::TermProgress;
+use crate::prompt::{Asker, Mode};
+use crate::state::{RunRecord, State, StateDir};
+use crate::steps::host::{Interrupt, Log, ReadOnly, RealHost};
+use crate::steps::plan::Completed;
+use crate::steps::{timefmt, Action, Ctx, Host, Options, Progress, StepError, StepName};
+use crate::worksheets::Worksheet;
+
+/// A validated `run`.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    /// Root of every file read or written.
+    pub root: PathBuf,
+    /// State directory.
+    pub state_dir: PathBuf,
+    /// The steps to run, in order.
+    pub steps: Vec<StepName>,
+    /// Whether this is a partial run (`--only`/`--from`): no resume skipping.
+    pub partial: bool,
+    /// Probe and plan only.
+    pub dry_run: bool,
+    /// Allow formatting a device that only carries signatures.
+    pub force_format: bool,
+    /// Validated answers (unattended), or `None`.
+    pub answers: Option<Value>,
+    /// How questions are answered.
+    pub mode: Mode,
+    /// Where to write the answers given, at the end.
+    pub record_answers: Option<PathBuf>,
+}
+
+fn digest(v: &Value) -> String {
+    format!(
+        "{:016x}",
+        xxhash_rust::xxh3::xxh3_64(v.to_string().as_bytes())
+    )
+}
+
+/// Apply one plan's actions; returns the headlines of what was done.
+fn apply(
+    step: &mut dyn crate::steps::Step,
+    cx: &mut Ctx<'_>,
+    plan: &crate::steps::Plan,
+    interrupt: &Interrupt,
+    changed: &mut Vec<String>,
+) -> Result<(), StepError> {
+    for (i, action) in plan.actions.iter().enumerate() {
+        if interrupt.is_set() {
+            return Err(StepError::Host(crate::steps::HostError::Interrupted));
+        }
+        cx.progress.message(&format!(
+            "{}/{}: {}",
+            i + 1,
+            plan.actions.len(),
+            action.headline()
+        ));
+        match action {
+            Action::Run { cmd, ok_codes, .. } => {
+                let out = cx.host.run(cmd)?;
+                let ok = out.success() || out.code.is_some_and(|c| ok_codes.contains(&c));
+                if !ok {
+                    return Err(StepError::command(cmd, &out, None));
+                }
+            }
+            Action::Write {
+                path, new, mode, ..
+            } => {
+                cx.host.write(path, new, *mode)?;
+            }
+            Action::Task { id, .. } => step.task(cx, id)?,
+        }
+        changed.push(action.headline());
+    }
+    Ok(())
+}
+
+fn confirm_apply(step: StepName, n: usize) -> Result<bool, WizardError> {
+    let theme = dialoguer::theme::ColorfulTheme::default();
+    dialoguer::Confirm::with_theme(&theme)
+        .with_prompt(format!(
+            "Apply {n} change{} of step {step}?",
+            if n == 1 { "" } else { "s" }
+        ))
+        .default(true)
+        .interact()
+        .map_err(|_| WizardError::Interrupted(Some(step)))
+}
+
+/// Run the selected steps on the real host.
+pub fn run(cfg: RunConfig, interrupt: Interrupt, out: &mut dyn Write) -> Result<(), WizardError> {
+    let sd = StateDir::new(&cfg.state_dir);
+    let log = if cfg.dry_run {
+        Arc::new(Log::disabled())
+    } else {
+        sd.create()
+            .with_context(|| format!("creating the state directory {}", sd.path.display()))?;
+        Arc::new(Log::open(&sd.log()).with_context(|| format!("opening {}", sd.log().display()))?)
+    };
+    let real = RealHost::new(
+        cfg.root.clone(),
+        (!cfg.dry_run).then(|| sd.backups()),
+        log.clone(),
+        interrupt.clone(),
+    );
+    execute(&cfg, &real, &log, &interrupt, &mut crate::steps::step, out)
+}
+
+/// Run the selected steps on `host` (wrapped read-only on a dry run), making each step with
+/// `make_step`.
+pub fn execute(
+    cfg: &RunConfig,
+    real: &dyn Host,
+    log: &Log,
+    interrupt: &Interrupt,
+    make_step: &mut dyn FnMut(StepName) -> Box<dyn crate::steps::Step>,
+    out: &mut dyn Write,
+) -> Result<(), WizardError> {
+    let sd = StateDir::new(&cfg.state_dir);
+    // Reading the state is harmless on a dry run; creating anything is not.
+    let mut state: State = sd.load_state().context("reading the state")?;
+    let mut sheet: Worksheet = sd.load_worksheet().context("reading the worksheet")?;
+
+    let provided = match &cfg.answers {
+        Some(v) => v.clone(),
+        None if cfg.mode == Mode::Interactive => {
+            // An interrupted interactive run resumes with the answers already given.
+            let prev = cfg.state_dir.join("answers.json");
+            std::fs::read(&prev)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .filter(|_| state.run.finished_at.is_none())
+                .unwrap_or(Value::Object(Default::default()))
+        }
+        None => Value::Object(Default::default()),
+    };
+    let run_digest = match &cfg.answers {
+        Some(v) => digest(v),
+        None => "interactive".to_string(),
+    };
+    let resume = !cfg.dry_run
+        && !cfg.partial
+        && state.run.finished_at.is_none()
+        && state.run.answers_digest == run_digest
+        && !state.run.done.is_empty();
+
+    let read_only = ReadOnly(real);
+    let host: &dyn Host = if cfg.dry_run { &read_only } else { real };
+
+    if resume {
+        let done: Vec<&str> = state.run.done.iter().map(|c| c.step.as_str()).collect();
+        let _ = writeln!(
+            out,
+            "Resuming the run started {}: already done: {}",
+            state.run.started_at,
+            done.join(", ")
+        );
+    } else if !cfg.dry_run {
+        state.run = RunRecord {
+            started_at: timefmt::now_rfc3339(),
+            finished_at: None,
+            answers_digest: run_digest,
+            done: Vec::new(),
+        };
+        log.entry(
+            &format!(
+                "run started: steps {}",
+                cfg.steps
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
+            "",
+        );
+    }
+
+    let mut ask = Asker::new(provided, cfg.mode);
+    let options = Options {
+        dry_run: cfg.dry_run,
+        force_format: cfg.force_format,
+    };
+    let mut unplanned = Vec::new();
+    let save = |state: &State, sheet: &Worksheet, ask: &Asker| -> Result<(), WizardError> {
+        if cfg.dry_run {
+            return Ok(());
+        }
+        sd.save_state(state).context("saving state.json")?;
+        sd.save_worksheet(sheet).context("saving worksheet.json")?;
+        sd.save_answers(ask.recorded())
+            .context("saving answers.json")?;
+        Ok(())
+    };
+
+    for &name in &cfg.steps {
+        let _ = writeln!(
+            out,
+            "\n[{}/{}] {}",
+            name.number(),
+            StepName::ALL.len(),
+            name
+        );
+        if resume && state.run.done.iter().any(|c| c.step == name) {
+            let _ = writeln!(out, "  done in the interrupted run; skipping");
+            continue;
+        }
+        if interrupt.is_set() {
+            save(&state, &sheet, &ask)?;
+            return Err(WizardError::Interrupted(Some(name)));
+        }
+        let mut step = make_step(name);
+        let progress = TermProgress::new(name.as_str());
+        let mut cx = Ctx {
+            host,
+            ask: &mut ask,
+            facts: &mut state.facts,
+            sheet: &mut sheet,
+            progress: &progress,
+            options: &options,
+        };
+        progress.message("probing");
+        let plan = match step.plan(&mut cx) {
+            Ok(p) => p,
+            Err(e)
+                if cfg.dry_run
+                    && !matches!(e, StepError::Ask(crate::steps::AskError::Interrupted)) =>
+            {
+                progress.finish();
+                let _ = writeln!(out, "  cannot plan: {e}");
+                unplanned.push(name.to_string());
+                continue;
+            }
+            Err(e) => {
+                progress.finish();
+                save(&state, &sheet, &ask)?;
+                return Err(WizardError::from_step(name, e, Vec::new()));
+            }
+        };
+        progress.finish();
+        let _ = write!(out, "{}", plan.render());
+        if cfg.dry_run {
+            continue;
+        }
+        let mut changed = Vec::new();
+        if !plan.is_empty() {
+            if cfg.mode == Mode::Interactive && !confirm_apply(name, plan.actions.len())? {
+                save(&state, &sheet, &ask)?;
+                return Err(WizardError::Interrupted(Some(name)));
+            }
+            let progress = TermProgress::new(name.as_str());
+            let mut cx = Ctx {
+                host,
+                ask: &mut ask,
+                facts: &mut state.facts,
+                sheet: &mut sheet,
+                progress: &progress,
+                options: &options,
+            };
+            if let Err(e) = apply(step.as_mut(), &mut cx, &plan, interrupt, &mut changed) {
+                progress.finish();
+                save(&state, &sheet, &ask)?;
+                return Err(WizardError::from_step(name, e, changed));
+            }
+        }
+        let progress = TermProgress::new(name.as_str());
+        progress.message("verifying");
+        let mut cx = Ctx {
+            host,
+            ask: &mut ask,
+            facts: &mut state.facts,
+            sheet: &mut sheet,
+            progress: &progress,
+            options: &options,
+        };
+        if let Err(e) = step.verify(&mut cx) {
+            progress.finish();
+            save(&state, &sheet, &ask)?;
+            return Err(WizardError::from_step(name, e, changed));
+        }
+        progress.finish();
+        let at = timefmt::now_rfc3339();
+        state.run.done.retain(|c| c.step != name);
+        state.run.done.push(Completed {
+            step: name,
+            at: at.clone(),
+            changes: changed.len(),
+        });
+        sheet.step_completed(name.as_str(), &at);
+        save(&state, &sheet, &ask)?;
+        let _ = writeln!(
+            out,
+            "  done{}",
+            if changed.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    " ({} change{})",
+                    changed.len(),
+                    if changed.len() == 1 { "" } else { "s" }
+                )
+            }
+        );
+    }
+
+    if cfg.dry_run {
+        let _ = writeln!(out, "\nDry run: nothing was changed.");
+        return if unplanned.is_empty() {
+            Ok(())
+        } else {
+            Err(WizardError::Unplanned(unplanned))
+        };
+    }
+    if !cfg.partial {
+        state.run.finished_at = Some(timefmt::now_rfc3339());
+    }
+    save(&state, &sheet, &ask)?;
+    log.entry("run finished", "");
+    if let Some(path) = &cfg.record_answers {
+        let mut text = serde_json::to_vec_pretty(ask.recorded()).context("encoding answers")?;
+        text.push(b'\n');
+        crate::state::write_private(path, &text)
+            .with_context(|| format!("writing {}", path.display()))?;
+        let _ = writeln!(out, "Answers recorded in {}", path.display());
+    }
+    let _ = writeln!(
+        out,
+        "\nAll steps done. The worksheet: iser-wizard worksheet --state-dir {}",
+        cfg.state_dir.display()
+    );
+    Ok(())
+}
