@@ -345,3 +345,222 @@ pub fn execute(
     );
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::fake::FakeHost;
+    use crate::steps::{Cmd, CmdOutput, HostError, Plan, Step};
+    use std::cell::Cell;
+    use std::path::Path;
+    use std::rc::Rc;
+
+    /// A step that wants /etc/demo.conf to say "wanted" and restarts a service after.
+    struct Conf {
+        plans: Rc<Cell<usize>>,
+    }
+
+    impl Step for Conf {
+        fn name(&self) -> StepName {
+            StepName::Iscsi
+        }
+        fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
+            self.plans.set(self.plans.get() + 1);
+            let mut p = Plan::new(StepName::Iscsi);
+            let path = Path::new("/etc/demo.conf");
+            let old = cx.host.read(path)?;
+            if old.as_deref() != Some("wanted\n") {
+                p.push(Action::write(path, old, "wanted\n".into(), 0o644, "demo"));
+                p.push(Action::run(
+                    Cmd::change(["systemctl", "restart", "demo"]),
+                    "reload",
+                ));
+            }
+            Ok(p)
+        }
+        fn verify(&mut self, cx: &mut Ctx<'_>) -> Result<(), StepError> {
+            cx.sheet.target_iqn = Some("iqn.2002-09.com.lab:array".into());
+            match cx.host.read(Path::new("/etc/demo.conf"))?.as_deref() {
+                Some("wanted\n") => Ok(()),
+                other => Err(StepError::Failed(format!("demo.conf is {other:?}"))),
+            }
+        }
+    }
+
+    /// A step that is interrupted the first `fail` times it applies.
+    struct Flaky {
+        fail: Rc<Cell<usize>>,
+    }
+
+    impl Step for Flaky {
+        fn name(&self) -> StepName {
+            StepName::Sessions
+        }
+        fn plan(&mut self, _cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
+            let mut p = Plan::new(StepName::Sessions);
+            p.push(Action::task("login", "log in"));
+            Ok(p)
+        }
+        fn task(&mut self, _cx: &mut Ctx<'_>, _id: &str) -> Result<(), StepError> {
+            if self.fail.get() > 0 {
+                self.fail.set(self.fail.get() - 1);
+                return Err(StepError::Host(HostError::Interrupted));
+            }
+            Ok(())
+        }
+        fn verify(&mut self, _cx: &mut Ctx<'_>) -> Result<(), StepError> {
+            Ok(())
+        }
+    }
+
+    fn cfg(state: &Path, dry_run: bool) -> RunConfig {
+        RunConfig {
+            root: PathBuf::from("/"),
+            state_dir: state.to_path_buf(),
+            steps: vec![StepName::Iscsi, StepName::Sessions],
+            partial: false,
+            dry_run,
+            force_format: false,
+            answers: Some(serde_json::json!({"version": 1})),
+            mode: Mode::Unattended,
+            record_answers: None,
+        }
+    }
+
+    fn go(
+        host: &FakeHost,
+        state: &Path,
+        dry_run: bool,
+        plans: &Rc<Cell<usize>>,
+        fail: &Rc<Cell<usize>>,
+    ) -> (Result<(), WizardError>, String) {
+        let mut out = Vec::new();
+        let (p, f) = (plans.clone(), fail.clone());
+        let mut make = move |n: StepName| -> Box<dyn Step> {
+            match n {
+                StepName::Iscsi => Box::new(Conf { plans: p.clone() }),
+                _ => Box::new(Flaky { fail: f.clone() }),
+            }
+        };
+        let r = execute(
+            &cfg(state, dry_run),
+            host,
+            &Log::disabled(),
+            &Interrupt::new(),
+            &mut make,
+            &mut out,
+        );
+        (r, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn a_second_run_changes_nothing() {
+        let state = tempfile::tempdir().unwrap();
+        let (plans, fail) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let h = FakeHost::new();
+        h.put_file("/etc/demo.conf", "old\n");
+        h.expect(&["systemctl", "restart", "demo"], CmdOutput::ok(""));
+        let (r, out) = go(&h, state.path(), false, &plans, &fail);
+        r.unwrap();
+        assert!(out.contains("done (2 changes)"), "{out}");
+        h.finish();
+        assert_eq!(
+            std::fs::read_to_string(h.path("/etc/demo.conf")).unwrap(),
+            "wanted\n"
+        );
+
+        // Same answers again: the probe matches, the plan is empty, no command changes the host.
+        let h2 = FakeHost::with_root(h.root(), None);
+        let (r, out) = go(&h2, state.path(), false, &plans, &fail);
+        r.unwrap();
+        assert!(out.contains("nothing to change"), "{out}");
+        assert!(h2.changes().is_empty(), "{:?}", h2.changes());
+        h2.finish();
+        let s = StateDir::new(state.path()).load_state().unwrap();
+        assert!(s.run.finished_at.is_some());
+        let sheet = StateDir::new(state.path()).load_worksheet().unwrap();
+        assert_eq!(sheet.steps.len(), 2);
+        assert_eq!(
+            sheet.target_iqn.as_deref(),
+            Some("iqn.2002-09.com.lab:array")
+        );
+    }
+
+    #[test]
+    fn an_interrupted_run_saves_state_and_resumes_at_the_interrupted_step() {
+        let state = tempfile::tempdir().unwrap();
+        let (plans, fail) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(1)));
+        let h = FakeHost::new();
+        h.expect(&["systemctl", "restart", "demo"], CmdOutput::ok(""));
+        let (r, _) = go(&h, state.path(), false, &plans, &fail);
+        let e = r.unwrap_err();
+        assert_eq!(e.exit_code(), 130, "{e}");
+        assert!(e.to_string().contains("at step sessions"), "{e}");
+        h.finish();
+        let s = StateDir::new(state.path()).load_state().unwrap();
+        assert_eq!(
+            s.run.done.iter().map(|c| c.step).collect::<Vec<_>>(),
+            vec![StepName::Iscsi]
+        );
+        assert!(s.run.finished_at.is_none());
+        assert_eq!(plans.get(), 1);
+
+        let h2 = FakeHost::with_root(h.root(), None);
+        let (r, out) = go(&h2, state.path(), false, &plans, &fail);
+        r.unwrap();
+        assert!(out.contains("Resuming the run"), "{out}");
+        assert!(
+            out.contains("done in the interrupted run; skipping"),
+            "{out}"
+        );
+        assert_eq!(plans.get(), 1, "the done step was not planned again");
+        h2.finish();
+        let s = StateDir::new(state.path()).load_state().unwrap();
+        assert!(s.run.finished_at.is_some());
+    }
+
+    #[test]
+    fn a_dry_run_writes_nothing_anywhere() {
+        let state = tempfile::tempdir().unwrap();
+        let state_dir = state.path().join("never");
+        let (plans, fail) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let h = FakeHost::new();
+        h.put_file("/etc/demo.conf", "old\n");
+        let (r, out) = go(&h, &state_dir, true, &plans, &fail);
+        r.unwrap();
+        assert!(out.contains("+wanted"), "{out}");
+        assert!(out.contains("Dry run: nothing was changed."), "{out}");
+        assert!(!state_dir.exists());
+        assert_eq!(
+            std::fs::read_to_string(h.path("/etc/demo.conf")).unwrap(),
+            "old\n"
+        );
+        assert!(h.ran().is_empty());
+        h.finish();
+    }
+
+    #[test]
+    fn a_failed_command_names_the_step_the_command_and_what_was_changed() {
+        let state = tempfile::tempdir().unwrap();
+        let (plans, fail) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let h = FakeHost::new();
+        h.expect(
+            &["systemctl", "restart", "demo"],
+            CmdOutput::status(1, "", "Job for demo.service failed.\n"),
+        );
+        let (r, _) = go(&h, state.path(), false, &plans, &fail);
+        let e = r.unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("step iscsi failed: `systemctl restart demo` failed (exit 1)"),
+            "{text}"
+        );
+        assert!(text.contains("Job for demo.service failed."), "{text}");
+        assert!(
+            text.contains("already changed by this step:\n    - create /etc/demo.conf"),
+            "{text}"
+        );
+        h.finish();
+    }
+}
