@@ -151,6 +151,72 @@ pub struct MissingProgram {
     pub package: Option<String>,
 }
 
+/// An RDMA port the wizard configures, joined with its answers.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PortFact {
+    /// Network device carrying the address (IPoIB interface, or the Ethernet netdev on RoCE).
+    pub netdev: String,
+    /// RDMA device (mlx5_0, rxe0), when known.
+    pub rdma_device: Option<String>,
+    /// Port number on the RDMA device.
+    pub rdma_port: Option<u32>,
+    /// Port GUID (`0x` + 16 hex).
+    pub guid: Option<String>,
+    /// `infiniband` or `ethernet`.
+    pub link_layer: Option<String>,
+    /// Address with prefix, as configured (`192.168.130.10/24`).
+    pub address: String,
+}
+
+/// An iSCSI iface the wizard made for a port.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IfaceFact {
+    /// iface name (`iface-ib0`).
+    pub name: String,
+    /// The netdev it is bound to.
+    pub netdev: String,
+    /// The port's address with prefix: portals in this subnet are reached through it.
+    pub address: String,
+}
+
+/// A logged-in iSCSI session.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionFact {
+    /// iface name.
+    pub iface: String,
+    /// Portal `address:port`.
+    pub portal: String,
+    /// Target IQN.
+    pub target: String,
+    /// Transport (`iser`).
+    pub transport: String,
+    /// SCSI disks attached through it (`sdb`).
+    pub disks: Vec<String>,
+}
+
+/// The multipath volume and what was made on it.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct VolumeFact {
+    /// Multipath WWID.
+    pub wwid: Option<String>,
+    /// Map device (`/dev/mapper/<name>`).
+    pub map_device: Option<String>,
+    /// Size in bytes.
+    pub size_bytes: Option<u64>,
+    /// Partition node (found through lsblk), when partitioned.
+    pub partition: Option<String>,
+    /// The device the filesystem is on (partition or map).
+    pub fs_device: Option<String>,
+    /// Filesystem UUID.
+    pub fs_uuid: Option<String>,
+    /// Mount point.
+    pub mount_point: Option<String>,
+}
+
 /// Everything learned so far.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
@@ -169,4 +235,20 @@ pub struct Facts {
     pub missing_programs: Vec<MissingProgram>,
     /// Kernel modules the procedure uses, by name.
     pub modules: BTreeMap<String, ModuleState>,
+    /// The fabric in use (`infiniband` or `roce`), once known.
+    pub fabric: Option<String>,
+    /// The ports being configured.
+    pub ports: Vec<PortFact>,
+    /// The initiator IQN in effect.
+    pub initiator_iqn: Option<String>,
+    /// The target IQN (given, or discovered).
+    pub target_iqn: Option<String>,
+    /// iSCSI ifaces, one per port.
+    pub ifaces: Vec<IfaceFact>,
+    /// Logged-in sessions.
+    pub sessions: Vec<SessionFact>,
+    /// The volume.
+    pub volume: VolumeFact,
+    /// Facts of steps that keep their own typed records, by step name.
+    pub extra: BTreeMap<String, serde_json::Value>,
 }

@@ -9,12 +9,20 @@
 pub mod blockio;
 pub mod facts;
 pub mod fake;
+pub mod filesystem;
 pub mod host;
+pub mod iscsi;
 pub mod iscsid_conf;
+pub mod multipath;
+pub mod network;
 pub mod parse;
 pub mod plan;
 pub mod preflight;
+pub mod sessions;
+pub mod subnet_manager;
+pub mod templates;
 pub mod timefmt;
+pub mod verify;
 
 use std::fmt;
 use std::str::FromStr;
@@ -319,7 +327,13 @@ impl Step for NotBuilt {
 pub fn step(name: StepName) -> Box<dyn Step> {
     match name {
         StepName::Preflight => Box::new(preflight::Preflight::default()),
-        other => Box::new(NotBuilt(other)),
+        StepName::SubnetManager => subnet_manager::step(),
+        StepName::Network => network::step(),
+        StepName::Iscsi => iscsi::step(),
+        StepName::Sessions => sessions::step(),
+        StepName::Multipath => multipath::step(),
+        StepName::Filesystem => filesystem::step(),
+        StepName::Verify => verify::step(),
     }
 }
 
