@@ -160,7 +160,11 @@ fn no_terminal_and_no_answers_is_a_usage_error() {
     let before = snapshot(&t.state);
     let o = run(&["run", "--state-dir", t.state.to_str().unwrap()], None);
     assert_eq!(o.status.code(), Some(2));
-    assert!(text(&o.stderr).contains("--answers FILE"), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("--answers FILE"),
+        "{}",
+        text(&o.stderr)
+    );
     assert_eq!(before, snapshot(&t.state));
     // The bare command is `run`.
     let o = run(&["--state-dir", t.state.to_str().unwrap()], None);
