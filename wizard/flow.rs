@@ -259,9 +259,14 @@ pub fn execute(
         }
         let mut changed = Vec::new();
         if !plan.is_empty() {
-            if cfg.mode == Mode::Interactive && !confirm_apply(name, plan.actions.len())? {
-                save(&state, &sheet, &ask)?;
-                return Err(WizardError::Interrupted(Some(name)));
+            if cfg.mode == Mode::Interactive {
+                let yes = confirm_apply(name, plan.actions.len());
+                if !matches!(yes, Ok(true)) {
+                    // Declined, or Ctrl-C at the prompt: keep what is known, change nothing.
+                    let _ = writeln!(out);
+                    save(&state, &sheet, &ask)?;
+                    return Err(WizardError::Interrupted(Some(name)));
+                }
             }
             let progress = TermProgress::new(name.as_str());
             let mut cx = Ctx {

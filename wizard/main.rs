@@ -16,8 +16,13 @@ fn main() {
         }
         flag.set();
     });
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let code = main_with(cli, interrupt, &mut stdout.lock(), &mut stderr.lock());
+    // Unlocked handles: the progress display draws on stderr from its own thread, so holding
+    // the stderr lock here for the whole run would deadlock it.
+    let code = main_with(
+        cli,
+        interrupt,
+        &mut std::io::stdout(),
+        &mut std::io::stderr(),
+    );
     std::process::exit(code);
 }
