@@ -461,14 +461,16 @@ impl Rate {
                 data.unwrap_or_default()
             ),
             RateBasis::Ambiguous => {
+                let w = self.width.unwrap_or(4);
+                let lanes = f64::from(w);
                 let options: Vec<String> = SPEEDS
                     .iter()
-                    .filter(|s| close(total, 4.0 * s.lane_gbps))
-                    .map(|s| format!("4X {} ({} Gb/s data)", s.name, 4.0 * s.lane_data_gbps))
+                    .filter(|s| close(total, lanes * s.lane_gbps))
+                    .map(|s| format!("{w}X {} ({} Gb/s data)", s.name, lanes * s.lane_data_gbps))
                     .collect();
                 format!(
-                    "{total} Gb/s: {}; ibstat does not say which, \
-                     /sys/class/infiniband/<CA>/ports/<N>/rate does",
+                    "{total} Gb/s: {}; the speed name was not printed, \
+                     /sys/class/infiniband/<CA>/ports/<N>/rate names it",
                     options.join(" or ")
                 )
             }
@@ -1511,6 +1513,13 @@ mod tests {
         );
         let r = Rate::from_sysfs("40 Gb/sec (4X)").unwrap();
         assert_eq!((r.basis, r.width), (RateBasis::Ambiguous, Some(4)));
+        let r = Rate::from_sysfs("10 Gb/sec (1X)").unwrap();
+        assert_eq!((r.basis, r.data_gbps), (RateBasis::Ambiguous, None));
+        let d = r.describe();
+        assert!(
+            d.contains("1X QDR (8 Gb/s data) or 1X FDR10 (10 Gb/s data)"),
+            "{d}"
+        );
         let r = Rate::from_sysfs("200 Gb/sec (2X NDR)")
             .unwrap()
             .on_link_layer(LinkLayer::Ethernet);
