@@ -60,6 +60,7 @@ fn apply(
     plan: &crate::steps::Plan,
     interrupt: &Interrupt,
     changed: &mut Vec<String>,
+    checkpoint: &mut dyn FnMut(&crate::steps::Facts, &Worksheet),
 ) -> Result<(), StepError> {
     for (i, action) in plan.actions.iter().enumerate() {
         if interrupt.is_set() {
@@ -87,6 +88,9 @@ fn apply(
             Action::Task { id, .. } => step.task(cx, id)?,
         }
         changed.push(action.headline());
+        // Facts learned mid-step (the partition just made) must survive a kill, so that a
+        // resumed run recognises its own work instead of refusing it as foreign data.
+        checkpoint(cx.facts, cx.sheet);
     }
     Ok(())
 }
@@ -277,7 +281,25 @@ pub fn execute(
                 progress: &progress,
                 options: &options,
             };
-            if let Err(e) = apply(step.as_mut(), &mut cx, &plan, interrupt, &mut changed) {
+            let run_record = state.run.clone();
+            let mut checkpoint = |facts: &crate::steps::Facts, sheet: &Worksheet| {
+                let snapshot = State {
+                    version: 1,
+                    run: run_record.clone(),
+                    facts: facts.clone(),
+                };
+                // Best effort: the step's own result decides success, not this save.
+                let _ = sd.save_state(&snapshot);
+                let _ = sd.save_worksheet(sheet);
+            };
+            if let Err(e) = apply(
+                step.as_mut(),
+                &mut cx,
+                &plan,
+                interrupt,
+                &mut changed,
+                &mut checkpoint,
+            ) {
                 progress.finish();
                 save(&state, &sheet, &ask)?;
                 return Err(WizardError::from_step(name, e, changed));

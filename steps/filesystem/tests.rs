@@ -1,0 +1,557 @@
+use super::*;
+use crate::steps::facts::VolumeFact;
+
+fn dev(path: &str, t: &str) -> BlockDev {
+    BlockDev {
+        name: path.into(),
+        kname: Some("dm-3".into()),
+        path: Some(path.into()),
+        dev_type: Some(t.into()),
+        size: Some((512u64 << 20).to_string()),
+        ..Default::default()
+    }
+}
+
+const MAP: &str = "/dev/mapper/36001405aa";
+
+fn blank() -> Probe {
+    Probe {
+        map: dev(MAP, "mpath"),
+        dm_uuid: Some("mpath-36001405aa".into()),
+        queue: (512, 8 << 20, 0),
+        ..Default::default()
+    }
+}
+
+fn want() -> Wanted {
+    Wanted {
+        partition: true,
+        fstype: "ext4".into(),
+        mount_point: "/mnt/ext4".into(),
+        fstab: true,
+        wwid: Some("36001405aa".into()),
+        force: false,
+    }
+}
+
+fn part(fstype: Option<&str>, uuid: Option<&str>, mounted: &[&str]) -> BlockDev {
+    let mut p = dev(&format!("{MAP}-part1"), "part");
+    p.kname = Some("dm-4".into());
+    p.fstype = fstype.map(String::from);
+    p.uuid = uuid.map(String::from);
+    p.mountpoints = mounted.iter().map(|s| s.to_string()).collect();
+    p
+}
+
+fn refused(d: &Decision) -> Vec<String> {
+    match d {
+        Decision::Refuse(_, ev) => ev.clone(),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_blank_map_gets_an_aligned_partition_and_a_filesystem() {
+    let d = decide(&blank(), &want(), &VolumeFact::default());
+    assert_eq!(
+        d,
+        Decision::Make {
+            wipe: false,
+            // 8 MiB grain in 512-byte sectors: starts at 16384, not at the vendor's sector 34.
+            parted: Some((16384, (512u64 << 20) / 512 - 16384 - 1)),
+            mkfs: true,
+            target: None,
+            uuid: None,
+        }
+    );
+}
+
+#[test]
+fn a_mounted_partition_is_refused_even_when_forced() {
+    let mut p = blank();
+    p.map
+        .children
+        .push(part(Some("ext4"), Some("u1"), &["/data"]));
+    p.holders = vec!["dm-4".into()];
+    for force in [false, true] {
+        let w = Wanted { force, ..want() };
+        let ev = refused(&decide(&p, &w, &VolumeFact::default()));
+        assert!(
+            ev.iter()
+                .any(|e| e == &format!("{MAP}-part1 is mounted on /data")),
+            "{ev:?}"
+        );
+    }
+}
+
+#[test]
+fn a_filesystem_or_partition_table_is_data_unless_forced() {
+    let mut p = blank();
+    p.signature = Some(Signature {
+        fs_type: Some("ext4".into()),
+        uuid: Some("abcd".into()),
+        ..Default::default()
+    });
+    p.wipefs = vec!["ext4 0x438".into()];
+    let ev = refused(&decide(&p, &want(), &VolumeFact::default()));
+    assert!(
+        ev.contains(&format!("{MAP} carries a ext4 signature (UUID abcd)")),
+        "{ev:?}"
+    );
+    assert!(
+        ev.contains(&format!("wipefs lists on {MAP}: ext4 0x438")),
+        "{ev:?}"
+    );
+    let forced = decide(
+        &p,
+        &Wanted {
+            force: true,
+            ..want()
+        },
+        &VolumeFact::default(),
+    );
+    assert!(
+        matches!(
+            forced,
+            Decision::Make {
+                wipe: true,
+                mkfs: true,
+                ..
+            }
+        ),
+        "{forced:?}"
+    );
+
+    let mut p = blank();
+    p.signature = Some(Signature {
+        pttype: Some("gpt".into()),
+        ..Default::default()
+    });
+    p.map.children.push(part(None, None, &[]));
+    p.holders = vec!["dm-4".into()];
+    let ev = refused(&decide(&p, &want(), &VolumeFact::default()));
+    assert!(
+        ev.contains(&format!("{MAP} carries a gpt partition table")),
+        "{ev:?}"
+    );
+    assert!(
+        ev.contains(&format!("{MAP}-part1 is a partition")),
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn the_wrong_lun_a_foreign_holder_or_swap_is_refused_even_when_forced() {
+    let forced = Wanted {
+        force: true,
+        ..want()
+    };
+    let mut p = blank();
+    p.dm_uuid = Some("mpath-36001405bb".into());
+    let ev = refused(&decide(&p, &forced, &VolumeFact::default()));
+    assert!(
+        ev[0].contains("is not the multipath map of WWID 36001405aa"),
+        "{ev:?}"
+    );
+
+    let mut p = blank();
+    p.holders = vec!["dm-9".into()];
+    let ev = refused(&decide(&p, &forced, &VolumeFact::default()));
+    assert!(
+        ev.contains(&format!("{MAP} is held by dm-9 (a device built on it)")),
+        "{ev:?}"
+    );
+
+    let mut p = blank();
+    p.swaps = vec![MAP.into()];
+    let ev = refused(&decide(&p, &forced, &VolumeFact::default()));
+    assert!(ev.contains(&format!("{MAP} is in use as swap")), "{ev:?}");
+}
+
+#[test]
+fn the_finished_state_means_nothing_to_do() {
+    let mut p = blank();
+    p.map
+        .children
+        .push(part(Some("ext4"), Some("u1"), &["/mnt/ext4"]));
+    p.holders = vec!["dm-4".into()];
+    assert_eq!(
+        decide(&p, &want(), &VolumeFact::default()),
+        Decision::Make {
+            wipe: false,
+            parted: None,
+            mkfs: false,
+            target: Some(format!("{MAP}-part1")),
+            uuid: Some("u1".into()),
+        }
+    );
+}
+
+#[test]
+fn an_interrupted_run_resumes_on_its_own_partition_or_filesystem_only() {
+    let mut p = blank();
+    p.signature = Some(Signature {
+        pttype: Some("gpt".into()),
+        ..Default::default()
+    });
+    p.map.children.push(part(None, None, &[]));
+    p.holders = vec!["dm-4".into()];
+    let ours = VolumeFact {
+        partition: Some(format!("{MAP}-part1")),
+        ..Default::default()
+    };
+    assert!(matches!(
+        decide(&p, &want(), &ours),
+        Decision::Make {
+            mkfs: true,
+            parted: None,
+            ..
+        }
+    ));
+    // The same layout without our record of it is somebody's data.
+    refused(&decide(&p, &want(), &VolumeFact::default()));
+
+    p.map.children[0] = part(Some("ext4"), Some("u1"), &[]);
+    let ours = VolumeFact {
+        fs_uuid: Some("u1".into()),
+        ..Default::default()
+    };
+    assert!(matches!(
+        decide(&p, &want(), &ours),
+        Decision::Make {
+            mkfs: false,
+            parted: None,
+            ..
+        }
+    ));
+    // An unmounted filesystem that is not ours is refused: mounting it would change it.
+    refused(&decide(&p, &want(), &VolumeFact::default()));
+}
+
+#[test]
+fn a_mount_point_in_use_is_refused() {
+    let mut p = blank();
+    p.at_mount_point = Some(("/dev/sda3".into(), "xfs".into()));
+    let d = decide(&p, &want(), &VolumeFact::default());
+    assert!(
+        matches!(&d, Decision::Refuse(r, _) if r.contains("already has /dev/sda3")),
+        "{d:?}"
+    );
+}
+
+#[test]
+fn fstab_entries_are_found_by_mount_point() {
+    let fstab = "# comment /mnt/ext4\nUUID=u1 / ext4 defaults 0 1\nUUID=u2 /mnt/ext4 ext4 defaults,_netdev,nofail 0 2\n";
+    assert_eq!(
+        fstab_entry(fstab, "/mnt/ext4"),
+        Some((
+            "UUID=u2".into(),
+            "ext4".into(),
+            "defaults,_netdev,nofail".into()
+        ))
+    );
+    assert_eq!(fstab_entry(fstab, "/mnt"), None);
+}
+
+/// Tests on real loop devices: real lsblk, blkid, wipefs, parted, mkfs and mount, with
+/// /etc/fstab kept in a temporary root. They skip (and say so) where loop devices or the
+/// tools are not available, or without root.
+mod loopdev {
+    use super::*;
+    use crate::prompt::Asker;
+    use crate::steps::fake::FakeHost;
+    use crate::steps::host::{CmdOutput, Host, HostError, Interrupt, Log, RealHost, WriteOutcome};
+    use crate::steps::{Facts, NoProgress, Options};
+    use crate::worksheets::Worksheet;
+    use std::path::PathBuf;
+    use std::sync::Arc;
+
+    /// Commands and /sys, /proc, /dev on the real machine; /etc below a temporary root.
+    struct Split {
+        real: RealHost,
+        etc: FakeHost,
+    }
+
+    impl Split {
+        fn new() -> Self {
+            Split {
+                real: RealHost::new(
+                    "/".into(),
+                    None,
+                    Arc::new(Log::disabled()),
+                    Interrupt::new(),
+                ),
+                etc: FakeHost::new(),
+            }
+        }
+        fn pick(&self, p: &Path) -> &dyn Host {
+            if p.starts_with("/etc") {
+                &self.etc
+            } else {
+                &self.real
+            }
+        }
+    }
+
+    impl Host for Split {
+        fn run(&self, cmd: &Cmd) -> Result<CmdOutput, HostError> {
+            self.real.run(cmd)
+        }
+        fn which(&self, program: &str) -> Option<PathBuf> {
+            self.real.which(program)
+        }
+        fn read(&self, path: &Path) -> Result<Option<String>, HostError> {
+            self.pick(path).read(path)
+        }
+        fn list_dir(&self, path: &Path) -> Result<Vec<String>, HostError> {
+            self.pick(path).list_dir(path)
+        }
+        fn exists(&self, path: &Path) -> bool {
+            self.pick(path).exists(path)
+        }
+        fn write(&self, path: &Path, c: &str, mode: u32) -> Result<WriteOutcome, HostError> {
+            assert!(
+                path.starts_with("/etc"),
+                "test wrote outside /etc: {path:?}"
+            );
+            self.etc.write(path, c, mode)
+        }
+        fn root(&self) -> &Path {
+            self.etc.root()
+        }
+        fn is_root(&self) -> bool {
+            self.real.is_root()
+        }
+    }
+
+    struct Loop {
+        dev: String,
+        _img: tempfile::TempDir,
+        mounts: Vec<PathBuf>,
+    }
+
+    impl Drop for Loop {
+        fn drop(&mut self) {
+            for m in self.mounts.iter().rev() {
+                let _ = std::process::Command::new("umount").arg(m).status();
+            }
+            let _ = std::process::Command::new("losetup")
+                .args(["-d", &self.dev])
+                .status();
+        }
+    }
+
+    fn sh(args: &[&str]) -> std::process::Output {
+        std::process::Command::new(args[0])
+            .args(&args[1..])
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    }
+
+    fn setup() -> Option<Loop> {
+        // SAFETY: geteuid has no preconditions.
+        let root = unsafe { libc::geteuid() } == 0;
+        let tools = [
+            "losetup",
+            "parted",
+            "mkfs.ext4",
+            "blkid",
+            "wipefs",
+            "lsblk",
+            "findmnt",
+            "mount",
+        ];
+        let missing: Vec<&str> = tools
+            .iter()
+            .copied()
+            .filter(|t| {
+                which::which(t).is_err()
+                    && !Path::new(&format!("/usr/sbin/{t}")).exists()
+                    && !Path::new(&format!("/sbin/{t}")).exists()
+            })
+            .collect();
+        if !root || !Path::new("/dev/loop-control").exists() || !missing.is_empty() {
+            eprintln!(
+                "note: skipping loop-device filesystem tests (root: {root}, /dev/loop-control: {}, missing tools: {missing:?})",
+                Path::new("/dev/loop-control").exists()
+            );
+            return None;
+        }
+        let img = tempfile::tempdir().unwrap();
+        let file = img.path().join("lun.img");
+        std::fs::File::create(&file)
+            .unwrap()
+            .set_len(64 << 20)
+            .unwrap();
+        let out = sh(&["losetup", "-f", "--show", "-P", file.to_str().unwrap()]);
+        if !out.status.success() {
+            eprintln!(
+                "note: skipping loop-device tests: losetup failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            return None;
+        }
+        let dev = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        Some(Loop {
+            dev,
+            _img: img,
+            mounts: Vec::new(),
+        })
+    }
+
+    fn answers(mp: &Path, fstab: bool) -> serde_json::Value {
+        serde_json::json!({"volume": {"partition": true, "filesystem": "ext4",
+            "mount_point": mp.to_str().unwrap(), "fstab": fstab, "wwid": "auto"}})
+    }
+
+    /// Plan, apply and verify like the engine does.
+    fn run_step(
+        host: &Split,
+        dev: &str,
+        mp: &Path,
+        force: bool,
+        facts: &mut Facts,
+    ) -> Result<Plan, StepError> {
+        let mut ask = Asker::unattended(answers(mp, true));
+        let mut sheet = Worksheet::default();
+        let options = Options {
+            dry_run: false,
+            force_format: force,
+        };
+        facts.volume.map_device = Some(dev.to_string());
+        let mut cx = Ctx {
+            host,
+            ask: &mut ask,
+            facts,
+            sheet: &mut sheet,
+            progress: &NoProgress,
+            options: &options,
+        };
+        let mut step = Filesystem::default();
+        let plan = step.plan(&mut cx)?;
+        for a in &plan.actions {
+            match a {
+                Action::Run { cmd, .. } => {
+                    let out = cx.host.run(cmd)?;
+                    if !out.success() {
+                        return Err(StepError::command(cmd, &out, None));
+                    }
+                }
+                Action::Write {
+                    path, new, mode, ..
+                } => {
+                    cx.host.write(path, new, *mode)?;
+                }
+                Action::Task { id, .. } => step.task(&mut cx, id)?,
+            }
+        }
+        step.verify(&mut cx)?;
+        Ok(plan)
+    }
+
+    fn bytes_of(dev: &str) -> Vec<u8> {
+        std::fs::read(dev).unwrap()
+    }
+
+    #[test]
+    fn the_whole_chain_on_a_loop_device_then_a_rerun_changes_nothing() {
+        let Some(mut lo) = setup() else { return };
+        let host = Split::new();
+        let mp = lo._img.path().join("mnt");
+        let mut facts = Facts::default();
+        let plan = run_step(&host, &lo.dev, &mp, false, &mut facts).unwrap();
+        lo.mounts.push(mp.clone());
+        let text = plan.render();
+        assert!(text.contains("mkpart iser-data ext4 2048s"), "{text}");
+        let part = facts.volume.partition.clone().unwrap();
+        assert_eq!(part, format!("{}p1", lo.dev));
+        // Aligned: 1 MiB on a loop device (no optimal_io_size), never sector 34.
+        let start = std::fs::read_to_string(format!(
+            "/sys/class/block/{}/start",
+            Path::new(&part).file_name().unwrap().to_str().unwrap()
+        ))
+        .unwrap();
+        assert_eq!(start.trim(), "2048");
+        let fstab = std::fs::read_to_string(host.etc.path("/etc/fstab")).unwrap();
+        let uuid = facts.volume.fs_uuid.clone().unwrap();
+        assert_eq!(
+            fstab,
+            format!(
+                "UUID={uuid} {} ext4 defaults,_netdev,nofail 0 2\n",
+                mp.display()
+            )
+        );
+        // Rerun: the plan is empty and fstab is not duplicated.
+        let plan = run_step(&host, &lo.dev, &mp, false, &mut facts).unwrap();
+        assert!(plan.is_empty(), "{}", plan.render());
+        assert_eq!(
+            std::fs::read_to_string(host.etc.path("/etc/fstab")).unwrap(),
+            fstab
+        );
+    }
+
+    #[test]
+    fn a_mounted_partition_is_refused_and_the_disk_is_unchanged() {
+        let Some(mut lo) = setup() else { return };
+        assert!(sh(&[
+            "parted", "-s", &lo.dev, "mklabel", "gpt", "mkpart", "p", "ext4", "1MiB", "100%"
+        ])
+        .status
+        .success());
+        let part = format!("{}p1", lo.dev);
+        assert!(sh(&["mkfs.ext4", "-q", &part]).status.success());
+        let other = lo._img.path().join("elsewhere");
+        std::fs::create_dir_all(&other).unwrap();
+        assert!(sh(&["mount", &part, other.to_str().unwrap()])
+            .status
+            .success());
+        lo.mounts.push(other.clone());
+        let before = bytes_of(&lo.dev);
+        let host = Split::new();
+        let mp = lo._img.path().join("mnt");
+        for force in [false, true] {
+            let e = run_step(&host, &lo.dev, &mp, force, &mut Facts::default()).unwrap_err();
+            let StepError::Refused { evidence, .. } = &e else {
+                panic!("{e}")
+            };
+            assert!(
+                evidence.contains(&format!("{part} is mounted on {}", other.display())),
+                "{evidence:?}"
+            );
+        }
+        assert!(bytes_of(&lo.dev) == before, "the disk changed");
+    }
+
+    #[test]
+    fn a_filesystem_or_partition_table_is_refused_unless_forced() {
+        let Some(mut lo) = setup() else { return };
+        let host = Split::new();
+        let mp = lo._img.path().join("mnt");
+        // A filesystem on the whole device.
+        assert!(sh(&["mkfs.ext4", "-q", &lo.dev]).status.success());
+        let before = bytes_of(&lo.dev);
+        let e = run_step(&host, &lo.dev, &mp, false, &mut Facts::default()).unwrap_err();
+        assert!(matches!(e, StepError::Refused { .. }), "{e}");
+        assert!(e.to_string().contains("carries a ext4 signature"), "{e}");
+        assert!(bytes_of(&lo.dev) == before, "the disk changed");
+        // A partition table without a filesystem.
+        assert!(sh(&["wipefs", "-a", "-q", &lo.dev]).status.success());
+        assert!(sh(&["parted", "-s", &lo.dev, "mklabel", "gpt"])
+            .status
+            .success());
+        let before = bytes_of(&lo.dev);
+        let e = run_step(&host, &lo.dev, &mp, false, &mut Facts::default()).unwrap_err();
+        assert!(
+            e.to_string().contains("carries a gpt partition table"),
+            "{e}"
+        );
+        assert!(bytes_of(&lo.dev) == before, "the disk changed");
+        // Forced: wiped, partitioned, formatted, mounted.
+        let mut facts = Facts::default();
+        let plan = run_step(&host, &lo.dev, &mp, true, &mut facts).unwrap();
+        lo.mounts.push(mp.clone());
+        assert!(plan.render().contains(&format!("wipefs -a {}", lo.dev)));
+        assert!(facts.volume.fs_uuid.is_some());
+    }
+}
