@@ -8,6 +8,7 @@
 //! host port 2 (7), switch B (8), controller B port 2 (9), controller A port 2 (10).
 
 pub mod markdown;
+pub mod pdf;
 
 use serde::{Deserialize, Serialize};
 
