@@ -275,3 +275,43 @@ fn version_prints_the_crate_version() {
     assert_eq!(o.status.code(), Some(0));
     assert!(text(&o.stdout).contains(env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn the_worksheet_renders_as_pdf() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(
+        tmp.path().join("worksheet.json"),
+        r#"{"target_iqn": "iqn.2002-09.com.lab:array"}"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("w.pdf");
+    let o = run(
+        &[
+            "worksheet",
+            "--format",
+            "pdf",
+            "--paper",
+            "letter",
+            "--state-dir",
+            tmp.path().to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let pdf = std::fs::read(&out).unwrap();
+    assert!(pdf.starts_with(b"%PDF-"));
+    if let Ok(t) = Command::new("pdftotext")
+        .args([out.to_str().unwrap(), "-"])
+        .output()
+    {
+        assert!(
+            text(&t.stdout).contains("iqn.2002-09.com.lab:array"),
+            "{}",
+            text(&t.stdout)
+        );
+    } else {
+        eprintln!("note: pdftotext is not installed; skipping the PDF read-back");
+    }
+}

@@ -104,9 +104,22 @@ pub struct WorksheetFlags {
     /// Write to FILE instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// Paper size of the PDF.
+    #[arg(long, value_enum, default_value_t = Paper::A4)]
+    pub paper: Paper,
     /// State directory of the run.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
+}
+
+/// Paper sizes of the PDF worksheet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Paper {
+    /// ISO A4.
+    #[default]
+    A4,
+    /// US Letter.
+    Letter,
 }
 
 /// Flags of `answers`.
@@ -241,7 +254,19 @@ fn worksheet(f: &WorksheetFlags, out: &mut dyn Write) -> Result<(), WizardError>
         .map_err(|e| WizardError::Other(anyhow::anyhow!("reading the worksheet: {e}")))?;
     let bytes = match f.format {
         Format::Markdown => crate::worksheets::markdown::render(&sheet).into_bytes(),
-        Format::Pdf => return Err(WizardError::NotBuilt("the PDF worksheet".into())),
+        Format::Pdf => {
+            if f.out.is_none() && std::io::stdout().is_terminal() {
+                return Err(WizardError::Usage(
+                    "worksheet --format pdf: give --out FILE (a PDF is not for the terminal)"
+                        .into(),
+                ));
+            }
+            let paper = match f.paper {
+                Paper::A4 => crate::worksheets::pdf::Paper::A4,
+                Paper::Letter => crate::worksheets::pdf::Paper::Letter,
+            };
+            crate::worksheets::pdf::render(&sheet, paper)
+        }
     };
     match &f.out {
         Some(p) => std::fs::write(p, &bytes)
