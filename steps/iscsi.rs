@@ -658,7 +658,7 @@ node.conn[0].timeo.logout_timeout = 15
             }
         }
 
-        fn cx<'a>(&'a mut self, h: &'a FakeHost) -> Ctx<'a> {
+        fn cx<'a>(&'a mut self, h: &'a dyn crate::steps::Host) -> Ctx<'a> {
             Ctx {
                 host: h,
                 ask: &mut self.ask,
@@ -1067,6 +1067,30 @@ node.conn[0].timeo.logout_timeout = 15
         );
         assert!(msg.contains("ib_iser is not loaded"), "{msg}");
         assert!(run.facts.initiator_iqn.is_none());
+        h.finish();
+    }
+
+    #[test]
+    fn a_dry_run_plans_everything_without_changing_anything() {
+        let h = FakeHost::new();
+        put_private(&h, ISCSID_CONF, CONF);
+        unit(&h, "iscsid", "disabled", "inactive", true);
+        unit(&h, "open-iscsi", "disabled", "inactive", true);
+        h.expect(
+            &["iscsi-iname"],
+            CmdOutput::ok("iqn.2016-04.com.open-iscsi:5e1f0a9b8c7d\n"),
+        );
+        for name in ["iface-vA", "iface-vB"] {
+            h.expect(&["iscsiadm", "-m", "iface", "-I", name], no_iface(name));
+        }
+        let ro = crate::steps::host::ReadOnly(&h);
+        let mut run = Run::new(answers(), Distro::Debian);
+        let plan = Iscsi::default().plan(&mut run.cx(&ro)).unwrap();
+        // Both files, modprobe, two units, and four commands per iface; iscsid was not
+        // running, so it starts with the new name and needs no restart.
+        assert_eq!(plan.actions.len(), 13, "{}", plan.render());
+        assert!(h.changes().is_empty(), "{:?}", h.changes());
+        assert!(!h.path(INITIATORNAME).exists());
         h.finish();
     }
 

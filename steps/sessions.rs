@@ -454,7 +454,8 @@ fn run_concurrently(
     jobs: Vec<(Pair, Cmd)>,
 ) -> Result<Vec<(Pair, Cmd, CmdOutput)>, StepError> {
     let host = cx.host;
-    let results: Vec<(Pair, Cmd, Result<CmdOutput, HostError>)> = std::thread::scope(|s| {
+    type Joined = std::thread::Result<(Pair, Cmd, Result<CmdOutput, HostError>)>;
+    let results: Vec<Joined> = std::thread::scope(|s| {
         let handles: Vec<_> = jobs
             .into_iter()
             .map(|(p, cmd)| {
@@ -464,10 +465,12 @@ fn run_concurrently(
                 })
             })
             .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        handles.into_iter().map(|h| h.join()).collect()
     });
     let mut out = Vec::new();
-    for (p, cmd, r) in results {
+    for joined in results {
+        let (p, cmd, r) =
+            joined.map_err(|_| StepError::Failed("internal: a command thread panicked".into()))?;
         out.push((p, cmd, r?));
     }
     Ok(out)
@@ -1148,7 +1151,7 @@ mod tests {
             }
         }
 
-        fn cx<'a>(&'a mut self, h: &'a FakeHost) -> Ctx<'a> {
+        fn cx<'a>(&'a mut self, h: &'a dyn crate::steps::Host) -> Ctx<'a> {
             Ctx {
                 host: h,
                 ask: &mut self.ask,
@@ -1470,6 +1473,21 @@ mod tests {
                 },
             ]
         );
+        h.finish();
+    }
+
+    #[test]
+    fn a_dry_run_plans_without_changing_anything() {
+        let h = FakeHost::new();
+        configured(
+            &h,
+            CmdOutput::status(21, "", "iscsiadm: No active sessions.\n"),
+        );
+        let ro = crate::steps::host::ReadOnly(&h);
+        let mut run = Run::new(answers());
+        let plan = Sessions::default().plan(&mut run.cx(&ro)).unwrap();
+        assert_eq!(summary(&plan), vec!["task login"]);
+        assert!(h.changes().is_empty(), "{:?}", h.changes());
         h.finish();
     }
 
