@@ -261,6 +261,8 @@ fn usage_errors_exit_2() {
         vec!["run", "--from", "nope"],
         vec!["run", "--root", "relative/dir"],
         vec!["verify", "/mnt", "--size", "12 parsecs"],
+        vec!["verify", "/mnt", "--size", "4097B"],
+        vec!["verify", "relative", "--size", "1MiB"],
         vec!["run", "--only", "preflight", "--from", "network"],
         vec!["--no-such-flag"],
     ] {

@@ -294,16 +294,7 @@ pub fn main_with(cli: Cli, interrupt: Interrupt, out: &mut dyn Write, err: &mut 
             }
         }
         Some(Command::Status(_)) => Err(WizardError::NotBuilt("status".into())),
-        Some(Command::Verify(f)) => {
-            if answers::parse_size(&f.size).is_none() {
-                Err(WizardError::Usage(format!(
-                    "--size {:?}: write a whole number with B, KiB, MiB or GiB, like 256MiB",
-                    f.size
-                )))
-            } else {
-                Err(WizardError::NotBuilt("verify".into()))
-            }
-        }
+        Some(Command::Verify(f)) => verify(&f, interrupt, out),
     };
     match result {
         Ok(()) => 0,
@@ -311,6 +302,55 @@ pub fn main_with(cli: Cli, interrupt: Interrupt, out: &mut dyn Write, err: &mut 
             let _ = writeln!(err, "iser-wizard: {e}");
             e.exit_code()
         }
+    }
+}
+
+fn verify(f: &VerifyFlags, interrupt: Interrupt, out: &mut dyn Write) -> Result<(), WizardError> {
+    use crate::steps::verify::{mounted_source, run_check, summary};
+    use crate::steps::Progress as _;
+    let size = answers::parse_size(&f.size)
+        .filter(|_| answers::check_field("verify.size", &Value::from(f.size.as_str())).is_ok())
+        .ok_or_else(|| {
+            WizardError::Usage(format!(
+                "--size {:?}: write a whole number of 4 KiB blocks with B, KiB, MiB or GiB, \
+                 from 1MiB to 64GiB, like 256MiB",
+                f.size
+            ))
+        })?;
+    let mp = f.mountpoint.to_string_lossy().to_string();
+    if !f.mountpoint.is_absolute() {
+        return Err(WizardError::Usage(format!(
+            "{mp}: give the absolute mount point"
+        )));
+    }
+    let host = crate::steps::host::RealHost::new(
+        "/".into(),
+        None,
+        std::sync::Arc::new(crate::steps::host::Log::disabled()),
+        interrupt,
+    );
+    let step_err = |e| WizardError::from_step(StepName::Verify, e, Vec::new());
+    let source = mounted_source(&host, &mp)
+        .map_err(step_err)?
+        .ok_or_else(|| WizardError::Usage(format!("{mp}: nothing is mounted there")))?;
+    let progress = crate::progress::TermProgress::new("verify");
+    progress.start_bytes(&format!("{mp} ({source})"), size * 2);
+    let report = run_check(&f.mountpoint, size, &mut |phase, done| {
+        let base = if phase == crate::steps::blockio::Phase::Read {
+            size
+        } else {
+            0
+        };
+        progress.set_bytes(base + done);
+    })
+    .map_err(step_err)?;
+    progress.finish();
+    let line = summary(&report);
+    if report.passed() {
+        let _ = writeln!(out, "{mp} ({source}): {line}");
+        Ok(())
+    } else {
+        Err(step_err(crate::steps::StepError::Failed(line)))
     }
 }
 
