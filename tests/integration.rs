@@ -317,3 +317,19 @@ fn the_worksheet_renders_as_pdf() {
         eprintln!("note: pdftotext is not installed; skipping the PDF read-back");
     }
 }
+
+#[test]
+fn status_without_a_recorded_run_is_degraded() {
+    let tmp = tempfile::tempdir().unwrap();
+    for extra in [&[][..], &["--json"][..]] {
+        let mut args = vec!["status", "--state-dir", tmp.path().to_str().unwrap()];
+        args.extend_from_slice(extra);
+        let o = run(&args, None);
+        assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+        assert!(
+            text(&o.stdout).contains("no run recorded"),
+            "{}",
+            text(&o.stdout)
+        );
+    }
+}

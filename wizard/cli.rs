@@ -136,6 +136,9 @@ pub struct StatusFlags {
     /// JSON output.
     #[arg(long)]
     pub json: bool,
+    /// Root of the files to read (default `/`).
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
     /// State directory of the run.
     #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
     pub state_dir: PathBuf,
@@ -293,7 +296,7 @@ pub fn main_with(cli: Cli, interrupt: Interrupt, out: &mut dyn Write, err: &mut 
                 ))
             }
         }
-        Some(Command::Status(_)) => Err(WizardError::NotBuilt("status".into())),
+        Some(Command::Status(f)) => status(&f, interrupt, out),
         Some(Command::Verify(f)) => verify(&f, interrupt, out),
     };
     match result {
@@ -351,6 +354,33 @@ fn verify(f: &VerifyFlags, interrupt: Interrupt, out: &mut dyn Write) -> Result<
         Ok(())
     } else {
         Err(step_err(crate::steps::StepError::Failed(line)))
+    }
+}
+
+fn status(f: &StatusFlags, interrupt: Interrupt, out: &mut dyn Write) -> Result<(), WizardError> {
+    let state = StateDir::new(&f.state_dir)
+        .load_state()
+        .map_err(|e| WizardError::Other(anyhow::anyhow!("reading the state: {e}")))?;
+    let host = crate::steps::host::RealHost::new(
+        f.root.clone(),
+        None,
+        std::sync::Arc::new(crate::steps::host::Log::disabled()),
+        interrupt,
+    );
+    let r = crate::status::report(&host, &state.facts)
+        .map_err(|e| WizardError::Other(anyhow::anyhow!("status: {e}")))?;
+    let text = if f.json {
+        let mut t = serde_json::to_string_pretty(&r).map_err(|e| WizardError::Other(e.into()))?;
+        t.push('\n');
+        t
+    } else {
+        crate::status::render(&r)
+    };
+    let _ = out.write_all(text.as_bytes());
+    if r.healthy {
+        Ok(())
+    } else {
+        Err(WizardError::Degraded)
     }
 }
 

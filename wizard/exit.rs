@@ -38,6 +38,9 @@ pub enum WizardError {
     /// A command of this version that is not built yet.
     #[error("{what} is not built yet in iser-wizard {version}", what = .0, version = env!("CARGO_PKG_VERSION"))]
     NotBuilt(String),
+    /// `status` found something degraded (the report says what).
+    #[error("degraded: see the checks above")]
+    Degraded,
     /// Interrupted (Ctrl-C, SIGTERM, or the operator declined to apply).
     #[error("interrupted{}; state is saved: run `iser-wizard run` again to resume", .0.as_ref().map(|s| format!(" at step {s}")).unwrap_or_default())]
     Interrupted(Option<StepName>),
@@ -88,6 +91,7 @@ impl WizardError {
             WizardError::Step { .. }
             | WizardError::Unplanned(_)
             | WizardError::NotBuilt(_)
+            | WizardError::Degraded
             | WizardError::Other(_) => 1,
         }
     }

@@ -15,6 +15,7 @@ pub mod flow;
 pub mod progress;
 pub mod prompt;
 pub mod state;
+pub mod status;
 
 #[path = "../steps/mod.rs"]
 pub mod steps;
