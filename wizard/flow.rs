@@ -207,7 +207,7 @@ pub fn execute(
         }
         sd.save_state(state).context("saving state.json")?;
         sd.save_worksheet(sheet).context("saving worksheet.json")?;
-        sd.save_answers(ask.recorded())
+        sd.save_answers(&ask.recorded())
             .context("saving answers.json")?;
         Ok(())
     };
@@ -359,11 +359,23 @@ pub fn execute(
     save(&state, &sheet, &ask)?;
     log.entry("run finished", "");
     if let Some(path) = &cfg.record_answers {
-        let mut text = serde_json::to_vec_pretty(ask.recorded()).context("encoding answers")?;
+        let recorded = ask.recorded();
+        let mut text = serde_json::to_vec_pretty(&recorded).context("encoding answers")?;
         text.push(b'\n');
         crate::state::write_private(path, &text)
             .with_context(|| format!("writing {}", path.display()))?;
         let _ = writeln!(out, "Answers recorded in {}", path.display());
+        let problems = crate::answers::validate(&recorded, &|k| std::env::var(k).ok());
+        if !problems.is_empty() {
+            let _ = writeln!(
+                out,
+                "note: these answers do not replay as they are (this run did not ask every \
+                 question); complete them before `run --answers`:"
+            );
+            for p in problems {
+                let _ = writeln!(out, "  - {p}");
+            }
+        }
     }
     let _ = writeln!(
         out,

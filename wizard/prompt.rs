@@ -123,9 +123,12 @@ impl Asker {
         Self::new(provided, Mode::Unattended)
     }
 
-    /// Everything answered so far (what `--record-answers` writes).
-    pub fn recorded(&self) -> &Value {
-        &self.recorded
+    /// Everything answered so far (what `--record-answers` writes): the provided answers
+    /// with every asked or recorded answer laid over them.
+    pub fn recorded(&self) -> Value {
+        let mut out = self.provided.clone();
+        merge(&mut out, &self.recorded);
+        out
     }
 
     /// Take the provided answer at `key` (validated) or ask for one of the given kind.
@@ -154,6 +157,18 @@ impl Asker {
         };
         set_path(&mut self.recorded, key, v.clone());
         Ok(v)
+    }
+}
+
+/// Lay `over` onto `base`: objects merge key by key, anything else is replaced.
+fn merge(base: &mut Value, over: &Value) {
+    match (base, over) {
+        (Value::Object(b), Value::Object(o)) => {
+            for (k, v) in o {
+                merge(b.entry(k.clone()).or_insert(Value::Null), v);
+            }
+        }
+        (b, o) => *b = o.clone(),
     }
 }
 
@@ -305,9 +320,20 @@ mod tests {
             "/mnt/data"
         );
         assert_eq!(
-            get_path(a.recorded(), "volume.mount_point"),
+            get_path(&a.recorded(), "volume.mount_point"),
             Some(&json!("/mnt/data"))
         );
+    }
+
+    #[test]
+    fn recorded_answers_replay_what_was_provided_and_what_was_asked() {
+        let template: Value = serde_json::from_str(crate::answers::TEMPLATE).unwrap();
+        let mut a = Asker::unattended(template.clone());
+        a.record("volume.mount_point", json!("/mnt/other"));
+        let rec = a.recorded();
+        assert_eq!(rec["volume"]["mount_point"], json!("/mnt/other"));
+        assert_eq!(rec["target"], template["target"]);
+        assert!(crate::answers::validate(&rec, &|_| None).is_empty());
     }
 
     #[test]

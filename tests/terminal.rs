@@ -1,0 +1,255 @@
+//! The interactive run in a real pseudo-terminal: the wizard sees a TTY on stdin, stdout and
+//! stderr (and has it as its controlling terminal), draws its prompts there, and reads keys.
+
+use std::io::{Read, Write};
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::os::unix::process::CommandExt;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Pty {
+    master: std::fs::File,
+    screen: Arc<Mutex<Vec<u8>>>,
+    child: std::process::Child,
+}
+
+impl Pty {
+    fn spawn(args: &[&str]) -> Pty {
+        let (mut m, mut s) = (0, 0);
+        let ws = libc::winsize {
+            ws_row: 40,
+            ws_col: 160,
+            ws_xpixel: 0,
+            ws_ypixel: 0,
+        };
+        // SAFETY: openpty writes two descriptors; name and termios may be null.
+        let rc =
+            unsafe { libc::openpty(&mut m, &mut s, std::ptr::null_mut(), std::ptr::null(), &ws) };
+        assert_eq!(rc, 0, "openpty failed");
+        // SAFETY: both descriptors were just opened and are owned here.
+        let (master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iser-wizard"));
+        cmd.args(args)
+            .env("TERM", "xterm")
+            .stdin(Stdio::from(slave.try_clone().unwrap()))
+            .stdout(Stdio::from(slave.try_clone().unwrap()))
+            .stderr(Stdio::from(slave));
+        // SAFETY: only async-signal-safe calls between fork and exec.
+        unsafe {
+            cmd.pre_exec(|| {
+                if libc::setsid() < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                if libc::ioctl(0, libc::TIOCSCTTY, 0) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().unwrap();
+        let master = std::fs::File::from(master);
+        let screen = Arc::new(Mutex::new(Vec::new()));
+        let mut reader = master.try_clone().unwrap();
+        let sink = screen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        Pty {
+            master,
+            screen,
+            child,
+        }
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.screen.lock().unwrap()).into_owned()
+    }
+
+    fn wait_for(&self, needle: &str) {
+        let start = Instant::now();
+        while !self.text().contains(needle) {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out waiting for {needle:?}; the screen:\n{}",
+                self.text()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn send(&mut self, keys: &[u8]) {
+        self.master.write_all(keys).unwrap();
+    }
+
+    fn exit_code(&mut self) -> Option<i32> {
+        let start = Instant::now();
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                return st.code();
+            }
+            assert!(start.elapsed() < Duration::from_secs(30), "{}", self.text());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Pty {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A scratch root that looks like a Debian 12 host with a soft-RoCE device, where the
+/// preflight plan installs the iSCSI and multipath tools this machine lacks.
+fn scratch() -> (tempfile::TempDir, String, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    for d in [
+        "etc",
+        "sys/class/infiniband/rxe0/ports/1",
+        "sys/module/ib_iser",
+    ] {
+        std::fs::create_dir_all(root.join(d)).unwrap();
+    }
+    std::fs::write(
+        root.join("etc/os-release"),
+        "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        root.join("sys/class/infiniband/rxe0/ports/1/link_layer"),
+        "Ethernet\n",
+    )
+    .unwrap();
+    let state = tmp.path().join("state");
+    let (r, s) = (
+        root.to_str().unwrap().to_string(),
+        state.to_str().unwrap().to_string(),
+    );
+    (tmp, r, s)
+}
+
+fn needs_install() -> bool {
+    // The plan has something to apply only where a needed program is missing.
+    ["iscsiadm", "multipath", "parted", "ping"]
+        .iter()
+        .any(|p| which::which(p).is_err() && !Path::new(&format!("/usr/sbin/{p}")).exists())
+}
+
+#[test]
+fn the_plan_is_shown_and_declining_exits_130_with_state_saved() {
+    if !needs_install() {
+        eprintln!(
+            "note: every tool is installed here, so preflight plans nothing to confirm; skipping"
+        );
+        return;
+    }
+    let (_tmp, root, state) = scratch();
+    let mut pty = Pty::spawn(&[
+        "run",
+        "--only",
+        "preflight",
+        "--root",
+        &root,
+        "--state-dir",
+        &state,
+    ]);
+    pty.wait_for("Apply 2 changes of step preflight?");
+    let screen = pty.text();
+    assert!(screen.contains("[1/8] preflight"), "{screen}");
+    assert!(
+        screen.contains("apt-get install -y --no-install-recommends"),
+        "{screen}"
+    );
+    pty.send(b"n");
+    assert_eq!(pty.exit_code(), Some(130), "{}", pty.text());
+    pty.wait_for("state is saved");
+    let saved: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(Path::new(&state).join("state.json")).unwrap())
+            .unwrap();
+    assert_eq!(saved["facts"]["os"]["id"], "debian");
+    assert_eq!(saved["run"]["done"], serde_json::json!([]));
+}
+
+#[test]
+fn ctrl_c_at_a_prompt_exits_130_and_run_resumes_at_that_step() {
+    if !needs_install() {
+        eprintln!(
+            "note: every tool is installed here, so preflight plans nothing to confirm; skipping"
+        );
+        return;
+    }
+    let (_tmp, root, state) = scratch();
+    let mut pty = Pty::spawn(&[
+        "run",
+        "--only",
+        "preflight",
+        "--root",
+        &root,
+        "--state-dir",
+        &state,
+    ]);
+    pty.wait_for("Apply 2 changes of step preflight?");
+    pty.send(b"\x03");
+    assert_eq!(pty.exit_code(), Some(130), "{}", pty.text());
+    assert!(Path::new(&state).join("state.json").exists());
+    // Run again: it starts at the interrupted step, which shows its plan again.
+    let mut pty = Pty::spawn(&[
+        "run",
+        "--only",
+        "preflight",
+        "--root",
+        &root,
+        "--state-dir",
+        &state,
+    ]);
+    pty.wait_for("Apply 2 changes of step preflight?");
+    pty.send(b"\x03");
+    assert_eq!(pty.exit_code(), Some(130));
+}
+
+#[test]
+fn an_interactive_question_offers_its_default_and_validates_what_is_typed() {
+    let (_tmp, root, state) = scratch();
+    // The verify step asks for the mount point and the size; a dry run then shows the plan.
+    let mut pty = Pty::spawn(&[
+        "run",
+        "--dry-run",
+        "--only",
+        "verify",
+        "--root",
+        &root,
+        "--state-dir",
+        &state,
+    ]);
+    pty.wait_for("Mount point of the volume");
+    pty.send(b"etc\r");
+    pty.wait_for("is not an absolute path");
+    // Erase the three characters and type a valid path.
+    pty.send(b"\x7f\x7f\x7f/mnt/data\r");
+    pty.wait_for("How much to write and read back");
+    assert!(
+        pty.text().contains("256MiB"),
+        "the default is offered: {}",
+        pty.text()
+    );
+    pty.send(b"\r");
+    pty.wait_for("Dry run: nothing was changed.");
+    assert_eq!(pty.exit_code(), Some(0), "{}", pty.text());
+    assert!(
+        pty.text()
+            .contains("write 256MiB to a test file on /mnt/data"),
+        "{}",
+        pty.text()
+    );
+    assert!(!Path::new(&state).exists());
+}
