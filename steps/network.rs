@@ -82,6 +82,13 @@ fn read_trim(host: &dyn Host, path: &Path) -> Result<Option<String>, StepError> 
         .filter(|s| !s.is_empty()))
 }
 
+/// A sysfs attribute the kernel may refuse to read (`gid_attrs/ndevs/0` of an InfiniBand
+/// GID has no netdev and reads as EINVAL; some drivers fail `rate` while the link is down):
+/// such a refusal means "not known", never a reason to stop.
+fn read_sysfs(host: &dyn Host, path: &Path) -> Option<String> {
+    host.read(path).ok().flatten()
+}
+
 /// Every RDMA port on the host, from sysfs (and `rdma link show` for a RoCE port whose netdev
 /// sysfs does not name).
 pub fn rdma_ports(cx: &Ctx<'_>) -> Result<Vec<RdmaPort>, StepError> {
@@ -89,8 +96,13 @@ pub fn rdma_ports(cx: &Ctx<'_>) -> Result<Vec<RdmaPort>, StepError> {
     let mut out = Vec::new();
     for dev in cx.host.list_dir(base)? {
         let dir = base.join(&dev);
-        let hca_type = read_trim(cx.host, &dir.join("hca_type"))?;
-        let parent = read_trim(cx.host, &dir.join("parent"))?;
+        let attr = |p: &Path| {
+            read_sysfs(cx.host, p)
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+        };
+        let hca_type = attr(&dir.join("hca_type"));
+        let parent = attr(&dir.join("parent"));
         for p in cx.host.list_dir(&dir.join("ports"))? {
             let Ok(number) = p.parse::<u8>() else {
                 continue;
@@ -106,14 +118,14 @@ pub fn rdma_ports(cx: &Ctx<'_>) -> Result<Vec<RdmaPort>, StepError> {
                 "sm_lid",
                 "gids/0",
             ] {
-                if let Some(v) = cx.host.read(&pdir.join(f))? {
+                if let Some(v) = read_sysfs(cx.host, &pdir.join(f)) {
                     files.insert(f.to_string(), v);
                 }
             }
             let info = parse_sysfs_port(&dev, number, &files)
                 .map_err(|e| StepError::Failed(format!("reading {}: {e}", pdir.display())))?;
             let mut netdevs = Vec::new();
-            if let Some(n) = read_trim(cx.host, &pdir.join("gid_attrs/ndevs/0"))? {
+            if let Some(n) = attr(&pdir.join("gid_attrs/ndevs/0")) {
                 netdevs.push(n);
             }
             if let Some(n) = &parent {
@@ -269,6 +281,13 @@ impl ChosenPort {
 
 /// The fabric answer: `auto`, `infiniband` or `roce`.
 pub fn fabric_answer(cx: &mut Ctx<'_>) -> Result<String, StepError> {
+    if cx.ask.provided("fabric").is_none() && cx.ask.interactive() {
+        // Asked (and resolved) by the subnet-manager step already: do not ask twice.
+        if let Some(f) = cx.facts.fabric.clone() {
+            cx.ask.record("fabric", Value::from(f.as_str()));
+            return Ok(f);
+        }
+    }
     Ok(cx.ask.choose(
         "fabric",
         "Which fabric carries iSER? (auto: from each port's link layer)",
@@ -2277,6 +2296,32 @@ mod tests {
             plan.render()
         );
         assert!(plan.render().contains("vB already has its address live"));
+        h.finish();
+    }
+
+    #[test]
+    fn an_unreadable_sysfs_attribute_is_unknown_not_fatal() {
+        // The kernel answers EINVAL for gid_attrs/ndevs/0 of an InfiniBand GID; a directory in
+        // its place fails the read the same way.
+        let h = FakeHost::new();
+        ib_sysfs(&h, "Active", 1);
+        h.put_file(
+            "/sys/class/infiniband/mlx5_0/ports/1/gid_attrs/ndevs/0/x",
+            "",
+        );
+        std::fs::remove_file(h.path("/sys/class/infiniband/mlx5_0/ports/1/rate")).unwrap();
+        h.put_file("/sys/class/infiniband/mlx5_0/ports/1/rate/x", "");
+        h.put_file(
+            "/etc/network/interfaces",
+            "source /etc/network/interfaces.d/*\n",
+        );
+        h.allow(&IP, ip_out(&ib_links(false, "datagram")));
+        let mut run = Run::new(ib_answers(json!({})), DEBIAN);
+        let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
+        assert_eq!(
+            steps_of(&plan)[0],
+            "write /etc/network/interfaces.d/iser-ib0"
+        );
         h.finish();
     }
 

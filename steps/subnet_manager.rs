@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::steps::facts::Distro;
+use crate::steps::facts::{Distro, PortFact};
 use crate::steps::network::{chosen_ports, distro, fabric_answer, state_name, systemctl_is};
 use crate::steps::parse::ibstat::{parse_ibstat, Guid, PortState};
 use crate::steps::templates::render;
@@ -247,6 +247,25 @@ impl Step for SubnetManager {
             return Ok(plan);
         }
         let (chosen, _) = chosen_ports(cx, &fabric, false)?;
+        // The network step offers these as the defaults of its own questions.
+        cx.facts.ports = chosen
+            .iter()
+            .map(|c| PortFact {
+                netdev: c.answer.netdev.clone(),
+                rdma_device: Some(c.rdma.info.ca.clone()),
+                rdma_port: Some(u32::from(c.rdma.info.number)),
+                guid: c.rdma.guid().map(|g| g.to_string()),
+                link_layer: Some(
+                    if c.rdma.is_ib() {
+                        "infiniband"
+                    } else {
+                        "ethernet"
+                    }
+                    .into(),
+                ),
+                address: c.answer.address.clone(),
+            })
+            .collect();
         if !chosen.iter().any(|p| p.rdma.is_ib()) {
             self.skip(cx, &mut plan, "not needed (RoCE)", "roce");
             return Ok(plan);
