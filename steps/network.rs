@@ -859,6 +859,47 @@ struct Probe {
     label: Option<String>,
     netdev: String,
     address: String,
+    /// The interface of this host that carries the portal address (a lab with the target on
+    /// the same host): the kernel answers its own addresses over loopback, so a ping bound
+    /// to the port never sees the reply; it goes from the port's address instead.
+    local_on: Option<String>,
+}
+
+impl Probe {
+    fn cmd(&self) -> Cmd {
+        let portal = self.portal.to_string();
+        let from = match &self.local_on {
+            Some(_) => self
+                .address
+                .split('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+            None => self.netdev.clone(),
+        };
+        Cmd::probe(["ping", "-c", "1", "-W", "2", "-I", &from, &portal])
+            .timeout(Duration::from_secs(5))
+    }
+}
+
+/// What to tell the operator about portals that are this host's own addresses.
+fn local_note(probes: &[Probe]) -> Option<String> {
+    let local: Vec<String> = probes
+        .iter()
+        .filter_map(|p| {
+            p.local_on
+                .as_ref()
+                .map(|on| format!("{} (on {on})", p.portal))
+        })
+        .collect();
+    (!local.is_empty()).then(|| {
+        format!(
+            "target portal(s) {} are addresses of this host itself (the target runs here, as in \
+             a lab): the kernel answers them over loopback, so they are pinged from the port's \
+             address rather than bound to the port, which cannot prove the path on the wire",
+            local.join(", ")
+        )
+    })
 }
 
 /// Ping every portal from its port, concurrently; each portal gets attempts until `bound`.
@@ -874,9 +915,7 @@ fn ping_all(
             .map(|p| {
                 s.spawn(move || -> Result<bool, StepError> {
                     let deadline = Instant::now() + bound;
-                    let portal = p.portal.to_string();
-                    let cmd = Cmd::probe(["ping", "-c", "1", "-W", "2", "-I", &p.netdev, &portal])
-                        .timeout(Duration::from_secs(5));
+                    let cmd = p.cmd();
                     loop {
                         if host.run(&cmd)?.success() {
                             return Ok(true);
@@ -927,8 +966,9 @@ fn ping_all(
 }
 
 /// Each answers portal with the port whose subnet holds it; portals no port holds are left
-/// to the answers validation (and never pinged from another subnet).
-fn probes(cx: &Ctx<'_>, ports: &[ChosenPort]) -> Vec<Probe> {
+/// to the answers validation (and never pinged from another subnet). `links` tells which
+/// portals are addresses of this host itself.
+fn probes(cx: &Ctx<'_>, ports: &[ChosenPort], links: &[Link]) -> Vec<Probe> {
     let Some(Value::Array(portals)) = cx.ask.provided("target.portals") else {
         return Vec::new();
     };
@@ -945,11 +985,16 @@ fn probes(cx: &Ctx<'_>, ports: &[ChosenPort]) -> Vec<Probe> {
             .iter()
             .find(|c| parse_cidr(&c.answer.address).is_some_and(|(a, pf)| in_subnet(addr, a, pf)));
         if let Some(c) = owner {
+            let local_on = links
+                .iter()
+                .find(|l| l.addrs.iter().any(|a| a.address == IpAddr::V4(addr)))
+                .map(|l| l.name.clone());
             out.push(Probe {
                 portal: addr,
                 label: p.get("label").and_then(Value::as_str).map(str::to_string),
                 netdev: c.name().to_string(),
                 address: c.answer.address.clone(),
+                local_on,
             });
         }
     }
@@ -1358,7 +1403,11 @@ impl Step for Network {
             ));
         }
         if !plan.is_empty() {
-            let n = probes(cx, &self.ports).len();
+            let probes = probes(cx, &self.ports, &links);
+            if let Some(n) = local_note(&probes) {
+                plan.note(n);
+            }
+            let n = probes.len();
             plan.push(Action::task(
                 "reach",
                 format!(
@@ -1378,7 +1427,8 @@ impl Step for Network {
                 "internal: no task {id:?} in this step"
             )));
         }
-        let probes = probes(cx, &self.ports);
+        let links = links(cx)?;
+        let probes = probes(cx, &self.ports, &links);
         cx.progress
             .message(&format!("pinging {} target portal(s)", probes.len()));
         ping_all(cx.host, &probes, self.ping_bound, self.ping_interval)?;
@@ -1408,7 +1458,10 @@ impl Step for Network {
                 problems.join("\n    - ")
             )));
         }
-        let probes = probes(cx, &self.ports);
+        let probes = probes(cx, &self.ports, &links);
+        if let Some(n) = local_note(&probes) {
+            cx.sheet.note(format!("network: {n}"));
+        }
         if probes.is_empty() {
             cx.sheet
                 .note("network: no target portals given yet; their reachability was not checked");
@@ -1739,6 +1792,14 @@ pub(crate) mod testkit {
         ]
     }
 
+    /// The lab's host ports with the target on another machine (its addresses not local).
+    pub fn remote_links(configured: bool) -> Vec<Value> {
+        lab_links(configured)
+            .into_iter()
+            .filter(|l| !l["ifname"].as_str().unwrap().ends_with("-t"))
+            .collect()
+    }
+
     pub fn portals() -> Value {
         json!({"iqn": "iqn.2002-09.com.lab:array", "discovery": "sendtargets", "portals": [
             {"address": "192.168.130.101", "label": "Controller A, port 1"},
@@ -1831,12 +1892,13 @@ mod tests {
             .collect()
     }
 
+    /// The lab's portals live on vA-t/vB-t of the same host: pinged from the port addresses.
     fn expect_lab_pings(h: &FakeHost) {
         for (n, a) in [
-            ("vA", "192.168.130.101"),
-            ("vA", "192.168.130.102"),
-            ("vB", "192.168.131.101"),
-            ("vB", "192.168.131.102"),
+            ("192.168.130.10", "192.168.130.101"),
+            ("192.168.130.10", "192.168.130.102"),
+            ("192.168.131.10", "192.168.131.101"),
+            ("192.168.131.10", "192.168.131.102"),
         ] {
             let argv = ping(n, a);
             let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -1879,6 +1941,13 @@ mod tests {
             "network/debian-roce-vA",
             &written(&plan, "/etc/network/interfaces.d/iser-vA"),
         );
+        assert!(
+            plan.render()
+                .contains("192.168.130.101 (on vA-t), 192.168.130.102 (on vA-t)"),
+            "{}",
+            plan.render()
+        );
+        assert!(run.sheet.notes.iter().any(|n| n.contains("loopback")));
         // The files are on the host now; with the addresses live a rerun changes nothing.
         assert_eq!(run.facts.fabric.as_deref(), Some("roce"));
         assert_eq!(run.facts.ports.len(), 2);
@@ -1927,8 +1996,8 @@ mod tests {
     #[test]
     fn an_unreachable_portal_is_named_and_cross_subnet_pings_are_never_tried() {
         let h = lab_host();
-        h.expect(&IP, ip_out(&lab_links(false)));
-        h.allow(&IP, ip_out(&lab_links(true)));
+        h.expect(&IP, ip_out(&remote_links(false)));
+        h.allow(&IP, ip_out(&remote_links(true)));
         h.expect(&["ifup", "vA"], CmdOutput::ok(""));
         h.expect(&["ifup", "vB"], CmdOutput::ok(""));
         for (n, a, ok) in [
