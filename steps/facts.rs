@@ -79,6 +79,24 @@ impl Distro {
             }
             "systemctl" => "systemd",
             "dracut" => "dracut",
+            "ifup" | "ifdown" => {
+                if self == Distro::Sles {
+                    "wicked"
+                } else if self == Distro::Rhel {
+                    "network-scripts"
+                } else {
+                    "ifupdown"
+                }
+            }
+            "nmcli" => {
+                if rpm {
+                    "NetworkManager"
+                } else {
+                    "network-manager"
+                }
+            }
+            "netplan" => "netplan.io",
+            "wicked" => "wicked",
             "update-initramfs" => "initramfs-tools",
             "getenforce" => {
                 if rpm {

@@ -119,6 +119,16 @@ fn needed_programs(cx: &Ctx<'_>, distro: Distro, has_ib: bool) -> Vec<(&'static 
             need.push(("opensm", StepName::SubnetManager));
         }
     }
+    // The network step writes the address in the distro's own stack and brings it up with
+    // that stack's tool.
+    let has = |p: &str| cx.host.which(p).is_some();
+    match distro {
+        Distro::Debian if !has("nmcli") => need.push(("ifup", StepName::Network)),
+        Distro::Ubuntu => need.push(("netplan", StepName::Network)),
+        Distro::Sles if !has("nmcli") => need.push(("wicked", StepName::Network)),
+        Distro::Rhel if !has("ifup") => need.push(("nmcli", StepName::Network)),
+        _ => {}
+    }
     match provided_str("volume.filesystem").as_deref() {
         Some("xfs") => need.push(("mkfs.xfs", StepName::Filesystem)),
         _ => need.push(("mkfs.ext4", StepName::Filesystem)),
@@ -502,7 +512,7 @@ mod tests {
         let text = plan.render();
         assert!(
             text.contains(
-                "apt-get install -y --no-install-recommends multipath-tools open-iscsi parted"
+                "apt-get install -y --no-install-recommends ifupdown multipath-tools open-iscsi parted"
             ),
             "{text}"
         );
@@ -512,7 +522,7 @@ mod tests {
         );
         assert_eq!(
             facts.missing_programs.len(),
-            5,
+            6,
             "{:?}",
             facts.missing_programs
         );

@@ -138,7 +138,10 @@ impl Asker {
         default: Option<Value>,
         prompt: impl FnOnce(Option<&Value>) -> Result<Value, AskError>,
     ) -> Result<Value, AskError> {
-        let v = if let Some(v) = get_path(&self.provided, key) {
+        // An answer given earlier in this run (another step asked the same key) counts as
+        // provided: nobody is asked twice.
+        let given = get_path(&self.recorded, key).or_else(|| get_path(&self.provided, key));
+        let v = if let Some(v) = given {
             check_field(key, v).map_err(|reason| AskError::Invalid {
                 key: key.to_string(),
                 reason,
@@ -269,7 +272,14 @@ impl Ask for Asker {
     }
 
     fn provided(&self, key: &str) -> Option<Value> {
-        get_path(&self.provided, key).cloned()
+        match (get_path(&self.provided, key), get_path(&self.recorded, key)) {
+            (Some(p), Some(r)) => {
+                let mut v = p.clone();
+                merge(&mut v, r);
+                Some(v)
+            }
+            (p, r) => r.or(p).cloned(),
+        }
     }
 
     fn record(&mut self, key: &str, value: Value) {
@@ -334,6 +344,15 @@ mod tests {
         assert_eq!(rec["volume"]["mount_point"], json!("/mnt/other"));
         assert_eq!(rec["target"], template["target"]);
         assert!(crate::answers::validate(&rec, &|_| None).is_empty());
+    }
+
+    #[test]
+    fn a_key_answered_earlier_in_the_run_is_not_asked_again() {
+        let mut a = Asker::new(json!({}), Mode::Defaults);
+        assert_eq!(a.text("ports[0].netdev", "q", Some("ib0")).unwrap(), "ib0");
+        // A later step offering another default still gets the first answer.
+        assert_eq!(a.text("ports[0].netdev", "q", Some("ib9")).unwrap(), "ib0");
+        assert_eq!(a.provided("ports[0].netdev"), Some(json!("ib0")));
     }
 
     #[test]
