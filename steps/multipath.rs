@@ -56,7 +56,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::steps::facts::{Distro, SessionFact};
+use crate::steps::facts::{Distro, SessionFact, VolumeFact};
 use crate::steps::parse::blkid::parse_blkid_export;
 use crate::steps::parse::lsblk::{parse_lsblk_json, BlockDev};
 use crate::steps::parse::multipath::{parse_multipath_listing, Map};
@@ -704,7 +704,10 @@ impl Multipath {
                 continue;
             }
             expected.extend(disks.iter().cloned());
-            if wwids_lists(&wwids, wwid) || mode.maps_unknown_wwid(disks.len()) {
+            // A LUN with a map already is known to multipath: `multipath -r` adds the
+            // missing path; its WWID needs no listing.
+            let has_map = maps.iter().any(|m| &m.wwid == wwid);
+            if has_map || wwids_lists(&wwids, wwid) || mode.maps_unknown_wwid(disks.len()) {
                 continue;
             }
             plan.push(Action::run(
@@ -984,6 +987,11 @@ impl Step for Multipath {
             map.product.as_deref().unwrap_or("")
         );
         let v = &mut cx.facts.volume;
+        if v.wwid.as_deref() != Some(map.wwid.as_str()) {
+            // What later steps recorded about another volume must not be taken for this
+            // one's (a partition node, a filesystem UUID).
+            *v = VolumeFact::default();
+        }
         v.wwid = Some(map.wwid.clone());
         v.map_device = Some(format!("/dev/mapper/{}", map.name));
         v.size_bytes = size_bytes;

@@ -894,3 +894,46 @@ fn missing_facts_from_earlier_steps_are_named() {
     assert!(e.contains("run the preflight step first"), "{e}");
     h.finish();
 }
+
+#[test]
+fn a_path_missing_from_an_existing_map_is_reloaded_not_listed_again() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, W0, false, 1);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(
+        &["multipath", "-ll"],
+        CmdOutput::ok(lio(W0, "dm-0", "512M", &["sda", "sdc", "sde"])),
+    );
+    h.allow(
+        &["udevadm", "info", "--query=property", "--name=/dev/sdg"],
+        udev(W0, "sdg"),
+    );
+    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(summary(&plan), ["multipath -r", "task wait-map"]);
+    h.finish();
+}
+
+#[test]
+fn choosing_another_volume_drops_what_was_recorded_about_the_old_one() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, W0, false, 2);
+    run.facts.volume = VolumeFact {
+        wwid: Some(W1.into()),
+        partition: Some(format!("/dev/mapper/{W1}-part1")),
+        fs_uuid: Some("170b7b73-5af6-4160-bff9-8e3913308e30".into()),
+        ..Default::default()
+    };
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    empty_data(&h, W0);
+    assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    let v = &run.facts.volume;
+    assert_eq!(v.wwid.as_deref(), Some(W0));
+    assert_eq!(v.partition, None);
+    assert_eq!(v.fs_uuid, None);
+}
