@@ -1,8 +1,1034 @@
-//! The multipath step (not built yet: it says so plainly to the operator).
+//! The multipath step: the target's LUNs mapped by dm-multipath, `multipathd` running, the
+//! volume's map found and every one of its paths checked.
+//!
+//! **Configuration: the least change that maps the target's LUNs.** NetApp E-Series LUNs
+//! (`NETAPP`/`LSI`/`ENGENIO`, `INF-01-00`) are in multipath-tools' built-in hardware table
+//! (rdac, `no_path_retry 30`), so no `devices` section is ever written. What decides whether a
+//! new LUN gets a map is `find_multipaths`, read from the configuration in effect
+//! (`multipath -t`: built-in default, distro patches, `/etc/multipath.conf` and its
+//! `config_dir` drop-ins), never guessed from the distro name:
+//! - `no`/`off`, `greedy`: every path is mapped; nothing to change.
+//! - `yes`/`on`, `smart`: a WWID seen on two or more paths is mapped; with one session a LUN
+//!   has one path and is not, so its WWID is added as below.
+//! - `strict` (upstream's default, and what Debian 12 ships: the lab's LIO LUNs stayed
+//!   unmapped): only WWIDs listed in `/etc/multipath/wwids` are mapped.
+//!
+//! A LUN that would stay unmapped gets its WWID added with `multipath -a /dev/sdX` (one path
+//! device per LUN; multipath computes the WWID itself). Only this target's LUNs are added, and
+//! with `volume.wwid` given only that one. This is less intrusive than a
+//! `defaults { find_multipaths no }` drop-in, which the lab used: that would make multipath
+//! claim every disk of the host, local ones included. `/etc/multipath.conf` is never edited.
+//!
+//! Per distro:
+//! - RHEL: multipathd does not start without `/etc/multipath.conf` (its unit's
+//!   `ConditionPathExists`), and multipath blacklists everything then. When the file is
+//!   absent it is created from `templates/multipath-rhel.conf`: what `mpathconf --enable`
+//!   writes (`user_friendly_names yes`, `find_multipaths yes`). An existing file is kept.
+//! - Debian, Ubuntu, SLES: no file is needed (the package's built-in defaults or its own
+//!   file apply); an existing one is kept, and WWIDs are added as above when needed.
+//!
+//! Then `systemctl enable --now multipathd` (only when `is-enabled`/`is-active` say it is
+//! not), `systemctl reload multipathd` when a running daemon must read a new
+//! `multipath.conf`, and `multipath -r` so the maps are made now. When
+//! `multipath.rebuild_initramfs` is true and the configuration changed in this run, the
+//! initramfs is rebuilt (`dracut --force --add multipath` on RHEL and SLES,
+//! `update-initramfs -u` on Debian and Ubuntu). A change applied by a run that stopped before
+//! the rebuild leaves `initramfs_pending` in the facts, so the next run still rebuilds; a
+//! rerun with nothing changed does not.
+//!
+//! **The volume.** After any change the step waits (polling `multipath -ll`, at most
+//! [`MAP_BOUND`]) until the LUNs' maps have a healthy path through every session. The
+//! volume is the map of `volume.wwid`, or with `"auto"` the one map of this target's LUNs
+//! (maps with a path among the sessions' disks) that carries no data (no `blkid -p`
+//! signature, nothing built on it or mounted): several candidates, none, or only maps with
+//! data stop the step with the list and ask for `volume.wwid`. A map chosen by an earlier run
+//! (the facts' WWID) is kept, whatever it now carries. A given WWID that carries data is
+//! recorded, not refused: the filesystem step decides about data.
+//!
+//! Verify requires one path per session (a session's disk among the map's paths), every path
+//! `active` with checker `ready` (or `ghost`, an rdac/ALUA standby path), and records the
+//! WWID, vendor/product, size and paths in the facts and the worksheet.
 
-use crate::steps::{NotBuilt, Step, StepName};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::steps::facts::{Distro, SessionFact, VolumeFact};
+use crate::steps::parse::blkid::parse_blkid_export;
+use crate::steps::parse::lsblk::{parse_lsblk_json, BlockDev};
+use crate::steps::parse::multipath::{parse_multipath_listing, Map};
+use crate::steps::{Action, Cmd, Ctx, Plan, Step, StepError, StepName};
+
+/// The configuration file RHEL needs, as `mpathconf --enable` writes it.
+const RHEL_CONF: &str = include_str!("../templates/multipath-rhel.conf");
+/// multipath-tools' configuration file.
+pub const CONF: &str = "/etc/multipath.conf";
+/// The WWIDs multipath knows (`multipath -a` adds to it).
+pub const WWIDS: &str = "/etc/multipath/wwids";
+/// How long the step waits for the maps after a change. Maps appear within seconds of
+/// `multipath -r`; paths of a slow fabric may take longer to pass their checker.
+pub const MAP_BOUND: Duration = Duration::from_secs(60);
+/// Time between two looks at `multipath -ll` while waiting.
+pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// The key of this step's record in `facts.extra`.
+const EXTRA: &str = "multipath";
 
 /// The step implementation.
 pub fn step() -> Box<dyn Step> {
-    Box::new(NotBuilt(StepName::Multipath))
+    Box::new(Multipath::default())
 }
+
+/// `find_multipaths` as multipath-tools reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FindMultipaths {
+    /// `no`, `off`: every path is mapped.
+    Off,
+    /// `greedy`: every path is mapped.
+    Greedy,
+    /// `yes`, `on`: a WWID on two or more paths (or listed in wwids) is mapped.
+    On,
+    /// `smart`: like `on`; a single path is released after a timeout.
+    Smart,
+    /// `strict`: only WWIDs listed in `/etc/multipath/wwids`.
+    Strict,
+}
+
+impl FindMultipaths {
+    /// Read a value as multipath.conf accepts it (quoted or not).
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s.trim().trim_matches('"') {
+            "no" | "off" | "0" => Self::Off,
+            "greedy" => Self::Greedy,
+            "yes" | "on" | "1" => Self::On,
+            "smart" => Self::Smart,
+            "strict" => Self::Strict,
+            _ => return None,
+        })
+    }
+
+    /// Whether a WWID not in the wwids file, seen on `paths` paths, gets a map.
+    pub fn maps_unknown_wwid(self, paths: usize) -> bool {
+        match self {
+            Self::Off | Self::Greedy => true,
+            Self::On | Self::Smart => paths >= 2,
+            Self::Strict => false,
+        }
+    }
+}
+
+impl fmt::Display for FindMultipaths {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Off => "no",
+            Self::Greedy => "greedy",
+            Self::On => "yes",
+            Self::Smart => "smart",
+            Self::Strict => "strict",
+        })
+    }
+}
+
+/// The `find_multipaths` value of the `defaults` section of `multipath -t` output.
+pub fn find_multipaths_in(config: &str) -> Option<FindMultipaths> {
+    let mut section = String::new();
+    let mut depth = 0usize;
+    for line in config.lines() {
+        let l = line.trim();
+        if l.starts_with('#') {
+            continue;
+        }
+        if depth == 0 {
+            if let Some(name) = l.strip_suffix('{') {
+                section = name.trim().to_string();
+                depth = 1;
+            }
+            continue;
+        }
+        if l.ends_with('{') {
+            depth += 1;
+        } else if l == "}" {
+            depth -= 1;
+        } else if depth == 1 && section == "defaults" {
+            if let Some(v) = l.strip_prefix("find_multipaths") {
+                if v.starts_with([' ', '\t']) {
+                    return FindMultipaths::parse(v);
+                }
+            }
+        }
+    }
+    None
+}
+
+/// Whether the wwids file lists `wwid` (lines `/WWID/`).
+pub fn wwids_lists(wwids: &str, wwid: &str) -> bool {
+    wwids
+        .lines()
+        .map(str::trim)
+        .any(|l| l.strip_prefix('/').and_then(|l| l.strip_suffix('/')) == Some(wwid))
+}
+
+/// Which volume the operator asked for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wanted {
+    /// The one map of the target's LUNs that carries no data.
+    Auto,
+    /// This WWID (lowercase, as multipath prints it).
+    Wwid(String),
+}
+
+impl Wanted {
+    fn from_answer(a: &str) -> Self {
+        if a.trim() == "auto" {
+            Wanted::Auto
+        } else {
+            Wanted::Wwid(a.trim().to_ascii_lowercase())
+        }
+    }
+}
+
+/// A map of the target's LUNs and what it carries (empty: no data).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    /// The map.
+    pub map: Map,
+    /// What was found on it: signatures, devices built on it, mounts.
+    pub data: Vec<String>,
+}
+
+/// The maps with at least one path among the sessions' disks.
+pub fn target_maps<'m>(maps: &'m [Map], sessions: &[SessionFact]) -> Vec<&'m Map> {
+    let disks: BTreeSet<&str> = sessions
+        .iter()
+        .flat_map(|s| s.disks.iter().map(String::as_str))
+        .collect();
+    maps.iter()
+        .filter(|m| {
+            m.paths()
+                .any(|p| p.dev.as_deref().is_some_and(|d| disks.contains(d)))
+        })
+        .collect()
+}
+
+fn describe(m: &Map) -> String {
+    format!(
+        "{} ({}, {},{})",
+        m.wwid,
+        m.size.as_deref().unwrap_or("size unknown"),
+        m.vendor.as_deref().unwrap_or("?"),
+        m.product.as_deref().unwrap_or("?")
+    )
+}
+
+/// Choose the volume among the target's maps. `earlier` is the WWID an earlier run chose;
+/// `others` are maps not of this target (named when a given WWID is one of them).
+/// Pure: every rule of the choice is here and table-tested.
+pub fn choose<'c>(
+    target: &'c [Candidate],
+    others: &[Map],
+    wanted: &Wanted,
+    earlier: Option<&str>,
+    iqn: &str,
+) -> Result<&'c Candidate, String> {
+    let seen = || {
+        if target.is_empty() {
+            "none".to_string()
+        } else {
+            target
+                .iter()
+                .map(|c| describe(&c.map))
+                .collect::<Vec<_>>()
+                .join("; ")
+        }
+    };
+    match wanted {
+        Wanted::Wwid(w) => {
+            if let Some(c) = target.iter().find(|c| &c.map.wwid == w) {
+                return Ok(c);
+            }
+            if others.iter().any(|m| &m.wwid == w) {
+                return Err(format!(
+                    "the multipath map of WWID {w} (volume.wwid) is not a LUN of {iqn}: none of \
+                     its paths is a disk of this target's sessions. The maps of {iqn}: {}",
+                    seen()
+                ));
+            }
+            Err(format!(
+                "no multipath map has WWID {w} (volume.wwid). The maps of {iqn}: {}. Check the \
+                 WWID against the array's volume, and that the volume is mapped to this host",
+                seen()
+            ))
+        }
+        Wanted::Auto => {
+            if let Some(c) = earlier.and_then(|e| target.iter().find(|c| c.map.wwid == e)) {
+                return Ok(c);
+            }
+            if target.is_empty() {
+                return Err(format!(
+                    "no multipath map of {iqn} appeared. Is a volume mapped to this host on the \
+                     array (host mapping with this initiator IQN)? Do the sessions show disks \
+                     (`iscsiadm -m session -P 3`)? Is the LUN blacklisted or left out by \
+                     find_multipaths (`multipath -t`, `multipath -v3`)?"
+                ));
+            }
+            let free: Vec<&Candidate> = target.iter().filter(|c| c.data.is_empty()).collect();
+            match free[..] {
+                [one] => Ok(one),
+                [] => Err(format!(
+                    "volume.wwid is \"auto\", but every map of {iqn} carries data, and the \
+                     wizard does not pick a volume that does:\n    - {}\nSet volume.wwid to \
+                     the volume to use (the filesystem step still refuses to format one that \
+                     carries data unless --force-format is given)",
+                    target
+                        .iter()
+                        .map(|c| format!("{}: {}", describe(&c.map), c.data.join("; ")))
+                        .collect::<Vec<_>>()
+                        .join("\n    - ")
+                )),
+                _ => Err(format!(
+                    "volume.wwid is \"auto\", but {} maps of {iqn} carry no data:\n    - {}\n\
+                     Set volume.wwid to the WWID of the volume to use",
+                    free.len(),
+                    free.iter()
+                        .map(|c| describe(&c.map))
+                        .collect::<Vec<_>>()
+                        .join("\n    - ")
+                )),
+            }
+        }
+    }
+}
+
+fn session_label(s: &SessionFact) -> String {
+    format!("{} to {}", s.iface, s.portal)
+}
+
+fn path_state(p: &crate::steps::parse::multipath::Path) -> String {
+    [&p.dm_state, &p.path_state, &p.online_state]
+        .iter()
+        .filter_map(|s| s.as_deref())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Check the map's paths against the sessions: one path through each session, every path
+/// healthy. Returns the paths as (device, state) and the problems found.
+pub fn check_paths(map: &Map, sessions: &[SessionFact]) -> (Vec<(String, String)>, Vec<String>) {
+    let mut problems = Vec::new();
+    let mut record = Vec::new();
+    let devs: BTreeSet<&str> = map.paths().filter_map(|p| p.dev.as_deref()).collect();
+    for s in sessions {
+        let through: Vec<&str> = s
+            .disks
+            .iter()
+            .map(String::as_str)
+            .filter(|d| devs.contains(d))
+            .collect();
+        match through[..] {
+            [_] => {}
+            [] => problems.push(format!(
+                "no path through the session {}: none of its disks ({}) is a path of {}",
+                session_label(s),
+                if s.disks.is_empty() {
+                    "none".to_string()
+                } else {
+                    s.disks.join(", ")
+                },
+                map.wwid
+            )),
+            _ => problems.push(format!(
+                "the session {} gives {} paths to {} ({}): one LUN seen twice through one \
+                 session",
+                session_label(s),
+                through.len(),
+                map.wwid,
+                through.join(", ")
+            )),
+        }
+    }
+    for p in map.paths() {
+        let state = path_state(p);
+        let Some(dev) = p.dev.clone() else {
+            problems.push(format!(
+                "a path of {} has lost its device ({state}): its session is gone",
+                map.wwid
+            ));
+            continue;
+        };
+        if !p.is_healthy() {
+            let via = sessions
+                .iter()
+                .find(|s| s.disks.contains(&dev))
+                .map(|s| format!(" (session {})", session_label(s)))
+                .unwrap_or_default();
+            problems.push(format!(
+                "path {dev}{via} is {}, not active and ready",
+                if state.is_empty() {
+                    "in an unknown state"
+                } else {
+                    &state
+                }
+            ));
+        }
+        record.push((dev, state));
+    }
+    (record, problems)
+}
+
+/// Whether the maps are as complete as waiting can make them: for a given WWID its map has a
+/// healthy path through every session; for "auto" every disk of `expected` is a healthy path.
+pub fn complete(
+    maps: &[Map],
+    sessions: &[SessionFact],
+    wanted: &Wanted,
+    expected: &[String],
+) -> bool {
+    match wanted {
+        Wanted::Wwid(w) => maps
+            .iter()
+            .find(|m| &m.wwid == w)
+            .is_some_and(|m| check_paths(m, sessions).1.is_empty()),
+        Wanted::Auto => {
+            let healthy: BTreeSet<&str> = maps
+                .iter()
+                .flat_map(|m| m.healthy_paths())
+                .filter_map(|p| p.dev.as_deref())
+                .collect();
+            !expected.is_empty() && expected.iter().all(|d| healthy.contains(d.as_str()))
+        }
+    }
+}
+
+/// How the wait for the maps is bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Poll {
+    /// Give up after this long.
+    pub bound: Duration,
+    /// Look again after this long.
+    pub interval: Duration,
+}
+
+impl Default for Poll {
+    fn default() -> Self {
+        Poll {
+            bound: MAP_BOUND,
+            interval: POLL_INTERVAL,
+        }
+    }
+}
+
+/// The multipath step.
+#[derive(Debug, Default)]
+pub struct Multipath {
+    /// The wait's bound (shortened in tests).
+    pub poll: Poll,
+    wanted: Option<Wanted>,
+    /// Session disks that should end up as paths (the LUNs multipath will map).
+    expected: Vec<String>,
+    /// The initramfs command, when the plan rebuilds it.
+    initramfs: Option<Cmd>,
+    /// What this run's plan changes in the configuration.
+    config_changes: Vec<String>,
+}
+
+fn distro(cx: &Ctx<'_>) -> Result<Distro, StepError> {
+    cx.facts.os.as_ref().and_then(|o| o.distro).ok_or_else(|| {
+        StepError::Failed(
+            "the distribution is not known yet: run the preflight step first \
+             (`iser-wizard run --from preflight`)"
+                .into(),
+        )
+    })
+}
+
+fn sessions(cx: &Ctx<'_>) -> Result<Vec<SessionFact>, StepError> {
+    if cx.facts.sessions.is_empty() {
+        return Err(StepError::Failed(
+            "no iSCSI sessions are known yet: run the sessions step first \
+             (`iser-wizard run --from sessions`)"
+                .into(),
+        ));
+    }
+    Ok(cx.facts.sessions.clone())
+}
+
+fn target_iqn(cx: &Ctx<'_>) -> String {
+    cx.facts
+        .target_iqn
+        .clone()
+        .or_else(|| cx.facts.sessions.first().map(|s| s.target.clone()))
+        .unwrap_or_else(|| "the target".into())
+}
+
+/// `multipath -ll`: the maps, or none when the kernel driver is not loaded yet.
+fn list_maps(cx: &Ctx<'_>) -> Result<(Vec<Map>, bool), StepError> {
+    let cmd = Cmd::probe(["multipath", "-ll"]);
+    let out = cx.host.run(&cmd)?;
+    let all = format!("{}\n{}", out.stdout, out.stderr);
+    if all.contains("driver not loaded") {
+        return Ok((Vec::new(), false));
+    }
+    if !out.success() {
+        return Err(StepError::command(&cmd, &out, None));
+    }
+    Ok((parse_multipath_listing(&out.stdout).maps, true))
+}
+
+fn initramfs_cmd(d: Distro) -> Cmd {
+    let long = Duration::from_secs(900);
+    match d {
+        Distro::Rhel | Distro::Sles => {
+            Cmd::change(["dracut", "--force", "--add", "multipath"]).timeout(long)
+        }
+        Distro::Debian | Distro::Ubuntu => Cmd::change(["update-initramfs", "-u"]).timeout(long),
+    }
+}
+
+/// udev's properties of a disk (`KEY=value` lines).
+fn udev_properties(cx: &Ctx<'_>, disk: &str) -> Result<BTreeMap<String, String>, StepError> {
+    let dev = format!("/dev/{disk}");
+    let cmd = Cmd::probe([
+        "udevadm",
+        "info",
+        "--query=property",
+        &format!("--name={dev}"),
+    ]);
+    let out = cx.host.run(&cmd)?;
+    if !out.success() {
+        return Err(StepError::command(&cmd, &out, None));
+    }
+    Ok(out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect())
+}
+
+/// What the map carries: signatures, devices built on it, mounts (empty: nothing).
+fn data_on(cx: &Ctx<'_>, map: &Map) -> Result<Vec<String>, StepError> {
+    let dev = format!("/dev/mapper/{}", map.name);
+    let mut found = Vec::new();
+    let cmd = Cmd::probe(["blkid", "-p", "-o", "export", &dev]);
+    let out = cx.host.run(&cmd)?;
+    match out.code {
+        // blkid exits 2 when it finds nothing.
+        Some(2) if out.stdout.trim().is_empty() => {}
+        Some(0) => {
+            let sig = parse_blkid_export(&out.stdout)
+                .map_err(|e| StepError::Failed(format!("reading blkid output for {dev}: {e}")))?;
+            if let Some(s) = sig.filter(|s| s.is_occupied()) {
+                let what = s
+                    .pttype
+                    .map(|p| format!("a {p} partition table"))
+                    .or(s.fs_type.map(|f| format!("a {f} signature")))
+                    .or(s.usage.map(|u| format!("a {u} signature")))
+                    .unwrap_or_default();
+                found.push(format!("carries {what}"));
+            }
+        }
+        _ => return Err(StepError::command(&cmd, &out, None)),
+    }
+    let cmd = Cmd::probe(["lsblk", "-J", "-o", "NAME,TYPE,MOUNTPOINT", &dev]);
+    let out = cx.host.run(&cmd)?;
+    if !out.success() {
+        return Err(StepError::command(&cmd, &out, None));
+    }
+    let devs = parse_lsblk_json(&out.stdout)
+        .map_err(|e| StepError::Failed(format!("reading lsblk output for {dev}: {e}")))?;
+    fn walk(d: &BlockDev, top: bool, found: &mut Vec<String>) {
+        if !top {
+            found.push(format!(
+                "{} ({}) is built on it",
+                d.name,
+                d.dev_type.as_deref().unwrap_or("device")
+            ));
+        }
+        for m in &d.mountpoints {
+            found.push(format!("{} is mounted on {m}", d.name));
+        }
+        for c in &d.children {
+            walk(c, false, found);
+        }
+    }
+    if let Some(d) = devs.first() {
+        walk(d, true, &mut found);
+    }
+    Ok(found)
+}
+
+impl Multipath {
+    fn wanted(&mut self, cx: &mut Ctx<'_>) -> Result<Wanted, StepError> {
+        if let Some(w) = &self.wanted {
+            return Ok(w.clone());
+        }
+        let a = cx.ask.text(
+            "volume.wwid",
+            "WWID of the volume (\"auto\": the one empty LUN of the target)",
+            Some("auto"),
+        )?;
+        let w = Wanted::from_answer(&a);
+        self.wanted = Some(w.clone());
+        Ok(w)
+    }
+
+    fn extra(facts: &mut crate::steps::Facts) -> &mut serde_json::Map<String, Value> {
+        let v = facts
+            .extra
+            .entry(EXTRA.to_string())
+            .or_insert_with(|| json!({}));
+        if !v.is_object() {
+            *v = json!({});
+        }
+        v.as_object_mut().expect("just made an object")
+    }
+
+    fn pending(cx: &Ctx<'_>) -> bool {
+        cx.facts
+            .extra
+            .get(EXTRA)
+            .and_then(|v| v.get("initramfs_pending"))
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+    }
+
+    /// The session disks that are no path of any map, grouped by WWID (udev's ID_SERIAL, what
+    /// multipath uses by default), leaving out what multipath never maps.
+    fn unmapped(
+        cx: &Ctx<'_>,
+        sessions: &[SessionFact],
+        maps: &[Map],
+        plan: &mut Plan,
+    ) -> Result<BTreeMap<String, Vec<String>>, StepError> {
+        let paths: BTreeSet<&str> = maps
+            .iter()
+            .flat_map(|m| m.paths())
+            .filter_map(|p| p.dev.as_deref())
+            .collect();
+        let disks: BTreeSet<&str> = sessions
+            .iter()
+            .flat_map(|s| s.disks.iter().map(String::as_str))
+            .filter(|d| !paths.contains(d))
+            .collect();
+        let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for d in disks {
+            let props = udev_properties(cx, d)?;
+            // E-Series presents an access LUN for in-band management; the built-in
+            // hardware table blacklists it, so it never gets a map.
+            if props.get("ID_MODEL").map(String::as_str) == Some("Universal_Xport") {
+                continue;
+            }
+            match props.get("ID_SERIAL") {
+                Some(w) if !w.is_empty() => groups.entry(w.clone()).or_default().push(d.into()),
+                _ => {
+                    plan.note(format!(
+                        "/dev/{d} has no WWID (udev ID_SERIAL): multipath ignores it. A LIO \
+                         backstore needs its own wwn/vpd_unit_serial"
+                    ));
+                }
+            }
+        }
+        Ok(groups)
+    }
+
+    /// The changes that make the LUNs mapped; returns whether the configuration changes.
+    fn plan_mapping(
+        &mut self,
+        cx: &Ctx<'_>,
+        plan: &mut Plan,
+        wanted: &Wanted,
+        sessions: &[SessionFact],
+        maps: &[Map],
+        created_conf: bool,
+    ) -> Result<bool, StepError> {
+        let groups = Self::unmapped(cx, sessions, maps, plan)?;
+        let mut expected: Vec<String> = maps
+            .iter()
+            .flat_map(|m| m.paths())
+            .filter_map(|p| p.dev.clone())
+            .filter(|d| sessions.iter().any(|s| s.disks.contains(d)))
+            .collect();
+        if let Wanted::Wwid(w) = wanted {
+            let seen = maps.iter().any(|m| &m.wwid == w) || groups.contains_key(w);
+            if !seen {
+                let mut all: Vec<String> = target_maps(maps, sessions)
+                    .iter()
+                    .map(|m| describe(m))
+                    .collect();
+                all.extend(
+                    groups
+                        .iter()
+                        .map(|(w, d)| format!("{w} (not mapped yet, disks {})", d.join(", "))),
+                );
+                return Err(StepError::Failed(format!(
+                    "no LUN of {} has WWID {w} (volume.wwid); its LUNs: {}. Check the WWID \
+                     against the array's volume, and that the volume is mapped to this host",
+                    target_iqn(cx),
+                    if all.is_empty() {
+                        "none".into()
+                    } else {
+                        all.join("; ")
+                    }
+                )));
+            }
+        }
+        if groups.is_empty() {
+            self.expected = expected;
+            return Ok(false);
+        }
+        let mode = if created_conf {
+            FindMultipaths::On
+        } else {
+            let cmd = Cmd::probe(["multipath", "-t"]);
+            let out = cx.host.run(&cmd)?;
+            if !out.success() {
+                return Err(StepError::command(&cmd, &out, None));
+            }
+            match find_multipaths_in(&out.stdout) {
+                Some(m) => m,
+                None => {
+                    plan.note(
+                        "`multipath -t` shows no find_multipaths: taken as strict, \
+                         multipath-tools' own default",
+                    );
+                    FindMultipaths::Strict
+                }
+            }
+        };
+        let wwids = cx.host.read(Path::new(WWIDS))?.unwrap_or_default();
+        let mut changed = false;
+        for (wwid, disks) in &groups {
+            if matches!(wanted, Wanted::Wwid(w) if w != wwid) {
+                continue;
+            }
+            expected.extend(disks.iter().cloned());
+            // A LUN with a map already is known to multipath: `multipath -r` adds the
+            // missing path; its WWID needs no listing.
+            let has_map = maps.iter().any(|m| &m.wwid == wwid);
+            if has_map || wwids_lists(&wwids, wwid) || mode.maps_unknown_wwid(disks.len()) {
+                continue;
+            }
+            plan.push(Action::run(
+                Cmd::change(["multipath", "-a", &format!("/dev/{}", disks[0])]),
+                format!(
+                    "add the LUN's WWID {wwid} to {WWIDS}: with find_multipaths {mode} and {} \
+                     path{} it would stay unmapped (only this LUN is added; other disks are \
+                     left alone)",
+                    disks.len(),
+                    if disks.len() == 1 { "" } else { "s" }
+                ),
+            ));
+            self.config_changes.push(format!("{wwid} added to {WWIDS}"));
+            changed = true;
+        }
+        expected.sort();
+        expected.dedup();
+        self.expected = expected;
+        Ok(changed)
+    }
+
+    /// Find the volume among fresh maps and probe what the candidates carry.
+    fn select(
+        &self,
+        cx: &Ctx<'_>,
+        maps: &[Map],
+        sessions: &[SessionFact],
+        wanted: &Wanted,
+    ) -> Result<Candidate, StepError> {
+        let target: Vec<&Map> = target_maps(maps, sessions);
+        let others: Vec<Map> = maps
+            .iter()
+            .filter(|m| !target.iter().any(|t| t.wwid == m.wwid))
+            .cloned()
+            .collect();
+        let mut cands = Vec::new();
+        for m in target {
+            let data = match wanted {
+                Wanted::Wwid(w) if &m.wwid != w => Vec::new(),
+                _ => data_on(cx, m)?,
+            };
+            cands.push(Candidate {
+                map: m.clone(),
+                data,
+            });
+        }
+        let earlier = cx.facts.volume.wwid.clone();
+        choose(&cands, &others, wanted, earlier.as_deref(), &target_iqn(cx))
+            .cloned()
+            .map_err(StepError::Failed)
+    }
+
+    fn wait_for_maps(&self, cx: &mut Ctx<'_>) -> Result<(), StepError> {
+        let wanted = self.wanted.clone().expect("plan ran before task");
+        let sessions = sessions(cx)?;
+        let start = Instant::now();
+        loop {
+            let (maps, _) = list_maps(cx)?;
+            if complete(&maps, &sessions, &wanted, &self.expected) {
+                return Ok(());
+            }
+            let waited = start.elapsed();
+            if waited >= self.poll.bound {
+                // What is missing is named by verify, from a fresh look.
+                cx.progress.message(&format!(
+                    "the maps were not complete after {} s",
+                    self.poll.bound.as_secs()
+                ));
+                return Ok(());
+            }
+            cx.progress.message(&format!(
+                "waiting for the multipath maps ({} s of at most {} s)",
+                waited.as_secs(),
+                self.poll.bound.as_secs()
+            ));
+            std::thread::sleep(self.poll.interval.min(self.poll.bound - waited));
+        }
+    }
+}
+
+impl Step for Multipath {
+    fn name(&self) -> StepName {
+        StepName::Multipath
+    }
+
+    fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
+        let distro = distro(cx)?;
+        let sessions = sessions(cx)?;
+        let wanted = self.wanted(cx)?;
+        let rebuild = cx.ask.confirm(
+            "multipath.rebuild_initramfs",
+            "Rebuild the initramfs when the multipath configuration changes?",
+            false,
+        )?;
+        let mut plan = Plan::new(StepName::Multipath);
+        self.config_changes.clear();
+        self.initramfs = None;
+
+        let conf = cx.host.read(Path::new(CONF))?;
+        let created_conf = conf.is_none() && distro == Distro::Rhel;
+        if created_conf {
+            plan.push(Action::write(
+                CONF,
+                None,
+                RHEL_CONF.to_string(),
+                0o644,
+                "RHEL's multipathd does not start without this file; the settings \
+                 `mpathconf --enable` writes (E-Series needs no devices section)",
+            ));
+            self.config_changes.push(format!("{CONF} created"));
+        }
+
+        let enabled = cx.probe(&["systemctl", "is-enabled", "multipathd"])?;
+        let enabled = enabled.stdout.trim().to_string();
+        let active = cx.probe(&["systemctl", "is-active", "multipathd"])?;
+        let active = active.stdout.trim() == "active";
+        if enabled.is_empty() || enabled == "not-found" {
+            let pkg = distro
+                .package_for("multipathd")
+                .unwrap_or("multipath-tools");
+            return Err(StepError::Failed(format!(
+                "the multipathd service is not installed: {}",
+                distro.install_hint(&[pkg])
+            )));
+        }
+
+        let (maps, driver) = list_maps(cx)?;
+        if !driver {
+            plan.push(Action::run(
+                Cmd::change(["modprobe", "dm_multipath"]),
+                "the kernel's multipath driver is not loaded",
+            ));
+        }
+        let wwids_changed =
+            self.plan_mapping(cx, &mut plan, &wanted, &sessions, &maps, created_conf)?;
+        let config_changed = created_conf || wwids_changed;
+        let unmapped = {
+            let paths: BTreeSet<&str> = maps
+                .iter()
+                .flat_map(|m| m.paths())
+                .filter_map(|p| p.dev.as_deref())
+                .collect();
+            self.expected.iter().any(|d| !paths.contains(d.as_str()))
+        };
+
+        if enabled == "masked" {
+            plan.push(Action::run(
+                Cmd::change(["systemctl", "unmask", "multipathd"]),
+                "multipathd was masked",
+            ));
+        }
+        let enabled_ok = matches!(
+            enabled.as_str(),
+            "enabled" | "enabled-runtime" | "static" | "indirect" | "alias" | "generated"
+        );
+        if !enabled_ok || !active {
+            plan.push(Action::run(
+                Cmd::change(["systemctl", "enable", "--now", "multipathd"]),
+                "the multipath daemon, now and at boot (it restores failed paths)",
+            ));
+        } else if created_conf {
+            plan.push(Action::run(
+                Cmd::change(["systemctl", "reload", "multipathd"]),
+                format!("the running daemon reads the new {CONF}"),
+            ));
+        }
+        if config_changed || unmapped {
+            plan.push(Action::run(
+                Cmd::change(["multipath", "-r"]),
+                "make the maps of the target's LUNs now",
+            ));
+        }
+
+        let pending = Self::pending(cx);
+        if rebuild && (config_changed || pending) {
+            let cmd = initramfs_cmd(distro);
+            plan.push(Action::task(
+                "rebuild-initramfs",
+                format!(
+                    "{cmd}    # the initramfs gets the {} multipath configuration",
+                    if config_changed { "new" } else { "changed" }
+                ),
+            ));
+            if !cx.options.dry_run {
+                // Kept until the rebuild is done: a run stopped between the change and the
+                // rebuild rebuilds next time, though the configuration then matches.
+                Self::extra(cx.facts).insert("initramfs_pending".into(), json!(true));
+            }
+            self.initramfs = Some(cmd);
+        } else if config_changed {
+            plan.note(format!(
+                "the initramfs keeps the old multipath configuration (multipath.rebuild_initramfs \
+                 is false); rebuild it with `{}` before relying on multipath at boot",
+                initramfs_cmd(distro)
+            ));
+        }
+
+        if !plan.is_empty() {
+            plan.push(Action::task(
+                "wait-map",
+                format!(
+                    "wait (at most {} s) until multipath -ll shows the {} with a healthy path \
+                     through each of the {} sessions",
+                    self.poll.bound.as_secs(),
+                    match &wanted {
+                        Wanted::Wwid(w) => format!("map of {w}"),
+                        Wanted::Auto => "maps of the target's LUNs".into(),
+                    },
+                    sessions.len()
+                ),
+            ));
+        } else {
+            // Nothing to change: find the volume now so a problem stops the run here.
+            let c = self.select(cx, &maps, &sessions, &wanted)?;
+            plan.note(format!(
+                "the volume: {} (/dev/mapper/{})",
+                describe(&c.map),
+                c.map.name
+            ));
+        }
+        Ok(plan)
+    }
+
+    fn task(&mut self, cx: &mut Ctx<'_>, id: &str) -> Result<(), StepError> {
+        match id {
+            "wait-map" => self.wait_for_maps(cx),
+            "rebuild-initramfs" => {
+                let cmd = self.initramfs.clone().expect("plan ran before task");
+                cx.progress.message(&format!("{cmd}"));
+                let out = cx.host.run(&cmd)?;
+                if !out.success() {
+                    return Err(StepError::command(&cmd, &out, None));
+                }
+                let e = Self::extra(cx.facts);
+                e.insert("initramfs_pending".into(), json!(false));
+                e.insert("initramfs_rebuilt".into(), json!(cmd.to_string()));
+                Ok(())
+            }
+            other => Err(StepError::Failed(format!(
+                "internal: no task {other:?} in the multipath step"
+            ))),
+        }
+    }
+
+    fn verify(&mut self, cx: &mut Ctx<'_>) -> Result<(), StepError> {
+        let wanted = self.wanted(cx)?;
+        let sessions = sessions(cx)?;
+        let (maps, _) = list_maps(cx)?;
+        let chosen = self.select(cx, &maps, &sessions, &wanted)?;
+        let map = &chosen.map;
+        let (paths, problems) = check_paths(map, &sessions);
+        if !problems.is_empty() {
+            return Err(StepError::Failed(format!(
+                "the multipath map {} ({}) is not healthy:\n    - {}\n  Check the sessions \
+                 (`iscsiadm -m session -P 3`) and `multipath -ll {}`",
+                map.name,
+                map.wwid,
+                problems.join("\n    - "),
+                map.wwid
+            )));
+        }
+        let size_bytes = map
+            .dm
+            .as_ref()
+            .map(|dm| {
+                cx.host
+                    .read(Path::new(&format!("/sys/class/block/{dm}/size")))
+            })
+            .transpose()?
+            .flatten()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+            // The size file counts 512-byte sectors whatever the device's sector size.
+            .map(|sectors| sectors * 512);
+        let vendor_product = format!(
+            "{},{}",
+            map.vendor.as_deref().unwrap_or(""),
+            map.product.as_deref().unwrap_or("")
+        );
+        let v = &mut cx.facts.volume;
+        if v.wwid.as_deref() != Some(map.wwid.as_str()) {
+            // What later steps recorded about another volume must not be taken for this
+            // one's (a partition node, a filesystem UUID).
+            *v = VolumeFact::default();
+        }
+        v.wwid = Some(map.wwid.clone());
+        v.map_device = Some(format!("/dev/mapper/{}", map.name));
+        v.size_bytes = size_bytes;
+        let rec = cx.sheet.volume.get_or_insert_with(Default::default);
+        rec.wwid = Some(map.wwid.clone());
+        rec.vendor_product = Some(vendor_product.clone());
+        rec.size = map.size.clone();
+        rec.paths = paths.clone();
+        let changes = std::mem::take(&mut self.config_changes);
+        let e = Self::extra(cx.facts);
+        e.insert("name".into(), json!(map.name));
+        e.insert("vendor_product".into(), json!(vendor_product));
+        e.insert("hwhandler".into(), json!(map.hwhandler));
+        e.insert(
+            "paths".into(),
+            Value::Array(
+                paths
+                    .iter()
+                    .map(|(d, s)| {
+                        let via = sessions.iter().find(|x| x.disks.contains(d));
+                        json!({
+                            "dev": d,
+                            "state": s,
+                            "iface": via.map(|x| x.iface.clone()),
+                            "portal": via.map(|x| x.portal.clone()),
+                        })
+                    })
+                    .collect(),
+            ),
+        );
+        e.insert("data".into(), json!(chosen.data));
+        if !changes.is_empty() {
+            e.insert("config_changes".into(), json!(changes));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,939 @@
+use super::*;
+use crate::prompt::Asker;
+use crate::steps::facts::OsInfo;
+use crate::steps::fake::FakeHost;
+use crate::steps::host::ReadOnly;
+use crate::steps::{CmdOutput, Facts, NoProgress, Options};
+use crate::worksheets::Worksheet;
+
+const T: &str = "iqn.2002-09.com.lab:array";
+/// The lab's two LIO LUNs (512M and 256M).
+const W0: &str = "360014050c0ffe0012344abc9def00000";
+const W1: &str = "360014050c0ffe1012344abc9def00000";
+const GOOD: &str = "active ready running";
+
+/// The lab's four sessions; each sees LUN 0 and LUN 1 (sda/sdb, sdc/sdd, ...).
+fn lab_sessions(luns: usize) -> Vec<SessionFact> {
+    let pairs = [
+        ("iface-vA", "192.168.130.101:3260"),
+        ("iface-vA", "192.168.130.102:3260"),
+        ("iface-vB", "192.168.131.101:3260"),
+        ("iface-vB", "192.168.131.102:3260"),
+    ];
+    pairs
+        .iter()
+        .enumerate()
+        .map(|(i, (iface, portal))| SessionFact {
+            iface: iface.to_string(),
+            portal: portal.to_string(),
+            target: T.into(),
+            transport: "iser".into(),
+            disks: (0..luns).map(|l| disk(i * 2 + l)).collect(),
+        })
+        .collect()
+}
+
+fn disk(i: usize) -> String {
+    format!("sd{}", (b'a' + i as u8) as char)
+}
+
+/// `multipath -ll` text of one map in multipath-tools 0.9's layout, paths as (dev, state).
+fn map_text(header: &str, size: &str, hwhandler: &str, paths: &[(&str, &str)]) -> String {
+    let mut s = format!(
+        "{header}\nsize={size} features='1 queue_if_no_path' hwhandler='{hwhandler}' wp=rw\n\
+         `-+- policy='service-time 0' prio=50 status=active\n"
+    );
+    for (n, (dev, state)) in paths.iter().enumerate() {
+        let i = (dev.as_bytes()[2] - b'a') as usize;
+        let tree = if n + 1 == paths.len() { '`' } else { '|' };
+        s.push_str(&format!(
+            "  {tree}- {}:0:0:{} {dev} 8:{} {state}\n",
+            2 + i / 2,
+            i % 2,
+            i * 16
+        ));
+    }
+    s
+}
+
+/// A lab LUN's map (named by its WWID, as on Debian) with these path devices.
+fn lio(wwid: &str, dm: &str, size: &str, devs: &[&str]) -> String {
+    let paths: Vec<(&str, &str)> = devs.iter().map(|d| (*d, GOOD)).collect();
+    map_text(
+        &format!("{wwid} {dm} LIO-ORG,FILEIO"),
+        size,
+        "1 alua",
+        &paths,
+    )
+}
+
+fn both_maps() -> String {
+    lio(W0, "dm-0", "512M", &["sda", "sdc", "sde", "sdg"])
+        + &lio(W1, "dm-1", "256M", &["sdb", "sdd", "sdf", "sdh"])
+}
+
+fn udev(wwid: &str, dev: &str) -> CmdOutput {
+    CmdOutput::ok(format!(
+        "DEVNAME=/dev/{dev}\nDEVTYPE=disk\nID_VENDOR=LIO-ORG\nID_MODEL=FILEIO\n\
+         ID_SERIAL={wwid}\nID_SCSI=1\n"
+    ))
+}
+
+fn config(find_multipaths: &str) -> String {
+    format!(
+        "defaults {{\n\tverbosity 2\n\tpolling_interval 5\n\tfind_multipaths {find_multipaths}\n\
+         \tconfig_dir \"/etc/multipath/conf.d\"\n}}\nblacklist {{\n\tdevice {{\n\t\tvendor \
+         \"SGI\"\n\t\tproduct \"Universal Xport\"\n\t}}\n}}\ndevices {{\n\tdevice {{\n\t\tvendor \
+         \"(NETAPP|LSI|ENGENIO)\"\n\t\tproduct \"INF-01-00\"\n\t\thardware_handler \"1 rdac\"\n\
+         \t\tno_path_retry 30\n\t}}\n}}\n"
+    )
+}
+
+struct Run {
+    ask: Asker,
+    facts: Facts,
+    sheet: Worksheet,
+    options: Options,
+}
+
+impl Run {
+    fn new(distro: Distro, wwid: &str, rebuild: bool, luns: usize) -> Self {
+        let facts = Facts {
+            os: Some(OsInfo {
+                id: "x".into(),
+                id_like: vec![],
+                version_id: "1".into(),
+                pretty_name: "x".into(),
+                distro: Some(distro),
+                supported: true,
+            }),
+            target_iqn: Some(T.into()),
+            sessions: lab_sessions(luns),
+            ..Default::default()
+        };
+        Run {
+            ask: Asker::unattended(json!({
+                "multipath": {"rebuild_initramfs": rebuild},
+                "volume": {"wwid": wwid}
+            })),
+            facts,
+            sheet: Worksheet::default(),
+            options: Options::default(),
+        }
+    }
+
+    fn cx<'a>(&'a mut self, h: &'a dyn crate::steps::Host) -> Ctx<'a> {
+        Ctx {
+            host: h,
+            ask: &mut self.ask,
+            facts: &mut self.facts,
+            sheet: &mut self.sheet,
+            progress: &NoProgress,
+            options: &self.options,
+        }
+    }
+}
+
+fn quick() -> Multipath {
+    Multipath {
+        poll: Poll {
+            bound: Duration::from_secs(5),
+            interval: Duration::from_millis(1),
+        },
+        ..Default::default()
+    }
+}
+
+fn apply(step: &mut Multipath, cx: &mut Ctx<'_>, plan: &Plan) -> Result<(), StepError> {
+    for a in &plan.actions {
+        match a {
+            Action::Run { cmd, .. } => {
+                let out = cx.host.run(cmd)?;
+                if !out.success() {
+                    return Err(StepError::command(cmd, &out, None));
+                }
+            }
+            Action::Write {
+                path, new, mode, ..
+            } => {
+                cx.host.write(path, new, *mode)?;
+            }
+            Action::Task { id, .. } => step.task(cx, id)?,
+        }
+    }
+    Ok(())
+}
+
+fn summary(plan: &Plan) -> Vec<String> {
+    plan.actions
+        .iter()
+        .map(|a| match a {
+            Action::Run { cmd, .. } => cmd.to_string(),
+            Action::Write { path, .. } => format!("write {}", path.display()),
+            Action::Task { id, .. } => format!("task {id}"),
+        })
+        .collect()
+}
+
+fn service(h: &FakeHost, enabled: &str, active: &str) {
+    h.allow(
+        &["systemctl", "is-enabled", "multipathd"],
+        CmdOutput::ok(format!("{enabled}\n")),
+    );
+    h.allow(
+        &["systemctl", "is-active", "multipathd"],
+        CmdOutput::status(
+            if active == "active" { 0 } else { 3 },
+            format!("{active}\n"),
+            "",
+        ),
+    );
+}
+
+/// udev answers for the lab's eight disks (even: LUN 0, odd: LUN 1).
+fn udev_all(h: &FakeHost, luns: usize) {
+    for i in 0..4 * luns {
+        let d = disk(if luns == 2 { i } else { i * 2 });
+        let w = if luns == 2 && i % 2 == 1 { W1 } else { W0 };
+        h.allow(
+            &[
+                "udevadm",
+                "info",
+                "--query=property",
+                &format!("--name=/dev/{d}"),
+            ],
+            udev(w, &d),
+        );
+    }
+}
+
+fn empty_data(h: &FakeHost, name: &str) {
+    let dev = format!("/dev/mapper/{name}");
+    h.allow(
+        &["blkid", "-p", "-o", "export", &dev],
+        CmdOutput::status(2, "", ""),
+    );
+    h.allow(
+        &["lsblk", "-J", "-o", "NAME,TYPE,MOUNTPOINT", &dev],
+        CmdOutput::ok(format!(
+            r#"{{"blockdevices": [{{"name": "{name}", "type": "mpath", "mountpoint": null}}]}}"#
+        )),
+    );
+}
+
+/// A map with an ext4 filesystem on a partition, mounted.
+fn used_data(h: &FakeHost, name: &str) {
+    let dev = format!("/dev/mapper/{name}");
+    h.allow(
+        &["blkid", "-p", "-o", "export", &dev],
+        CmdOutput::ok(format!("DEVNAME={dev}\nPTUUID=4a3b\nPTTYPE=gpt\n")),
+    );
+    h.allow(
+        &["lsblk", "-J", "-o", "NAME,TYPE,MOUNTPOINT", &dev],
+        CmdOutput::ok(format!(
+            r#"{{"blockdevices": [{{"name": "{name}", "type": "mpath", "mountpoint": null,
+               "children": [{{"name": "{name}-part1", "type": "part", "mountpoint": "/data"}}]}}]}}"#
+        )),
+    );
+}
+
+fn err_text(r: Result<impl std::fmt::Debug, StepError>) -> String {
+    match r {
+        Err(e) => e.to_string(),
+        Ok(v) => panic!("expected an error, got {v:?}"),
+    }
+}
+
+// ---- pure rules ----
+
+#[test]
+fn find_multipaths_is_read_from_the_defaults_section_only() {
+    assert_eq!(
+        find_multipaths_in(&config("\"strict\"")),
+        Some(FindMultipaths::Strict)
+    );
+    assert_eq!(find_multipaths_in(&config("no")), Some(FindMultipaths::Off));
+    assert_eq!(
+        find_multipaths_in(&config("\"on\"")),
+        Some(FindMultipaths::On)
+    );
+    assert_eq!(
+        find_multipaths_in(&config("smart")),
+        Some(FindMultipaths::Smart)
+    );
+    // A device section's setting is not the default, nor is find_multipaths_timeout.
+    let text = "defaults {\n\tfind_multipaths_timeout -10\n}\ndevices {\n\tdevice {\n\t\t\
+                find_multipaths no\n\t}\n}\n";
+    assert_eq!(find_multipaths_in(text), None);
+}
+
+#[test]
+fn which_modes_map_a_wwid_that_is_not_listed() {
+    use FindMultipaths::*;
+    for (mode, one, four) in [
+        (Off, true, true),
+        (Greedy, true, true),
+        (On, false, true),
+        (Smart, false, true),
+        (Strict, false, false),
+    ] {
+        assert_eq!(mode.maps_unknown_wwid(1), one, "{mode}");
+        assert_eq!(mode.maps_unknown_wwid(4), four, "{mode}");
+    }
+}
+
+#[test]
+fn the_wwids_file_is_matched_by_whole_wwid() {
+    let f = "# Multipath wwids, Version : 1.0\n/3600a098000af40f5000000005e7bc1a9/\n/360014050c0ffe0012344abc9def00000/\n";
+    assert!(wwids_lists(f, W0));
+    assert!(!wwids_lists(f, W1));
+    assert!(!wwids_lists(f, "3600a098000af40f5"));
+}
+
+fn cand(wwid: &str, size: &str, data: &[&str]) -> Candidate {
+    Candidate {
+        map: parse_multipath_listing(&lio(wwid, "dm-0", size, &["sda"]))
+            .maps
+            .remove(0),
+        data: data.iter().map(|s| s.to_string()).collect(),
+    }
+}
+
+#[test]
+fn choosing_the_volume() {
+    let free0 = cand(W0, "512M", &[]);
+    let used1 = cand(W1, "256M", &["carries a gpt partition table"]);
+    let free1 = cand(W1, "256M", &[]);
+
+    // auto: the one empty map.
+    let t = [used1.clone(), free0.clone()];
+    assert_eq!(
+        choose(&t, &[], &Wanted::Auto, None, T).unwrap().map.wwid,
+        W0
+    );
+    // auto: an earlier run's choice is kept, data or not.
+    assert_eq!(
+        choose(&t, &[], &Wanted::Auto, Some(W1), T)
+            .unwrap()
+            .map
+            .wwid,
+        W1
+    );
+    // auto: two empty maps are listed with size and vendor/product.
+    let e = choose(&[free0.clone(), free1], &[], &Wanted::Auto, None, T).unwrap_err();
+    assert!(e.contains(&format!("{W0} (512M, LIO-ORG,FILEIO)")), "{e}");
+    assert!(e.contains(&format!("{W1} (256M, LIO-ORG,FILEIO)")), "{e}");
+    assert!(e.contains("Set volume.wwid"), "{e}");
+    // auto: only maps with data.
+    let e = choose(std::slice::from_ref(&used1), &[], &Wanted::Auto, None, T).unwrap_err();
+    assert!(e.contains("every map of"), "{e}");
+    assert!(e.contains("carries a gpt partition table"), "{e}");
+    // auto: nothing at all.
+    let e = choose(&[], &[], &Wanted::Auto, None, T).unwrap_err();
+    assert!(
+        e.contains("no multipath map of iqn.2002-09.com.lab:array"),
+        "{e}"
+    );
+    assert!(e.contains("find_multipaths"), "{e}");
+    // a given WWID with data is chosen: the filesystem step decides about data.
+    let w1 = Wanted::Wwid(W1.into());
+    assert_eq!(choose(&t, &[], &w1, None, T).unwrap().data.len(), 1);
+    // a given WWID of another storage's map is named as such.
+    let other = free1_map();
+    let e = choose(std::slice::from_ref(&free0), &[other], &w1, None, T).unwrap_err();
+    assert!(e.contains("is not a LUN of"), "{e}");
+}
+
+fn free1_map() -> Map {
+    cand(W1, "256M", &[]).map
+}
+
+#[test]
+fn paths_are_checked_against_the_sessions() {
+    let sessions = lab_sessions(1);
+    let map = &parse_multipath_listing(&map_text(
+        &format!("{W0} dm-0 LIO-ORG,FILEIO"),
+        "512M",
+        "1 alua",
+        &[
+            ("sda", GOOD),
+            ("sdc", GOOD),
+            ("sde", "failed faulty running"),
+            ("sdg", "active ghost running"),
+        ],
+    ))
+    .maps[0];
+    let (paths, problems) = check_paths(map, &sessions);
+    assert_eq!(paths.len(), 4);
+    assert_eq!(paths[3], ("sdg".into(), "active ghost running".into()));
+    assert_eq!(
+        problems,
+        vec![
+            "path sde (session iface-vB to 192.168.131.101:3260) is failed faulty running, \
+             not active and ready"
+                .to_string()
+        ]
+    );
+}
+
+// ---- the step on a host ----
+
+#[test]
+fn a_fresh_debian_host_adds_only_the_wanted_wwid_and_waits_for_its_map() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, W0, true, 2);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    // Debian's strict default: the LUNs' paths are there, no map.
+    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+    udev_all(&h, 2);
+    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(
+        summary(&plan),
+        [
+            "multipath -a /dev/sda",
+            "multipath -r",
+            "task rebuild-initramfs",
+            "task wait-map",
+        ]
+    );
+    let text = plan.render();
+    assert!(text.contains(&format!("add the LUN's WWID {W0}")), "{text}");
+    assert!(
+        text.contains("find_multipaths strict and 4 paths"),
+        "{text}"
+    );
+    assert!(text.contains("update-initramfs -u"), "{text}");
+    assert!(
+        h.changes().is_empty(),
+        "plan ran a change: {:?}",
+        h.changes()
+    );
+
+    h.expect(
+        &["multipath", "-a", "/dev/sda"],
+        CmdOutput::ok(format!("wwid '{W0}' added\n")),
+    );
+    h.expect(&["multipath", "-r"], CmdOutput::ok(""));
+    h.expect(&["update-initramfs", "-u"], CmdOutput::ok(""));
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    empty_data(&h, W0);
+    h.put_file("/sys/class/block/dm-0/size", "1048576\n");
+    apply(&mut step, &mut run.cx(&h), &plan).unwrap();
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+
+    assert!(!h.path(CONF).exists(), "Debian needs no multipath.conf");
+    let v = &run.facts.volume;
+    assert_eq!(v.wwid.as_deref(), Some(W0));
+    assert_eq!(v.map_device.as_deref(), Some(&*format!("/dev/mapper/{W0}")));
+    assert_eq!(v.size_bytes, Some(512 << 20));
+    let rec = run.sheet.volume.as_ref().unwrap();
+    assert_eq!(rec.vendor_product.as_deref(), Some("LIO-ORG,FILEIO"));
+    assert_eq!(rec.size.as_deref(), Some("512M"));
+    assert_eq!(
+        rec.paths,
+        ["sda", "sdc", "sde", "sdg"].map(|d| (d.to_string(), GOOD.to_string()))
+    );
+    let extra = &run.facts.extra["multipath"];
+    assert_eq!(extra["initramfs_pending"], json!(false));
+    assert_eq!(extra["initramfs_rebuilt"], json!("update-initramfs -u"));
+    assert_eq!(
+        extra["config_changes"],
+        json!([format!("{W0} added to {WWIDS}")])
+    );
+    assert_eq!(extra["paths"][3]["portal"], json!("192.168.131.102:3260"));
+}
+
+#[test]
+fn auto_on_a_fresh_debian_host_adds_every_lun_of_the_target_and_nothing_else() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, "auto", false, 2);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+    udev_all(&h, 2);
+    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(
+        summary(&plan),
+        [
+            "multipath -a /dev/sda",
+            "multipath -a /dev/sdb",
+            "multipath -r",
+            "task wait-map",
+        ]
+    );
+    // Without the rebuild the operator is told the initramfs is stale.
+    assert!(
+        plan.notes.iter().any(|n| n.contains("update-initramfs -u")),
+        "{:?}",
+        plan.notes
+    );
+    h.finish();
+}
+
+#[test]
+fn a_wwid_already_listed_or_a_mode_that_maps_needs_no_change() {
+    // Listed in the wwids file: only the reload that makes the map.
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Ubuntu, W0, true, 2);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+    udev_all(&h, 2);
+    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+    h.put_file(
+        WWIDS,
+        &format!("# Multipath wwids, Version : 1.0\n/{W0}/\n"),
+    );
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(summary(&plan), ["multipath -r", "task wait-map"]);
+    h.finish();
+
+    // find_multipaths smart with four paths: mapped as it is; the daemon is started.
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Sles, W0, true, 2);
+    let mut step = quick();
+    service(&h, "disabled", "inactive");
+    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+    udev_all(&h, 2);
+    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"smart\"")));
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(
+        summary(&plan),
+        [
+            "systemctl enable --now multipathd",
+            "multipath -r",
+            "task wait-map"
+        ]
+    );
+    h.finish();
+}
+
+#[test]
+fn rhel_without_multipath_conf_gets_the_mpathconf_file_and_dracut() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Rhel, W0, true, 2);
+    let mut step = quick();
+    // The unit's ConditionPathExists kept the daemon from starting.
+    service(&h, "enabled", "inactive");
+    h.expect(
+        &["multipath", "-ll"],
+        CmdOutput::ok(
+            "Apr 14 09:38:09 | /etc/multipath.conf does not exist, blacklisting all devices.\n",
+        ),
+    );
+    udev_all(&h, 2);
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(
+        summary(&plan),
+        [
+            "write /etc/multipath.conf",
+            "systemctl enable --now multipathd",
+            "multipath -r",
+            "task rebuild-initramfs",
+            "task wait-map",
+        ]
+    );
+    let text = plan.render();
+    assert!(text.contains("+\tfind_multipaths yes"), "{text}");
+    assert!(
+        !text.contains("devices {"),
+        "E-Series needs no devices section: {text}"
+    );
+    assert!(text.contains("dracut --force --add multipath"), "{text}");
+    h.finish();
+}
+
+#[test]
+fn rhel_with_its_own_multipath_conf_keeps_it_and_only_adds_the_wwid() {
+    let state = tempfile::tempdir().unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let h = FakeHost::with_root(root.path(), Some(state.path().join("backups")));
+    let mut run = Run::new(Distro::Rhel, W0, true, 2);
+    let mut step = quick();
+    let own = "defaults {\n\tuser_friendly_names yes\n\tfind_multipaths strict\n}\n\
+               blacklist {\n\twwid 3600508b1001c5d4b5e7f6a0c2b6d6e01\n}\n";
+    h.put_file(CONF, own);
+    service(&h, "enabled", "active");
+    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+    udev_all(&h, 2);
+    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(
+        summary(&plan),
+        [
+            "multipath -a /dev/sda",
+            "multipath -r",
+            "task rebuild-initramfs",
+            "task wait-map",
+        ]
+    );
+    h.expect(&["multipath", "-a", "/dev/sda"], CmdOutput::ok(""));
+    h.expect(&["multipath", "-r"], CmdOutput::ok(""));
+    h.expect(
+        &["dracut", "--force", "--add", "multipath"],
+        CmdOutput::ok(""),
+    );
+    // user_friendly_names: the map is mpatha, and the facts name it so.
+    let rhel_ll = map_text(
+        &format!("mpatha ({W0}) dm-3 LIO-ORG,FILEIO"),
+        "512M",
+        "1 alua",
+        &[("sda", GOOD), ("sdc", GOOD), ("sde", GOOD), ("sdg", GOOD)],
+    );
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(rhel_ll));
+    empty_data(&h, "mpatha");
+    apply(&mut step, &mut run.cx(&h), &plan).unwrap();
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    assert_eq!(std::fs::read_to_string(h.path(CONF)).unwrap(), own);
+    assert!(!state.path().join("backups").exists(), "no file was edited");
+    assert_eq!(
+        run.facts.volume.map_device.as_deref(),
+        Some("/dev/mapper/mpatha")
+    );
+    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W0));
+}
+
+#[test]
+fn a_rerun_plans_nothing_and_does_not_rebuild_the_initramfs() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, W0, true, 2);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    // Only probes: udevadm, multipath -t or any change would be unexpected.
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    empty_data(&h, W0);
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert!(plan.is_empty(), "{}", plan.render());
+    assert!(
+        plan.notes.iter().any(|n| n.contains(W0)),
+        "{:?}",
+        plan.notes
+    );
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    assert!(h.changes().is_empty());
+    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W0));
+}
+
+#[test]
+fn a_rebuild_left_pending_by_a_stopped_run_is_done_on_the_next() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, W0, true, 2);
+    run.facts
+        .extra
+        .insert("multipath".into(), json!({"initramfs_pending": true}));
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(summary(&plan), ["task rebuild-initramfs", "task wait-map"]);
+    h.expect(&["update-initramfs", "-u"], CmdOutput::ok(""));
+    empty_data(&h, W0);
+    apply(&mut step, &mut run.cx(&h), &plan).unwrap();
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    assert_eq!(
+        run.facts.extra["multipath"]["initramfs_pending"],
+        json!(false)
+    );
+}
+
+#[test]
+fn auto_picks_the_one_map_without_data() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, "auto", false, 2);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    used_data(&h, W0);
+    empty_data(&h, W1);
+    h.put_file("/sys/class/block/dm-1/size", "524288\n");
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert!(plan.is_empty());
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W1));
+    assert_eq!(run.facts.volume.size_bytes, Some(256 << 20));
+}
+
+#[test]
+fn auto_with_two_empty_maps_lists_both_and_stops() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, "auto", false, 2);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    empty_data(&h, W0);
+    empty_data(&h, W1);
+    let e = err_text(step.plan(&mut run.cx(&h)));
+    h.finish();
+    assert!(
+        e.contains("2 maps of iqn.2002-09.com.lab:array carry no data"),
+        "{e}"
+    );
+    assert!(e.contains(&format!("{W0} (512M, LIO-ORG,FILEIO)")), "{e}");
+    assert!(e.contains(&format!("{W1} (256M, LIO-ORG,FILEIO)")), "{e}");
+    assert!(e.contains("Set volume.wwid"), "{e}");
+    assert!(run.facts.volume.wwid.is_none());
+}
+
+#[test]
+fn auto_where_the_only_map_carries_data_says_so() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, "auto", false, 1);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(
+        &["multipath", "-ll"],
+        CmdOutput::ok(lio(W0, "dm-0", "512M", &["sda", "sdc", "sde", "sdg"])),
+    );
+    used_data(&h, W0);
+    let e = err_text(step.plan(&mut run.cx(&h)));
+    h.finish();
+    assert!(
+        e.contains("every map of iqn.2002-09.com.lab:array carries data"),
+        "{e}"
+    );
+    assert!(e.contains("carries a gpt partition table"), "{e}");
+    assert!(
+        e.contains(&format!("{W0}-part1 (part) is built on it")),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!("{W0}-part1 is mounted on /data")),
+        "{e}"
+    );
+    assert!(e.contains("Set volume.wwid"), "{e}");
+}
+
+#[test]
+fn auto_keeps_the_map_an_earlier_run_chose_though_it_now_carries_data() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, "auto", false, 1);
+    run.facts.volume.wwid = Some(W0.into());
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(
+        &["multipath", "-ll"],
+        CmdOutput::ok(lio(W0, "dm-0", "512M", &["sda", "sdc", "sde", "sdg"])),
+    );
+    used_data(&h, W0);
+    assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W0));
+}
+
+#[test]
+fn a_given_wwid_that_carries_data_is_recorded_not_refused() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, W0, false, 2);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    used_data(&h, W0);
+    assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W0));
+    let data = &run.facts.extra["multipath"]["data"];
+    assert_eq!(data[0], json!("carries a gpt partition table"), "{data}");
+}
+
+#[test]
+fn a_given_wwid_that_is_absent_is_named_with_the_ones_seen() {
+    const OTHER: &str = "3600a098000af40f5000000005e7bc1a9";
+    // Maps present: the plan looks for it at once.
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, OTHER, false, 2);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    let e = err_text(step.plan(&mut run.cx(&h)));
+    h.finish();
+    assert!(e.contains(&format!("WWID {OTHER} (volume.wwid)")), "{e}");
+    assert!(e.contains(W0) && e.contains(W1), "{e}");
+
+    // Nothing mapped yet: the disks' WWIDs show it will never appear; no change is planned.
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, OTHER, false, 2);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+    udev_all(&h, 2);
+    let e = err_text(step.plan(&mut run.cx(&h)));
+    h.finish();
+    assert!(
+        e.contains(&format!("no LUN of {T} has WWID {OTHER}")),
+        "{e}"
+    );
+    assert!(
+        e.contains(&format!("{W0} (not mapped yet, disks sda, sdc, sde, sdg)")),
+        "{e}"
+    );
+    assert!(e.contains(&format!("{W1} (not mapped yet")), "{e}");
+}
+
+#[test]
+fn four_sessions_but_three_paths_fail_naming_the_missing_session() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, W0, false, 1);
+    // The LUN is not reported through the fourth session.
+    run.facts.sessions[3].disks.clear();
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(
+        &["multipath", "-ll"],
+        CmdOutput::ok(lio(W0, "dm-0", "512M", &["sda", "sdc", "sde"])),
+    );
+    empty_data(&h, W0);
+    assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
+    let e = err_text(step.verify(&mut run.cx(&h)));
+    h.finish();
+    assert!(
+        e.contains(
+            "no path through the session iface-vB to 192.168.131.102:3260: none of its \
+             disks (none)"
+        ),
+        "{e}"
+    );
+    assert!(
+        run.facts.volume.wwid.is_none(),
+        "nothing recorded on failure"
+    );
+}
+
+#[test]
+fn the_wait_polls_until_the_map_appears() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, W0, false, 2);
+    let mut step = quick();
+    step.wanted = Some(Wanted::Wwid(W0.into()));
+    for _ in 0..3 {
+        h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+    }
+    // A path still being checked is not enough.
+    h.expect(
+        &["multipath", "-ll"],
+        CmdOutput::ok(map_text(
+            &format!("{W0} dm-0 LIO-ORG,FILEIO"),
+            "512M",
+            "1 alua",
+            &[
+                ("sda", GOOD),
+                ("sdc", GOOD),
+                ("sde", GOOD),
+                ("sdg", "active i/o pending running"),
+            ],
+        )),
+    );
+    h.expect(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    step.task(&mut run.cx(&h), "wait-map").unwrap();
+    h.finish();
+}
+
+#[test]
+fn the_wait_gives_up_within_its_bound_and_verify_names_what_is_missing() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, "auto", false, 2);
+    let mut step = Multipath {
+        poll: Poll {
+            bound: Duration::from_millis(150),
+            interval: Duration::from_millis(10),
+        },
+        ..Default::default()
+    };
+    step.wanted = Some(Wanted::Auto);
+    step.expected = (0..8).map(disk).collect();
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(""));
+    let start = Instant::now();
+    step.task(&mut run.cx(&h), "wait-map").unwrap();
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(150), "{took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let e = err_text(step.verify(&mut run.cx(&h)));
+    h.finish();
+    assert!(
+        e.contains("no multipath map of iqn.2002-09.com.lab:array appeared"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_dry_run_plan_runs_no_change_and_marks_nothing_pending() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, "auto", true, 2);
+    run.options.dry_run = true;
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+    udev_all(&h, 2);
+    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+    let ro = ReadOnly(&h);
+    let plan = step.plan(&mut run.cx(&ro)).unwrap();
+    assert!(!plan.is_empty());
+    h.finish();
+    assert!(h.changes().is_empty());
+    assert!(!run.facts.extra.contains_key("multipath"));
+}
+
+#[test]
+fn missing_facts_from_earlier_steps_are_named() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, "auto", false, 2);
+    run.facts.sessions.clear();
+    let e = err_text(quick().plan(&mut run.cx(&h)));
+    assert!(e.contains("run the sessions step first"), "{e}");
+    run.facts.os = None;
+    let e = err_text(quick().plan(&mut run.cx(&h)));
+    assert!(e.contains("run the preflight step first"), "{e}");
+    h.finish();
+}
+
+#[test]
+fn a_path_missing_from_an_existing_map_is_reloaded_not_listed_again() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, W0, false, 1);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(
+        &["multipath", "-ll"],
+        CmdOutput::ok(lio(W0, "dm-0", "512M", &["sda", "sdc", "sde"])),
+    );
+    h.allow(
+        &["udevadm", "info", "--query=property", "--name=/dev/sdg"],
+        udev(W0, "sdg"),
+    );
+    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(summary(&plan), ["multipath -r", "task wait-map"]);
+    h.finish();
+}
+
+#[test]
+fn choosing_another_volume_drops_what_was_recorded_about_the_old_one() {
+    let h = FakeHost::new();
+    let mut run = Run::new(Distro::Debian, W0, false, 2);
+    run.facts.volume = VolumeFact {
+        wwid: Some(W1.into()),
+        partition: Some(format!("/dev/mapper/{W1}-part1")),
+        fs_uuid: Some("170b7b73-5af6-4160-bff9-8e3913308e30".into()),
+        ..Default::default()
+    };
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    empty_data(&h, W0);
+    assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    let v = &run.facts.volume;
+    assert_eq!(v.wwid.as_deref(), Some(W0));
+    assert_eq!(v.partition, None);
+    assert_eq!(v.fs_uuid, None);
+}
