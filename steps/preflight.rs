@@ -106,6 +106,7 @@ fn needed_programs(cx: &Ctx<'_>, distro: Distro, has_ib: bool) -> Vec<(&'static 
         ("iscsi-iname", StepName::Iscsi),
         ("multipath", StepName::Multipath),
         ("multipathd", StepName::Multipath),
+        ("udevadm", StepName::Multipath),
         ("lsblk", StepName::Filesystem),
         ("blkid", StepName::Filesystem),
         ("wipefs", StepName::Filesystem),
@@ -506,6 +507,7 @@ mod tests {
             "findmnt",
             "mount",
             "mkfs.ext4",
+            "udevadm",
         ]);
         let (plan, facts, _) = plan_with(&h, serde_json::json!({"fabric": "roce"}), false);
         let plan = plan.unwrap();
@@ -546,6 +548,7 @@ mod tests {
             "parted",
             "mount",
             "mkfs.ext4",
+            "udevadm",
         ]);
         h.put_file(
             "/sys/class/infiniband/mlx5_0/ports/1/link_layer",
