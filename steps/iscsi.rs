@@ -600,7 +600,8 @@ mod tests {
     use crate::prompt::Asker;
     use crate::steps::facts::OsInfo;
     use crate::steps::fake::FakeHost;
-    use crate::steps::{CmdOutput, Facts, NoProgress, Options};
+    use crate::steps::testkit::{apply, summary, Run};
+    use crate::steps::{CmdOutput, Facts, Options};
     use crate::worksheets::Worksheet;
     use serde_json::{json, Value};
 
@@ -629,15 +630,8 @@ node.conn[0].timeo.logout_timeout = 15
         })
     }
 
-    struct Run {
-        ask: Asker,
-        facts: Facts,
-        sheet: Worksheet,
-        options: Options,
-    }
-
     impl Run {
-        fn new(answers: Value, distro: Distro) -> Self {
+        fn iscsi(answers: Value, distro: Distro) -> Self {
             let facts = Facts {
                 os: Some(OsInfo {
                     id: "debian".into(),
@@ -657,50 +651,6 @@ node.conn[0].timeo.logout_timeout = 15
                 options: Options::default(),
             }
         }
-
-        fn cx<'a>(&'a mut self, h: &'a dyn crate::steps::Host) -> Ctx<'a> {
-            Ctx {
-                host: h,
-                ask: &mut self.ask,
-                facts: &mut self.facts,
-                sheet: &mut self.sheet,
-                progress: &NoProgress,
-                options: &self.options,
-            }
-        }
-    }
-
-    /// Apply a plan as the engine does.
-    fn apply(step: &mut Iscsi, cx: &mut Ctx<'_>, plan: &Plan) -> Result<(), StepError> {
-        for a in &plan.actions {
-            match a {
-                Action::Run { cmd, ok_codes, .. } => {
-                    let out = cx.host.run(cmd)?;
-                    if !(out.success() || out.code.is_some_and(|c| ok_codes.contains(&c))) {
-                        return Err(StepError::command(cmd, &out, None));
-                    }
-                }
-                Action::Write {
-                    path, new, mode, ..
-                } => {
-                    cx.host.write(path, new, *mode)?;
-                }
-                Action::Task { id, .. } => step.task(cx, id)?,
-            }
-        }
-        Ok(())
-    }
-
-    /// Each action in one line: the command, `write PATH`, or `task ID`.
-    fn summary(plan: &Plan) -> Vec<String> {
-        plan.actions
-            .iter()
-            .map(|a| match a {
-                Action::Run { cmd, .. } => cmd.to_string(),
-                Action::Write { path, .. } => format!("write {}", path.display()),
-                Action::Task { id, .. } => format!("task {id}"),
-            })
-            .collect()
     }
 
     fn written(plan: &Plan, path: &str) -> String {
@@ -800,7 +750,7 @@ node.conn[0].timeo.logout_timeout = 15
         for name in ["iface-vA", "iface-vB"] {
             h.expect(&["iscsiadm", "-m", "iface", "-I", name], no_iface(name));
         }
-        let mut run = Run::new(answers(), Distro::Debian);
+        let mut run = Run::iscsi(answers(), Distro::Debian);
         let mut step = Iscsi::default();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         let upd =
@@ -875,7 +825,7 @@ node.conn[0].timeo.logout_timeout = 15
     fn a_host_that_already_matches_plans_nothing() {
         let h = FakeHost::new();
         configured(&h);
-        let mut run = Run::new(answers(), Distro::Debian);
+        let mut run = Run::iscsi(answers(), Distro::Debian);
         let mut step = Iscsi::default();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         assert!(plan.is_empty(), "{}", plan.render());
@@ -891,7 +841,7 @@ node.conn[0].timeo.logout_timeout = 15
         configured_files(&h);
         unit(&h, "iscsid", "enabled", "active", false);
         unit(&h, "iscsi", "masked", "inactive", false);
-        let mut run = Run::new(answers(), Distro::Rhel);
+        let mut run = Run::iscsi(answers(), Distro::Rhel);
         let plan = Iscsi::default().plan(&mut run.cx(&h)).unwrap();
         assert_eq!(
             summary(&plan),
@@ -916,7 +866,7 @@ node.conn[0].timeo.logout_timeout = 15
             ISCSID_CONF,
             &format!("{conf}replacement_timeout = 20\nqueue_depth=64\n"),
         );
-        let mut run = Run::new(answers(), Distro::Debian);
+        let mut run = Run::iscsi(answers(), Distro::Debian);
         let plan = Iscsi::default().plan(&mut run.cx(&h)).unwrap();
         assert_eq!(summary(&plan), vec!["write /etc/iscsi/iscsid.conf"]);
         assert_eq!(plan.notes.len(), 2, "{:?}", plan.notes);
@@ -951,7 +901,7 @@ node.conn[0].timeo.logout_timeout = 15
         configured(&h);
         std::fs::set_permissions(h.path(ISCSID_CONF), std::fs::Permissions::from_mode(0o644))
             .unwrap();
-        let mut run = Run::new(answers(), Distro::Debian);
+        let mut run = Run::iscsi(answers(), Distro::Debian);
         let plan = Iscsi::default().plan(&mut run.cx(&h)).unwrap();
         assert_eq!(
             summary(&plan),
@@ -968,7 +918,7 @@ node.conn[0].timeo.logout_timeout = 15
         h.put_file(INITIATORNAME, "## DO NOT EDIT\nGenerateName=yes\n");
         let new_iqn = "iqn.2016-04.com.open-iscsi:5e1f0a9b8c7d";
         h.expect(&["iscsi-iname"], CmdOutput::ok(format!("{new_iqn}\n")));
-        let mut run = Run::new(answers(), Distro::Debian);
+        let mut run = Run::iscsi(answers(), Distro::Debian);
         let plan = Iscsi::default().plan(&mut run.cx(&h)).unwrap();
         let s = summary(&plan);
         assert_eq!(s[0], "write /etc/iscsi/initiatorname.iscsi");
@@ -994,7 +944,7 @@ node.conn[0].timeo.logout_timeout = 15
         std::fs::remove_file(h.path(INITIATORNAME)).unwrap();
         let mut a = answers();
         a["host"]["initiator_iqn"] = json!("iqn.2024-01.com.example:db01");
-        let mut run = Run::new(a, Distro::Debian);
+        let mut run = Run::iscsi(a, Distro::Debian);
         let plan = Iscsi::default().plan(&mut run.cx(&h)).unwrap();
         let new = written(&plan, INITIATORNAME);
         assert!(new.starts_with("## Written by iser-wizard."), "{new}");
@@ -1011,7 +961,7 @@ node.conn[0].timeo.logout_timeout = 15
         let h = FakeHost::new();
         configured(&h);
         h.put_file(INITIATORNAME, "InitiatorName=iqn.1993-08.org.debian:\n");
-        let mut run = Run::new(answers(), Distro::Debian);
+        let mut run = Run::iscsi(answers(), Distro::Debian);
         let e = Iscsi::default().plan(&mut run.cx(&h)).unwrap_err();
         let msg = e.to_string();
         assert!(
@@ -1031,7 +981,7 @@ node.conn[0].timeo.logout_timeout = 15
             iface_show("iface-vA", "vA", "tcp", ""),
         );
         configured(&h);
-        let mut run = Run::new(answers(), Distro::Debian);
+        let mut run = Run::iscsi(answers(), Distro::Debian);
         let plan = Iscsi::default().plan(&mut run.cx(&h)).unwrap();
         assert_eq!(
             summary(&plan),
@@ -1051,7 +1001,7 @@ node.conn[0].timeo.logout_timeout = 15
     fn verify_names_what_did_not_take() {
         let h = FakeHost::new();
         configured(&h);
-        let mut run = Run::new(answers(), Distro::Debian);
+        let mut run = Run::iscsi(answers(), Distro::Debian);
         let mut step = Iscsi::default();
         assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
         std::fs::remove_dir_all(h.path("/sys/module/ib_iser")).unwrap();
@@ -1084,7 +1034,7 @@ node.conn[0].timeo.logout_timeout = 15
             h.expect(&["iscsiadm", "-m", "iface", "-I", name], no_iface(name));
         }
         let ro = crate::steps::host::ReadOnly(&h);
-        let mut run = Run::new(answers(), Distro::Debian);
+        let mut run = Run::iscsi(answers(), Distro::Debian);
         let plan = Iscsi::default().plan(&mut run.cx(&ro)).unwrap();
         // Both files, modprobe, two units, and four commands per iface; iscsid was not
         // running, so it starts with the new name and needs no restart.
@@ -1097,7 +1047,7 @@ node.conn[0].timeo.logout_timeout = 15
     #[test]
     fn without_preflight_facts_it_says_which_step_to_run() {
         let h = FakeHost::new();
-        let mut run = Run::new(answers(), Distro::Debian);
+        let mut run = Run::iscsi(answers(), Distro::Debian);
         run.facts.os = None;
         let msg = Iscsi::default()
             .plan(&mut run.cx(&h))

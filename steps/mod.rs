@@ -21,6 +21,8 @@ pub mod preflight;
 pub mod sessions;
 pub mod subnet_manager;
 pub mod templates;
+#[cfg(test)]
+pub mod testkit;
 pub mod timefmt;
 pub mod verify;
 
@@ -305,6 +307,38 @@ pub trait Step {
 
     /// Check the result against a fresh probe and record facts and worksheet entries.
     fn verify(&mut self, cx: &mut Ctx<'_>) -> Result<(), StepError>;
+}
+
+/// Do one action of a step's plan: run its command (exit 0 or one of its `ok_codes`), write
+/// its file, or hand its task to the step. The engine and the tests apply plans through this.
+pub fn apply_action(
+    step: &mut dyn Step,
+    cx: &mut Ctx<'_>,
+    action: &Action,
+) -> Result<(), StepError> {
+    match action {
+        Action::Run { cmd, ok_codes, .. } => {
+            let out = cx.host.run(cmd)?;
+            if !(out.success() || out.code.is_some_and(|c| ok_codes.contains(&c))) {
+                return Err(StepError::command(cmd, &out, None));
+            }
+        }
+        Action::Write {
+            path, new, mode, ..
+        } => {
+            cx.host.write(path, new, *mode)?;
+        }
+        Action::Task { id, .. } => step.task(cx, id)?,
+    }
+    Ok(())
+}
+
+/// Apply every action of a plan in order (without the engine's checkpoints).
+pub fn apply_plan(step: &mut dyn Step, cx: &mut Ctx<'_>, plan: &Plan) -> Result<(), StepError> {
+    for a in &plan.actions {
+        apply_action(step, cx, a)?;
+    }
+    Ok(())
 }
 
 /// A step this version does not do yet: says so plainly.

@@ -1476,15 +1476,10 @@ impl Step for Network {
 /// context, an engine-like apply, and golden files.
 #[cfg(test)]
 pub(crate) mod testkit {
-    use std::path::Path;
-
     use serde_json::{json, Value};
 
-    use crate::prompt::Asker;
     use crate::steps::fake::FakeHost;
-    use crate::steps::preflight::parse_os_release;
-    use crate::steps::{Action, CmdOutput, Ctx, Facts, NoProgress, Options, Plan, Step, StepError};
-    use crate::worksheets::Worksheet;
+    use crate::steps::CmdOutput;
 
     pub const DEBIAN: &str =
         "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n";
@@ -1495,118 +1490,7 @@ pub(crate) mod testkit {
 
     pub const IP: [&str; 5] = ["ip", "-j", "-d", "addr", "show"];
 
-    /// The mutable parts of a context, kept between plan, apply and verify.
-    pub struct Run {
-        pub ask: Asker,
-        pub facts: Facts,
-        pub sheet: Worksheet,
-        pub options: Options,
-    }
-
-    impl Run {
-        pub fn new(answers: Value, os_release: &str) -> Run {
-            let facts = Facts {
-                os: Some(parse_os_release(os_release)),
-                ..Default::default()
-            };
-            Run {
-                ask: Asker::unattended(answers),
-                facts,
-                sheet: Worksheet::default(),
-                options: Options::default(),
-            }
-        }
-
-        pub fn with<R>(&mut self, h: &FakeHost, f: impl FnOnce(&mut Ctx<'_>) -> R) -> R {
-            let mut cx = Ctx {
-                host: h,
-                ask: &mut self.ask,
-                facts: &mut self.facts,
-                sheet: &mut self.sheet,
-                progress: &NoProgress,
-                options: &self.options,
-            };
-            f(&mut cx)
-        }
-
-        /// Plan, apply and verify, as the engine does.
-        pub fn full(&mut self, h: &FakeHost, step: &mut dyn Step) -> Result<Plan, StepError> {
-            let plan = self.with(h, |cx| step.plan(cx))?;
-            self.with(h, |cx| apply(step, cx, &plan))?;
-            self.with(h, |cx| step.verify(cx))?;
-            Ok(plan)
-        }
-    }
-
-    /// Apply a plan's actions the way the engine does.
-    pub fn apply(step: &mut dyn Step, cx: &mut Ctx<'_>, plan: &Plan) -> Result<(), StepError> {
-        for a in &plan.actions {
-            match a {
-                Action::Run { cmd, .. } => {
-                    let out = cx.host.run(cmd)?;
-                    if !out.success() {
-                        return Err(StepError::command(cmd, &out, None));
-                    }
-                }
-                Action::Write {
-                    path, new, mode, ..
-                } => {
-                    cx.host.write(path, new, *mode)?;
-                }
-                Action::Task { id, .. } => step.task(cx, id)?,
-            }
-        }
-        Ok(())
-    }
-
-    /// The content a plan writes to `path`.
-    pub fn written(plan: &Plan, path: &str) -> String {
-        plan.actions
-            .iter()
-            .find_map(|a| match a {
-                Action::Write { path: p, new, .. } if p == Path::new(path) => Some(new.clone()),
-                _ => None,
-            })
-            .unwrap_or_else(|| panic!("the plan writes no {path}:\n{}", plan.render()))
-    }
-
-    /// The plan's actions, one headline each, without the reasons.
-    pub fn steps_of(plan: &Plan) -> Vec<String> {
-        plan.actions
-            .iter()
-            .map(|a| match a {
-                Action::Run { cmd, .. } => format!("run {cmd}"),
-                Action::Write { path, .. } => format!("write {}", path.display()),
-                Action::Task { id, .. } => format!("task {id}"),
-            })
-            .collect()
-    }
-
-    /// Compare with `tests/golden/<rel>` byte for byte; with UPDATE_GOLDEN=1, write it instead
-    /// (then review the change with `git diff`).
-    pub fn golden(rel: &str, actual: &str) {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("tests/golden")
-            .join(rel);
-        if std::env::var_os("UPDATE_GOLDEN").is_some() {
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(&path, actual).unwrap();
-            return;
-        }
-        let want = std::fs::read_to_string(&path).unwrap_or_else(|_| {
-            panic!(
-                "{} is missing: run the tests with UPDATE_GOLDEN=1 to write it, then review it",
-                path.display()
-            )
-        });
-        if want != actual {
-            panic!(
-                "{} differs from what the wizard writes (UPDATE_GOLDEN=1 rewrites it):\n{}",
-                path.display(),
-                crate::steps::plan::unified_diff(&path, Some(&want), actual)
-            );
-        }
-    }
+    pub use crate::steps::testkit::{golden, steps_of, written, Run};
 
     /// One RDMA port in sysfs.
     #[allow(clippy::too_many_arguments)]
@@ -1922,7 +1806,7 @@ mod tests {
         h.expect(&["ifup", "vA"], CmdOutput::ok(""));
         h.expect(&["ifup", "vB"], CmdOutput::ok(""));
         expect_lab_pings(&h);
-        let mut run = Run::new(lab_answers(), DEBIAN);
+        let mut run = Run::for_os(lab_answers(), DEBIAN);
         let mut step = quick();
         let plan = run.full(&h, &mut step).unwrap();
         assert_eq!(
@@ -1978,7 +1862,7 @@ mod tests {
         h.allow(&IP, ip_out(&lab_links(false)));
         let mut answers = lab_answers();
         answers["ports"][0]["ipoib_mode"] = json!("datagram");
-        let mut run = Run::new(answers, DEBIAN);
+        let mut run = Run::for_os(answers, DEBIAN);
         let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
         assert_eq!(
             written(&plan, "/etc/network/interfaces"),
@@ -2017,7 +1901,7 @@ mod tests {
             };
             h.allow(&["ping", "-c", "1", "-W", "2", "-I", n, a], out);
         }
-        let mut run = Run::new(lab_answers(), DEBIAN);
+        let mut run = Run::for_os(lab_answers(), DEBIAN);
         let err = run.full(&h, &mut quick()).unwrap_err().to_string();
         assert!(
             err.contains("192.168.131.102 (Controller B, port 2) did not answer a ping from vB (192.168.131.10/24)"),
@@ -2044,7 +1928,7 @@ mod tests {
         h.allow(&IP, ip_out(&lab_links(false)));
         let mut answers = lab_answers();
         answers["ports"][0]["netdev"] = json!("eth0");
-        let mut run = Run::new(answers, DEBIAN);
+        let mut run = Run::for_os(answers, DEBIAN);
         let err = run.with(&h, |cx| quick().plan(cx)).unwrap_err().to_string();
         assert!(
             err.contains("ports[0].netdev: eth0 has no RDMA port"),
@@ -2053,7 +1937,7 @@ mod tests {
         assert!(err.contains("rxe0/1 (Ethernet, Active) -> vA"), "{err}");
         answers = lab_answers();
         answers["ports"][1]["netdev"] = json!("ib7");
-        let mut run = Run::new(answers, DEBIAN);
+        let mut run = Run::for_os(answers, DEBIAN);
         let err = run.with(&h, |cx| quick().plan(cx)).unwrap_err().to_string();
         assert!(err.contains("there is no network interface ib7"), "{err}");
         assert!(h.changes().is_empty());
@@ -2066,7 +1950,7 @@ mod tests {
         ib_sysfs(&h, "Active", 1);
         h.allow(&IP, ip_out(&ib_links(false, "datagram")));
         let answers = ib_answers(json!({"ipoib_mode": "connected", "mtu": 65520}));
-        let mut run = Run::new(answers, RHEL8);
+        let mut run = Run::for_os(answers, RHEL8);
         let err = run.with(&h, |cx| quick().plan(cx)).unwrap_err().to_string();
         assert!(err.contains("ports[0].ipoib_mode"), "{err}");
         assert!(err.contains("Enhanced IPoIB"), "{err}");
@@ -2079,7 +1963,7 @@ mod tests {
         let h = FakeHost::new();
         ib_sysfs(&h, "Active", 1);
         h.allow(&IP, ip_out(&ib_links(false, "datagram")));
-        let mut run = Run::new(ib_answers(json!({"mtu": 9000})), DEBIAN);
+        let mut run = Run::for_os(ib_answers(json!({"mtu": 9000})), DEBIAN);
         let err = run.with(&h, |cx| quick().plan(cx)).unwrap_err().to_string();
         assert!(err.contains("ports[0].mtu: 9000 is above 4092"), "{err}");
         h.finish();
@@ -2119,7 +2003,7 @@ mod tests {
                    "target": portals()})
         };
         setup(&h);
-        let mut run = Run::new(answers, os);
+        let mut run = Run::for_os(answers, os);
         let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
         golden(name, &written(&plan, path));
         h.finish();
@@ -2279,7 +2163,7 @@ mod tests {
             ib_sysfs(&h, "Active", 1);
             h.allow(&IP, ip_out(&ib_links(false, "datagram")));
             setup(&h);
-            let mut run = Run::new(ib_answers(json!({})), os);
+            let mut run = Run::for_os(ib_answers(json!({})), os);
             let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
             let got = steps_of(&plan);
             assert_eq!(&got[..want.len()], &want[..], "{os}: {}", plan.render());
@@ -2309,7 +2193,7 @@ mod tests {
         );
         h.allow(&IP, ip_out(&ib_links(false, "datagram")));
         let answers = ib_answers(json!({"persistent_name": "iser-a"}));
-        let mut run = Run::new(answers, DEBIAN);
+        let mut run = Run::for_os(answers, DEBIAN);
         let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
         let rules = written(&plan, "/etc/udev/rules.d/70-iser-persistent-net.rules");
         golden("network/70-iser-persistent-net.rules", &rules);
@@ -2349,7 +2233,7 @@ mod tests {
             &["192.168.130.9/24"],
         );
         h.allow(&IP, ip_out(&links));
-        let mut run = Run::new(lab_answers(), DEBIAN);
+        let mut run = Run::for_os(lab_answers(), DEBIAN);
         let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
         assert_eq!(
             steps_of(&plan),
@@ -2385,7 +2269,7 @@ mod tests {
             "source /etc/network/interfaces.d/*\n",
         );
         h.allow(&IP, ip_out(&ib_links(false, "datagram")));
-        let mut run = Run::new(ib_answers(json!({})), DEBIAN);
+        let mut run = Run::for_os(ib_answers(json!({})), DEBIAN);
         let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
         assert_eq!(
             steps_of(&plan)[0],

@@ -1065,7 +1065,8 @@ mod tests {
     use super::*;
     use crate::prompt::Asker;
     use crate::steps::fake::FakeHost;
-    use crate::steps::{Facts, NoProgress, Options};
+    use crate::steps::testkit::{apply, summary, Run};
+    use crate::steps::{Facts, Options};
     use crate::worksheets::Worksheet;
     use serde_json::{json, Value};
 
@@ -1122,15 +1123,8 @@ mod tests {
         (name == "ISER_TEST_CHAP").then(|| SECRET.to_string())
     }
 
-    struct Run {
-        ask: Asker,
-        facts: Facts,
-        sheet: Worksheet,
-        options: Options,
-    }
-
     impl Run {
-        fn new(answers: Value) -> Self {
+        fn sessions(answers: Value) -> Self {
             let iface = |n: &str, a: &str| IfaceFact {
                 name: format!("iface-{n}"),
                 netdev: n.into(),
@@ -1150,48 +1144,6 @@ mod tests {
                 options: Options::default(),
             }
         }
-
-        fn cx<'a>(&'a mut self, h: &'a dyn crate::steps::Host) -> Ctx<'a> {
-            Ctx {
-                host: h,
-                ask: &mut self.ask,
-                facts: &mut self.facts,
-                sheet: &mut self.sheet,
-                progress: &NoProgress,
-                options: &self.options,
-            }
-        }
-    }
-
-    fn apply(step: &mut Sessions, cx: &mut Ctx<'_>, plan: &Plan) -> Result<(), StepError> {
-        for a in &plan.actions {
-            match a {
-                Action::Run { cmd, ok_codes, .. } => {
-                    let out = cx.host.run(cmd)?;
-                    if !(out.success() || out.code.is_some_and(|c| ok_codes.contains(&c))) {
-                        return Err(StepError::command(cmd, &out, None));
-                    }
-                }
-                Action::Write {
-                    path, new, mode, ..
-                } => {
-                    cx.host.write(path, new, *mode)?;
-                }
-                Action::Task { id, .. } => step.task(cx, id)?,
-            }
-        }
-        Ok(())
-    }
-
-    fn summary(plan: &Plan) -> Vec<String> {
-        plan.actions
-            .iter()
-            .map(|a| match a {
-                Action::Run { cmd, .. } => cmd.to_string(),
-                Action::Write { path, .. } => format!("write {}", path.display()),
-                Action::Task { id, .. } => format!("task {id}"),
-            })
-            .collect()
     }
 
     fn node(iface: &str, portal: &str, rest: &[&str]) -> Vec<String> {
@@ -1349,7 +1301,7 @@ mod tests {
     fn a_fresh_host_discovers_prunes_cross_subnet_records_logs_in_and_verifies() {
         let h = FakeHost::new();
         none_listed(&h);
-        let mut run = Run::new(answers());
+        let mut run = Run::sessions(answers());
         let mut step = Sessions::default();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         let mut want = vec!["task discover".to_string()];
@@ -1484,7 +1436,7 @@ mod tests {
             CmdOutput::status(21, "", "iscsiadm: No active sessions.\n"),
         );
         let ro = crate::steps::host::ReadOnly(&h);
-        let mut run = Run::new(answers());
+        let mut run = Run::sessions(answers());
         let plan = Sessions::default().plan(&mut run.cx(&ro)).unwrap();
         assert_eq!(summary(&plan), vec!["task login"]);
         assert!(h.changes().is_empty(), "{:?}", h.changes());
@@ -1495,7 +1447,7 @@ mod tests {
     fn a_host_that_already_matches_plans_nothing() {
         let h = FakeHost::new();
         configured(&h, all_logged_in("iser"));
-        let mut run = Run::new(answers());
+        let mut run = Run::sessions(answers());
         let mut step = Sessions::default();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         assert!(plan.is_empty(), "{}", plan.render());
@@ -1513,7 +1465,7 @@ mod tests {
         configured(&h, all_logged_in("iser"));
         let mut a = answers();
         a["target"]["iqn"] = json!("discover");
-        let mut run = Run::new(a);
+        let mut run = Run::sessions(a);
         let mut step = Sessions::default();
         assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
         verified(&h, all_logged_in("iser"));
@@ -1539,7 +1491,7 @@ mod tests {
                 record(iface, portal, "manual", NO_AUTH),
             );
         }
-        let mut run = Run::new(answers());
+        let mut run = Run::sessions(answers());
         let plan = Sessions::default().plan(&mut run.cx(&h)).unwrap();
         let mut want: Vec<String> = CROSS
             .iter()
@@ -1565,7 +1517,7 @@ mod tests {
         none_listed(&h);
         let mut a = answers();
         a["target"]["discovery"] = json!("manual");
-        let mut run = Run::new(a);
+        let mut run = Run::sessions(a);
         let plan = Sessions::default().plan(&mut run.cx(&h)).unwrap();
         let mut want: Vec<String> = PAIRS
             .iter()
@@ -1587,7 +1539,7 @@ mod tests {
         let wrong = "iqn.1992-08.com.netapp:2800.600a098000af40f5000000005e7bc1a9";
         let mut a = answers();
         a["target"]["iqn"] = json!(wrong);
-        let mut run = Run::new(a);
+        let mut run = Run::sessions(a);
         let mut step = Sessions::default();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         h.expect(
@@ -1643,7 +1595,7 @@ mod tests {
         none_listed(&h);
         let mut a = answers();
         a["target"]["iqn"] = json!("discover");
-        let mut run = Run::new(a);
+        let mut run = Run::sessions(a);
         let mut step = Sessions::default();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         assert_eq!(
@@ -1711,7 +1663,7 @@ mod tests {
             &h,
             CmdOutput::status(21, "", "iscsiadm: No active sessions.\n"),
         );
-        let mut run = Run::new(answers());
+        let mut run = Run::sessions(answers());
         let mut step = Sessions::default();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         assert_eq!(summary(&plan), vec!["task login"]);
@@ -1809,7 +1761,7 @@ mod tests {
     fn an_unreachable_discovery_portal_fails_naming_it() {
         let h = FakeHost::new();
         none_listed(&h);
-        let mut run = Run::new(answers());
+        let mut run = Run::sessions(answers());
         let mut step = Sessions::default();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         // The lab capture: exit 11 after the retries.
@@ -1878,7 +1830,7 @@ mod tests {
     fn the_chap_secret_is_masked_everywhere() {
         let h = FakeHost::new();
         none_listed(&h);
-        let mut run = Run::new(with_chap());
+        let mut run = Run::sessions(with_chap());
         let mut step = Sessions::with_env(test_env);
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         let text = plan.render();
@@ -1976,7 +1928,7 @@ mod tests {
                 record(iface, portal, "automatic", ("CHAP", "db01", SECRET)),
             );
         }
-        let mut run = Run::new(with_chap());
+        let mut run = Run::sessions(with_chap());
         let plan = Sessions::with_env(test_env).plan(&mut run.cx(&h)).unwrap();
         assert!(plan.is_empty(), "{}", plan.render());
         assert!(!h.ran().join("\n").contains(SECRET));
@@ -1986,7 +1938,7 @@ mod tests {
     #[test]
     fn an_unset_chap_variable_is_named() {
         let h = FakeHost::new();
-        let mut run = Run::new(with_chap());
+        let mut run = Run::sessions(with_chap());
         let msg = Sessions::with_env(|_| None)
             .plan(&mut run.cx(&h))
             .unwrap_err()
@@ -2002,7 +1954,7 @@ mod tests {
     fn a_tcp_session_fails_verify() {
         let h = FakeHost::new();
         configured(&h, all_logged_in("iser"));
-        let mut run = Run::new(answers());
+        let mut run = Run::sessions(answers());
         let mut step = Sessions::default();
         assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
         verified(&h, all_logged_in("tcp"));
@@ -2023,7 +1975,7 @@ mod tests {
     fn verify_wants_exactly_one_logged_in_session_per_pair_and_no_other() {
         let h = FakeHost::new();
         configured(&h, all_logged_in("iser"));
-        let mut run = Run::new(answers());
+        let mut run = Run::sessions(answers());
         let mut step = Sessions::default();
         assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
         verified(

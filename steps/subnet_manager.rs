@@ -685,7 +685,7 @@ mod tests {
         );
         // GUID key for one port, netdev key for the other: both 15.
         let answers = with_priorities(json!({GUID_A: 15, "ib1": 15}));
-        let mut run = Run::new(answers.clone(), RHEL9);
+        let mut run = Run::for_os(answers.clone(), RHEL9);
         let plan = run.full(&h, &mut quick()).unwrap();
         assert_eq!(
             steps_of(&plan),
@@ -711,7 +711,7 @@ mod tests {
         // Everything in place, opensm running and master on both ports: nothing to do.
         allow_is(&h, "is-active", "opensm.service", "active");
         allow_is(&h, "is-enabled", "opensm.service", "enabled");
-        let mut run = Run::new(answers, RHEL9);
+        let mut run = Run::for_os(answers, RHEL9);
         let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
         assert!(plan.is_empty(), "{}", plan.render());
         h.finish();
@@ -749,7 +749,7 @@ mod tests {
         );
         h.expect(&["systemctl", "daemon-reload"], CmdOutput::ok(""));
         let answers = with_priorities(json!({"ib0": 7, GUID_B: 3}));
-        let mut run = Run::new(answers.clone(), DEBIAN);
+        let mut run = Run::for_os(answers.clone(), DEBIAN);
         let plan = run.full(&h, &mut quick()).unwrap();
         assert_eq!(
             steps_of(&plan),
@@ -788,7 +788,7 @@ mod tests {
         }
         allow_is(&h, "is-enabled", "opensm.service", "disabled");
         allow_is(&h, "is-active", "opensm.service", "inactive");
-        let mut run = Run::new(answers, DEBIAN);
+        let mut run = Run::for_os(answers, DEBIAN);
         let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
         assert!(plan.is_empty(), "{}", plan.render());
         h.finish();
@@ -805,7 +805,7 @@ mod tests {
         }
         allow_is(&h, "is-enabled", "opensm.service", "disabled");
         allow_is(&h, "is-active", "opensm.service", "inactive");
-        let mut run = Run::new(with_priorities(json!({GUID_A: 15, GUID_B: 1})), RHEL9);
+        let mut run = Run::for_os(with_priorities(json!({GUID_A: 15, GUID_B: 1})), RHEL9);
         let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
         let text = plan.render();
         assert!(text.contains("one PRIORITY for all"), "{text}");
@@ -825,7 +825,7 @@ mod tests {
                 CmdOutput::ok("sminfo: sm lid 1 sm guid 0x10e0406d5aa0a0, activity count 26263191 priority 14 state 3 SMINFO_MASTER\n"),
             );
         }
-        let mut run = Run::new(ib_answers(json!({})), DEBIAN);
+        let mut run = Run::for_os(ib_answers(json!({})), DEBIAN);
         let plan = run.full(&h, &mut quick()).unwrap();
         assert!(plan.is_empty(), "{}", plan.render());
         assert!(plan
@@ -843,7 +843,7 @@ mod tests {
         // fabric "auto" on the soft-RoCE lab: link layer Ethernet, nothing to run.
         let h = lab_host();
         h.allow(&IP, ip_out(&lab_links(false)));
-        let mut run = Run::new(lab_answers(), DEBIAN);
+        let mut run = Run::for_os(lab_answers(), DEBIAN);
         let plan = run.full(&h, &mut quick()).unwrap();
         assert!(plan.is_empty(), "{}", plan.render());
         assert_eq!(
@@ -857,7 +857,7 @@ mod tests {
         let h = FakeHost::new();
         let mut answers = lab_answers();
         answers["fabric"] = json!("roce");
-        let mut run = Run::new(answers, DEBIAN);
+        let mut run = Run::for_os(answers, DEBIAN);
         assert!(run.full(&h, &mut quick()).unwrap().is_empty());
         assert!(h.ran().is_empty(), "{:?}", h.ran());
         h.finish();
@@ -865,7 +865,7 @@ mod tests {
         let h = ib_host("Active", 1);
         let mut answers = ib_answers(json!({}));
         answers["subnet_manager"]["run_on_host"] = json!(false);
-        let mut run = Run::new(answers, DEBIAN);
+        let mut run = Run::for_os(answers, DEBIAN);
         assert!(run.full(&h, &mut quick()).unwrap().is_empty());
         assert_eq!(
             run.sheet.subnet_manager.unwrap().placement,
@@ -884,7 +884,7 @@ mod tests {
         );
         allow_is(&h, "is-active", "opensm.service", "active");
         allow_is(&h, "is-enabled", "opensm.service", "enabled");
-        let mut run = Run::new(ib_answers(json!({})), RHEL9);
+        let mut run = Run::for_os(ib_answers(json!({})), RHEL9);
         run.facts.selinux = Some("Enforcing".into());
         let mut step = quick();
         let plan = run.with(&h, |cx| step.plan(cx)).unwrap();

@@ -20,7 +20,7 @@ use crate::prompt::{Asker, Mode};
 use crate::state::{RunRecord, State, StateDir};
 use crate::steps::host::{Interrupt, Log, ReadOnly, RealHost};
 use crate::steps::plan::Completed;
-use crate::steps::{timefmt, Action, Ctx, Host, Options, Progress, StepError, StepName};
+use crate::steps::{timefmt, Ctx, Host, Options, Progress, StepError, StepName};
 use crate::worksheets::Worksheet;
 
 /// A validated `run`.
@@ -72,21 +72,7 @@ fn apply(
             plan.actions.len(),
             action.headline()
         ));
-        match action {
-            Action::Run { cmd, ok_codes, .. } => {
-                let out = cx.host.run(cmd)?;
-                let ok = out.success() || out.code.is_some_and(|c| ok_codes.contains(&c));
-                if !ok {
-                    return Err(StepError::command(cmd, &out, None));
-                }
-            }
-            Action::Write {
-                path, new, mode, ..
-            } => {
-                cx.host.write(path, new, *mode)?;
-            }
-            Action::Task { id, .. } => step.task(cx, id)?,
-        }
+        crate::steps::apply_action(step, cx, action)?;
         changed.push(action.headline());
         // Facts learned mid-step (the partition just made) must survive a kill, so that a
         // resumed run recognises its own work instead of refusing it as foreign data.
@@ -389,7 +375,7 @@ pub fn execute(
 mod tests {
     use super::*;
     use crate::steps::fake::FakeHost;
-    use crate::steps::{Cmd, CmdOutput, HostError, Plan, Step};
+    use crate::steps::{Action, Cmd, CmdOutput, HostError, Plan, Step};
     use std::cell::Cell;
     use std::path::Path;
     use std::rc::Rc;

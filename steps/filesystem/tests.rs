@@ -430,22 +430,7 @@ mod loopdev {
         };
         let mut step = Filesystem::default();
         let plan = step.plan(&mut cx)?;
-        for a in &plan.actions {
-            match a {
-                Action::Run { cmd, .. } => {
-                    let out = cx.host.run(cmd)?;
-                    if !out.success() {
-                        return Err(StepError::command(cmd, &out, None));
-                    }
-                }
-                Action::Write {
-                    path, new, mode, ..
-                } => {
-                    cx.host.write(path, new, *mode)?;
-                }
-                Action::Task { id, .. } => step.task(&mut cx, id)?,
-            }
-        }
+        crate::steps::apply_plan(&mut step, &mut cx, &plan)?;
         step.verify(&mut cx)?;
         Ok(plan)
     }

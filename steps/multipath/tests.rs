@@ -3,7 +3,8 @@ use crate::prompt::Asker;
 use crate::steps::facts::OsInfo;
 use crate::steps::fake::FakeHost;
 use crate::steps::host::ReadOnly;
-use crate::steps::{CmdOutput, Facts, NoProgress, Options};
+use crate::steps::testkit::{apply, summary, Run};
+use crate::steps::{CmdOutput, Facts, Options};
 use crate::worksheets::Worksheet;
 
 const T: &str = "iqn.2002-09.com.lab:array";
@@ -89,15 +90,8 @@ fn config(find_multipaths: &str) -> String {
     )
 }
 
-struct Run {
-    ask: Asker,
-    facts: Facts,
-    sheet: Worksheet,
-    options: Options,
-}
-
 impl Run {
-    fn new(distro: Distro, wwid: &str, rebuild: bool, luns: usize) -> Self {
+    fn multipath(distro: Distro, wwid: &str, rebuild: bool, luns: usize) -> Self {
         let facts = Facts {
             os: Some(OsInfo {
                 id: "x".into(),
@@ -121,17 +115,6 @@ impl Run {
             options: Options::default(),
         }
     }
-
-    fn cx<'a>(&'a mut self, h: &'a dyn crate::steps::Host) -> Ctx<'a> {
-        Ctx {
-            host: h,
-            ask: &mut self.ask,
-            facts: &mut self.facts,
-            sheet: &mut self.sheet,
-            progress: &NoProgress,
-            options: &self.options,
-        }
-    }
 }
 
 fn quick() -> Multipath {
@@ -142,37 +125,6 @@ fn quick() -> Multipath {
         },
         ..Default::default()
     }
-}
-
-fn apply(step: &mut Multipath, cx: &mut Ctx<'_>, plan: &Plan) -> Result<(), StepError> {
-    for a in &plan.actions {
-        match a {
-            Action::Run { cmd, .. } => {
-                let out = cx.host.run(cmd)?;
-                if !out.success() {
-                    return Err(StepError::command(cmd, &out, None));
-                }
-            }
-            Action::Write {
-                path, new, mode, ..
-            } => {
-                cx.host.write(path, new, *mode)?;
-            }
-            Action::Task { id, .. } => step.task(cx, id)?,
-        }
-    }
-    Ok(())
-}
-
-fn summary(plan: &Plan) -> Vec<String> {
-    plan.actions
-        .iter()
-        .map(|a| match a {
-            Action::Run { cmd, .. } => cmd.to_string(),
-            Action::Write { path, .. } => format!("write {}", path.display()),
-            Action::Task { id, .. } => format!("task {id}"),
-        })
-        .collect()
 }
 
 fn service(h: &FakeHost, enabled: &str, active: &str) {
@@ -381,7 +333,7 @@ fn paths_are_checked_against_the_sessions() {
 #[test]
 fn a_fresh_debian_host_adds_only_the_wanted_wwid_and_waits_for_its_map() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, W0, true, 2);
+    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
     let mut step = quick();
     service(&h, "enabled", "active");
     // Debian's strict default: the LUNs' paths are there, no map.
@@ -449,7 +401,7 @@ fn a_fresh_debian_host_adds_only_the_wanted_wwid_and_waits_for_its_map() {
 #[test]
 fn auto_on_a_fresh_debian_host_adds_every_lun_of_the_target_and_nothing_else() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, "auto", false, 2);
+    let mut run = Run::multipath(Distro::Debian, "auto", false, 2);
     let mut step = quick();
     service(&h, "enabled", "active");
     h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
@@ -478,7 +430,7 @@ fn auto_on_a_fresh_debian_host_adds_every_lun_of_the_target_and_nothing_else() {
 fn a_wwid_already_listed_or_a_mode_that_maps_needs_no_change() {
     // Listed in the wwids file: only the reload that makes the map.
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Ubuntu, W0, true, 2);
+    let mut run = Run::multipath(Distro::Ubuntu, W0, true, 2);
     let mut step = quick();
     service(&h, "enabled", "active");
     h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
@@ -494,7 +446,7 @@ fn a_wwid_already_listed_or_a_mode_that_maps_needs_no_change() {
 
     // find_multipaths smart with four paths: mapped as it is; the daemon is started.
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Sles, W0, true, 2);
+    let mut run = Run::multipath(Distro::Sles, W0, true, 2);
     let mut step = quick();
     service(&h, "disabled", "inactive");
     h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
@@ -515,7 +467,7 @@ fn a_wwid_already_listed_or_a_mode_that_maps_needs_no_change() {
 #[test]
 fn rhel_without_multipath_conf_gets_the_mpathconf_file_and_dracut() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Rhel, W0, true, 2);
+    let mut run = Run::multipath(Distro::Rhel, W0, true, 2);
     let mut step = quick();
     // The unit's ConditionPathExists kept the daemon from starting.
     service(&h, "enabled", "inactive");
@@ -552,7 +504,7 @@ fn rhel_with_its_own_multipath_conf_keeps_it_and_only_adds_the_wwid() {
     let state = tempfile::tempdir().unwrap();
     let root = tempfile::tempdir().unwrap();
     let h = FakeHost::with_root(root.path(), Some(state.path().join("backups")));
-    let mut run = Run::new(Distro::Rhel, W0, true, 2);
+    let mut run = Run::multipath(Distro::Rhel, W0, true, 2);
     let mut step = quick();
     let own = "defaults {\n\tuser_friendly_names yes\n\tfind_multipaths strict\n}\n\
                blacklist {\n\twwid 3600508b1001c5d4b5e7f6a0c2b6d6e01\n}\n";
@@ -601,7 +553,7 @@ fn rhel_with_its_own_multipath_conf_keeps_it_and_only_adds_the_wwid() {
 #[test]
 fn a_rerun_plans_nothing_and_does_not_rebuild_the_initramfs() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, W0, true, 2);
+    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
     let mut step = quick();
     service(&h, "enabled", "active");
     // Only probes: udevadm, multipath -t or any change would be unexpected.
@@ -623,7 +575,7 @@ fn a_rerun_plans_nothing_and_does_not_rebuild_the_initramfs() {
 #[test]
 fn a_rebuild_left_pending_by_a_stopped_run_is_done_on_the_next() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, W0, true, 2);
+    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
     run.facts
         .extra
         .insert("multipath".into(), json!({"initramfs_pending": true}));
@@ -646,7 +598,7 @@ fn a_rebuild_left_pending_by_a_stopped_run_is_done_on_the_next() {
 #[test]
 fn auto_picks_the_one_map_without_data() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, "auto", false, 2);
+    let mut run = Run::multipath(Distro::Debian, "auto", false, 2);
     let mut step = quick();
     service(&h, "enabled", "active");
     h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
@@ -664,7 +616,7 @@ fn auto_picks_the_one_map_without_data() {
 #[test]
 fn auto_with_two_empty_maps_lists_both_and_stops() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, "auto", false, 2);
+    let mut run = Run::multipath(Distro::Debian, "auto", false, 2);
     let mut step = quick();
     service(&h, "enabled", "active");
     h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
@@ -685,7 +637,7 @@ fn auto_with_two_empty_maps_lists_both_and_stops() {
 #[test]
 fn auto_where_the_only_map_carries_data_says_so() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, "auto", false, 1);
+    let mut run = Run::multipath(Distro::Debian, "auto", false, 1);
     let mut step = quick();
     service(&h, "enabled", "active");
     h.allow(
@@ -714,7 +666,7 @@ fn auto_where_the_only_map_carries_data_says_so() {
 #[test]
 fn auto_keeps_the_map_an_earlier_run_chose_though_it_now_carries_data() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, "auto", false, 1);
+    let mut run = Run::multipath(Distro::Debian, "auto", false, 1);
     run.facts.volume.wwid = Some(W0.into());
     let mut step = quick();
     service(&h, "enabled", "active");
@@ -732,7 +684,7 @@ fn auto_keeps_the_map_an_earlier_run_chose_though_it_now_carries_data() {
 #[test]
 fn a_given_wwid_that_carries_data_is_recorded_not_refused() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, W0, false, 2);
+    let mut run = Run::multipath(Distro::Debian, W0, false, 2);
     let mut step = quick();
     service(&h, "enabled", "active");
     h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
@@ -750,7 +702,7 @@ fn a_given_wwid_that_is_absent_is_named_with_the_ones_seen() {
     const OTHER: &str = "3600a098000af40f5000000005e7bc1a9";
     // Maps present: the plan looks for it at once.
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, OTHER, false, 2);
+    let mut run = Run::multipath(Distro::Debian, OTHER, false, 2);
     let mut step = quick();
     service(&h, "enabled", "active");
     h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
@@ -761,7 +713,7 @@ fn a_given_wwid_that_is_absent_is_named_with_the_ones_seen() {
 
     // Nothing mapped yet: the disks' WWIDs show it will never appear; no change is planned.
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, OTHER, false, 2);
+    let mut run = Run::multipath(Distro::Debian, OTHER, false, 2);
     let mut step = quick();
     service(&h, "enabled", "active");
     h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
@@ -782,7 +734,7 @@ fn a_given_wwid_that_is_absent_is_named_with_the_ones_seen() {
 #[test]
 fn four_sessions_but_three_paths_fail_naming_the_missing_session() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, W0, false, 1);
+    let mut run = Run::multipath(Distro::Debian, W0, false, 1);
     // The LUN is not reported through the fourth session.
     run.facts.sessions[3].disks.clear();
     let mut step = quick();
@@ -811,7 +763,7 @@ fn four_sessions_but_three_paths_fail_naming_the_missing_session() {
 #[test]
 fn the_wait_polls_until_the_map_appears() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, W0, false, 2);
+    let mut run = Run::multipath(Distro::Debian, W0, false, 2);
     let mut step = quick();
     step.wanted = Some(Wanted::Wwid(W0.into()));
     for _ in 0..3 {
@@ -840,7 +792,7 @@ fn the_wait_polls_until_the_map_appears() {
 #[test]
 fn the_wait_gives_up_within_its_bound_and_verify_names_what_is_missing() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, "auto", false, 2);
+    let mut run = Run::multipath(Distro::Debian, "auto", false, 2);
     let mut step = Multipath {
         poll: Poll {
             bound: Duration::from_millis(150),
@@ -867,7 +819,7 @@ fn the_wait_gives_up_within_its_bound_and_verify_names_what_is_missing() {
 #[test]
 fn a_dry_run_plan_runs_no_change_and_marks_nothing_pending() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, "auto", true, 2);
+    let mut run = Run::multipath(Distro::Debian, "auto", true, 2);
     run.options.dry_run = true;
     let mut step = quick();
     service(&h, "enabled", "active");
@@ -885,7 +837,7 @@ fn a_dry_run_plan_runs_no_change_and_marks_nothing_pending() {
 #[test]
 fn missing_facts_from_earlier_steps_are_named() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, "auto", false, 2);
+    let mut run = Run::multipath(Distro::Debian, "auto", false, 2);
     run.facts.sessions.clear();
     let e = err_text(quick().plan(&mut run.cx(&h)));
     assert!(e.contains("run the sessions step first"), "{e}");
@@ -898,7 +850,7 @@ fn missing_facts_from_earlier_steps_are_named() {
 #[test]
 fn a_path_missing_from_an_existing_map_is_reloaded_not_listed_again() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, W0, false, 1);
+    let mut run = Run::multipath(Distro::Debian, W0, false, 1);
     let mut step = quick();
     service(&h, "enabled", "active");
     h.allow(
@@ -918,7 +870,7 @@ fn a_path_missing_from_an_existing_map_is_reloaded_not_listed_again() {
 #[test]
 fn choosing_another_volume_drops_what_was_recorded_about_the_old_one() {
     let h = FakeHost::new();
-    let mut run = Run::new(Distro::Debian, W0, false, 2);
+    let mut run = Run::multipath(Distro::Debian, W0, false, 2);
     run.facts.volume = VolumeFact {
         wwid: Some(W1.into()),
         partition: Some(format!("/dev/mapper/{W1}-part1")),
