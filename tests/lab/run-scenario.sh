@@ -6,14 +6,18 @@
 #                       a bash script
 #   --wizard PATH       copy this binary to /usr/local/bin/iser-wizard in the guest
 #   --answers FILE      copy this answers file to /lab/answers.json (default: answers/NAME.json
-#                       beside the scenarios, when it exists); scenarios see $LAB_ANSWERS
+#                       when it exists, else answers/default.json); scenarios see $LAB_ANSWERS
 #   --data-lun          target variant: LUN 0 already carries an ext4 file system with data
+#                       (also requested by a "# lab-target-args: --data-lun" line in the scenario)
+#   --env NAME=VALUE    export NAME=VALUE to the scenario (repeatable)
 #   --out DIR           where results go (default ${ISER_LAB_OUT:-/tmp/iser-lab}/NAME);
 #                       emptied first
 #   --timeout SECS      wall-clock limit for the VM (default ${ISER_LAB_TIMEOUT:-900})
 #   --keep-image        keep the per-run disk image (DIR/run.img) for inspection
 #   --console           stream the VM's serial console here (it is always in DIR/console.log)
 #
+# A scenario with a "# lab-needs: wizard" line is skipped (77) without booting when no
+# --wizard is given.
 # Exit status: the scenario's (0 pass, 77 skipped, other = fail); 124 the VM timed out;
 # 125 the lab itself failed (image, boot, target setup).
 # Results: DIR/lab-results/ (scenario.log, setup.log, timings, status, captured/, journal.log,
@@ -22,7 +26,7 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${ISER_LAB_CACHE:-/var/cache/iser-wizard-lab}
-usage() { sed -n '2,21p' "$0"; }
+usage() { sed -n '2,26p' "$0"; }
 
 scenario=
 wizard=
@@ -32,11 +36,15 @@ out=
 timeout_s=${ISER_LAB_TIMEOUT:-900}
 keep=0
 console=0
+envs=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--wizard) wizard=$2; shift 2 ;;
 	--answers) answers=$2; shift 2 ;;
 	--data-lun) target_args="$target_args --data-lun"; shift ;;
+	--env)
+		[[ $2 == [A-Za-z_]*=* ]] || { echo "run-scenario: --env wants NAME=VALUE" >&2; exit 2; }
+		envs+=("$2"); shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--timeout) timeout_s=$2; shift 2 ;;
 	--keep-image) keep=1; shift ;;
@@ -58,9 +66,20 @@ else
 	script=$here/scenarios/$name.sh
 fi
 [ -f "$script" ] || { echo "run-scenario: no scenario $script" >&2; exit 2; }
-if [ -z "$answers" ] && [ -f "$here/answers/$name.json" ]; then
-	answers=$here/answers/$name.json
+if [ -z "$answers" ]; then
+	for a in "$here/answers/$name.json" "$here/answers/default.json"; do
+		[ -f "$a" ] && { answers=$a; break; }
+	done
 fi
+# What the scenario asks of the harness, in comment lines of its own.
+if grep -q '^# lab-needs: wizard' "$script" && [ -z "$wizard" ]; then
+	echo "run-scenario[$name]: SKIPPED: needs the wizard binary (--wizard PATH)" >&2
+	exit 77
+fi
+# shellcheck disable=SC2013 # the flags are words
+for a in $(sed -n 's/^# lab-target-args://p' "$script"); do
+	[[ " $target_args " == *" $a "* ]] || target_args="$target_args $a"
+done
 [ -z "$answers" ] || [ -f "$answers" ] || { echo "run-scenario: no answers file $answers" >&2; exit 2; }
 [ -z "$wizard" ] || [ -x "$wizard" ] || { echo "run-scenario: $wizard is not an executable" >&2; exit 2; }
 out=${out:-${ISER_LAB_OUT:-/tmp/iser-lab}/$name}
@@ -92,7 +111,12 @@ if [ -n "$wizard" ]; then
 	cp "$wizard" "$stage/usr/local/bin/iser-wizard"
 	chmod 755 "$stage/usr/local/bin/iser-wizard"
 fi
-printf 'LAB_SCENARIO=%q\nLAB_TARGET_ARGS=%q\n' "$name" "${target_args# }" >"$stage/lab/env"
+{
+	printf 'LAB_SCENARIO=%q\nLAB_TARGET_ARGS=%q\n' "$name" "${target_args# }"
+	for e in "${envs[@]}"; do
+		printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"
+	done
+} >"$stage/lab/env"
 cat >"$stage/etc/systemd/system/iser-lab.service" <<'UNIT'
 [Unit]
 Description=iSER lab: target setup and scenario
@@ -134,10 +158,10 @@ log "image ready in $t_inject s; booting (timeout ${timeout_s}s)"
 # KVM is not usable on these machines: software emulation (tcg). The guest has no network
 # device at all: every lab link is a veth inside it.
 t1=$(now)
-qemu=(qemu-system-x86_64 -accel tcg -cpu max -m 3072 -smp 2 -nographic -no-reboot
+qemu=(qemu-system-x86_64 -accel tcg ${ISER_LAB_QEMU_CPU:+-cpu "$ISER_LAB_QEMU_CPU"} -m 3072 -smp 2 -nographic -no-reboot ${ISER_LAB_QEMU_EXTRA:-}
 	-nic none
 	-kernel "$cache/vmlinuz" -initrd "$cache/initrd.img"
-	-append "root=/dev/vda rw console=ttyS0 panic=-1"
+	-append "root=/dev/vda rw console=ttyS0 panic=-1 ${ISER_LAB_KERNEL_ARGS:-}"
 	-drive "file=$img,if=virtio,format=raw")
 rc_vm=0
 if [ "$console" -eq 1 ]; then

@@ -15,7 +15,8 @@ wwid=$LAB_LUN0_WWID
 mnt=/mnt/lab
 # Subnet and iface of each host port.
 declare -A port_addr=([vA]=192.168.130.10/24 [vB]=192.168.131.10/24)
-declare -A port_net=([vA]=192.168.130. [vB]=192.168.131.)
+declare -A port_net
+for p in vA vB; do port_net[$p]=${LAB_PORT_NET[$p]}; done
 declare -A first_portal=([vA]=192.168.130.101 [vB]=192.168.131.101)
 
 cap iscsiadm-session-none iscsiadm -m session || true
@@ -80,15 +81,7 @@ defaults {
 	user_friendly_names no
 }
 CONF
-systemctl reload multipathd || systemctl restart multipathd
-multipath -r >/dev/null 2>&1 || true
-# Paths of map $1 (a WWID) in `multipath -ll` that are "active ready running".
-active_paths() {
-	multipath -ll 2>/dev/null | awk -v w="$1" '
-		/^[^ |`].* dm-[0-9]+ / { cur = ($1 == w || $2 == "(" w ")") }
-		cur && /active ready running/ { n++ }
-		END { print n + 0 }'
-}
+systemctl reload multipathd
 paths_up() { [ "$(active_paths "$1")" -eq "$2" ]; }
 wait_for 60 "map $wwid with 4 active paths" paths_up "$wwid" 4 || {
 	multipath -ll >&2 || true
@@ -111,6 +104,24 @@ cap blkid-p-empty blkid -p -o export "$dev" || true
 cap wipefs-json-empty wipefs -n -J "$dev" || true
 cap queue-limits grep -H . "/sys/block/$(basename "$(readlink -f "$dev")")/queue/"{optimal_io_size,minimum_io_size,physical_block_size,logical_block_size} "/sys/block/$(basename "$(readlink -f "$dev")")/alignment_offset"
 cap dm-uuid-name grep -H . "/sys/block/$(basename "$(readlink -f "$dev")")/dm/"{name,uuid}
+
+if [ "${LAB_DATA_LUN:-0}" = 1 ]; then
+	# Target variant --data-lun: LUN 0 carries a file system. Capture what the wizard's
+	# "carries data" probes see, prove the data is there, and stop before anything destructive.
+	phase_end
+	cap blkid-p-data-lun blkid -p -o export "$dev" || true
+	cap wipefs-json-data-lun wipefs -n -J "$dev" || true
+	cap lsblk-json-data-lun lsblk -J -b -o NAME,KNAME,PATH,TYPE,SIZE,MOUNTPOINT,FSTYPE,PKNAME,WWN,SERIAL "$dev"
+	mkdir -p "$mnt"
+	mount -o ro "$dev" "$mnt"
+	grep -q 'precious data' "$mnt/precious.txt" || fail "the data LUN does not carry precious.txt"
+	umount "$mnt"
+	check_sessions
+	check_map "$wwid" 4
+	phase_total baseline.total
+	echo "baseline (data LUN): PASS"
+	exit 0
+fi
 
 phase partition
 # Start at the device's optimal I/O size (8 MiB on LIO fileio), not parted's 0%.
@@ -164,25 +175,12 @@ cap wipefs-json-ext4 wipefs -n -J "$part"
 cap wipefs-json-gpt wipefs -n -J "$dev"
 cap dev-mapper-ls ls -l /dev/mapper/
 cap rdma-statistic rdma statistic show
+cap rdma-res-cm_id rdma res show cm_id
 cap multipath-ll-after multipath -ll
 
-sessions=$(iscsiadm -m session)
-[ "$(grep -c . <<<"$sessions")" -eq 4 ] || fail "expected 4 sessions: $sessions"
-[ "$(grep -c '^iser: ' <<<"$sessions")" -eq 4 ] || fail "not all sessions are iser: $sessions"
-# Each session's iface must match its portal's subnet.
-iscsiadm -m session -P 1 | awk '
-	/Current Portal:/ { split($3, a, ":"); portal = a[1] }
-	/Iface Name:/ { print $3, portal }' | while read -r iface portal; do
-	p=${iface#iface-}
-	[[ $portal == "${port_net[$p]}"* ]] || fail "session on $iface goes to $portal (other subnet)"
-done
-n=$(active_paths "$wwid")
-[ "$n" -eq 4 ] || fail "map $wwid has $n active paths, expected 4"
-findmnt -n -o SOURCE "$mnt" | grep -q . || fail "$mnt not mounted"
-# Every RDMA device carried traffic: both host ports and both target ends were used.
-for d in rxe0 rxe1 rxetA rxetB; do
-	s=$(rdma statistic show link "$d/1" | grep -o 'sent_pkts [0-9]*' | cut -d' ' -f2)
-	[ "${s:-0}" -gt 100 ] || fail "$d sent only ${s:-0} packets: traffic did not cross its link"
-done
+check_sessions
+check_map "$wwid" 4
+check_mounted "$mnt" >/dev/null
+check_rdma_traffic
 phase_total baseline.total
 echo "baseline: PASS"
