@@ -136,6 +136,17 @@ check_rdma_traffic() {
 	done
 }
 
+# The 4 initiator RDMA connections: rxe0 (on vA) to subnet A, rxe1 (on vB) to subnet B.
+check_rdma_paths() {
+	local conns
+	conns=$(rdma res show cm_id | awk '/comm \[ib_iser\]/ && /state CONNECT/ {
+		sub("/1$", "", $2); for (i = 1; i < NF; i++) if ($i == "dst-addr") print $2, $(i + 1) }')
+	[ "$(grep -c . <<<"$conns")" -eq 4 ] || fail "expected 4 iSER RDMA connections: $conns"
+	grep -qvE '^(rxe0 192\.168\.130\.|rxe1 192\.168\.131\.)' <<<"$conns" &&
+		fail "an iSER connection runs on the wrong port: $conns"
+	return 0
+}
+
 # The wizard binary, or skip the scenario.
 need_wizard() {
 	[ -n "${LAB_WIZARD:-}" ] || skip "no wizard binary in the guest (run-scenario.sh --wizard PATH)"

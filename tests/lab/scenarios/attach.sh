@@ -24,6 +24,7 @@ echo "mounted: $src on $mnt"
 fstab_lines "$mnt" | grep -q _netdev ||
 	fail "no fstab line with _netdev for $mnt"
 check_rdma_traffic
+check_rdma_paths
 
 phase wizard-status
 rc=0

@@ -70,6 +70,7 @@ n=$(iscsiadm -m node | wc -l)
 phase login
 cap iscsiadm-node-login iscsiadm -m node -T "$iqn" -l
 cap iscsiadm-session iscsiadm -m session
+cap initiatorname cat /etc/iscsi/initiatorname.iscsi
 cap iscsiadm-node-login-again iscsiadm -m node -T "$iqn" -p "${first_portal[vA]}" -I iface-vA -l || true
 
 phase multipath
@@ -182,5 +183,6 @@ check_sessions
 check_map "$wwid" 4
 check_mounted "$mnt" >/dev/null
 check_rdma_traffic
+check_rdma_paths
 phase_total baseline.total
 echo "baseline: PASS"
