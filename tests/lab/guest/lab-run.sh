@@ -26,6 +26,9 @@ finish() {
 	exit 0
 }
 
+# If the VM is killed at the host's timeout, what was written by then should be on disk.
+while sleep 5; do sync; done &
+
 {
 	echo "uptime $(cut -d' ' -f1 /proc/uptime)"
 	systemd-analyze 2>&1 | head -n1

@@ -14,7 +14,9 @@ wwid=$(jq -r .volume.wwid "$LAB_ANSWERS")
 sig=${LAB_INTERRUPT_SIGNAL:-INT}
 
 phase wizard-run-interrupted
-"$LAB_WIZARD" run --answers "$LAB_ANSWERS" >"$LAB_RESULTS/run-1.log" 2>&1 &
+# A non-interactive shell starts background jobs with SIGINT ignored; give the wizard the
+# default disposition, as it would have when an operator presses Ctrl-C.
+env --default-signal=INT "$LAB_WIZARD" run --answers "$LAB_ANSWERS" >"$LAB_RESULTS/run-1.log" 2>&1 &
 pid=$!
 some_session() { iscsiadm -m session 2>/dev/null | grep -q '^iser: '; }
 if wait_for 300 "a first iSCSI session" some_session; then
