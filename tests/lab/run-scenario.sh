@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# Boot the lab VM once and run one scenario in it.
+#
+# Usage: tests/lab/run-scenario.sh SCENARIO [options]
+#   SCENARIO            a name under tests/lab/scenarios/ (baseline, attach, ...) or a path to
+#                       a bash script
+#   --wizard PATH       copy this binary to /usr/local/bin/iser-wizard in the guest
+#   --answers FILE      copy this answers file to /lab/answers.json (default: answers/NAME.json
+#                       when it exists, else answers/default.json); scenarios see $LAB_ANSWERS
+#   --data-lun          target variant: LUN 0 already carries an ext4 file system with data
+#                       (also requested by a "# lab-target-args: --data-lun" line in the scenario)
+#   --env NAME=VALUE    export NAME=VALUE to the scenario (repeatable)
+#   --out DIR           where results go (default ${ISER_LAB_OUT:-/tmp/iser-lab}/NAME);
+#                       emptied first
+#   --timeout SECS      wall-clock limit for the VM (default ${ISER_LAB_TIMEOUT:-900})
+#   --keep-image        keep the per-run disk image (DIR/run.img) for inspection
+#   --console           stream the VM's serial console here (it is always in DIR/console.log)
+#
+# A scenario with a "# lab-needs: wizard" line is skipped (77) without booting when no
+# --wizard is given.
+# Exit status: the scenario's (0 pass, 77 skipped, other = fail); 124 the VM timed out;
+# 125 the lab itself failed (image, boot, target setup).
+# Results: DIR/lab-results/ (scenario.log, setup.log, timings, status, captured/, journal.log,
+# dmesg.log), DIR/console.log, DIR/host-timings.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cache=${ISER_LAB_CACHE:-/var/cache/iser-wizard-lab}
+usage() { sed -n '2,26p' "$0"; }
+
+scenario=
+wizard=
+answers=
+target_args=
+out=
+timeout_s=${ISER_LAB_TIMEOUT:-900}
+keep=0
+console=0
+envs=()
+while [ $# -gt 0 ]; do
+	case $1 in
+	--wizard) wizard=$2; shift 2 ;;
+	--answers) answers=$2; shift 2 ;;
+	--data-lun) target_args="$target_args --data-lun"; shift ;;
+	--env)
+		[[ $2 == [A-Za-z_]*=* ]] || { echo "run-scenario: --env wants NAME=VALUE" >&2; exit 2; }
+		envs+=("$2"); shift 2 ;;
+	--out) out=$2; shift 2 ;;
+	--timeout) timeout_s=$2; shift 2 ;;
+	--keep-image) keep=1; shift ;;
+	--console) console=1; shift ;;
+	-h | --help) usage; exit 0 ;;
+	-*) echo "run-scenario: unknown option: $1" >&2; usage >&2; exit 2 ;;
+	*)
+		[ -z "$scenario" ] || { echo "run-scenario: one scenario at a time" >&2; exit 2; }
+		scenario=$1; shift ;;
+	esac
+done
+[ -n "$scenario" ] || { usage >&2; exit 2; }
+
+if [ -f "$scenario" ]; then
+	script=$(readlink -f "$scenario")
+	name=$(basename "$scenario" .sh)
+else
+	name=$scenario
+	script=$here/scenarios/$name.sh
+fi
+[ -f "$script" ] || { echo "run-scenario: no scenario $script" >&2; exit 2; }
+if [ -z "$answers" ]; then
+	for a in "$here/answers/$name.json" "$here/answers/default.json"; do
+		[ -f "$a" ] && { answers=$a; break; }
+	done
+fi
+# What the scenario asks of the harness, in comment lines of its own.
+if grep -q '^# lab-needs: wizard' "$script" && [ -z "$wizard" ]; then
+	echo "run-scenario[$name]: SKIPPED: needs the wizard binary (--wizard PATH)" >&2
+	exit 77
+fi
+# shellcheck disable=SC2013 # the flags are words
+for a in $(sed -n 's/^# lab-target-args://p' "$script"); do
+	[[ " $target_args " == *" $a "* ]] || target_args="$target_args $a"
+done
+[ -z "$answers" ] || [ -f "$answers" ] || { echo "run-scenario: no answers file $answers" >&2; exit 2; }
+[ -z "$wizard" ] || [ -x "$wizard" ] || { echo "run-scenario: $wizard is not an executable" >&2; exit 2; }
+out=${out:-${ISER_LAB_OUT:-/tmp/iser-lab}/$name}
+
+log() { printf 'run-scenario[%s]: %s\n' "$name" "$*" >&2; }
+now() { date +%s.%N; }
+since() { awk "BEGIN{printf \"%.1f\", $(now) - $1}"; }
+
+"$here/build-image.sh"
+for f in base.img vmlinuz initrd.img; do
+	[ -f "$cache/$f" ] || { log "missing $cache/$f"; exit 125; }
+done
+
+rm -rf "$out"
+mkdir -p "$out"
+out=$(readlink -f "$out")
+t0=$(now)
+
+# --- Per-run image: a sparse copy of the base, then files written in with debugfs ----------
+img=$out/run.img
+cp --reflink=auto --sparse=always "$cache/base.img" "$img"
+stage=$out/stage
+mkdir -p "$stage/lab/guest" "$stage/etc/systemd/system/multi-user.target.wants"
+cp "$here"/guest/*.sh "$stage/lab/guest/"
+cp "$script" "$stage/lab/scenario.sh"
+[ -z "$answers" ] || cp "$answers" "$stage/lab/answers.json"
+if [ -n "$wizard" ]; then
+	mkdir -p "$stage/usr/local/bin"
+	cp "$wizard" "$stage/usr/local/bin/iser-wizard"
+	chmod 755 "$stage/usr/local/bin/iser-wizard"
+fi
+{
+	printf 'LAB_SCENARIO=%q\nLAB_TARGET_ARGS=%q\n' "$name" "${target_args# }"
+	for e in "${envs[@]}"; do
+		printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"
+	done
+} >"$stage/lab/env"
+cat >"$stage/etc/systemd/system/iser-lab.service" <<'UNIT'
+[Unit]
+Description=iSER lab: target setup and scenario
+After=multi-user.target
+
+[Service]
+Type=oneshot
+ExecStart=/lab/guest/lab-run.sh
+StandardOutput=journal+console
+StandardError=journal+console
+TimeoutStartSec=infinity
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+
+{
+	# Directories first (parents before children), then files; debugfs takes no -p.
+	(cd "$stage" && find . -mindepth 1 -type d | sed 's|^\.||' | sort) | while read -r d; do
+		printf 'mkdir %s\n' "$d"
+	done
+	(cd "$stage" && find . -type f | sed 's|^\.||' | sort) | while read -r f; do
+		printf 'rm %s\nwrite %s %s\n' "$f" "$stage$f" "$f"
+	done
+	echo "symlink /etc/systemd/system/multi-user.target.wants/iser-lab.service /etc/systemd/system/iser-lab.service"
+} >"$out/debugfs.cmds"
+debugfs -w -f "$out/debugfs.cmds" "$img" >"$out/debugfs.log" 2>&1
+# debugfs goes on after a failed command and exits 0: look for errors ourselves. Expected
+# noise: directories that exist, and rm of files that do not.
+if grep -E 'error|Error|failed|not found|No such|Could not' "$out/debugfs.log" |
+	grep -vE 'already exists|rm: File not found by ext2_lookup' >&2; then
+	log "injecting files into the image failed (see $out/debugfs.log)"
+	exit 125
+fi
+t_inject=$(since "$t0")
+log "image ready in $t_inject s; booting (timeout ${timeout_s}s)"
+
+# --- Boot ----------------------------------------------------------------------------------
+# KVM is not usable on these machines: software emulation (tcg). The guest has no network
+# device at all: every lab link is a veth inside it.
+t1=$(now)
+qemu=(qemu-system-x86_64 -accel tcg ${ISER_LAB_QEMU_CPU:+-cpu "$ISER_LAB_QEMU_CPU"} -m 3072 -smp 2 -nographic -no-reboot ${ISER_LAB_QEMU_EXTRA:-}
+	-nic none
+	-kernel "$cache/vmlinuz" -initrd "$cache/initrd.img"
+	-append "root=/dev/vda rw console=ttyS0 panic=-1 ${ISER_LAB_KERNEL_ARGS:-}"
+	-drive "file=$img,if=virtio,format=raw")
+rc_vm=0
+if [ "$console" -eq 1 ]; then
+	timeout --kill-after=10 "$timeout_s" "${qemu[@]}" </dev/null 2>&1 | tee "$out/console.log" || rc_vm=${PIPESTATUS[0]}
+else
+	timeout --kill-after=10 "$timeout_s" "${qemu[@]}" </dev/null >"$out/console.log" 2>&1 || rc_vm=$?
+fi
+t_vm=$(since "$t1")
+log "VM ran $t_vm s (qemu exit $rc_vm)"
+
+# --- Results -------------------------------------------------------------------------------
+debugfs -R "rdump /lab-results $out" "$img" >"$out/rdump.log" 2>&1 || true
+res=$out/lab-results
+printf 'inject %s\nvm %s\ntotal %s\n' "$t_inject" "$t_vm" "$(since "$t0")" >"$out/host-timings"
+[ "$keep" -eq 1 ] || rm -f "$img"
+rm -rf "$stage"
+
+if [ -f "$res/scenario.log" ]; then
+	echo "----- scenario log ($name) -----"
+	cat "$res/scenario.log"
+	echo "----- end of scenario log -----"
+fi
+[ -f "$res/timings" ] && { echo "timings:"; sed 's/^/  /' "$res/timings"; }
+echo "host: image $t_inject s, VM $t_vm s"
+
+if [ "$rc_vm" -eq 124 ] || [ "$rc_vm" -eq 137 ]; then
+	log "TIMEOUT: the VM did not power off within ${timeout_s}s (console: $out/console.log)"
+	tail -n 30 "$out/console.log" >&2
+	exit 124
+fi
+if [ ! -f "$res/status" ]; then
+	log "no status from the guest: the lab failed before the scenario ended (console: $out/console.log)"
+	tail -n 30 "$out/console.log" >&2
+	exit 125
+fi
+status=$(cat "$res/status")
+if [ "$status" = 125 ]; then
+	log "lab setup failed in the guest:"
+	cat "$res/setup.log" >&2 || true
+fi
+case $status in
+0) log "PASS" ;;
+77) log "SKIPPED" ;;
+*) log "FAIL (status $status); results in $res" ;;
+esac
+exit "$status"

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# lab-needs: wizard
+# Rerun: attach, write a file, run the wizard again with the same answers. The second run must
+# succeed and change nothing that matters: same file system (UUID), the file still there, still
+# 4 sessions (not 8), one fstab line, one map.
+# shellcheck source=../guest/lib.sh
+. /lab/guest/lib.sh
+set -euo pipefail
+need_wizard
+mnt=$(jq -r .volume.mount_point "$LAB_ANSWERS")
+wwid=$(jq -r .volume.wwid "$LAB_ANSWERS")
+[ "$wwid" != auto ] || wwid=$LAB_LUN0_WWID
+
+phase wizard-run-1
+rc=0
+"$LAB_WIZARD" run --answers "$LAB_ANSWERS" || rc=$?
+phase_end
+[ "$rc" -eq 0 ] || { save_wizard_state; fail "first run exited $rc"; }
+src=$(check_mounted "$mnt")
+uuid1=$(blkid -s UUID -o value "$src")
+echo "written before the rerun" >"$mnt/rerun-marker"
+sync
+cp /etc/fstab "$LAB_RESULTS/fstab.after-run-1"
+
+phase wizard-run-2
+rc=0
+"$LAB_WIZARD" run --answers "$LAB_ANSWERS" || rc=$?
+phase_end
+save_wizard_state
+[ "$rc" -eq 0 ] || fail "second run exited $rc, expected 0"
+
+check_sessions
+check_map "$wwid" 4
+[ "$(multipath -ll | grep -c " dm-[0-9]* ")" -eq 2 ] || fail "expected 2 maps (one per LUN)"
+src=$(check_mounted "$mnt")
+uuid2=$(blkid -s UUID -o value "$src")
+[ "$uuid1" = "$uuid2" ] || fail "file system UUID changed on rerun ($uuid1 -> $uuid2): reformatted"
+grep -q 'written before the rerun' "$mnt/rerun-marker" || fail "file written between runs is gone"
+n=$(fstab_lines "$mnt" | grep -c . || true)
+[ "$n" -eq 1 ] || fail "$n fstab lines for $mnt after the rerun, expected 1"
+diff -u "$LAB_RESULTS/fstab.after-run-1" /etc/fstab || fail "rerun changed /etc/fstab"
+[ "$(findmnt -n "$mnt" | grep -c .)" -eq 1 ] || fail "$mnt is mounted more than once"
+phase_total rerun.total
+echo "rerun: PASS"
