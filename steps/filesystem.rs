@@ -564,27 +564,45 @@ impl Filesystem {
         Ok(Some(line.trim_end().to_string()))
     }
 
+    /// The partition node of the map, once its name holds still. Right after parted, Debian
+    /// briefly shows libparted's own `<wwid>p1` mapping, which udev then replaces with
+    /// `<wwid>-part1` (seen in the lab: a mount of the first name failed). So wait for udev,
+    /// and accept a name only when two looks, a settle apart, agree and the node exists.
     fn find_partition(&self, cx: &mut Ctx<'_>) -> Result<String, StepError> {
         let map = self.map.clone().unwrap_or_default();
         let start = Instant::now();
         let mut kpartx_tried = false;
+        let mut last: Option<String> = None;
         loop {
+            if cx.host.which("udevadm").is_some() {
+                cx.host.run(
+                    &Cmd::probe(["udevadm", "settle", "--timeout=5"])
+                        .timeout(Duration::from_secs(10)),
+                )?;
+            }
             let dev = lsblk(cx, &map)?;
             let parts: Vec<&BlockDev> = dev.children.iter().filter(|c| c.is_type("part")).collect();
-            if parts.len() == 1 {
-                let p = dev_path(parts[0]);
-                cx.facts.volume.partition = Some(p.clone());
-                return Ok(p);
-            }
             if parts.len() > 1 {
                 return Err(StepError::Failed(format!(
                     "{map} shows {} partitions after partitioning; expected one",
                     parts.len()
                 )));
             }
+            if let Some(p) = parts.first().map(|d| dev_path(d)) {
+                if last.as_deref() == Some(p.as_str()) && cx.host.exists(Path::new(&p)) {
+                    cx.facts.volume.partition = Some(p.clone());
+                    return Ok(p);
+                }
+                last = Some(p);
+            } else {
+                last = None;
+            }
             let waited = start.elapsed();
             // udev normally maps the new partition (kpartx rules) within a second.
-            if waited > Duration::from_secs(5) && !kpartx_tried && cx.host.which("kpartx").is_some()
+            if last.is_none()
+                && waited > Duration::from_secs(5)
+                && !kpartx_tried
+                && cx.host.which("kpartx").is_some()
             {
                 kpartx_tried = true;
                 let cmd = Cmd::change(["kpartx", "-a", &map]);
@@ -595,17 +613,11 @@ impl Filesystem {
             }
             if waited > Duration::from_secs(30) {
                 return Err(StepError::Failed(format!(
-                    "the partition of {map} did not appear within 30 s (lsblk shows no \
-                     partition); check `multipath -ll` and `kpartx -l {map}`"
+                    "the partition of {map} did not appear (or kept changing its name) within \
+                     30 s; check `multipath -ll` and `kpartx -l {map}`"
                 )));
             }
-            if cx.host.which("udevadm").is_some() {
-                let _ = cx.host.run(
-                    &Cmd::probe(["udevadm", "settle", "--timeout=2"])
-                        .timeout(Duration::from_secs(5)),
-                )?;
-            }
-            std::thread::sleep(Duration::from_millis(100));
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 }
@@ -773,10 +785,7 @@ impl Step for Filesystem {
                 Ok(())
             }
             "mkfs" => {
-                let part = match cx.facts.volume.partition.clone() {
-                    Some(p) => p,
-                    None => self.find_partition(cx)?,
-                };
+                let part = self.find_partition(cx)?;
                 // The new partition may start where an old filesystem did: never let mkfs
                 // meet a signature it would ask about (it reads EOF and stops) or overwrite.
                 if let Some(sig) = signature(cx, &part)? {
@@ -811,10 +820,8 @@ impl Step for Filesystem {
                 Ok(())
             }
             "mount" => {
-                let part = match cx.facts.volume.partition.clone() {
-                    Some(p) => p,
-                    None => self.find_partition(cx)?,
-                };
+                // Resolve again: the node's name may have changed since mkfs.
+                let part = self.find_partition(cx)?;
                 let cmd = mount_cmd(&want.fstype, &part, &want.mount_point);
                 let out = cx.host.run(&cmd)?;
                 if !out.success() {

@@ -613,6 +613,14 @@ impl Multipath {
             .filter(|d| !paths.contains(d))
             .collect();
         let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if !disks.is_empty() && cx.host.which("udevadm").is_some() {
+            // Disks that just logged in may not have their udev properties yet (seen in the
+            // lab: "no WWID" for a path a second later fully set up). Waiting for udev's
+            // queue is read-only.
+            cx.host.run(
+                &Cmd::probe(["udevadm", "settle", "--timeout=10"]).timeout(Duration::from_secs(15)),
+            )?;
+        }
         for d in disks {
             let props = udev_properties(cx, d)?;
             // E-Series presents an access LUN for in-band management; the built-in

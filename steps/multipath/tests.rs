@@ -144,6 +144,7 @@ fn service(h: &FakeHost, enabled: &str, active: &str) {
 
 /// udev answers for the lab's eight disks (even: LUN 0, odd: LUN 1).
 fn udev_all(h: &FakeHost, luns: usize) {
+    h.allow(&["udevadm", "settle", "--timeout=10"], CmdOutput::ok(""));
     for i in 0..4 * luns {
         let d = disk(if luns == 2 { i } else { i * 2 });
         let w = if luns == 2 && i % 2 == 1 { W1 } else { W0 };
@@ -857,6 +858,7 @@ fn a_path_missing_from_an_existing_map_is_reloaded_not_listed_again() {
         &["multipath", "-ll"],
         CmdOutput::ok(lio(W0, "dm-0", "512M", &["sda", "sdc", "sde"])),
     );
+    h.allow(&["udevadm", "settle", "--timeout=10"], CmdOutput::ok(""));
     h.allow(
         &["udevadm", "info", "--query=property", "--name=/dev/sdg"],
         udev(W0, "sdg"),
