@@ -161,7 +161,12 @@ pub fn decide(p: &Probe, want: &Wanted, ours: &crate::steps::facts::VolumeFact) 
         .iter()
         .filter(|c| c.is_type("part"))
         .collect();
-    let part_knames: Vec<&str> = parts.iter().filter_map(|c| c.kname.as_deref()).collect();
+    // lsblk -p prints KNAME as /dev/dm-4; sysfs holders are bare kernel names (dm-4).
+    let part_knames: Vec<&str> = parts
+        .iter()
+        .filter_map(|c| c.kname.as_deref())
+        .map(|k| k.trim_start_matches("/dev/"))
+        .collect();
     let foreign: Vec<&String> = p
         .holders
         .iter()

@@ -4,7 +4,8 @@ use crate::steps::facts::VolumeFact;
 fn dev(path: &str, t: &str) -> BlockDev {
     BlockDev {
         name: path.into(),
-        kname: Some("dm-3".into()),
+        // As lsblk -p prints it.
+        kname: Some("/dev/dm-3".into()),
         path: Some(path.into()),
         dev_type: Some(t.into()),
         size: Some((512u64 << 20).to_string()),
@@ -36,7 +37,7 @@ fn want() -> Wanted {
 
 fn part(fstype: Option<&str>, uuid: Option<&str>, mounted: &[&str]) -> BlockDev {
     let mut p = dev(&format!("{MAP}-part1"), "part");
-    p.kname = Some("dm-4".into());
+    p.kname = Some("/dev/dm-4".into());
     p.fstype = fstype.map(String::from);
     p.uuid = uuid.map(String::from);
     p.mountpoints = mounted.iter().map(|s| s.to_string()).collect();

@@ -4,6 +4,8 @@
 //! said so, where that folder is absent) and on outputs captured in the lab.
 
 #[cfg(test)]
+mod captured;
+#[cfg(test)]
 pub mod fixtures;
 
 pub mod blkid;

@@ -1,0 +1,150 @@
+//! The parsers on the outputs this repository's own lab captured (`tests/lab/fixtures-captured/`,
+//! committed with the repository, so these cases always run): real open-iscsi, multipath-tools,
+//! util-linux, parted, rdma and infiniband-diags output from the soft-RoCE LIO lab.
+
+use std::path::PathBuf;
+
+use super::blkid::parse_blkid_export;
+use super::fixtures::lab_capture;
+use super::ibstat::{parse_ibstat, LinkLayer};
+use super::iscsiadm::{parse_discovery, parse_ifaces, parse_session_p3, parse_sessions};
+use super::lsblk::parse_lsblk_json;
+use super::multipath::parse_multipath_ll;
+use super::netlink::{parse_ip_j_addr, parse_rdma_link};
+use super::parted::parse_parted_machine;
+
+const LUN0: &str = "360014051ab0000000000000000000000";
+const LUN1: &str = "360014052ab0000000000000000000000";
+const TARGET: &str = "iqn.2002-09.com.lab:array";
+
+fn captured(name: &str) -> (String, Option<i32>) {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/lab/fixtures-captured")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let (_, body, status) = lab_capture(&text);
+    (body, status)
+}
+
+#[test]
+fn four_iser_sessions_one_per_portal_each_from_the_port_on_its_subnet() {
+    let (text, status) = captured("iscsiadm-session.txt");
+    assert_eq!(status, Some(0));
+    let s = parse_sessions(&text);
+    assert_eq!(s.len(), 4);
+    assert!(s
+        .iter()
+        .all(|x| x.transport == "iser" && x.target == TARGET));
+    let (text, _) = captured("iscsiadm-session-P3.txt");
+    let d = parse_session_p3(&text);
+    assert_eq!(d.len(), 4);
+    for x in &d {
+        assert!(x.is_logged_in(), "{x:?}");
+        assert_eq!(x.iface_transport.as_deref(), Some("iser"));
+        let portal = x.current_portal.as_ref().unwrap().to_string();
+        let iface = x.iface_name.as_deref().unwrap();
+        let want = if portal.starts_with("192.168.130.") {
+            "iface-vA"
+        } else {
+            "iface-vB"
+        };
+        assert_eq!(iface, want, "{portal} reached through {iface}");
+        assert!(!x.devices.is_empty(), "{portal}: no disks attached");
+    }
+}
+
+#[test]
+fn sendtargets_returns_every_portal_whichever_iface_asks() {
+    for f in [
+        "iscsiadm-discovery-st-vA.txt",
+        "iscsiadm-discovery-st-vB.txt",
+    ] {
+        let (text, status) = captured(f);
+        assert_eq!(status, Some(0), "{f}");
+        let nodes = parse_discovery(&text);
+        let mut portals: Vec<String> = nodes.iter().map(|n| n.portal.to_string()).collect();
+        portals.sort();
+        assert_eq!(
+            portals,
+            [
+                "192.168.130.101:3260",
+                "192.168.130.102:3260",
+                "192.168.131.101:3260",
+                "192.168.131.102:3260"
+            ],
+            "{f}"
+        );
+    }
+    let (text, _) = captured("iscsiadm-iface.txt");
+    let ifaces = parse_ifaces(&text);
+    let va = ifaces.iter().find(|i| i.name == "iface-vA").unwrap();
+    assert_eq!(va.transport, "iser");
+    assert_eq!(va.net_ifacename.as_deref(), Some("vA"));
+}
+
+#[test]
+fn two_alua_maps_with_four_healthy_paths_each() {
+    let (text, _) = captured("multipath-ll.txt");
+    let maps = parse_multipath_ll(&text);
+    let mut wwids: Vec<&str> = maps.iter().map(|m| m.wwid.as_str()).collect();
+    wwids.sort();
+    assert_eq!(wwids, [LUN0, LUN1]);
+    for m in &maps {
+        assert_eq!(m.vendor.as_deref(), Some("LIO-ORG"));
+        assert_eq!(m.healthy_paths().count(), 4, "{}", m.wwid);
+    }
+}
+
+#[test]
+fn block_devices_signatures_and_the_aligned_partition() {
+    let (text, _) = captured("lsblk-json.txt");
+    let devs = parse_lsblk_json(&text).unwrap();
+    fn names(d: &super::lsblk::BlockDev, out: &mut Vec<String>) {
+        out.push(d.name.clone());
+        d.children.iter().for_each(|c| names(c, out));
+    }
+    let mut all = Vec::new();
+    devs.iter().for_each(|d| names(d, &mut all));
+    assert!(all.iter().any(|n| n == LUN0), "{all:?}");
+
+    let (text, _) = captured("blkid-p-ext4.txt");
+    let sig = parse_blkid_export(&text).unwrap().unwrap();
+    assert_eq!(sig.fs_type.as_deref(), Some("ext4"));
+    assert!(sig.uuid.is_some());
+    let (text, _) = captured("blkid-p-data-lun.txt");
+    let sig = parse_blkid_export(&text).unwrap().unwrap();
+    assert_eq!(sig.label.as_deref(), Some("labdata"));
+    assert!(sig.is_occupied());
+    let (text, status) = captured("blkid-p-empty.txt");
+    assert_eq!(status, Some(2), "blkid -p exits 2 on an empty device");
+    assert_eq!(parse_blkid_export(&text).unwrap(), None);
+
+    let (text, _) = captured("parted-m-print.txt");
+    let disk = parse_parted_machine(&text).unwrap();
+    assert_eq!(disk.label, "gpt");
+    // 8 MiB optimal I/O size on the lab LUN: the partition starts at sector 16384.
+    assert_eq!(disk.partitions[0].start_sector, Some(16384));
+}
+
+#[test]
+fn rdma_devices_and_addresses() {
+    let (text, _) = captured("rdma-link-show.txt");
+    let links = parse_rdma_link(&text);
+    let ra = links.iter().find(|l| l.device == "rxe0").unwrap();
+    assert_eq!(ra.netdev.as_deref(), Some("vA"));
+    assert_eq!(links.len(), 4);
+    let (text, _) = captured("ibstat.txt");
+    let cas = parse_ibstat(&text).unwrap();
+    assert_eq!(cas.len(), 4);
+    assert!(cas
+        .iter()
+        .flat_map(|c| &c.ports)
+        .all(|p| p.link_layer == LinkLayer::Ethernet));
+    let (text, _) = captured("ip-d-j-addr-show.txt");
+    let links = parse_ip_j_addr(&text).unwrap();
+    let va = links.iter().find(|l| l.name == "vA").unwrap();
+    assert!(va
+        .addrs
+        .iter()
+        .any(|a| a.address.to_string() == "192.168.130.10" && a.prefix_len == 24));
+}
