@@ -168,7 +168,13 @@ pub struct Sessions {
     env: fn(&str) -> Option<String>,
     want: Option<Want>,
     iqn: Option<String>,
+    /// How long verify waits for the kernel to attach each session's LUNs.
+    disk_wait: Duration,
 }
+
+/// The kernel attaches a new session's SCSI disks a moment after the login returns (seen in
+/// the lab: a session listed with no disk yet, and the next step finding no LUN).
+const DISK_WAIT: Duration = Duration::from_secs(20);
 
 impl fmt::Debug for Sessions {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -189,6 +195,7 @@ impl Default for Sessions {
             env: real_env,
             want: None,
             iqn: None,
+            disk_wait: DISK_WAIT,
         }
     }
 }
@@ -971,11 +978,36 @@ impl Step for Sessions {
         if !out.code.is_some_and(|c| classify_exit(c).listing_ok()) {
             return Err(StepError::command(&rescan, &out, None));
         }
-        let sessions = parse_session_p3(&listing(
-            cx,
-            Cmd::probe(["iscsiadm", "-m", "session", "-P", "3"]),
-        )?);
+        // Poll the real state (bounded) until every logged-in session of ours shows a disk.
+        let deadline = std::time::Instant::now() + self.disk_wait;
+        let sessions = loop {
+            let sessions = parse_session_p3(&listing(
+                cx,
+                Cmd::probe(["iscsiadm", "-m", "session", "-P", "3"]),
+            )?);
+            let ready = sessions
+                .iter()
+                .filter(|s| s.target == iqn && s.is_logged_in())
+                .all(|s| !s.disks().is_empty());
+            if ready || std::time::Instant::now() >= deadline {
+                break sessions;
+            }
+            cx.progress
+                .message("waiting for the sessions' disks to attach");
+            std::thread::sleep(Duration::from_millis(200));
+        };
         let ours: Vec<&SessionDetail> = sessions.iter().filter(|s| s.target == iqn).collect();
+        for s in ours
+            .iter()
+            .filter(|s| s.is_logged_in() && s.disks().is_empty())
+        {
+            if let Some(p) = session_pair(s) {
+                cx.sheet.note(format!(
+                    "no LUN is attached through the session to {p}: is a volume mapped to \
+                     this host on the array?"
+                ));
+            }
+        }
         let mut problems = Vec::new();
         let mut facts = Vec::new();
         let mut records = Vec::new();
@@ -1066,6 +1098,14 @@ mod tests {
     use crate::prompt::Asker;
     use crate::steps::fake::FakeHost;
     use crate::steps::testkit::{apply, summary, Run};
+
+    /// The step without the wait for disks (the fakes' sessions list no disks).
+    fn quick() -> Sessions {
+        Sessions {
+            disk_wait: Duration::ZERO,
+            ..Sessions::default()
+        }
+    }
     use crate::steps::{Facts, Options};
     use crate::worksheets::Worksheet;
     use serde_json::{json, Value};
@@ -1298,11 +1338,42 @@ mod tests {
     }
 
     #[test]
+    fn verify_waits_for_the_kernel_to_attach_the_sessions_disks() {
+        let h = FakeHost::new();
+        configured(&h, all_logged_in("iser"));
+        let mut run = Run::sessions(answers());
+        let mut step = Sessions {
+            disk_wait: Duration::from_secs(10),
+            ..Sessions::default()
+        };
+        assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
+        // Right after login: logged in, no disk yet; a moment later, the disks.
+        let bare = tree(&[
+            (3, A1, "iface-vA", "iser", "LOGGED_IN", &[]),
+            (4, B1, "iface-vA", "iser", "LOGGED_IN", &[]),
+            (5, A2, "iface-vB", "iser", "LOGGED_IN", &[]),
+            (6, B2, "iface-vB", "iser", "LOGGED_IN", &[]),
+        ]);
+        verified(&h, bare);
+        h.allow(
+            &["iscsiadm", "-m", "session", "-P", "3"],
+            all_logged_in("iser"),
+        );
+        step.verify(&mut run.cx(&h)).unwrap();
+        assert!(
+            run.facts.sessions.iter().all(|s| s.disks.len() == 2),
+            "{:?}",
+            run.facts.sessions
+        );
+        h.finish();
+    }
+
+    #[test]
     fn a_fresh_host_discovers_prunes_cross_subnet_records_logs_in_and_verifies() {
         let h = FakeHost::new();
         none_listed(&h);
         let mut run = Run::sessions(answers());
-        let mut step = Sessions::default();
+        let mut step = quick();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         let mut want = vec!["task discover".to_string()];
         for (iface, portal) in PAIRS {
@@ -1437,7 +1508,7 @@ mod tests {
         );
         let ro = crate::steps::host::ReadOnly(&h);
         let mut run = Run::sessions(answers());
-        let plan = Sessions::default().plan(&mut run.cx(&ro)).unwrap();
+        let plan = quick().plan(&mut run.cx(&ro)).unwrap();
         assert_eq!(summary(&plan), vec!["task login"]);
         assert!(h.changes().is_empty(), "{:?}", h.changes());
         h.finish();
@@ -1448,7 +1519,7 @@ mod tests {
         let h = FakeHost::new();
         configured(&h, all_logged_in("iser"));
         let mut run = Run::sessions(answers());
-        let mut step = Sessions::default();
+        let mut step = quick();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         assert!(plan.is_empty(), "{}", plan.render());
         assert!(plan.notes.is_empty(), "{:?}", plan.notes);
@@ -1466,7 +1537,7 @@ mod tests {
         let mut a = answers();
         a["target"]["iqn"] = json!("discover");
         let mut run = Run::sessions(a);
-        let mut step = Sessions::default();
+        let mut step = quick();
         assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
         verified(&h, all_logged_in("iser"));
         step.verify(&mut run.cx(&h)).unwrap();
@@ -1492,7 +1563,7 @@ mod tests {
             );
         }
         let mut run = Run::sessions(answers());
-        let plan = Sessions::default().plan(&mut run.cx(&h)).unwrap();
+        let plan = quick().plan(&mut run.cx(&h)).unwrap();
         let mut want: Vec<String> = CROSS
             .iter()
             .map(|(i, p)| node(i, p, &["-o", "delete"]).join(" "))
@@ -1518,7 +1589,7 @@ mod tests {
         let mut a = answers();
         a["target"]["discovery"] = json!("manual");
         let mut run = Run::sessions(a);
-        let plan = Sessions::default().plan(&mut run.cx(&h)).unwrap();
+        let plan = quick().plan(&mut run.cx(&h)).unwrap();
         let mut want: Vec<String> = PAIRS
             .iter()
             .map(|(i, p)| node(i, p, &["-o", "new"]).join(" "))
@@ -1540,7 +1611,7 @@ mod tests {
         let mut a = answers();
         a["target"]["iqn"] = json!(wrong);
         let mut run = Run::sessions(a);
-        let mut step = Sessions::default();
+        let mut step = quick();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         h.expect(
             &[
@@ -1596,7 +1667,7 @@ mod tests {
         let mut a = answers();
         a["target"]["iqn"] = json!("discover");
         let mut run = Run::sessions(a);
-        let mut step = Sessions::default();
+        let mut step = quick();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         assert_eq!(
             summary(&plan),
@@ -1664,7 +1735,7 @@ mod tests {
             CmdOutput::status(21, "", "iscsiadm: No active sessions.\n"),
         );
         let mut run = Run::sessions(answers());
-        let mut step = Sessions::default();
+        let mut step = quick();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         assert_eq!(summary(&plan), vec!["task login"]);
         for ((iface, portal), out) in PAIRS.iter().zip(outcomes) {
@@ -1762,7 +1833,7 @@ mod tests {
         let h = FakeHost::new();
         none_listed(&h);
         let mut run = Run::sessions(answers());
-        let mut step = Sessions::default();
+        let mut step = quick();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         // The lab capture: exit 11 after the retries.
         h.expect(
@@ -1955,7 +2026,7 @@ mod tests {
         let h = FakeHost::new();
         configured(&h, all_logged_in("iser"));
         let mut run = Run::sessions(answers());
-        let mut step = Sessions::default();
+        let mut step = quick();
         assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
         verified(&h, all_logged_in("tcp"));
         let msg = step.verify(&mut run.cx(&h)).unwrap_err().to_string();
@@ -1976,7 +2047,7 @@ mod tests {
         let h = FakeHost::new();
         configured(&h, all_logged_in("iser"));
         let mut run = Run::sessions(answers());
-        let mut step = Sessions::default();
+        let mut step = quick();
         assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
         verified(
             &h,

@@ -26,6 +26,30 @@ fstab_lines "$mnt" | grep -q _netdev ||
 check_rdma_traffic
 check_rdma_paths
 
+# The node records carry the answers' settings, and iscsid.conf seeds a NEW record with them
+# (open-iscsi ignores short key names there without a word).
+for node in $(iscsiadm -m node | awk '{print $1}' | cut -d, -f1); do
+	rec=$(iscsiadm -m node -T "$LAB_TARGET_IQN" -p "$node" -o show 2>/dev/null | sort -u)
+	grep -qx 'node.startup = automatic' <<<"$rec" || fail "node $node: node.startup is not automatic"
+	grep -qx 'node.session.timeo.replacement_timeout = 20' <<<"$rec" ||
+		fail "node $node: replacement_timeout is not 20"
+done
+iscsiadm -m node -o new -T iqn.2002-09.com.lab:seed-check -p 192.168.130.250:3260 >/dev/null
+rec=$(iscsiadm -m node -T iqn.2002-09.com.lab:seed-check -p 192.168.130.250:3260 -o show)
+iscsiadm -m node -T iqn.2002-09.com.lab:seed-check -p 192.168.130.250:3260 -o delete
+grep -qx 'node.startup = automatic' <<<"$rec" || fail "a new record does not get node.startup = automatic"
+grep -qx 'node.session.timeo.replacement_timeout = 20' <<<"$rec" ||
+	fail "a new record does not get replacement_timeout 20 from iscsid.conf"
+echo "node records: startup automatic, replacement_timeout 20 (also on a new record)"
+
+# The worksheet carries what the run learned.
+ws=$("$LAB_WIZARD" worksheet)
+for want in "$LAB_TARGET_IQN" "$(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)" \
+	192.168.130.101 192.168.130.102 192.168.131.101 192.168.131.102 "$wwid" "$mnt" passed; do
+	grep -qF -- "$want" <<<"$ws" || fail "the worksheet lacks $want"
+done
+echo "worksheet: target IQN, initiator IQN, portals, WWID, mount point and verify result present"
+
 phase wizard-status
 rc=0
 "$LAB_WIZARD" status --json >"$LAB_RESULTS/status.json" || rc=$?
