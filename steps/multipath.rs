@@ -707,10 +707,9 @@ impl Multipath {
         };
         let wwids = cx.host.read(Path::new(WWIDS))?.unwrap_or_default();
         let mut changed = false;
+        // Every LUN reached through these sessions gets a map, not only the volume: a LUN
+        // left as raw SCSI paths invites I/O without failover (or a mkfs on one path).
         for (wwid, disks) in &groups {
-            if matches!(wanted, Wanted::Wwid(w) if w != wwid) {
-                continue;
-            }
             expected.extend(disks.iter().cloned());
             // A LUN with a map already is known to multipath: `multipath -r` adds the
             // missing path; its WWID needs no listing.
@@ -722,8 +721,8 @@ impl Multipath {
                 Cmd::change(["multipath", "-a", &format!("/dev/{}", disks[0])]),
                 format!(
                     "add the LUN's WWID {wwid} to {WWIDS}: with find_multipaths {mode} and {} \
-                     path{} it would stay unmapped (only this LUN is added; other disks are \
-                     left alone)",
+                     path{} it would stay unmapped (only this target's LUNs are added; other \
+                     disks are left alone)",
                     disks.len(),
                     if disks.len() == 1 { "" } else { "s" }
                 ),

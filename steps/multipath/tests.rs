@@ -332,7 +332,7 @@ fn paths_are_checked_against_the_sessions() {
 // ---- the step on a host ----
 
 #[test]
-fn a_fresh_debian_host_adds_only_the_wanted_wwid_and_waits_for_its_map() {
+fn a_fresh_debian_host_adds_every_lun_of_the_target_and_waits_for_the_map() {
     let h = FakeHost::new();
     let mut run = Run::multipath(Distro::Debian, W0, true, 2);
     let mut step = quick();
@@ -346,6 +346,7 @@ fn a_fresh_debian_host_adds_only_the_wanted_wwid_and_waits_for_its_map() {
         summary(&plan),
         [
             "multipath -a /dev/sda",
+            "multipath -a /dev/sdb",
             "multipath -r",
             "task rebuild-initramfs",
             "task wait-map",
@@ -367,6 +368,10 @@ fn a_fresh_debian_host_adds_only_the_wanted_wwid_and_waits_for_its_map() {
     h.expect(
         &["multipath", "-a", "/dev/sda"],
         CmdOutput::ok(format!("wwid '{W0}' added\n")),
+    );
+    h.expect(
+        &["multipath", "-a", "/dev/sdb"],
+        CmdOutput::ok(format!("wwid '{W1}' added\n")),
     );
     h.expect(&["multipath", "-r"], CmdOutput::ok(""));
     h.expect(&["update-initramfs", "-u"], CmdOutput::ok(""));
@@ -394,7 +399,10 @@ fn a_fresh_debian_host_adds_only_the_wanted_wwid_and_waits_for_its_map() {
     assert_eq!(extra["initramfs_rebuilt"], json!("update-initramfs -u"));
     assert_eq!(
         extra["config_changes"],
-        json!([format!("{W0} added to {WWIDS}")])
+        json!([
+            format!("{W0} added to {WWIDS}"),
+            format!("{W1} added to {WWIDS}")
+        ])
     );
     assert_eq!(extra["paths"][3]["portal"], json!("192.168.131.102:3260"));
 }
@@ -429,7 +437,7 @@ fn auto_on_a_fresh_debian_host_adds_every_lun_of_the_target_and_nothing_else() {
 
 #[test]
 fn a_wwid_already_listed_or_a_mode_that_maps_needs_no_change() {
-    // Listed in the wwids file: only the reload that makes the map.
+    // Listed in the wwids file: only the reload that makes the maps.
     let h = FakeHost::new();
     let mut run = Run::multipath(Distro::Ubuntu, W0, true, 2);
     let mut step = quick();
@@ -439,7 +447,7 @@ fn a_wwid_already_listed_or_a_mode_that_maps_needs_no_change() {
     h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
     h.put_file(
         WWIDS,
-        &format!("# Multipath wwids, Version : 1.0\n/{W0}/\n"),
+        &format!("# Multipath wwids, Version : 1.0\n/{W0}/\n/{W1}/\n"),
     );
     let plan = step.plan(&mut run.cx(&h)).unwrap();
     assert_eq!(summary(&plan), ["multipath -r", "task wait-map"]);
@@ -501,7 +509,7 @@ fn rhel_without_multipath_conf_gets_the_mpathconf_file_and_dracut() {
 }
 
 #[test]
-fn rhel_with_its_own_multipath_conf_keeps_it_and_only_adds_the_wwid() {
+fn rhel_with_its_own_multipath_conf_keeps_it_and_only_adds_the_targets_wwids() {
     let state = tempfile::tempdir().unwrap();
     let root = tempfile::tempdir().unwrap();
     let h = FakeHost::with_root(root.path(), Some(state.path().join("backups")));
@@ -519,12 +527,14 @@ fn rhel_with_its_own_multipath_conf_keeps_it_and_only_adds_the_wwid() {
         summary(&plan),
         [
             "multipath -a /dev/sda",
+            "multipath -a /dev/sdb",
             "multipath -r",
             "task rebuild-initramfs",
             "task wait-map",
         ]
     );
     h.expect(&["multipath", "-a", "/dev/sda"], CmdOutput::ok(""));
+    h.expect(&["multipath", "-a", "/dev/sdb"], CmdOutput::ok(""));
     h.expect(&["multipath", "-r"], CmdOutput::ok(""));
     h.expect(
         &["dracut", "--force", "--add", "multipath"],
@@ -536,6 +546,11 @@ fn rhel_with_its_own_multipath_conf_keeps_it_and_only_adds_the_wwid() {
         "512M",
         "1 alua",
         &[("sda", GOOD), ("sdc", GOOD), ("sde", GOOD), ("sdg", GOOD)],
+    ) + &map_text(
+        &format!("mpathb ({W1}) dm-4 LIO-ORG,FILEIO"),
+        "256M",
+        "1 alua",
+        &[("sdb", GOOD), ("sdd", GOOD), ("sdf", GOOD), ("sdh", GOOD)],
     );
     h.allow(&["multipath", "-ll"], CmdOutput::ok(rhel_ll));
     empty_data(&h, "mpatha");
