@@ -157,6 +157,7 @@ LAB_LUN1_WWID=${lun_wwids[1]}
 LAB_LUN0_SERIAL=${lun_serials[0]}
 LAB_LUN1_SERIAL=${lun_serials[1]}
 LAB_DATA_LUN=$data_lun
+LAB_LUN0_FILE=$store/lun0.img
 ENV
 
 d() { awk "BEGIN{printf \"%.2f\", $2 - $1}"; }

@@ -12,12 +12,19 @@ mnt=$(jq -r .volume.mount_point "$LAB_ANSWERS")
 wwid=$(jq -r .volume.wwid "$LAB_ANSWERS")
 [ "$wwid" != auto ] || wwid=$LAB_LUN0_WWID
 
+# The LUN's bytes, as the target stores them, before and after the wizard.
+sync
+before=$(sha256sum <"$LAB_LUN0_FILE")
 phase wizard-run
 rc=0
 "$LAB_WIZARD" run --answers "$LAB_ANSWERS" || rc=$?
 phase_end
 save_wizard_state
 [ "$rc" -eq 3 ] || fail "iser-wizard run exited $rc on a LUN that carries data, expected 3"
+sync
+after=$(sha256sum <"$LAB_LUN0_FILE")
+[ "$before" = "$after" ] || fail "LUN 0's bytes changed under the wizard"
+echo "LUN 0 unchanged byte for byte (sha256 ${before%% *})"
 
 ! findmnt -n "$mnt" >/dev/null || fail "$mnt got mounted"
 [ -z "$(fstab_lines "$mnt")" ] || fail "an fstab line for $mnt was written"
