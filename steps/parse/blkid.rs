@@ -14,6 +14,7 @@
 
 use std::collections::BTreeMap;
 
+use super::unhex;
 use serde::{Deserialize, Serialize};
 
 /// Why blkid output could not be read.
@@ -143,28 +144,6 @@ fn signature_from_pairs(pairs: &[(String, String)]) -> Signature {
         sig.set(&key, value);
     }
     sig
-}
-
-/// Decode udev's `\xHH` escapes.
-fn unhex(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') {
-            if let Some(v) = s
-                .get(i + 2..i + 4)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Undo blkid's `safe_print`, which puts a backslash before special characters.

@@ -74,3 +74,41 @@ pub fn lab_capture(text: &str) -> (String, String, Option<i32>) {
     }
     (cmd, body, status)
 }
+
+/// A small deterministic PRNG (xorshift64*) for the never-panics tests.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// The next number.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    /// A number below `n` (0 when `n` is 0).
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n.max(1) as u64) as usize
+    }
+}
+
+/// `seed` damaged a few times: cut short, a stretch removed, or one of `pieces` inserted.
+pub fn mutate(rng: &mut Rng, seed: &str, pieces: &[&str]) -> String {
+    let mut chars: Vec<char> = seed.chars().collect();
+    for _ in 0..1 + rng.below(8) {
+        let at = rng.below(chars.len() + 1);
+        match rng.below(4) {
+            0 => chars.truncate(at),
+            1 => {
+                let end = (at + rng.below(20)).min(chars.len());
+                chars.drain(at..end);
+            }
+            _ => {
+                let piece = pieces[rng.below(pieces.len())];
+                chars.splice(at..at, piece.chars());
+            }
+        }
+    }
+    chars.into_iter().collect()
+}

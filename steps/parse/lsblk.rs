@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 
+use super::unhex;
 use serde::{Deserialize, Serialize};
 
 /// Why lsblk output could not be read.
@@ -353,31 +354,6 @@ pub fn parse_lsblk_raw(text: &str, columns: &[&str]) -> Result<Vec<BlockDev>, Ls
         out.push(d);
     }
     Ok(out)
-}
-
-/// Decode lsblk's `\xHH` escapes (used for spaces and unsafe bytes).
-fn unhex(s: &str) -> String {
-    if !s.contains("\\x") {
-        return s.to_string();
-    }
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && b.get(i + 1) == Some(&b'x') {
-            if let Some(v) = s
-                .get(i + 2..i + 4)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-            {
-                out.push(v);
-                i += 4;
-                continue;
-            }
-        }
-        out.push(b[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The devices of an lsblk listing with parent links, each device once.

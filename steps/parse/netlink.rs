@@ -535,7 +535,7 @@ pub fn parse_rdma_link(text: &str) -> Vec<RdmaLink> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::parse::fixtures::{files_below, lab_capture, shared_dir};
+    use crate::steps::parse::fixtures::{files_below, lab_capture, mutate, shared_dir, Rng};
     use crate::steps::parse::ibstat::parse_ibstat;
 
     fn real(sub: &str, name: &str) -> Option<String> {
@@ -1048,19 +1048,6 @@ mod tests {
 
     // ---- never panics --------------------------------------------------------------------------
 
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n.max(1) as u64) as usize
-        }
-    }
-
     const PIECES: [&str; 22] = [
         "\n",
         "    ",
@@ -1085,25 +1072,6 @@ mod tests {
         "\u{0}",
         "{\"ifname\":",
     ];
-
-    fn mutate(rng: &mut Rng, seed: &str) -> String {
-        let mut chars: Vec<char> = seed.chars().collect();
-        for _ in 0..1 + rng.below(8) {
-            let at = rng.below(chars.len() + 1);
-            match rng.below(4) {
-                0 => chars.truncate(at),
-                1 => {
-                    let end = (at + rng.below(20)).min(chars.len());
-                    chars.drain(at..end);
-                }
-                _ => {
-                    let piece = PIECES[rng.below(PIECES.len())];
-                    chars.splice(at..at, piece.chars());
-                }
-            }
-        }
-        chars.into_iter().collect()
-    }
 
     fn run_all(text: &str) {
         for l in parse_ip_addr(text).iter().chain(&parse_ip_d_link(text)) {
@@ -1133,7 +1101,7 @@ mod tests {
         for seed in &seeds {
             run_all(seed);
             for _ in 0..300 {
-                run_all(&mutate(&mut rng, seed));
+                run_all(&mutate(&mut rng, seed, &PIECES));
             }
         }
         for _ in 0..500 {
