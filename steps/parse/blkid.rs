@@ -238,15 +238,12 @@ fn quoted_pairs(s: &str) -> Option<Vec<(String, String)>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::parse::fixtures::{files_below, lab_capture, shared_dir};
+    use crate::steps::parse::fixtures::{files_below, lab_fixture, shared_dir};
 
     const LAB_UUID: &str = "170b7b73-5af6-4160-bff9-8e3913308e30";
 
     fn lab(name: &str) -> Option<(String, Option<i32>)> {
-        let dir = shared_dir("lab")?;
-        let text = std::fs::read_to_string(dir.join(name)).expect("lab capture");
-        let (_, out, status) = lab_capture(&text);
-        Some((out, status))
+        lab_fixture(name).map(|(_, out, status)| (out, status))
     }
 
     fn real(sub: &str, file: &str) -> Option<String> {

@@ -24,6 +24,21 @@ pub fn shared_dir(sub: &str) -> Option<PathBuf> {
     }
 }
 
+/// The text of `real/<sub>/<name>`, or `None` when the shared folder is absent. A missing file
+/// in a present folder panics: a renamed fixture must not turn its test into a no-op.
+pub fn real_fixture(sub: &str, name: &str) -> Option<String> {
+    let path = shared_dir("real")?.join(sub).join(name);
+    Some(std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+}
+
+/// `lab/<name>` split into (command, output, exit status), or `None` when the shared folder
+/// is absent (a missing file in a present folder panics).
+pub fn lab_fixture(name: &str) -> Option<(String, String, Option<i32>)> {
+    let path = shared_dir("lab")?.join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Some(lab_capture(&text))
+}
+
 /// Every regular file below `dir` (recursively), sorted, with its text.
 pub fn files_below(dir: &std::path::Path) -> Vec<(PathBuf, String)> {
     let mut out = Vec::new();

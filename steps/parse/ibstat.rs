@@ -1264,21 +1264,19 @@ pub fn parse_ibv_devices(text: &str) -> Vec<IbvDeviceRow> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::parse::fixtures::{files_below, lab_capture, mutate, shared_dir, Rng};
+    use crate::steps::parse::fixtures::{
+        files_below, lab_fixture, mutate, real_fixture, shared_dir, Rng,
+    };
 
     /// A real fixture's text, or `None` when the shared folder is absent. A missing file in a
     /// present folder panics: a renamed fixture must not turn its test into a no-op.
     fn real(sub: &str, name: &str) -> Option<String> {
-        let path = shared_dir("real")?.join(sub).join(name);
-        Some(std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        real_fixture(sub, name)
     }
 
     /// A lab capture's (command, output, exit status).
     fn lab(name: &str) -> Option<(String, String, Option<i32>)> {
-        let path = shared_dir("lab")?.join(name);
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        Some(lab_capture(&text))
+        lab_fixture(name)
     }
 
     fn g(s: &str) -> Guid {

@@ -1155,7 +1155,7 @@ pub fn parse_rescan_output(text: &str) -> Vec<SessionRef> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::parse::fixtures::{files_below, lab_capture, shared_dir};
+    use crate::steps::parse::fixtures::{files_below, lab_fixture, shared_dir};
 
     /// (file name, text) of every file under `real/<sub>`, or `None` when absent.
     fn real(sub: &str) -> Option<Vec<(String, String)>> {
@@ -1170,9 +1170,7 @@ mod tests {
 
     /// (command, output, exit status) of `lab/<name>`, or `None` when absent.
     fn lab(name: &str) -> Option<(String, String, Option<i32>)> {
-        let dir = shared_dir("lab")?;
-        let text = std::fs::read_to_string(dir.join(name)).expect(name);
-        Some(lab_capture(&text))
+        lab_fixture(name)
     }
 
     /// The lab captures these tests check; a new `iscsiadm-*` capture must be added here.

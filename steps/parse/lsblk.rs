@@ -514,14 +514,12 @@ fn natural_key(s: &str) -> (String, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::parse::fixtures::{files_below, lab_capture, shared_dir};
+    use crate::steps::parse::fixtures::{files_below, lab_fixture, shared_dir};
 
     const WWID0: &str = "360014050c0ffe0012344abc9def00000";
 
     fn lab(name: &str) -> Option<String> {
-        let dir = shared_dir("lab")?;
-        let text = std::fs::read_to_string(dir.join(name)).expect("lab capture");
-        Some(lab_capture(&text).1)
+        lab_fixture(name).map(|(_, out, _)| out)
     }
 
     #[test]

@@ -514,15 +514,13 @@ pub fn parse_multipathd_maps_raw(text: &str, format: &str) -> Vec<Row> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::parse::fixtures::{files_below, lab_capture, shared_dir};
+    use crate::steps::parse::fixtures::{files_below, lab_fixture, shared_dir};
 
     const LAB0: &str = "360014050c0ffe0012344abc9def00000";
     const LAB1: &str = "360014050c0ffe1012344abc9def00000";
 
     fn lab(name: &str) -> Option<String> {
-        let dir = shared_dir("lab")?;
-        let text = std::fs::read_to_string(dir.join(name)).expect("lab capture");
-        Some(lab_capture(&text).1)
+        lab_fixture(name).map(|(_, out, _)| out)
     }
 
     fn real(sub: &str, file: &str) -> Option<String> {

@@ -535,19 +535,17 @@ pub fn parse_rdma_link(text: &str) -> Vec<RdmaLink> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::parse::fixtures::{files_below, lab_capture, mutate, shared_dir, Rng};
+    use crate::steps::parse::fixtures::{
+        files_below, lab_fixture, mutate, real_fixture, shared_dir, Rng,
+    };
     use crate::steps::parse::ibstat::parse_ibstat;
 
     fn real(sub: &str, name: &str) -> Option<String> {
-        let path = shared_dir("real")?.join(sub).join(name);
-        Some(std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())))
+        real_fixture(sub, name)
     }
 
     fn lab(name: &str) -> Option<(String, String, Option<i32>)> {
-        let path = shared_dir("lab")?.join(name);
-        let text =
-            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-        Some(lab_capture(&text))
+        lab_fixture(name)
     }
 
     fn g(s: &str) -> Guid {

@@ -391,12 +391,10 @@ pub fn aligned_partition(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::steps::parse::fixtures::{files_below, lab_capture, shared_dir};
+    use crate::steps::parse::fixtures::{files_below, lab_fixture, shared_dir};
 
     fn lab(name: &str) -> Option<String> {
-        let dir = shared_dir("lab")?;
-        let text = std::fs::read_to_string(dir.join(name)).expect("lab capture");
-        Some(lab_capture(&text).1)
+        lab_fixture(name).map(|(_, out, _)| out)
     }
 
     fn real(file: &str) -> Option<String> {
