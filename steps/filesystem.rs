@@ -340,17 +340,7 @@ fn new_uuid() -> String {
         .to_le_bytes();
     b[..8].copy_from_slice(&hi);
     b[8..].copy_from_slice(&lo);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::steps::templates::uuid_text(b, 4)
 }
 
 /// The filesystem step.

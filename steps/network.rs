@@ -559,19 +559,9 @@ fn render_opt(template: &str, vars: &[(&str, Option<&str>)]) -> Result<String, S
 /// A stable UUID for the NetworkManager connection of a port (so a rerun writes the same
 /// file): a name-based UUID (version 8, RFC 9562) from the connection name.
 fn connection_uuid(name: &str) -> String {
-    let mut b = xxhash_rust::xxh3::xxh3_128(format!("iser-wizard connection {name}").as_bytes())
+    let b = xxhash_rust::xxh3::xxh3_128(format!("iser-wizard connection {name}").as_bytes())
         .to_be_bytes();
-    b[6] = (b[6] & 0x0f) | 0x80;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
+    crate::steps::templates::uuid_text(b, 8)
 }
 
 /// How the distro keeps addresses.

@@ -34,9 +34,37 @@ pub fn render(template: &str, vars: &[(&str, &str)]) -> Result<String, String> {
     Ok(out)
 }
 
+/// 16 bytes as an RFC 9562 UUID string with this version (4 random, 8 custom) and the
+/// RFC variant bits set.
+pub fn uuid_text(mut b: [u8; 16], version: u8) -> String {
+    b[6] = (b[6] & 0x0f) | (version << 4);
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
+}
+
 #[cfg(test)]
 mod tests {
-    use super::render;
+    use super::{render, uuid_text};
+
+    #[test]
+    fn uuids_carry_their_version_and_variant() {
+        assert_eq!(
+            uuid_text([0xff; 16], 4),
+            "ffffffff-ffff-4fff-bfff-ffffffffffff"
+        );
+        assert_eq!(
+            uuid_text([0; 16], 8),
+            "00000000-0000-8000-8000-000000000000"
+        );
+    }
 
     #[test]
     fn fills_placeholders_and_refuses_mistakes() {
