@@ -335,9 +335,7 @@ struct FindmntFs {
 fn new_uuid() -> String {
     let mut b = [0u8; 16];
     let hi = crate::steps::blockio::random_seed().to_le_bytes();
-    let lo = crate::steps::blockio::random_seed()
-        .rotate_left(17)
-        .to_le_bytes();
+    let lo = crate::steps::blockio::random_seed().to_le_bytes();
     b[..8].copy_from_slice(&hi);
     b[8..].copy_from_slice(&lo);
     crate::steps::templates::uuid_text(b, 4)

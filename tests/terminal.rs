@@ -145,6 +145,21 @@ fn needs_install() -> bool {
         .any(|p| which::which(p).is_err() && !Path::new(&format!("/usr/sbin/{p}")).exists())
 }
 
+/// `run --only preflight` in a PTY, stopped at its confirmation prompt.
+fn preflight_at_its_prompt(root: &str, state: &str) -> Pty {
+    let pty = Pty::spawn(&[
+        "run",
+        "--only",
+        "preflight",
+        "--root",
+        root,
+        "--state-dir",
+        state,
+    ]);
+    pty.wait_for("Apply 2 changes of step preflight?");
+    pty
+}
+
 #[test]
 fn the_plan_is_shown_and_declining_exits_130_with_state_saved() {
     if !needs_install() {
@@ -154,16 +169,7 @@ fn the_plan_is_shown_and_declining_exits_130_with_state_saved() {
         return;
     }
     let (_tmp, root, state) = scratch();
-    let mut pty = Pty::spawn(&[
-        "run",
-        "--only",
-        "preflight",
-        "--root",
-        &root,
-        "--state-dir",
-        &state,
-    ]);
-    pty.wait_for("Apply 2 changes of step preflight?");
+    let mut pty = preflight_at_its_prompt(&root, &state);
     let screen = pty.text();
     assert!(screen.contains("[1/8] preflight"), "{screen}");
     assert!(
@@ -189,30 +195,12 @@ fn ctrl_c_at_a_prompt_exits_130_and_run_resumes_at_that_step() {
         return;
     }
     let (_tmp, root, state) = scratch();
-    let mut pty = Pty::spawn(&[
-        "run",
-        "--only",
-        "preflight",
-        "--root",
-        &root,
-        "--state-dir",
-        &state,
-    ]);
-    pty.wait_for("Apply 2 changes of step preflight?");
+    let mut pty = preflight_at_its_prompt(&root, &state);
     pty.send(b"\x03");
     assert_eq!(pty.exit_code(), Some(130), "{}", pty.text());
     assert!(Path::new(&state).join("state.json").exists());
     // Run again: it starts at the interrupted step, which shows its plan again.
-    let mut pty = Pty::spawn(&[
-        "run",
-        "--only",
-        "preflight",
-        "--root",
-        &root,
-        "--state-dir",
-        &state,
-    ]);
-    pty.wait_for("Apply 2 changes of step preflight?");
+    let mut pty = preflight_at_its_prompt(&root, &state);
     pty.send(b"\x03");
     assert_eq!(pty.exit_code(), Some(130));
 }
