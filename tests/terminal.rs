@@ -220,6 +220,15 @@ fn an_interactive_question_offers_its_default_and_validates_what_is_typed() {
         &state,
     ]);
     pty.wait_for("Mount point of the volume");
+    // While a person answers, the step's spinner (it ticks every 120 ms) stays off the
+    // screen: nothing is drawn over the prompt or the keys typed.
+    let shown = pty.text().len();
+    std::thread::sleep(Duration::from_millis(600));
+    let after = pty.text()[shown..].to_string();
+    assert!(
+        !after.contains("verify:"),
+        "the spinner drew over the prompt: {after:?}"
+    );
     pty.send(b"etc\r");
     pty.wait_for("is not an absolute path");
     // Erase the three characters and type a valid path.

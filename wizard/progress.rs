@@ -1,11 +1,26 @@
 //! Progress display: indicatif on a terminal, nothing elsewhere (pipes, CI, tests).
 
 use std::io::IsTerminal;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::steps::Progress;
+
+/// The display on the terminal now, if any: a question hides it while a person answers.
+static SHOWN: Mutex<Option<ProgressBar>> = Mutex::new(None);
+
+/// Run `f` (a question at the terminal) with the progress display cleared from the screen
+/// and its ticking held, so it neither overwrites the prompt nor the keys being typed; the
+/// display comes back afterwards.
+pub fn suspend<R>(f: impl FnOnce() -> R) -> R {
+    let shown = SHOWN.lock().ok().and_then(|s| s.clone());
+    match shown {
+        Some(bar) if !bar.is_finished() => bar.suspend(f),
+        _ => f(),
+    }
+}
 
 /// A spinner with a message, which becomes a byte counter for long transfers.
 #[derive(Debug)]
@@ -20,6 +35,9 @@ impl TermProgress {
         if std::io::stderr().is_terminal() {
             bar.set_draw_target(ProgressDrawTarget::stderr());
             bar.enable_steady_tick(Duration::from_millis(120));
+            if let Ok(mut s) = SHOWN.lock() {
+                *s = Some(bar.clone());
+            }
         } else {
             bar.set_draw_target(ProgressDrawTarget::hidden());
         }
@@ -34,6 +52,11 @@ impl TermProgress {
     /// Remove the display.
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+        if let Ok(mut s) = SHOWN.lock() {
+            if s.as_ref().is_some_and(|b| b.is_finished()) {
+                *s = None;
+            }
+        }
     }
 }
 
@@ -62,6 +85,6 @@ impl Progress for TermProgress {
 
 impl Drop for TermProgress {
     fn drop(&mut self) {
-        self.bar.finish_and_clear();
+        self.finish();
     }
 }

@@ -28,6 +28,9 @@ pub struct Asker {
     provided: Value,
     recorded: Value,
     mode: Mode,
+    /// A scripted person: what they type at each key (Enter, taking the default, where the
+    /// script has nothing). `None`: a real terminal.
+    script: Option<Value>,
 }
 
 /// Split `a.b[2].c` into segments: keys and indexes.
@@ -115,7 +118,17 @@ impl Asker {
             provided,
             recorded,
             mode,
+            script: None,
         }
+    }
+
+    /// An interactive asker whose person types from a script: the answer at each asked key,
+    /// or Enter (the offered default) where the script has none. What is typed is checked as
+    /// at a terminal. Tests use it to run interactive paths without one.
+    pub fn scripted(typed: Value) -> Self {
+        let mut a = Self::new(Value::Object(Default::default()), Mode::Interactive);
+        a.script = Some(typed);
+        a
     }
 
     /// An unattended asker (tests use it as the fake answer source).
@@ -149,6 +162,17 @@ impl Asker {
             v.clone()
         } else {
             match (self.mode, default) {
+                (Mode::Interactive, d) if self.script.is_some() => {
+                    let typed = self.script.as_ref().and_then(|s| get_path(s, key)).cloned();
+                    let v = typed.or(d).ok_or_else(|| AskError::Missing {
+                        key: key.to_string(),
+                    })?;
+                    check_field(key, &v).map_err(|reason| AskError::Invalid {
+                        key: key.to_string(),
+                        reason,
+                    })?;
+                    v
+                }
                 (Mode::Interactive, d) => prompt(d.as_ref())?,
                 (_, Some(d)) => d,
                 (_, None) => {
@@ -200,7 +224,9 @@ impl Ask for Asker {
             if let Some(d) = d.and_then(Value::as_str) {
                 input = input.default(d.to_string());
             }
-            input.interact_text().map(Value::from).map_err(terminal)
+            crate::progress::suspend(|| input.interact_text())
+                .map(Value::from)
+                .map_err(terminal)
         })?;
         Ok(match v {
             Value::String(s) => s,
@@ -211,10 +237,10 @@ impl Ask for Asker {
     fn confirm(&mut self, key: &str, question: &str, default: bool) -> Result<bool, AskError> {
         let v = self.answer(key, Some(Value::from(default)), |_| {
             let theme = dialoguer::theme::ColorfulTheme::default();
-            dialoguer::Confirm::with_theme(&theme)
+            let confirm = dialoguer::Confirm::with_theme(&theme)
                 .with_prompt(question)
-                .default(default)
-                .interact()
+                .default(default);
+            crate::progress::suspend(|| confirm.interact())
                 .map(Value::from)
                 .map_err(terminal)
         })?;
@@ -234,11 +260,11 @@ impl Ask for Asker {
         let d = choices.get(default).map(|c| Value::from(*c));
         let v = self.answer(key, d, |_| {
             let theme = dialoguer::theme::ColorfulTheme::default();
-            dialoguer::Select::with_theme(&theme)
+            let select = dialoguer::Select::with_theme(&theme)
                 .with_prompt(question)
                 .items(choices)
-                .default(default)
-                .interact()
+                .default(default);
+            crate::progress::suspend(|| select.interact())
                 .map(|i| Value::from(choices[i]))
                 .map_err(terminal)
         })?;
@@ -263,7 +289,9 @@ impl Ask for Asker {
             if let Some(d) = d.and_then(Value::as_i64) {
                 input = input.default(d);
             }
-            input.interact_text().map(Value::from).map_err(terminal)
+            crate::progress::suspend(|| input.interact_text())
+                .map(Value::from)
+                .map_err(terminal)
         })?;
         v.as_i64().ok_or_else(|| AskError::Invalid {
             key: key.to_string(),
