@@ -373,7 +373,11 @@ fn port_answers(
                 });
             cx.ask.text(
                 &format!("ports[{i}].address"),
-                &format!("IPv4 address with prefix for {netdev} (like 192.168.130.10/24)"),
+                // The vendor's example layout: host port 1 on 192.168.130.0/24, port 2 on .131.
+                &format!(
+                    "IPv4 address with prefix for {netdev} (like 192.168.{}.10/24)",
+                    130 + i.min(125)
+                ),
                 current.as_deref(),
             )?
         } else {
@@ -1226,6 +1230,15 @@ impl Step for Network {
         let fabric = fabric_answer(cx)?;
         let (ports, links) = chosen_ports(cx, &fabric, true)?;
         self.ports = ports;
+        if cx.ask.interactive() {
+            // Asked here, not first in the sessions step, so this step can ping them.
+            let ports: Vec<(String, String)> = self
+                .ports
+                .iter()
+                .map(|p| (p.name().to_string(), p.answer.address.clone()))
+                .collect();
+            crate::steps::sessions::portal_answers(cx, &ports)?;
+        }
         self.modes(cx, &mut plan)?;
         let (distro, major) = distro(cx)?;
         let stack = choose_stack(cx, distro, major, &self.ports)?;
@@ -1840,6 +1853,40 @@ mod tests {
         let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
         assert!(plan.is_empty(), "{}", plan.render());
         h.finish();
+    }
+
+    #[test]
+    fn an_interactive_run_asks_for_the_portals_to_ping_and_its_recorded_answers_replay_the_plan() {
+        // A person answers the ports and the portals; everything else is Enter.
+        let typed = json!({
+            "ports": [{"netdev": "vA", "address": "192.168.130.10/24"},
+                      {"netdev": "vB", "address": "192.168.131.10/24"}],
+            "target": {"portals": [{"address": "192.168.130.101"},
+                                   {"address": "192.168.130.102"},
+                                   {"address": "192.168.131.101"},
+                                   {"address": "192.168.131.102"}]},
+        });
+        let h = lab_host();
+        h.allow(&IP, ip_out(&lab_links(false)));
+        let mut run = Run::for_os(Value::Null, DEBIAN);
+        run.ask = crate::prompt::Asker::scripted(typed);
+        let asked = run.with(&h, |cx| quick().plan(cx)).unwrap();
+        let text = asked.render();
+        assert!(
+            text.contains("ping each of the 4 target portal(s)"),
+            "{text}"
+        );
+        let recorded = run.ask.recorded();
+        assert_eq!(
+            recorded["target"]["portals"][3],
+            json!({"address": "192.168.131.102", "label": "Controller B, port 2"})
+        );
+        assert_eq!(recorded["fabric"], json!("auto"));
+
+        // The recorded answers, unattended, on the same host: the same plan.
+        let mut replay = Run::for_os(recorded, DEBIAN);
+        let replayed = replay.with(&h, |cx| quick().plan(cx)).unwrap();
+        assert_eq!(replayed.render(), text);
     }
 
     #[test]

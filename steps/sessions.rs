@@ -291,22 +291,25 @@ fn node_pair(n: &NodeRef) -> Option<Pair> {
     })
 }
 
-/// The answers' target portals, each with the iface of its subnet.
-fn target_portals(cx: &mut Ctx<'_>, ifaces: &[IfaceFact]) -> Result<Vec<TargetPortal>, StepError> {
-    let nets: Vec<Option<(Ipv4Addr, u8)>> = ifaces.iter().map(|i| parse_cidr(&i.address)).collect();
-    let list = match cx.ask.provided("target.portals") {
-        Some(v) => v.as_array().cloned().unwrap_or_default(),
+/// The answers' `target.portals`; in an interactive run without them, asked: controllers A
+/// and B on each host port's subnet (the recommended layout), each port given as its netdev
+/// and address. The network step asks first, to ping them; this step then finds them
+/// answered.
+pub(crate) fn portal_answers(
+    cx: &mut Ctx<'_>,
+    ports: &[(String, String)],
+) -> Result<Vec<serde_json::Value>, StepError> {
+    match cx.ask.provided("target.portals") {
+        Some(v) => Ok(v.as_array().cloned().unwrap_or_default()),
         None if cx.ask.interactive() => {
-            // The recommended layout: controllers A and B on each host port's subnet.
             let mut list = Vec::new();
-            for (i, iface) in ifaces.iter().enumerate() {
+            for (i, (netdev, address)) in ports.iter().enumerate() {
                 for (j, ctrl) in ["A", "B"].iter().enumerate() {
                     let k = 2 * i + j;
-                    let address = cx.ask.text(
+                    let portal = cx.ask.text(
                         &format!("target.portals[{k}].address"),
                         &format!(
-                            "Controller {ctrl} iSER port address on {}'s subnet ({})",
-                            iface.netdev, iface.address
+                            "Controller {ctrl} iSER port address on {netdev}'s subnet ({address})"
                         ),
                         None,
                     )?;
@@ -315,18 +318,26 @@ fn target_portals(cx: &mut Ctx<'_>, ifaces: &[IfaceFact]) -> Result<Vec<TargetPo
                         &format!("target.portals[{k}].label"),
                         serde_json::Value::from(label.clone()),
                     );
-                    list.push(serde_json::json!({"address": address, "label": label}));
+                    list.push(serde_json::json!({"address": portal, "label": label}));
                 }
             }
-            list
+            Ok(list)
         }
-        None => {
-            return Err(AskError::Missing {
-                key: "target.portals".into(),
-            }
-            .into())
+        None => Err(AskError::Missing {
+            key: "target.portals".into(),
         }
-    };
+        .into()),
+    }
+}
+
+/// The answers' target portals, each with the iface of its subnet.
+fn target_portals(cx: &mut Ctx<'_>, ifaces: &[IfaceFact]) -> Result<Vec<TargetPortal>, StepError> {
+    let nets: Vec<Option<(Ipv4Addr, u8)>> = ifaces.iter().map(|i| parse_cidr(&i.address)).collect();
+    let ports: Vec<(String, String)> = ifaces
+        .iter()
+        .map(|i| (i.netdev.clone(), i.address.clone()))
+        .collect();
+    let list = portal_answers(cx, &ports)?;
     let mut out = Vec::new();
     for (k, v) in list.iter().enumerate() {
         let text = v.get("address").and_then(|a| a.as_str()).unwrap_or("");
