@@ -232,12 +232,20 @@ impl Step for SubnetManager {
             self.skip(cx, &mut plan, "not needed (RoCE)", "roce");
             return Ok(plan);
         }
-        let run_on_host = cx.ask.confirm(
-            "subnet_manager.run_on_host",
-            "Run the InfiniBand subnet manager (opensm) on this host where the fabric has none?",
-            true,
-        )?;
-        if !run_on_host && fabric == "infiniband" {
+        let ask_run_on_host = |cx: &mut Ctx<'_>| {
+            cx.ask.confirm(
+                "subnet_manager.run_on_host",
+                "Run the InfiniBand subnet manager (opensm) on this host where the fabric has none?",
+                true,
+            )
+        };
+        // On an InfiniBand fabric the question comes first; with "auto" only once a port
+        // turns out to be InfiniBand (nobody is asked about opensm on RoCE).
+        let mut run_on_host = true;
+        if fabric == "infiniband" {
+            run_on_host = ask_run_on_host(cx)?;
+        }
+        if !run_on_host {
             self.skip(
                 cx,
                 &mut plan,
@@ -269,6 +277,9 @@ impl Step for SubnetManager {
         if !chosen.iter().any(|p| p.rdma.is_ib()) {
             self.skip(cx, &mut plan, "not needed (RoCE)", "roce");
             return Ok(plan);
+        }
+        if fabric != "infiniband" {
+            run_on_host = ask_run_on_host(cx)?;
         }
         if !run_on_host {
             self.skip(
@@ -852,6 +863,16 @@ mod tests {
         );
         assert_eq!(run.facts.fabric.as_deref(), Some("roce"));
         h.finish();
+
+        // A person at the terminal is not asked about opensm once the ports are RoCE.
+        let h = lab_host();
+        h.allow(&IP, ip_out(&lab_links(false)));
+        let mut run = Run::for_os(Value::Null, DEBIAN);
+        run.ask = crate::prompt::Asker::scripted(json!({}));
+        assert!(run.full(&h, &mut quick()).unwrap().is_empty());
+        let asked = run.ask.recorded();
+        assert_eq!(asked["ports"][1]["netdev"], json!("vB"), "{asked}");
+        assert!(asked.get("subnet_manager").is_none(), "{asked}");
 
         // fabric "roce": not even a probe.
         let h = FakeHost::new();

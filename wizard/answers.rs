@@ -127,7 +127,8 @@ pub const ROOT: &[Field] = &[
     req("version", Kind::Int(1, 1)),
     req("host", Kind::Object(HOST)),
     req("fabric", Kind::Str(check_fabric)),
-    req("subnet_manager", Kind::Object(SUBNET_MANAGER)),
+    // Optional: RoCE has no subnet manager; on InfiniBand, run_on_host defaults to true.
+    opt("subnet_manager", Kind::Object(SUBNET_MANAGER)),
     req("ports", Kind::Array(&PORT_KIND, 1, 8)),
     req("target", Kind::Object(TARGET)),
     req("iscsi", Kind::Object(ISCSI)),
@@ -846,6 +847,21 @@ mod tests {
     #[test]
     fn the_template_validates() {
         assert_eq!(problems(&template()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn roce_answers_need_no_subnet_manager() {
+        // What an interactive run on RoCE records: nobody was asked about opensm.
+        let mut v = template();
+        v["fabric"] = json!("roce");
+        v.as_object_mut().unwrap().remove("subnet_manager");
+        assert_eq!(problems(&v), Vec::<String>::new());
+        // When it is there, it is checked.
+        v["subnet_manager"] = json!({"priorities": {}});
+        assert_eq!(
+            problems(&v),
+            ["subnet_manager.run_on_host: is missing: add it (true or false); `iser-wizard answers --template` shows every key"]
+        );
     }
 
     #[test]
