@@ -29,14 +29,15 @@ done
 # Everything the guest needs, from Debian's own archive. The guest has no network: whatever a
 # scenario (or the wizard) runs must be in this list. ifupdown is the network stack the wizard
 # configures on Debian; jq lets scenarios check JSON outputs; sg3-utils, pciutils and ethtool are
-# what an admin (and the wizard's probes) reach for on a storage host.
+# what an admin (and the wizard's probes) reach for on a storage host; expect plays the person at
+# the terminal in the interactive scenario.
 packages=(
 	systemd systemd-sysv udev kmod iproute2 iputils-ping ifupdown procps util-linux
 	linux-image-amd64 initramfs-tools
 	open-iscsi rdma-core ibverbs-utils ibverbs-providers infiniband-diags
 	multipath-tools kpartx dmsetup sg3-utils
 	parted e2fsprogs xfsprogs
-	jq pciutils ethtool
+	jq pciutils ethtool expect
 )
 
 log() { printf 'build-image: %s\n' "$*" >&2; }

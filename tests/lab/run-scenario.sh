@@ -103,7 +103,7 @@ img=$out/run.img
 cp --reflink=auto --sparse=always "$cache/base.img" "$img"
 stage=$out/stage
 mkdir -p "$stage/lab/guest" "$stage/etc/systemd/system/multi-user.target.wants"
-cp "$here"/guest/*.sh "$stage/lab/guest/"
+cp "$here"/guest/*.sh "$here"/guest/*.exp "$stage/lab/guest/"
 cp "$script" "$stage/lab/scenario.sh"
 [ -z "$answers" ] || cp "$answers" "$stage/lab/answers.json"
 if [ -n "$wizard" ]; then
