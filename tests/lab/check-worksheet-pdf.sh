@@ -6,7 +6,9 @@
 #   tests/lab/check-worksheet-pdf.sh WIZARD STATE_DIR [OUT.pdf]
 #
 # STATE_DIR is a lab run's copy of /var/lib/iser-wizard (OUT/attach/lab-results/wizard-state).
-# Needs pdftotext (poppler-utils) and python3.
+# Each page is also rendered with pdftoppm, for people to look at: OUT-1.png, OUT-2.png, ...
+# beside OUT.pdf (a page with no ink fails the check).
+# Needs pdftotext and pdftoppm (poppler-utils) and python3.
 set -euo pipefail
 wizard=$1
 state=$2
@@ -37,3 +39,23 @@ for p, v in missing:
 print("worksheet PDF: %d of %d recorded values read back" % (len(values) - len(missing), len(values)))
 sys.exit(1 if missing or not values else 0)
 ' "$state/worksheet.json"
+
+# The pages as images (100 dpi), and a coarse grey render to check each has ink on it.
+pdftoppm -png -r 100 "$pdf" "${pdf%.pdf}"
+pdftoppm -gray -r 20 "$pdf" "${pdf%.pdf}-ink"
+for pgm in "${pdf%.pdf}"-ink-*.pgm; do
+	python3 - "$pgm" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+# Binary PGM: "P5", width, height, maxval, then one byte per pixel.
+fields = data.split(maxsplit=4)
+w, h = int(fields[1]), int(fields[2])
+pixels = fields[4][-(w * h):]
+dark = sum(1 for p in pixels if p < 128)
+share = dark / (w * h)
+print("%s: %dx%d, %.1f%% dark pixels" % (sys.argv[1], w, h, 100 * share))
+sys.exit(0 if share > 0.005 else 1)
+PY
+	rm -f "$pgm"
+done
+echo "worksheet pages for people to look at: ${pdf%.pdf}-*.png"
