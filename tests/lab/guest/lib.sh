@@ -64,7 +64,9 @@ wait_for() {
 	local secs=$1 desc=$2
 	shift 2
 	local end
-	end=$(awk "BEGIN{print $(date +%s.%N) + $secs}")
+	# printf, not print: awk prints a non-integral number with OFMT "%.6g", and an epoch time
+	# rounded to six digits can lie an hour in the past (an instant timeout).
+	end=$(awk "BEGIN{printf \"%.3f\", $(date +%s.%N) + $secs}")
 	until "$@" >/dev/null 2>&1; do
 		if awk "BEGIN{exit !($(date +%s.%N) > $end)}"; then
 			echo "timed out after ${secs}s waiting for: $desc" >&2
