@@ -686,6 +686,38 @@ pub fn validate(v: &Value, env: &dyn Fn(&str) -> Option<String>) -> Vec<Problem>
     out
 }
 
+/// The answers that belong to this host alone, each as `key (value)`: what an operator must
+/// change before replaying a recorded file on the next host. Port addresses and the mapping
+/// host name are always this host's; an explicit initiator IQN must be unique per host; an
+/// explicit WWID is this host's volume ("auto" and the rest travel as they are).
+pub fn host_specific(v: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut add = |key: String, value: &Value| {
+        if let Some(text) = value.as_str() {
+            out.push(format!("{key} ({text})"));
+        }
+    };
+    if let Some(ports) = v.get("ports").and_then(Value::as_array) {
+        for (i, p) in ports.iter().enumerate() {
+            if let Some(a) = p.get("address") {
+                add(format!("ports[{i}].address"), a);
+            }
+        }
+    }
+    if let Some(n) = v.pointer("/host/mapping_host_name") {
+        add("host.mapping_host_name".into(), n);
+    }
+    for (key, pointer) in [
+        ("host.initiator_iqn", "/host/initiator_iqn"),
+        ("volume.wwid", "/volume/wwid"),
+    ] {
+        if let Some(x) = v.pointer(pointer).filter(|x| x.as_str() != Some("auto")) {
+            add(key.into(), x);
+        }
+    }
+    out
+}
+
 fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     let mut cur = v;
     for p in path {
@@ -847,6 +879,28 @@ mod tests {
     #[test]
     fn the_template_validates() {
         assert_eq!(problems(&template()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_answers_of_this_host_alone_are_named() {
+        let mut v = template();
+        assert_eq!(
+            host_specific(&v),
+            [
+                "ports[0].address (192.168.130.10/24)",
+                "ports[1].address (192.168.131.10/24)",
+                "host.mapping_host_name (db01)",
+            ]
+        );
+        v["host"]["initiator_iqn"] = json!("iqn.2024-01.com.example:db01");
+        v["volume"]["wwid"] = json!("360014051ab0000000000000000000000");
+        let named = host_specific(&v);
+        assert_eq!(named.len(), 5, "{named:?}");
+        assert_eq!(
+            named[3],
+            "host.initiator_iqn (iqn.2024-01.com.example:db01)"
+        );
+        assert_eq!(named[4], "volume.wwid (360014051ab0000000000000000000000)");
     }
 
     #[test]

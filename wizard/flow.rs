@@ -362,6 +362,16 @@ pub fn execute(
                 let _ = writeln!(out, "  - {p}");
             }
         }
+        let mine = crate::answers::host_specific(&recorded);
+        if !mine.is_empty() {
+            let _ = writeln!(
+                out,
+                "Before replaying them on another host, change what belongs to this one:"
+            );
+            for m in mine {
+                let _ = writeln!(out, "  - {m}");
+            }
+        }
     }
     let _ = writeln!(
         out,
@@ -476,6 +486,42 @@ mod tests {
             &mut out,
         );
         (r, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn recorded_answers_are_written_whole_and_name_what_belongs_to_this_host() {
+        let state = tempfile::tempdir().unwrap();
+        let rec = state.path().join("host1.json");
+        let answers: Value =
+            serde_json::from_str(include_str!("../templates/answers.json")).unwrap();
+        let mut c = cfg(state.path(), false);
+        c.steps = vec![StepName::Sessions];
+        c.answers = Some(answers.clone());
+        c.record_answers = Some(rec.clone());
+        let h = FakeHost::new();
+        let fail = Rc::new(Cell::new(0));
+        let mut make = |_: StepName| -> Box<dyn Step> { Box::new(Flaky { fail: fail.clone() }) };
+        let mut out = Vec::new();
+        execute(
+            &c,
+            &h,
+            &Log::disabled(),
+            &Interrupt::new(),
+            &mut make,
+            &mut out,
+        )
+        .unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let written: Value = serde_json::from_slice(&std::fs::read(&rec).unwrap()).unwrap();
+        assert_eq!(written, answers);
+        assert!(!out.contains("do not replay as they are"), "{out}");
+        assert!(
+            out.contains(
+                "change what belongs to this one:\n  - ports[0].address (192.168.130.10/24)\n"
+            ),
+            "{out}"
+        );
+        assert!(out.contains("  - host.mapping_host_name (db01)\n"), "{out}");
     }
 
     #[test]

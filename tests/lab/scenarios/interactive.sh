@@ -49,6 +49,8 @@ grep -q 'do not replay as they are' "$LAB_RESULTS/plan.txt" &&
 	fail "the run says its recorded answers are incomplete"
 jq -e '.ports | length == 2' "$rec" >/dev/null || fail "recorded answers lack the two ports"
 jq -e '.target.portals | length == 4' "$rec" >/dev/null || fail "recorded answers lack the 4 portals"
+grep -qF -- '- ports[0].address (192.168.130.10/24)' "$LAB_RESULTS/plan.txt" ||
+	fail "the run did not name the port addresses as this host's own, to change for the next"
 echo "recorded answers:"
 sed 's/^/  /' "$rec"
 phase wizard-replay-same-host
