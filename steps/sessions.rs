@@ -6,7 +6,8 @@
 //! (`iscsiadm -m session -P 1`), the node records (`iscsiadm -m node -P 1`) and the record
 //! of each expected pair. Plans, each only where the host differs:
 //! - node records: SendTargets discovery from each port's iface to a portal of its subnet,
-//!   concurrently and time-bounded, in a task because its result decides the rest; a
+//!   concurrently and time-bounded (an iface whose portal does not answer tries the next
+//!   portal of its subnet), in a task because its result decides the rest; a
 //!   target reports every portal to every iface (open-iscsi issue 439), so the records it
 //!   creates for any other pair are deleted before login. Or, with
 //!   `target.discovery = "manual"`, one `-o new` record per expected pair. Records of the
@@ -431,7 +432,7 @@ fn existing_target(pairs: &[Pair], nodes: &[NodeRef]) -> Option<String> {
 fn failure(what: &str, p: &Pair, out: &CmdOutput, bound: Duration, want: &Want) -> String {
     if out.timed_out || out.code.is_none() {
         return format!(
-            "{what} {p}: no answer within {}s (killed): {} is unreachable; {}",
+            "{what} {p}: no answer within {}s (killed): {} is unreachable or does not answer; {}",
             bound.as_secs(),
             p.portal,
             want.reach_hint(p)
@@ -497,45 +498,79 @@ fn run_concurrently(
 impl Sessions {
     fn task_discover(&mut self, cx: &mut Ctx<'_>) -> Result<(), StepError> {
         let want = self.want()?.clone();
-        let jobs: Vec<(Pair, Cmd)> = want
-            .discover_from
-            .iter()
-            .map(|p| {
-                let portal = p.portal.to_string();
-                let cmd = Cmd::change([
-                    "iscsiadm",
-                    "-m",
-                    "discovery",
-                    "-t",
-                    "st",
-                    "-p",
-                    &portal,
-                    "-I",
-                    &p.iface,
-                ])
-                .timeout(DISCOVERY_BOUND);
-                (p.clone(), want.masked(cmd))
-            })
-            .collect();
-        cx.progress.message("SendTargets discovery");
-        let results = run_concurrently(cx, jobs)?;
-        let mut problems = Vec::new();
+        let discovery = |p: &Pair| {
+            let portal = p.portal.to_string();
+            let cmd = Cmd::change([
+                "iscsiadm",
+                "-m",
+                "discovery",
+                "-t",
+                "st",
+                "-p",
+                &portal,
+                "-I",
+                &p.iface,
+            ])
+            .timeout(DISCOVERY_BOUND);
+            (p.clone(), want.masked(cmd))
+        };
+        // One portal per iface at first, all at once. An iface whose portal fails tries the
+        // next portal of its subnet (the other controller), so one controller that is down,
+        // or a target that drops one SendTargets request, does not stop the run.
+        let mut attempts: Vec<Pair> = want.discover_from.clone();
+        let mut tried: BTreeSet<Pair> = BTreeSet::new();
+        let mut failures: Vec<(String, String)> = Vec::new();
+        let mut answered: BTreeSet<String> = BTreeSet::new();
         let mut found: Vec<(Pair, NodeRef)> = Vec::new();
-        for (p, cmd, out) in &results {
-            if out.success() {
-                for n in parse_discovery(&out.stdout) {
-                    found.push((p.clone(), n));
+        cx.progress.message("SendTargets discovery");
+        while !attempts.is_empty() {
+            tried.extend(attempts.iter().cloned());
+            let results = run_concurrently(cx, attempts.iter().map(discovery).collect())?;
+            let mut next = Vec::new();
+            for (p, cmd, out) in &results {
+                if out.success() {
+                    answered.insert(p.iface.clone());
+                    for n in parse_discovery(&out.stdout) {
+                        found.push((p.clone(), n));
+                    }
+                    continue;
                 }
-            } else {
                 let text = failure("SendTargets discovery at", p, out, DISCOVERY_BOUND, &want);
-                problems.push(cmd.mask(&text));
+                failures.push((p.iface.clone(), cmd.mask(&text)));
+                if let Some(other) = want
+                    .pairs
+                    .iter()
+                    .find(|q| q.iface == p.iface && !tried.contains(*q))
+                {
+                    next.push(other.clone());
+                }
             }
+            if !next.is_empty() {
+                cx.progress.message(&format!(
+                    "SendTargets discovery: trying {}",
+                    next.iter()
+                        .map(|p| p.to_string())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+            attempts = next;
         }
+        let problems: Vec<&str> = failures
+            .iter()
+            .filter(|(iface, _)| !answered.contains(iface))
+            .map(|(_, text)| text.as_str())
+            .collect();
         if !problems.is_empty() {
             return Err(StepError::Failed(format!(
                 "discovery failed:\n    - {}",
                 problems.join("\n    - ")
             )));
+        }
+        for (iface, text) in &failures {
+            cx.sheet.note(format!(
+                "sessions: {text}; discovery via {iface} used another portal of its subnet"
+            ));
         }
         let targets: BTreeSet<&str> = found.iter().map(|(_, n)| n.target.as_str()).collect();
         let sources = want
@@ -891,8 +926,9 @@ impl Step for Sessions {
             plan.push(Action::task(
                 "discover",
                 format!(
-                    "SendTargets discovery {from} (concurrently, each cut off after {}s){}; \
-                     then delete every record it creates that is not an expected pair (a \
+                    "SendTargets discovery {from} (concurrently, each cut off after {}s, \
+                     then the next portal of the subnet for an iface whose portal did not \
+                     answer){}; then delete every record it creates that is not an expected pair (a \
                      target reports all its portals to every iface)",
                     DISCOVERY_BOUND.as_secs(),
                     if iqn.is_none() {
@@ -1243,6 +1279,29 @@ mod tests {
         )
     }
 
+    fn discovery_argv(portal: &'static str, iface: &'static str) -> [&'static str; 9] {
+        [
+            "iscsiadm",
+            "-m",
+            "discovery",
+            "-t",
+            "st",
+            "-p",
+            portal,
+            "-I",
+            iface,
+        ]
+    }
+
+    fn killed() -> CmdOutput {
+        CmdOutput {
+            code: None,
+            timed_out: true,
+            duration: DISCOVERY_BOUND,
+            ..Default::default()
+        }
+    }
+
     /// (sid, portal, iface, transport, state, disks).
     type TestSession<'a> = (u32, &'a str, &'a str, &'a str, &'a str, &'a [&'a str]);
 
@@ -1396,7 +1455,8 @@ mod tests {
         assert!(
             text.contains(
                 "SendTargets discovery from iface-vA at 192.168.130.101:3260, from iface-vB at \
-                 192.168.131.101:3260 (concurrently, each cut off after 20s)"
+                 192.168.131.101:3260 (concurrently, each cut off after 20s, then the next \
+                 portal of the subnet for an iface whose portal did not answer)"
             ),
             "{text}"
         );
@@ -1738,6 +1798,51 @@ mod tests {
         h.finish();
     }
 
+    #[test]
+    fn discovery_tries_the_other_portal_of_the_subnet_when_one_does_not_answer() {
+        // The lab saw LIO reject a SendTargets request over iSER now and then; iscsiadm then
+        // waits until it is killed. The other controller's portal on that subnet answers.
+        let h = FakeHost::new();
+        none_listed(&h);
+        let mut run = Run::sessions(answers());
+        let mut step = quick();
+        let plan = step.plan(&mut run.cx(&h)).unwrap();
+        h.expect(&discovery_argv(A1, "iface-vA"), discovery_output());
+        h.expect(&discovery_argv(A2, "iface-vB"), killed());
+        h.expect(&discovery_argv(B2, "iface-vB"), discovery_output());
+        for (iface, portal) in CROSS {
+            expect(
+                &h,
+                &node(iface, portal, &["-o", "delete"]),
+                CmdOutput::ok(""),
+            );
+        }
+        for (iface, portal) in PAIRS {
+            for u in updates_for(iface, portal) {
+                let argv: Vec<String> = u.split(' ').map(str::to_string).collect();
+                expect(&h, &argv, CmdOutput::ok(""));
+            }
+            expect(
+                &h,
+                &node(iface, portal, &["--login"]),
+                login_ok(iface, portal),
+            );
+        }
+        apply(&mut step, &mut run.cx(&h), &plan).unwrap();
+        verified(&h, all_logged_in("iser"));
+        step.verify(&mut run.cx(&h)).unwrap();
+        assert!(
+            run.sheet.notes.iter().any(|n| n.contains(
+                "SendTargets discovery at 192.168.131.101:3260 via iface-vB: no answer within \
+                 20s (killed)"
+            ) && n
+                .ends_with("discovery via iface-vB used another portal of its subnet")),
+            "{:?}",
+            run.sheet.notes
+        );
+        h.finish();
+    }
+
     /// Records in place, no session: the plan is the login task alone.
     fn logins(outcomes: [CmdOutput; 4]) -> (Result<(), StepError>, FakeHost) {
         let h = FakeHost::new();
@@ -1868,28 +1973,20 @@ mod tests {
                  iscsiadm: Could not perform SendTargets discovery: iSCSI PDU timed out\n",
             ),
         );
-        h.expect(
-            &[
-                "iscsiadm",
-                "-m",
-                "discovery",
-                "-t",
-                "st",
-                "-p",
-                A2,
-                "-I",
-                "iface-vB",
-            ],
-            CmdOutput {
-                code: None,
-                timed_out: true,
-                duration: DISCOVERY_BOUND,
-                ..Default::default()
-            },
-        );
+        h.expect(&discovery_argv(A2, "iface-vB"), killed());
+        // Each iface then tries the other portal of its subnet; they fail too.
+        h.expect(&discovery_argv(B1, "iface-vA"), killed());
+        h.expect(&discovery_argv(B2, "iface-vB"), killed());
         let msg = apply(&mut step, &mut run.cx(&h), &plan)
             .unwrap_err()
             .to_string();
+        assert!(
+            msg.contains(
+                "SendTargets discovery at 192.168.130.102:3260 via iface-vA: no answer within \
+                 20s (killed)"
+            ),
+            "{msg}"
+        );
         assert!(
             msg.contains(
                 "SendTargets discovery at 192.168.130.101:3260 via iface-vA timed out \
@@ -1901,7 +1998,8 @@ mod tests {
         assert!(
             msg.contains(
                 "SendTargets discovery at 192.168.131.101:3260 via iface-vB: no answer within \
-                 20s (killed): 192.168.131.101:3260 is unreachable; check the link of vB"
+                 20s (killed): 192.168.131.101:3260 is unreachable or does not answer; check \
+                 the link of vB"
             ),
             "{msg}"
         );
