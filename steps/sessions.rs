@@ -1293,6 +1293,29 @@ mod tests {
         ]
     }
 
+    /// After a discovery that reported every portal to both ifaces: the cross-subnet records
+    /// deleted, each expected pair's record updated, each pair logged in.
+    fn expect_prune_configure_login(h: &FakeHost) {
+        for (iface, portal) in CROSS {
+            expect(
+                h,
+                &node(iface, portal, &["-o", "delete"]),
+                CmdOutput::ok(""),
+            );
+        }
+        for (iface, portal) in PAIRS {
+            for u in updates_for(iface, portal) {
+                let argv: Vec<String> = u.split(' ').map(str::to_string).collect();
+                expect(h, &argv, CmdOutput::ok(""));
+            }
+            expect(
+                h,
+                &node(iface, portal, &["--login"]),
+                login_ok(iface, portal),
+            );
+        }
+    }
+
     fn killed() -> CmdOutput {
         CmdOutput {
             code: None,
@@ -1773,24 +1796,7 @@ mod tests {
             ],
             discovery_output(),
         );
-        for (iface, portal) in CROSS {
-            expect(
-                &h,
-                &node(iface, portal, &["-o", "delete"]),
-                CmdOutput::ok(""),
-            );
-        }
-        for (iface, portal) in PAIRS {
-            for u in updates_for(iface, portal) {
-                let argv: Vec<String> = u.split(' ').map(str::to_string).collect();
-                expect(&h, &argv, CmdOutput::ok(""));
-            }
-            expect(
-                &h,
-                &node(iface, portal, &["--login"]),
-                login_ok(iface, portal),
-            );
-        }
+        expect_prune_configure_login(&h);
         apply(&mut step, &mut run.cx(&h), &plan).unwrap();
         verified(&h, all_logged_in("iser"));
         step.verify(&mut run.cx(&h)).unwrap();
@@ -1810,24 +1816,7 @@ mod tests {
         h.expect(&discovery_argv(A1, "iface-vA"), discovery_output());
         h.expect(&discovery_argv(A2, "iface-vB"), killed());
         h.expect(&discovery_argv(B2, "iface-vB"), discovery_output());
-        for (iface, portal) in CROSS {
-            expect(
-                &h,
-                &node(iface, portal, &["-o", "delete"]),
-                CmdOutput::ok(""),
-            );
-        }
-        for (iface, portal) in PAIRS {
-            for u in updates_for(iface, portal) {
-                let argv: Vec<String> = u.split(' ').map(str::to_string).collect();
-                expect(&h, &argv, CmdOutput::ok(""));
-            }
-            expect(
-                &h,
-                &node(iface, portal, &["--login"]),
-                login_ok(iface, portal),
-            );
-        }
+        expect_prune_configure_login(&h);
         apply(&mut step, &mut run.cx(&h), &plan).unwrap();
         verified(&h, all_logged_in("iser"));
         step.verify(&mut run.cx(&h)).unwrap();
