@@ -1494,34 +1494,8 @@ mod tests {
         assert!(h.changes().is_empty(), "planning changed the host");
 
         // As the lab shows: both ifaces are told about all four portals.
-        h.expect(
-            &[
-                "iscsiadm",
-                "-m",
-                "discovery",
-                "-t",
-                "st",
-                "-p",
-                A1,
-                "-I",
-                "iface-vA",
-            ],
-            discovery_output(),
-        );
-        h.expect(
-            &[
-                "iscsiadm",
-                "-m",
-                "discovery",
-                "-t",
-                "st",
-                "-p",
-                A2,
-                "-I",
-                "iface-vB",
-            ],
-            discovery_output(),
-        );
+        h.expect(&discovery_argv(A1, "iface-vA"), discovery_output());
+        h.expect(&discovery_argv(A2, "iface-vB"), discovery_output());
         for (iface, portal) in CROSS {
             expect(
                 &h,
@@ -1707,34 +1681,8 @@ mod tests {
         let mut run = Run::sessions(a);
         let mut step = quick();
         let plan = step.plan(&mut run.cx(&h)).unwrap();
-        h.expect(
-            &[
-                "iscsiadm",
-                "-m",
-                "discovery",
-                "-t",
-                "st",
-                "-p",
-                A1,
-                "-I",
-                "iface-vA",
-            ],
-            discovery_output(),
-        );
-        h.expect(
-            &[
-                "iscsiadm",
-                "-m",
-                "discovery",
-                "-t",
-                "st",
-                "-p",
-                A2,
-                "-I",
-                "iface-vB",
-            ],
-            discovery_output(),
-        );
+        h.expect(&discovery_argv(A1, "iface-vA"), discovery_output());
+        h.expect(&discovery_argv(A2, "iface-vB"), discovery_output());
         for (iface, portal) in PAIRS.iter().chain(CROSS.iter()) {
             expect(
                 &h,
@@ -1768,34 +1716,8 @@ mod tests {
             vec!["task discover", "task configure", "task login"]
         );
         assert!(plan.render().contains("taking the target IQN from it"));
-        h.expect(
-            &[
-                "iscsiadm",
-                "-m",
-                "discovery",
-                "-t",
-                "st",
-                "-p",
-                A1,
-                "-I",
-                "iface-vA",
-            ],
-            discovery_output(),
-        );
-        h.expect(
-            &[
-                "iscsiadm",
-                "-m",
-                "discovery",
-                "-t",
-                "st",
-                "-p",
-                A2,
-                "-I",
-                "iface-vB",
-            ],
-            discovery_output(),
-        );
+        h.expect(&discovery_argv(A1, "iface-vA"), discovery_output());
+        h.expect(&discovery_argv(A2, "iface-vB"), discovery_output());
         expect_prune_configure_login(&h);
         apply(&mut step, &mut run.cx(&h), &plan).unwrap();
         verified(&h, all_logged_in("iser"));
@@ -1942,17 +1864,7 @@ mod tests {
         let plan = step.plan(&mut run.cx(&h)).unwrap();
         // The lab capture: exit 11 after the retries.
         h.expect(
-            &[
-                "iscsiadm",
-                "-m",
-                "discovery",
-                "-t",
-                "st",
-                "-p",
-                A1,
-                "-I",
-                "iface-vA",
-            ],
+            &discovery_argv(A1, "iface-vA"),
             CmdOutput::status(
                 11,
                 "",
@@ -2012,34 +1924,8 @@ mod tests {
             "{text}"
         );
         assert!(!format!("{step:?}").contains(SECRET));
-        h.expect(
-            &[
-                "iscsiadm",
-                "-m",
-                "discovery",
-                "-t",
-                "st",
-                "-p",
-                A1,
-                "-I",
-                "iface-vA",
-            ],
-            discovery_output(),
-        );
-        h.expect(
-            &[
-                "iscsiadm",
-                "-m",
-                "discovery",
-                "-t",
-                "st",
-                "-p",
-                A2,
-                "-I",
-                "iface-vB",
-            ],
-            discovery_output(),
-        );
+        h.expect(&discovery_argv(A1, "iface-vA"), discovery_output());
+        h.expect(&discovery_argv(A2, "iface-vB"), discovery_output());
         for (iface, portal) in CROSS {
             expect(
                 &h,
