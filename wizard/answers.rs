@@ -691,28 +691,24 @@ pub fn validate(v: &Value, env: &dyn Fn(&str) -> Option<String>) -> Vec<Problem>
 /// host name are always this host's; an explicit initiator IQN must be unique per host; an
 /// explicit WWID is this host's volume ("auto" and the rest travel as they are).
 pub fn host_specific(v: &Value) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut add = |key: String, value: &Value| {
-        if let Some(text) = value.as_str() {
-            out.push(format!("{key} ({text})"));
-        }
-    };
-    if let Some(ports) = v.get("ports").and_then(Value::as_array) {
-        for (i, p) in ports.iter().enumerate() {
-            if let Some(a) = p.get("address") {
-                add(format!("ports[{i}].address"), a);
-            }
-        }
-    }
-    if let Some(n) = v.pointer("/host/mapping_host_name") {
-        add("host.mapping_host_name".into(), n);
-    }
-    for (key, pointer) in [
-        ("host.initiator_iqn", "/host/initiator_iqn"),
-        ("volume.wwid", "/volume/wwid"),
+    let ports = v.get("ports").and_then(Value::as_array).map_or(0, Vec::len);
+    let mut out: Vec<String> = (0..ports)
+        .filter_map(|i| {
+            let a = v["ports"][i].get("address")?.as_str()?;
+            Some(format!("ports[{i}].address ({a})"))
+        })
+        .collect();
+    for (key, path, always) in [
+        (
+            "host.mapping_host_name",
+            ["host", "mapping_host_name"],
+            true,
+        ),
+        ("host.initiator_iqn", ["host", "initiator_iqn"], false),
+        ("volume.wwid", ["volume", "wwid"], false),
     ] {
-        if let Some(x) = v.pointer(pointer).filter(|x| x.as_str() != Some("auto")) {
-            add(key.into(), x);
+        if let Some(x) = s(v, &path).filter(|x| always || *x != "auto") {
+            out.push(format!("{key} ({x})"));
         }
     }
     out
