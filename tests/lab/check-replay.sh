@@ -2,13 +2,14 @@
 # A recorded interactive session replays unattended to the same plan, on two fresh lab VMs:
 #  1. scenario "interactive": a person (guest/person.exp) answers the wizard's questions on a
 #     pseudo-terminal; the run records its answers (recorded.json) and its plans (plan.txt);
-#  2. scenario "replay": a fresh VM runs `iser-wizard run --answers recorded.json` unattended;
+#  2. scenario "attach" with those answers: a fresh VM runs `iser-wizard run --answers
+#     recorded.json` unattended, with all of attach's checks;
 #  3. the two runs' plans are compared, step by step, after masking what is drawn anew on
 #     every host (see normalize below). Any other difference fails, with the diff.
 #
 # Usage: tests/lab/check-replay.sh --wizard PATH [--out DIR]
 #        tests/lab/check-replay.sh --compare DIR
-#   --out DIR      results: DIR/interactive, DIR/replay, DIR/plans.diff (default
+#   --out DIR      results: DIR/interactive, DIR/attach, DIR/plans.diff (default
 #                  ${ISER_LAB_OUT:-/tmp/iser-lab}/replay-check)
 #   --compare DIR  boot nothing: compare the plans of the two runs kept in DIR
 # Exit status: 0 same plans; 1 they differ or a scenario failed; 2 usage.
@@ -47,7 +48,7 @@ if [ "$compare" -eq 0 ]; then
 	scenario interactive
 	recorded=$out/interactive/lab-results/recorded.json
 	[ -s "$recorded" ] || { echo "check-replay: the interactive run recorded no answers" >&2; exit 1; }
-	scenario replay --answers "$recorded"
+	scenario attach --answers "$recorded"
 fi
 
 # The plans: every step's header and plan, up to its "done" line. Masked, as drawn anew on
@@ -65,7 +66,7 @@ normalize() {
 		-e 's#/dev/sd[a-z]+#/dev/sd<n>#g'
 }
 normalize "$out/interactive/lab-results/plan.txt" >"$out/plans.interactive"
-normalize "$out/replay/lab-results/plan.txt" >"$out/plans.replay"
+normalize "$out/attach/lab-results/plan.txt" >"$out/plans.replay"
 steps=$(grep -c '^\[' "$out/plans.interactive" || true)
 if ! diff -u "$out/plans.interactive" "$out/plans.replay" >"$out/plans.diff"; then
 	cat "$out/plans.diff"

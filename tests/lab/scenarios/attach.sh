@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # lab-needs: wizard
 # Attach: one unattended wizard run on a fresh host, then the same checks as the baseline.
-# Answers: answers/default.json (ports vA/vB, the lab target, LUN 0 by WWID, /mnt/lab).
+# Answers: answers/default.json (ports vA/vB, the lab target, LUN 0 by WWID, /mnt/lab), or
+# the answers an interactive run recorded (tests/lab/check-replay.sh).
 # shellcheck source=../guest/lib.sh
 . /lab/guest/lib.sh
 set -euo pipefail
@@ -12,7 +13,8 @@ wwid=$(jq -r .volume.wwid "$LAB_ANSWERS")
 
 phase wizard-run
 rc=0
-"$LAB_WIZARD" run --answers "$LAB_ANSWERS" || rc=$?
+# Its standard output (every step's plan) also goes to plan.txt: check-replay.sh compares it.
+"$LAB_WIZARD" run --answers "$LAB_ANSWERS" | tee "$LAB_RESULTS/plan.txt" || rc=$?
 phase_end
 save_wizard_state
 [ "$rc" -eq 0 ] || fail "iser-wizard run exited $rc, expected 0"
