@@ -19,6 +19,7 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+use crate::settings::{FsType, MountPoint};
 use crate::steps::parse::blkid::{parse_blkid_export, Signature};
 use crate::steps::parse::lsblk::{parse_lsblk_json, BlockDev};
 use crate::steps::parse::parted::aligned_partition;
@@ -392,23 +393,36 @@ fn signature(cx: &Ctx<'_>, dev: &str) -> Result<Option<Signature>, StepError> {
 
 impl Filesystem {
     fn wanted(cx: &mut Ctx<'_>) -> Result<Wanted, StepError> {
-        let partition = cx.ask.confirm(
+        let partition = cx.ask.want_yes(
             "volume.partition",
             "Partition the volume (GPT, one aligned partition)?",
             true,
+            |a| &mut a.volume.partition,
         )?;
         let fstype = cx
             .ask
-            .choose("volume.filesystem", "Filesystem", &["ext4", "xfs"], 0)?;
-        let mount_point = cx.ask.text(
-            "volume.mount_point",
-            "Mount point",
-            Some(&format!("/mnt/{fstype}")),
-        )?;
-        let fstab = cx.ask.confirm(
+            .want_choice(
+                "volume.filesystem",
+                "Filesystem",
+                FsType::ALL,
+                FsType::Ext4,
+                |a| &mut a.volume.filesystem,
+            )?
+            .to_string();
+        let mount_point = cx
+            .ask
+            .want(
+                "volume.mount_point",
+                "Mount point",
+                format!("/mnt/{fstype}").parse::<MountPoint>().ok(),
+                |a| &mut a.volume.mount_point,
+            )?
+            .to_string();
+        let fstab = cx.ask.want_yes(
             "volume.fstab",
             "Mount at boot (fstab, by UUID, _netdev)?",
             true,
+            |a| &mut a.volume.fstab,
         )?;
         Ok(Wanted {
             partition,

@@ -24,6 +24,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use crate::answers::check_iscsi_name;
+use crate::settings::InitiatorIqn;
 use crate::steps::facts::{Distro, IfaceFact};
 use crate::steps::iscsid_conf::{find_short_keys, get_key, set_keys, suggest_full_key};
 use crate::steps::parse::iscsiadm::{parse_initiatorname, parse_record};
@@ -41,7 +42,7 @@ pub const INITIATORNAME: &str = "/etc/iscsi/initiatorname.iscsi";
 /// replacement timeout instead of one.
 pub const LOGIN_TIMEOUT: u32 = 5;
 /// The vendor's replacement timeout, offered when the answers do not give one.
-pub const DEFAULT_REPLACEMENT_TIMEOUT: i64 = 20;
+pub const DEFAULT_REPLACEMENT_TIMEOUT: u32 = 20;
 
 const INITIATORNAME_TEMPLATE: &str = include_str!("../templates/iscsi-initiatorname.iscsi");
 
@@ -72,20 +73,13 @@ pub fn port_list(cx: &Ctx<'_>) -> Result<Vec<(String, String)>, StepError> {
             .map(|p| (p.netdev.clone(), p.address.clone()))
             .collect());
     }
-    let list = cx.ask.provided("ports").unwrap_or(serde_json::Value::Null);
-    let ports: Vec<(String, String)> = list
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| {
-                    Some((
-                        p.get("netdev")?.as_str()?.to_string(),
-                        p.get("address")?.as_str()?.to_string(),
-                    ))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let ports: Vec<(String, String)> = cx
+        .ask
+        .answers()
+        .known_ports()
+        .into_iter()
+        .map(|(n, a)| (n.to_string(), a.to_string()))
+        .collect();
     if ports.is_empty() {
         return Err(StepError::Failed(
             "ports: no host port is known: run the network step first, or list the ports \
@@ -446,28 +440,42 @@ impl Step for Iscsi {
     fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
         let distro = distro(cx)?;
         let ifaces = planned_ifaces(cx)?;
-        let replacement = cx.ask.number(
+        let replacement = cx.ask.want_number(
             "iscsi.replacement_timeout",
             "Seconds a failed path may take to come back before I/O fails over \
              (node.session.timeo.replacement_timeout)",
             Some(DEFAULT_REPLACEMENT_TIMEOUT),
+            (1, 3600),
+            |a| &mut a.iscsi.replacement_timeout,
         )?;
-        let iqn_answer = cx.ask.text(
-            "host.initiator_iqn",
-            "Initiator IQN (\"auto\" keeps this host's own, or generates one)",
-            Some("auto"),
-        )?;
-        let hostname = cx.facts.hostname.clone();
-        let mapping_host_name = cx.ask.text(
-            "host.mapping_host_name",
-            "Host name to use in the array's host mapping",
-            hostname.as_deref(),
-        )?;
-        let host_os_type = cx.ask.text(
-            "host.host_os_type",
-            "Host OS type on the array",
-            Some("Linux DM-MP"),
-        )?;
+        let iqn_answer = cx
+            .ask
+            .want(
+                "host.initiator_iqn",
+                "Initiator IQN (\"auto\" keeps this host's own, or generates one)",
+                Some(InitiatorIqn::Auto),
+                |a| &mut a.host.initiator_iqn,
+            )?
+            .to_string();
+        let hostname = cx.facts.hostname.as_deref().and_then(|h| h.parse().ok());
+        let mapping_host_name = cx
+            .ask
+            .want(
+                "host.mapping_host_name",
+                "Host name to use in the array's host mapping",
+                hostname,
+                |a| &mut a.host.mapping_host_name,
+            )?
+            .to_string();
+        let host_os_type = cx
+            .ask
+            .want(
+                "host.host_os_type",
+                "Host OS type on the array",
+                "Linux DM-MP".parse().ok(),
+                |a| &mut a.host.host_os_type,
+            )?
+            .to_string();
         let settings = vec![
             ("node.startup", "automatic".to_string()),
             (

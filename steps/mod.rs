@@ -25,12 +25,14 @@ pub mod templates;
 pub mod testkit;
 pub mod timefmt;
 pub mod verify;
+pub mod want;
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::settings::Answers;
 use crate::worksheets::Worksheet;
 pub use facts::Facts;
 pub use host::{Cmd, CmdOutput, Host, HostError};
@@ -139,33 +141,55 @@ pub enum AskError {
     Terminal(String),
 }
 
-/// The one path by which steps get answers, in interactive and unattended runs alike: the
-/// answer at `key` if it was provided (validated exactly as a typed one), else a prompt
-/// offering `default`, else (no terminal) [`AskError::Missing`].
-pub trait Ask {
-    /// A text answer at `key` (a JSON path such as `volume.mount_point`).
-    fn text(
-        &mut self,
-        key: &str,
-        question: &str,
-        default: Option<&str>,
-    ) -> Result<String, AskError>;
-    /// A yes/no answer.
-    fn confirm(&mut self, key: &str, question: &str, default: bool) -> Result<bool, AskError>;
+/// What a prompt asks for.
+pub enum Question<'a> {
+    /// Text, checked by `check` as it is typed; `default` is offered.
+    Text {
+        /// The detected default.
+        default: Option<String>,
+        /// The typed value's own parser (its message when it does not parse).
+        check: &'a dyn Fn(&str) -> Result<(), String>,
+    },
+    /// Yes or no.
+    Confirm {
+        /// The default.
+        default: bool,
+    },
     /// One of `choices`.
-    fn choose(
-        &mut self,
-        key: &str,
-        question: &str,
-        choices: &[&str],
+    Select {
+        /// The words offered.
+        choices: &'a [&'a str],
+        /// The index offered first.
         default: usize,
-    ) -> Result<String, AskError>;
-    /// A whole-number answer.
-    fn number(&mut self, key: &str, question: &str, default: Option<i64>) -> Result<i64, AskError>;
-    /// The raw provided value at `key`, if any (for lists and maps).
-    fn provided(&self, key: &str) -> Option<serde_json::Value>;
-    /// Record a value at `key` (what a step derived from several prompts).
-    fn record(&mut self, key: &str, value: serde_json::Value);
+    },
+}
+
+/// What a prompt got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reply {
+    /// Typed text (already checked).
+    Text(String),
+    /// Yes or no.
+    Yes(bool),
+    /// The index of the chosen word.
+    Chose(usize),
+}
+
+/// The one path by which steps get answers, in interactive and unattended runs alike. The
+/// answers known so far are typed ([`Answers`]: the file's values and those asked earlier
+/// in this run); a step's *want* phase reads them and asks only for what is missing, through
+/// the typed helpers on `dyn Ask` ([`want`]), which store each answer so nobody is asked
+/// twice and `--record-answers` can write them.
+pub trait Ask {
+    /// Everything known so far.
+    fn answers(&self) -> &Answers;
+    /// Everything known so far, to store an answer.
+    fn answers_mut(&mut self) -> &mut Answers;
+    /// Why the provided answer at `key` was refused, if it was (a lenient reader keeps the
+    /// problem until a step needs that answer).
+    fn refused(&self, key: &str) -> Option<String>;
+    /// Ask a person; with nobody to ask, take `default` or fail naming `key`.
+    fn prompt(&mut self, key: &str, question: &str, q: Question<'_>) -> Result<Reply, AskError>;
     /// Whether a person is answering.
     fn interactive(&self) -> bool;
 }

@@ -49,6 +49,7 @@
 //! `active` with checker `ready` (or `ghost`, an rdac/ALUA standby path), and records the
 //! WWID, vendor/product, size and paths in the facts and the worksheet.
 
+use crate::settings::Wwid;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
@@ -564,11 +565,15 @@ impl Multipath {
         if let Some(w) = &self.wanted {
             return Ok(w.clone());
         }
-        let a = cx.ask.text(
-            "volume.wwid",
-            "WWID of the volume (\"auto\": the one empty LUN of the target)",
-            Some("auto"),
-        )?;
+        let a = cx
+            .ask
+            .want(
+                "volume.wwid",
+                "WWID of the volume (\"auto\": the one empty LUN of the target)",
+                Some(Wwid::Auto),
+                |a| &mut a.volume.wwid,
+            )?
+            .to_string();
         let w = Wanted::from_answer(&a);
         self.wanted = Some(w.clone());
         Ok(w)
@@ -804,10 +809,11 @@ impl Step for Multipath {
         let distro = distro(cx)?;
         let sessions = sessions(cx)?;
         let wanted = self.wanted(cx)?;
-        let rebuild = cx.ask.confirm(
+        let rebuild = cx.ask.want_yes(
             "multipath.rebuild_initramfs",
             "Rebuild the initramfs when the multipath configuration changes?",
             false,
+            |a| &mut a.multipath_mut().rebuild_initramfs,
         )?;
         let mut plan = Plan::new(StepName::Multipath);
         self.config_changes.clear();

@@ -24,9 +24,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
-use crate::answers::{check_netdev, in_subnet, parse_cidr, parse_portal};
+use crate::answers::check_netdev;
+use crate::settings::{self, resolve_portals, Fabric, HostAddr, Netdev, Portal, ResolvedPortal};
 use crate::steps::facts::{Distro, PortFact};
 use crate::steps::parse::ibstat::{parse_sysfs_port, Guid, LinkLayer, Port, PortState};
 use crate::steps::parse::netlink::{parse_ip_j_addr, parse_rdma_link, IpoibMode, Link};
@@ -230,8 +229,8 @@ pub fn state_name(s: &PortState) -> String {
 pub struct PortAnswer {
     /// The netdev named in the answers.
     pub netdev: String,
-    /// Address with prefix (empty when not asked for).
-    pub address: String,
+    /// Address with prefix (absent when not asked for).
+    pub address: Option<HostAddr>,
     /// `datagram` or `connected`, when given.
     pub ipoib_mode: Option<String>,
     /// MTU, when given.
@@ -281,19 +280,23 @@ impl ChosenPort {
 
 /// The fabric answer: `auto`, `infiniband` or `roce`.
 pub fn fabric_answer(cx: &mut Ctx<'_>) -> Result<String, StepError> {
-    if cx.ask.provided("fabric").is_none() && cx.ask.interactive() {
+    if cx.ask.answers().fabric.is_none() && cx.ask.interactive() {
         // Asked (and resolved) by the subnet-manager step already: do not ask twice.
         if let Some(f) = cx.facts.fabric.clone() {
-            cx.ask.record("fabric", Value::from(f.as_str()));
+            cx.ask.answers_mut().fabric = f.parse().ok();
             return Ok(f);
         }
     }
-    Ok(cx.ask.choose(
-        "fabric",
-        "Which fabric carries iSER? (auto: from each port's link layer)",
-        &["auto", "infiniband", "roce"],
-        0,
-    )?)
+    Ok(cx
+        .ask
+        .want_choice(
+            "fabric",
+            "Which fabric carries iSER? (auto: from each port's link layer)",
+            &[Fabric::Auto, Fabric::Infiniband, Fabric::Roce],
+            Fabric::Auto,
+            |a| &mut a.fabric,
+        )?
+        .to_string())
 }
 
 /// A name that goes into configuration files and shell lines: the kernel's rules and
@@ -317,10 +320,7 @@ fn port_answers(
     links: &[Link],
     ask_addresses: bool,
 ) -> Result<Vec<PortAnswer>, StepError> {
-    let provided = match cx.ask.provided("ports") {
-        Some(Value::Array(a)) => a.len(),
-        _ => 0,
-    };
+    let provided = cx.ask.answers().ports.as_ref().map_or(0, Vec::len);
     let from_facts: Vec<PortFact> = cx.facts.ports.clone();
     let detected: Vec<String> = inv.iter().filter_map(|(_, n)| n.clone()).collect();
     let n = if provided > 0 {
@@ -345,56 +345,58 @@ fn port_answers(
             .get(i)
             .map(|p| p.netdev.clone())
             .or_else(|| detected.get(i).cloned());
-        let netdev = cx.ask.text(
+        let netdev = cx.ask.want(
             &format!("ports[{i}].netdev"),
             &format!(
                 "Network interface of iSER port {} (RDMA ports: {listing})",
                 i + 1
             ),
-            default.as_deref(),
+            default.and_then(|d| d.parse::<Netdev>().ok()),
+            |a| &mut a.port_mut(i).netdev,
         )?;
         let address = if ask_addresses {
             let current = links
                 .iter()
-                .find(|l| l.name == netdev)
+                .find(|l| l.name == netdev.as_str())
                 .and_then(|l| {
                     l.addrs.iter().find_map(|a| match a.address {
                         IpAddr::V4(v4) if a.scope.as_deref() != Some("link") => {
-                            Some(format!("{v4}/{}", a.prefix_len))
+                            format!("{v4}/{}", a.prefix_len).parse::<HostAddr>().ok()
                         }
                         _ => None,
                     })
                 })
-                .or_else(|| {
-                    from_facts
-                        .get(i)
-                        .map(|p| p.address.clone())
-                        .filter(|a| !a.is_empty())
-                });
-            cx.ask.text(
+                .or_else(|| from_facts.get(i).and_then(|p| p.address.parse().ok()));
+            Some(cx.ask.want(
                 &format!("ports[{i}].address"),
                 // The vendor's example layout: host port 1 on 192.168.130.0/24, port 2 on .131.
                 &format!(
                     "IPv4 address with prefix for {netdev} (like 192.168.{}.10/24)",
                     130 + i.min(125)
                 ),
-                current.as_deref(),
-            )?
+                current,
+                |a| &mut a.port_mut(i).address,
+            )?)
         } else {
             cx.ask
-                .provided(&format!("ports[{i}].address"))
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default()
+                .answers()
+                .ports
+                .as_ref()
+                .and_then(|p| p.get(i)?.address)
         };
-        let get = |k: &str| cx.ask.provided(&format!("ports[{i}].{k}"));
+        let given = cx
+            .ask
+            .answers()
+            .ports
+            .as_ref()
+            .and_then(|p| p.get(i).cloned())
+            .unwrap_or_default();
         out.push(PortAnswer {
-            netdev,
+            netdev: netdev.to_string(),
             address,
-            ipoib_mode: get("ipoib_mode").and_then(|v| v.as_str().map(str::to_string)),
-            mtu: get("mtu")
-                .and_then(|v| v.as_u64())
-                .and_then(|m| u32::try_from(m).ok()),
-            persistent_name: get("persistent_name").and_then(|v| v.as_str().map(str::to_string)),
+            ipoib_mode: given.ipoib_mode.map(|m| m.to_string()),
+            mtu: given.mtu,
+            persistent_name: given.persistent_name.map(|n| n.to_string()),
         });
     }
     Ok(out)
@@ -606,14 +608,13 @@ pub fn port_file(
     mode: Option<&str>,
 ) -> Result<(PathBuf, String, u32), StepError> {
     let name = port.name();
-    let (ip, prefix) = parse_cidr(&port.answer.address).ok_or_else(|| {
-        StepError::Failed(format!(
-            "ports[{}].address: {:?} is not an IPv4 address with prefix length",
-            port.index, port.answer.address
-        ))
+    let addr = port.answer.address.ok_or_else(|| {
+        StepError::Ask(crate::steps::AskError::Missing {
+            key: format!("ports[{}].address", port.index),
+        })
     })?;
-    let ip = ip.to_string();
-    let prefix = prefix.to_string();
+    let ip = addr.addr().to_string();
+    let prefix = addr.prefix().to_string();
     let mtu = port.answer.mtu.map(|m| m.to_string());
     let ib = port.rdma.is_ib();
     let mode = if ib { mode } else { None };
@@ -623,7 +624,7 @@ pub fn port_file(
         let mut v: Vec<(&'static str, Option<String>)> = vec![
             ("netdev", Some(name.to_string())),
             ("port", Some(desc.clone())),
-            ("address", Some(port.answer.address.clone())),
+            ("address", Some(addr.to_string())),
             ("ip", Some(ip.clone())),
             ("prefix", Some(prefix.clone())),
             ("mtu", mtu.clone()),
@@ -819,13 +820,15 @@ fn live_differences(
         return Ok(vec![format!("{name} does not exist yet")]);
     };
     let mut diff = Vec::new();
-    let (ip, prefix) = parse_cidr(&port.answer.address).unwrap_or((Ipv4Addr::UNSPECIFIED, 32));
-    if !link
-        .addrs
-        .iter()
-        .any(|a| a.address == IpAddr::V4(ip) && a.prefix_len == prefix)
-    {
-        diff.push(format!("{name} lacks {}", port.answer.address));
+    let has = |want: &HostAddr| {
+        link.addrs
+            .iter()
+            .any(|a| a.address == IpAddr::V4(want.addr()) && a.prefix_len == want.prefix())
+    };
+    match &port.answer.address {
+        Some(want) if has(want) => {}
+        Some(want) => diff.push(format!("{name} lacks {want}")),
+        None => diff.push(format!("{name}: no address is known for it")),
     }
     if !link.is_up() {
         diff.push(format!("{name} is down"));
@@ -963,36 +966,38 @@ fn ping_all(
 /// to the answers validation (and never pinged from another subnet). `links` tells which
 /// portals are addresses of this host itself.
 fn probes(cx: &Ctx<'_>, ports: &[ChosenPort], links: &[Link]) -> Vec<Probe> {
-    let Some(Value::Array(portals)) = cx.ask.provided("target.portals") else {
+    let Some(portals) = &cx.ask.answers().target.portals else {
         return Vec::new();
     };
+    let addrs: Vec<(Netdev, HostAddr)> = ports
+        .iter()
+        .filter_map(|c| Some((c.name().parse().ok()?, c.answer.address?)))
+        .collect();
     let mut out = Vec::new();
-    for p in portals {
-        let Some((addr, _)) = p
-            .get("address")
-            .and_then(Value::as_str)
-            .and_then(parse_portal)
-        else {
-            continue;
-        };
-        let owner = ports
+    for r in resolve_each(&addrs, portals) {
+        let addr = r.portal.address.ip();
+        let local_on = links
             .iter()
-            .find(|c| parse_cidr(&c.answer.address).is_some_and(|(a, pf)| in_subnet(addr, a, pf)));
-        if let Some(c) = owner {
-            let local_on = links
-                .iter()
-                .find(|l| l.addrs.iter().any(|a| a.address == IpAddr::V4(addr)))
-                .map(|l| l.name.clone());
-            out.push(Probe {
-                portal: addr,
-                label: p.get("label").and_then(Value::as_str).map(str::to_string),
-                netdev: c.name().to_string(),
-                address: c.answer.address.clone(),
-                local_on,
-            });
-        }
+            .find(|l| l.addrs.iter().any(|a| a.address == IpAddr::V4(addr)))
+            .map(|l| l.name.clone());
+        out.push(Probe {
+            portal: addr,
+            label: r.portal.label.map(|l| l.to_string()),
+            netdev: addrs[r.port].0.to_string(),
+            address: addrs[r.port].1.to_string(),
+            local_on,
+        });
     }
     out
+}
+
+/// The portals that have an owning port, each with it (the others are the answers
+/// validation's to report).
+fn resolve_each(ports: &[(Netdev, HostAddr)], portals: &[Portal]) -> Vec<ResolvedPortal> {
+    portals
+        .iter()
+        .filter_map(|p| resolve_portals(ports, std::slice::from_ref(p)).ok()?.pop())
+        .collect()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1138,12 +1143,16 @@ impl Network {
             };
             let mode = match &port.answer.ipoib_mode {
                 Some(m) => m.clone(),
-                None => cx.ask.choose(
-                    &format!("ports[{i}].ipoib_mode"),
-                    &format!("IPoIB mode of {}", port.answer.netdev),
-                    &["datagram", "connected"],
-                    default,
-                )?,
+                None => cx
+                    .ask
+                    .want_choice(
+                        &format!("ports[{i}].ipoib_mode"),
+                        &format!("IPoIB mode of {}", port.answer.netdev),
+                        settings::IpoibMode::ALL,
+                        settings::IpoibMode::ALL[default],
+                        |a| &mut a.port_mut(i).ipoib_mode,
+                    )?
+                    .to_string(),
             };
             if mode == "connected" && enhanced {
                 return Err(StepError::Failed(format!(
@@ -1191,7 +1200,7 @@ impl Network {
                 rdma_port: Some(u32::from(p.rdma.info.number)),
                 guid: guid.clone(),
                 link_layer: Some(ll.to_string()),
-                address: p.answer.address.clone(),
+                address: p.answer.address.map(|a| a.to_string()).unwrap_or_default(),
             });
             records.push(PortRecord {
                 netdev: Some(p.name().to_string()),
@@ -1209,7 +1218,7 @@ impl Network {
                 ),
                 rate: p.rdma.info.rate.as_ref().map(|r| r.describe()),
                 state: Some(state_name(&p.rdma.info.state)),
-                address: Some(p.answer.address.clone()),
+                address: p.answer.address.map(|a| a.to_string()),
             });
         }
         cx.facts.ports = facts;
@@ -1232,10 +1241,10 @@ impl Step for Network {
         self.ports = ports;
         if cx.ask.interactive() {
             // Asked here, not first in the sessions step, so this step can ping them.
-            let ports: Vec<(String, String)> = self
+            let ports: Vec<(Netdev, HostAddr)> = self
                 .ports
                 .iter()
-                .map(|p| (p.name().to_string(), p.answer.address.clone()))
+                .filter_map(|p| Some((p.name().parse().ok()?, p.answer.address?)))
                 .collect();
             crate::steps::sessions::portal_answers(cx, &ports)?;
         }
@@ -1868,7 +1877,7 @@ mod tests {
         });
         let h = lab_host();
         h.allow(&IP, ip_out(&lab_links(false)));
-        let mut run = Run::for_os(Value::Null, DEBIAN);
+        let mut run = Run::for_os(serde_json::Value::Null, DEBIAN);
         run.ask = crate::prompt::Asker::scripted(typed);
         let asked = run.with(&h, |cx| quick().plan(cx)).unwrap();
         let text = asked.render();

@@ -11,6 +11,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
+use crate::settings::{Fabric, FsType};
 use crate::steps::facts::{Distro, MissingProgram, ModuleState, OsInfo};
 use crate::steps::{Action, Cmd, Ctx, Plan, Step, StepError, StepName};
 
@@ -85,17 +86,11 @@ pub fn parse_os_release(text: &str) -> OsInfo {
 
 /// Programs the later steps need, given what the answers already say.
 fn needed_programs(cx: &Ctx<'_>, distro: Distro, has_ib: bool) -> Vec<(&'static str, StepName)> {
-    let provided_str = |k: &str| {
-        cx.ask
-            .provided(k)
-            .and_then(|v| v.as_str().map(str::to_string))
-    };
-    let provided_bool = |k: &str| cx.ask.provided(k).and_then(|v| v.as_bool());
-    let fabric = provided_str("fabric").unwrap_or_else(|| "auto".into());
-    let ib = match fabric.as_str() {
-        "infiniband" => true,
-        "roce" => false,
-        _ => has_ib,
+    let answers = cx.ask.answers();
+    let ib = match answers.fabric.unwrap_or(Fabric::Auto) {
+        Fabric::Infiniband => true,
+        Fabric::Roce => false,
+        Fabric::Auto => has_ib,
     };
     let mut need = vec![
         ("modprobe", StepName::Preflight),
@@ -116,7 +111,8 @@ fn needed_programs(cx: &Ctx<'_>, distro: Distro, has_ib: bool) -> Vec<(&'static 
     ];
     if ib {
         need.push(("ibstat", StepName::SubnetManager));
-        if provided_bool("subnet_manager.run_on_host").unwrap_or(true) {
+        let run_on_host = answers.subnet_manager.as_ref().and_then(|m| m.run_on_host);
+        if run_on_host.unwrap_or(true) {
             need.push(("opensm", StepName::SubnetManager));
         }
     }
@@ -130,11 +126,12 @@ fn needed_programs(cx: &Ctx<'_>, distro: Distro, has_ib: bool) -> Vec<(&'static 
         Distro::Rhel if !has("ifup") => need.push(("nmcli", StepName::Network)),
         _ => {}
     }
-    match provided_str("volume.filesystem").as_deref() {
-        Some("xfs") => need.push(("mkfs.xfs", StepName::Filesystem)),
+    match answers.volume.filesystem {
+        Some(FsType::Xfs) => need.push(("mkfs.xfs", StepName::Filesystem)),
         _ => need.push(("mkfs.ext4", StepName::Filesystem)),
     }
-    if provided_bool("multipath.rebuild_initramfs").unwrap_or(false) {
+    let rebuild = answers.multipath.as_ref().and_then(|m| m.rebuild_initramfs);
+    if rebuild.unwrap_or(false) {
         match distro {
             Distro::Rhel | Distro::Sles => need.push(("dracut", StepName::Multipath)),
             Distro::Debian | Distro::Ubuntu => need.push(("update-initramfs", StepName::Multipath)),
@@ -225,7 +222,7 @@ impl Preflight {
             )));
         };
         if !os.supported {
-            let go_on = cx.ask.confirm(
+            let go_on = cx.ask.want_yes(
                 "host.allow_unsupported_os",
                 &format!(
                     "{} is not a supported release (RHEL/Rocky/Alma 8-9, SLES 15, Ubuntu \
@@ -234,6 +231,7 @@ impl Preflight {
                     os.pretty_name, distro
                 ),
                 false,
+                |a| &mut a.host.allow_unsupported_os,
             )?;
             if !go_on {
                 return Err(StepError::Failed(format!(

@@ -30,10 +30,10 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::net::Ipv4Addr;
+
 use std::time::Duration;
 
-use crate::answers::{in_subnet, mask, parse_cidr, parse_portal};
+use crate::settings::{self, Discovery, HostAddr, Netdev, PortalAddr, TargetIqn};
 use crate::steps::facts::{IfaceFact, SessionFact};
 use crate::steps::host::HostError;
 use crate::steps::iscsi::{planned_ifaces, DEFAULT_REPLACEMENT_TIMEOUT, LOGIN_TIMEOUT};
@@ -106,7 +106,7 @@ struct Want {
     ifaces: Vec<IfaceFact>,
     portals: Vec<TargetPortal>,
     pairs: Vec<Pair>,
-    replacement_timeout: i64,
+    replacement_timeout: u32,
     chap: Option<Chap>,
     discover_from: Vec<Pair>,
     login: Vec<Pair>,
@@ -294,109 +294,96 @@ fn node_pair(n: &NodeRef) -> Option<Pair> {
 
 /// The answers' `target.portals`; in an interactive run without them, asked: controllers A
 /// and B on each host port's subnet (the recommended layout), each port given as its netdev
-/// and address. The network step asks first, to ping them; this step then finds them
-/// answered.
+/// and address, and each address checked against that port's subnet as it is typed. The
+/// network step asks first, to ping them; this step then finds them answered.
 pub(crate) fn portal_answers(
     cx: &mut Ctx<'_>,
-    ports: &[(String, String)],
-) -> Result<Vec<serde_json::Value>, StepError> {
-    match cx.ask.provided("target.portals") {
-        Some(v) => Ok(v.as_array().cloned().unwrap_or_default()),
-        None if cx.ask.interactive() => {
-            let mut list = Vec::new();
-            for (i, (netdev, address)) in ports.iter().enumerate() {
-                for (j, ctrl) in ["A", "B"].iter().enumerate() {
-                    let k = 2 * i + j;
-                    let portal = cx.ask.text(
-                        &format!("target.portals[{k}].address"),
-                        &format!(
-                            "Controller {ctrl} iSER port address on {netdev}'s subnet ({address})"
-                        ),
-                        None,
-                    )?;
-                    let label = format!("Controller {ctrl}, port {}", i + 1);
-                    cx.ask.record(
-                        &format!("target.portals[{k}].label"),
-                        serde_json::Value::from(label.clone()),
-                    );
-                    list.push(serde_json::json!({"address": portal, "label": label}));
-                }
-            }
-            Ok(list)
-        }
-        None => Err(AskError::Missing {
+    ports: &[(Netdev, HostAddr)],
+) -> Result<Vec<settings::Portal>, StepError> {
+    cx.ask.check_refused("target.portals")?;
+    if let Some(list) = &cx.ask.answers().target.portals {
+        return Ok(list.clone());
+    }
+    if !cx.ask.interactive() {
+        return Err(AskError::Missing {
             key: "target.portals".into(),
         }
-        .into()),
+        .into());
     }
+    let addrs: Vec<HostAddr> = ports.iter().map(|(_, a)| *a).collect();
+    let mut list = Vec::new();
+    for (i, (netdev, address)) in ports.iter().enumerate() {
+        for (j, ctrl) in ["A", "B"].iter().enumerate() {
+            let k = 2 * i + j;
+            let on_this_port = |p: &PortalAddr| match settings::owner_of(&addrs, p.ip()) {
+                Ok(owner) if owner == i => Ok(()),
+                Ok(owner) => Err(format!(
+                    "{} is on {}'s subnet, not {netdev}'s ({address}): give controller {ctrl}'s \
+                     port on {netdev}'s subnet",
+                    p.ip(),
+                    ports[owner].0
+                )),
+                Err(e) => Err(settings::owner_message(ports, p.ip(), e)),
+            };
+            let address = cx.ask.ask_value(
+                &format!("target.portals[{k}].address"),
+                &format!("Controller {ctrl} iSER port address on {netdev}'s subnet ({address})"),
+                None,
+                &on_this_port,
+            )?;
+            let label = format!("Controller {ctrl}, port {}", i + 1).parse().ok();
+            list.push(settings::Portal { address, label });
+        }
+    }
+    cx.ask.answers_mut().target.portals = Some(list.clone());
+    Ok(list)
 }
 
 /// The answers' target portals, each with the iface of its subnet.
 fn target_portals(cx: &mut Ctx<'_>, ifaces: &[IfaceFact]) -> Result<Vec<TargetPortal>, StepError> {
-    let nets: Vec<Option<(Ipv4Addr, u8)>> = ifaces.iter().map(|i| parse_cidr(&i.address)).collect();
-    let ports: Vec<(String, String)> = ifaces
-        .iter()
-        .map(|i| (i.netdev.clone(), i.address.clone()))
-        .collect();
+    let ports = iface_ports(ifaces)?;
     let list = portal_answers(cx, &ports)?;
-    let mut out = Vec::new();
-    for (k, v) in list.iter().enumerate() {
-        let text = v.get("address").and_then(|a| a.as_str()).unwrap_or("");
-        let Some((addr, port)) = parse_portal(text) else {
-            return Err(StepError::Failed(format!(
-                "target.portals[{k}].address: {text:?} is not an IPv4 address (optionally :port)"
-            )));
-        };
-        let owners: Vec<usize> = nets
+    let resolved = settings::resolve_portals(&ports, &list).map_err(|e| {
+        let k = list
             .iter()
-            .enumerate()
-            .filter(|(_, n)| n.is_some_and(|(a, pf)| in_subnet(addr, a, pf)))
-            .map(|(i, _)| i)
-            .collect();
-        let [iface] = owners[..] else {
-            return Err(StepError::Failed(format!(
-                "target.portals[{k}].address: {addr} is in {} host port's subnet ({}): each \
-                 target port must share a subnet with exactly one host port",
-                if owners.is_empty() {
-                    "no"
-                } else {
-                    "more than one"
-                },
-                ifaces
-                    .iter()
-                    .map(|i| format!("{} {}", i.netdev, i.address))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        };
-        out.push(TargetPortal {
+            .position(|p| settings::resolve_portals(&ports, std::slice::from_ref(p)).is_err())
+            .unwrap_or(0);
+        StepError::Failed(format!("target.portals[{k}].address: {e}"))
+    })?;
+    Ok(resolved
+        .into_iter()
+        .map(|r| TargetPortal {
             portal: Portal {
-                address: addr.to_string(),
-                port,
+                address: r.portal.address.ip().to_string(),
+                port: r.portal.address.port(),
             },
-            label: v.get("label").and_then(|l| l.as_str()).map(str::to_string),
-            iface,
-        });
-    }
-    Ok(out)
+            label: r.portal.label.map(|l| l.to_string()),
+            iface: r.port,
+        })
+        .collect())
+}
+
+/// The ifaces' ports as typed values (their facts keep the text the network step wrote).
+pub(crate) fn iface_ports(ifaces: &[IfaceFact]) -> Result<Vec<(Netdev, HostAddr)>, StepError> {
+    ifaces
+        .iter()
+        .map(|i| {
+            let bad = |e: String| StepError::Failed(format!("iface {}: {e}", i.name));
+            Ok((
+                i.netdev.parse().map_err(bad)?,
+                i.address.parse().map_err(bad)?,
+            ))
+        })
+        .collect()
 }
 
 fn chap(cx: &Ctx<'_>, env: fn(&str) -> Option<String>) -> Result<Option<Chap>, StepError> {
-    let Some(v) = cx.ask.provided("target.chap").filter(|v| !v.is_null()) else {
+    cx.ask.check_refused("target.chap")?;
+    let Some(Some(c)) = &cx.ask.answers().target.chap else {
         return Ok(None);
     };
-    let field = |k: &str| {
-        v.get(k)
-            .and_then(|x| x.as_str())
-            .map(str::to_string)
-            .ok_or_else(|| {
-                StepError::Ask(AskError::Missing {
-                    key: format!("target.chap.{k}"),
-                })
-            })
-    };
-    let username = field("username")?;
-    let var = field("password_env")?;
+    let username = c.username.to_string();
+    let var = c.password_env.to_string();
     let secret = env(&var).filter(|s| !s.is_empty()).ok_or_else(|| {
         StepError::Failed(format!(
             "target.chap.password_env: the environment variable {var} is not set: export it \
@@ -715,10 +702,10 @@ fn subnet_records(want: &Want) -> Vec<SubnetRecord> {
                 name,
                 ..Default::default()
             };
-            if let Some((addr, prefix)) = parse_cidr(&iface.address) {
-                rec.network = Some(Ipv4Addr::from(u32::from(addr) & mask(prefix)).to_string());
-                rec.netmask = Some(Ipv4Addr::from(mask(prefix)).to_string());
-                rec.host_port = Some(addr.to_string());
+            if let Ok(addr) = iface.address.parse::<HostAddr>() {
+                rec.network = Some(addr.network().to_string());
+                rec.netmask = Some(addr.netmask().to_string());
+                rec.host_port = Some(addr.addr().to_string());
             }
             let mine: Vec<&TargetPortal> = want.portals.iter().filter(|p| p.iface == i).collect();
             let label_is = |p: &TargetPortal, c: &str| {
@@ -759,17 +746,22 @@ impl Step for Sessions {
         } else {
             cx.facts.ifaces.clone()
         };
-        let iqn_answer = cx.ask.text(
-            "target.iqn",
-            "Target IQN (\"discover\" takes it from SendTargets)",
-            Some("discover"),
-        )?;
-        let manual = cx.ask.choose(
+        let iqn_answer = cx
+            .ask
+            .want(
+                "target.iqn",
+                "Target IQN (\"discover\" takes it from SendTargets)",
+                Some(TargetIqn::Discover),
+                |a| &mut a.target.iqn,
+            )?
+            .to_string();
+        let manual = cx.ask.want_choice(
             "target.discovery",
             "How to find the target's portals",
-            &["sendtargets", "manual"],
-            0,
-        )? == "manual";
+            Discovery::ALL,
+            Discovery::SendTargets,
+            |a| &mut a.target.discovery,
+        )? == Discovery::Manual;
         if manual && iqn_answer == "discover" {
             return Err(StepError::Failed(
                 "target.iqn: \"discover\" needs SendTargets discovery, but target.discovery is \
@@ -778,10 +770,12 @@ impl Step for Sessions {
             ));
         }
         let portals = target_portals(cx, &ifaces)?;
-        let replacement_timeout = cx.ask.number(
+        let replacement_timeout = cx.ask.want_number(
             "iscsi.replacement_timeout",
             "Seconds a failed path may take to come back before I/O fails over",
             Some(DEFAULT_REPLACEMENT_TIMEOUT),
+            (1, 3600),
+            |a| &mut a.iscsi.replacement_timeout,
         )?;
         let chap = chap(cx, self.env)?;
         let pairs: Vec<Pair> = portals

@@ -20,8 +20,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
-
+use crate::settings::PortKey;
 use crate::steps::facts::{Distro, PortFact};
 use crate::steps::network::{chosen_ports, distro, fabric_answer, state_name, systemctl_is};
 use crate::steps::parse::ibstat::{parse_ibstat, Guid, PortState};
@@ -128,39 +127,44 @@ fn sysconfig_guids(text: &str) -> Vec<Guid> {
 }
 
 fn priority(cx: &mut Ctx<'_>, guid: Guid, names: &[&str]) -> Result<u8, StepError> {
-    let map = match cx.ask.provided("subnet_manager.priorities") {
-        Some(Value::Object(m)) => m,
-        _ => Default::default(),
-    };
+    let key = format!("subnet_manager.priorities.{guid}");
+    cx.ask.check_refused("subnet_manager.priorities")?;
+    let map = cx
+        .ask
+        .answers()
+        .subnet_manager
+        .as_ref()
+        .and_then(|m| m.priorities.clone())
+        .unwrap_or_default();
+    let given = map.iter().find_map(|(k, p)| {
+        let mine = match k {
+            PortKey::Guid(g) => g.as_str().parse::<Guid>().ok() == Some(guid),
+            PortKey::Netdev(n) => names.contains(&n.as_str()),
+        };
+        mine.then_some(*p)
+    });
+    if let Some(p) = given {
+        return Ok(p);
+    }
     let question = format!(
         "opensm priority for port {guid} ({}), 0 lowest (opensm's default) to 15 highest",
         names.join(", ")
     );
-    let by_guid = map
-        .keys()
-        .find(|k| k.parse::<Guid>().ok() == Some(guid))
-        .cloned();
-    let n = if let Some(k) = by_guid {
-        cx.ask.number(
-            &format!("subnet_manager.priorities.{k}"),
-            &question,
-            Some(0),
-        )?
-    } else if let Some(v) = names.iter().find_map(|n| map.get(*n)) {
-        // A netdev key (may hold a '.', which a key path cannot): read it as given.
-        v.as_i64().unwrap_or(-1)
-    } else {
-        cx.ask.number(
-            &format!("subnet_manager.priorities.{guid}"),
-            &question,
-            Some(0),
-        )?
-    };
-    u8::try_from(n).ok().filter(|p| *p <= 15).ok_or_else(|| {
+    let n = cx.ask.ask_number(&key, &question, Some(0), (0, 15))?;
+    let p = u8::try_from(n).map_err(|_| {
         StepError::Failed(format!(
             "subnet_manager.priorities: {n} for {guid} is not a priority from 0 to 15"
         ))
-    })
+    })?;
+    if let Ok(k) = guid.to_string().parse() {
+        cx.ask
+            .answers_mut()
+            .subnet_manager_mut()
+            .priorities
+            .get_or_insert_with(Default::default)
+            .insert(PortKey::Guid(k), p);
+    }
+    Ok(p)
 }
 
 impl SubnetManager {
@@ -233,10 +237,11 @@ impl Step for SubnetManager {
             return Ok(plan);
         }
         let ask_run_on_host = |cx: &mut Ctx<'_>| {
-            cx.ask.confirm(
+            cx.ask.want_yes(
                 "subnet_manager.run_on_host",
                 "Run the InfiniBand subnet manager (opensm) on this host where the fabric has none?",
                 true,
+                |a| &mut a.subnet_manager_mut().run_on_host,
             )
         };
         // On an InfiniBand fabric the question comes first; with "auto" only once a port
@@ -271,7 +276,7 @@ impl Step for SubnetManager {
                     }
                     .into(),
                 ),
-                address: c.answer.address.clone(),
+                address: c.answer.address.map(|a| a.to_string()).unwrap_or_default(),
             })
             .collect();
         if !chosen.iter().any(|p| p.rdma.is_ib()) {
@@ -867,7 +872,7 @@ mod tests {
         // A person at the terminal is not asked about opensm once the ports are RoCE.
         let h = lab_host();
         h.allow(&IP, ip_out(&lab_links(false)));
-        let mut run = Run::for_os(Value::Null, DEBIAN);
+        let mut run = Run::for_os(serde_json::Value::Null, DEBIAN);
         run.ask = crate::prompt::Asker::scripted(json!({}));
         assert!(run.full(&h, &mut quick()).unwrap().is_empty());
         let asked = run.ask.recorded();

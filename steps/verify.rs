@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::settings::{MountPoint, VerifySize};
 use crate::steps::blockio::{self, IoMode, Phase, VerifyOptions, VerifyOutcome, VerifyReport};
 use crate::steps::host::under_root;
 use crate::steps::{Action, Cmd, Ctx, Plan, Step, StepError, StepName};
@@ -114,19 +115,28 @@ impl Step for Verify {
     }
 
     fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
-        let default_mp = cx.facts.volume.mount_point.clone();
-        self.mount_point = cx.ask.text(
-            "volume.mount_point",
-            "Mount point of the volume",
-            default_mp.as_deref(),
-        )?;
-        let size = cx.ask.text(
+        let default_mp = cx
+            .facts
+            .volume
+            .mount_point
+            .as_deref()
+            .and_then(|m| m.parse::<MountPoint>().ok());
+        self.mount_point = cx
+            .ask
+            .want(
+                "volume.mount_point",
+                "Mount point of the volume",
+                default_mp,
+                |a| &mut a.volume.mount_point,
+            )?
+            .to_string();
+        let size = cx.ask.want(
             "verify.size",
             "How much to write and read back",
-            Some("256MiB"),
+            "256MiB".parse::<VerifySize>().ok(),
+            |a| &mut a.verify.size,
         )?;
-        self.size = crate::answers::parse_size(&size)
-            .ok_or_else(|| StepError::Failed(format!("verify.size {size:?} is not a size")))?;
+        self.size = size.bytes();
         let mut plan = Plan::new(StepName::Verify);
         plan.push(Action::task(
             "verify",

@@ -6,9 +6,14 @@
 
 use std::collections::BTreeSet;
 use std::fmt;
-use std::net::Ipv4Addr;
 
 use serde_json::{Map, Value};
+
+use crate::settings::{
+    owner_message, owner_of, Answers, Discovery, EnvName, Fabric, FsType, Guid, HostAddr, HostName,
+    InitiatorIqn, IpoibMode, Iqn, MountPoint, Netdev, PortKey, PortalAddr, Setting, Size,
+    TargetIqn, Text, VerifySize, Wwid,
+};
 
 /// The answers template (`iser-wizard answers --template`); it validates as it is.
 pub const TEMPLATE: &str = include_str!("../templates/answers.json");
@@ -137,365 +142,87 @@ pub const ROOT: &[Field] = &[
     req("verify", Kind::Object(VERIFY)),
 ];
 
-fn no_control(s: &str) -> Result<(), String> {
-    if s.chars().any(|c| c.is_control()) {
-        Err("contains a control character or newline; these would corrupt the configuration files the value lands in: remove it".into())
-    } else {
-        Ok(())
-    }
+fn parses<T: Setting>(s: &str) -> Result<(), String> {
+    s.parse::<T>().map(drop)
 }
 
 /// Free text that may land in a file: printable, one line, at most 255 bytes.
 pub fn check_text(s: &str) -> Result<(), String> {
-    no_control(s)?;
-    if s.trim().is_empty() {
-        return Err("is empty: give a value".into());
-    }
-    if s.len() > 255 {
-        return Err("is longer than 255 bytes: shorten it".into());
-    }
-    Ok(())
+    parses::<Text>(s)
 }
 
 fn check_host_name(s: &str) -> Result<(), String> {
-    check_text(s)?;
-    if s.len() > 30
-        || !s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-    {
-        return Err(format!(
-            "{s:?} is not a valid array host name: use up to 30 letters, digits, '-' or '_'"
-        ));
-    }
-    Ok(())
+    parses::<HostName>(s)
 }
 
-fn is_label(l: &str) -> bool {
-    !l.is_empty()
-        && l.chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-        && !l.starts_with('-')
-        && !l.ends_with('-')
-}
-
-/// An iSCSI name per RFC 3720 section 3.2.6.3: `iqn.YYYY-MM.reversed.domain[:unique]`,
-/// `eui.` + 16 hex digits, or `naa.` + 16 or 32 hex digits.
+/// An iSCSI name per RFC 3720 section 3.2.6.3 ([`Iqn`]).
 pub fn check_iscsi_name(s: &str) -> Result<(), String> {
-    no_control(s)?;
-    let fix = "an iSCSI name looks like iqn.1992-08.com.netapp:2800.600a0980... (iqn.YYYY-MM.reversed-domain[:unique]), eui.<16 hex digits> or naa.<16 or 32 hex digits>";
-    if s.len() > 223 {
-        return Err(format!(
-            "is longer than 223 bytes (RFC 3720's limit); {fix}"
-        ));
-    }
-    let hex = |t: &str| t.chars().all(|c| c.is_ascii_hexdigit());
-    if let Some(rest) = s.strip_prefix("eui.") {
-        return if rest.len() == 16 && hex(rest) {
-            Ok(())
-        } else {
-            Err(format!(
-                "{s:?}: an eui. name has exactly 16 hex digits; {fix}"
-            ))
-        };
-    }
-    if let Some(rest) = s.strip_prefix("naa.") {
-        return if (rest.len() == 16 || rest.len() == 32) && hex(rest) {
-            Ok(())
-        } else {
-            Err(format!("{s:?}: a naa. name has 16 or 32 hex digits; {fix}"))
-        };
-    }
-    let Some(rest) = s.strip_prefix("iqn.") else {
-        return Err(format!(
-            "{s:?} does not start with iqn., eui. or naa.; {fix}"
-        ));
-    };
-    if s.chars().any(|c| c.is_ascii_uppercase()) {
-        return Err(format!(
-            "{s:?} has upper-case letters: iSCSI names are compared in lower case, write it in lower case"
-        ));
-    }
-    let (head, unique) = match rest.split_once(':') {
-        Some((h, u)) => (h, Some(u)),
-        None => (rest, None),
-    };
-    let date_ok = head.len() > 8 && {
-        let d = &head[..7];
-        let b = d.as_bytes();
-        b[..4].iter().all(u8::is_ascii_digit)
-            && b[4] == b'-'
-            && b[5..7].iter().all(u8::is_ascii_digit)
-            && matches!(d[5..7].parse::<u8>(), Ok(1..=12))
-            && head.as_bytes()[7] == b'.'
-    };
-    if !date_ok {
-        return Err(format!(
-            "{s:?}: after iqn. comes the year and month the naming authority registered its domain (YYYY-MM), then a dot; {fix}"
-        ));
-    }
-    if !head[8..].split('.').all(is_label) {
-        return Err(format!(
-            "{s:?}: the naming authority must be a reversed domain name (com.example); {fix}"
-        ));
-    }
-    if let Some(u) = unique {
-        if u.is_empty()
-            || !u
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || ".:-".contains(c))
-        {
-            return Err(format!(
-                "{s:?}: after the colon only lower-case letters, digits, '.', ':' and '-' are allowed; {fix}"
-            ));
-        }
-    }
-    Ok(())
+    parses::<Iqn>(s)
 }
 
 fn check_initiator_iqn(s: &str) -> Result<(), String> {
-    if s == "auto" {
-        return Ok(());
-    }
-    check_iscsi_name(s)
-        .map_err(|e| format!("{e}; or \"auto\" to keep (or generate) the host's own"))
+    parses::<InitiatorIqn>(s)
 }
 
 fn check_target_iqn(s: &str) -> Result<(), String> {
-    if s == "discover" {
-        return Ok(());
-    }
-    check_iscsi_name(s).map_err(|e| format!("{e}; or \"discover\" to take it from SendTargets"))
-}
-
-fn one_of(s: &str, allowed: &[&str]) -> Result<(), String> {
-    if allowed.contains(&s) {
-        Ok(())
-    } else {
-        Err(format!(
-            "{s:?} is not one of {}",
-            allowed
-                .iter()
-                .map(|a| format!("\"{a}\""))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ))
-    }
+    parses::<TargetIqn>(s)
 }
 
 fn check_fabric(s: &str) -> Result<(), String> {
-    one_of(s, &["infiniband", "roce", "auto"])
+    parses::<Fabric>(s)
 }
 fn check_ipoib_mode(s: &str) -> Result<(), String> {
-    one_of(s, &["datagram", "connected"])
+    parses::<IpoibMode>(s)
 }
 fn check_discovery(s: &str) -> Result<(), String> {
-    one_of(s, &["sendtargets", "manual"])
+    parses::<Discovery>(s)
 }
 fn check_filesystem(s: &str) -> Result<(), String> {
-    one_of(s, &["ext4", "xfs"])
+    parses::<FsType>(s)
 }
 
 /// A port GUID: `0x` and 16 hex digits.
 pub fn check_guid(s: &str) -> Result<(), String> {
-    match s.strip_prefix("0x") {
-        Some(h) if h.len() == 16 && h.chars().all(|c| c.is_ascii_hexdigit()) => Ok(()),
-        _ => Err(format!(
-            "{s:?} is not a port GUID: write 0x and 16 hex digits, as `ibstat -p` prints them"
-        )),
-    }
+    parses::<Guid>(s)
 }
 
 fn check_guid_or_netdev(s: &str) -> Result<(), String> {
-    if s.starts_with("0x") {
-        check_guid(s)
-    } else {
-        check_netdev(s).map_err(|e| format!("{e}; or a port GUID (0x + 16 hex digits)"))
-    }
+    parses::<PortKey>(s)
 }
 
-/// A network interface name as the kernel accepts it (at most 15 bytes, no '/', ':' or
-/// white space).
+/// A network interface name as the kernel accepts it.
 pub fn check_netdev(s: &str) -> Result<(), String> {
-    no_control(s)?;
-    if s.is_empty() || s.len() > 15 {
-        return Err(format!(
-            "{s:?} is not a network interface name: 1 to 15 characters"
-        ));
-    }
-    if s == "." || s == ".." || s.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
-        return Err(format!(
-            "{s:?} is not a network interface name: no '/', ':' or spaces"
-        ));
-    }
-    Ok(())
-}
-
-/// An IPv4 address and prefix length.
-pub fn parse_cidr(s: &str) -> Option<(Ipv4Addr, u8)> {
-    let (a, p) = s.split_once('/')?;
-    let addr: Ipv4Addr = a.parse().ok()?;
-    if p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()) {
-        return None;
-    }
-    let prefix: u8 = p.parse().ok()?;
-    (1..=32).contains(&prefix).then_some((addr, prefix))
-}
-
-/// The network mask of a prefix length.
-pub fn mask(prefix: u8) -> u32 {
-    if prefix == 0 {
-        0
-    } else {
-        u32::MAX << (32 - prefix as u32)
-    }
-}
-
-/// Whether `addr` lies in `net/prefix`.
-pub fn in_subnet(addr: Ipv4Addr, net: Ipv4Addr, prefix: u8) -> bool {
-    let m = mask(prefix);
-    u32::from(addr) & m == u32::from(net) & m
+    parses::<Netdev>(s)
 }
 
 fn check_cidr(s: &str) -> Result<(), String> {
-    no_control(s)?;
-    let Some((addr, prefix)) = parse_cidr(s) else {
-        return Err(format!(
-            "{s:?} is not an IPv4 address with prefix length: write it like 192.168.130.10/24"
-        ));
-    };
-    if prefix <= 30 {
-        let m = mask(prefix);
-        let a = u32::from(addr);
-        if a & !m == 0 {
-            return Err(format!(
-                "{s:?} is the network address of its subnet: give the host's own address"
-            ));
-        }
-        if a & !m == !m {
-            return Err(format!(
-                "{s:?} is the broadcast address of its subnet: give the host's own address"
-            ));
-        }
-    }
-    if addr.is_loopback() || addr.is_multicast() || addr.is_unspecified() {
-        return Err(format!("{s:?} cannot be an interface address"));
-    }
-    Ok(())
-}
-
-/// A portal: an IPv4 address, optionally with `:port`.
-pub fn parse_portal(s: &str) -> Option<(Ipv4Addr, u16)> {
-    match s.split_once(':') {
-        Some((a, p)) => Some((a.parse().ok()?, p.parse().ok().filter(|p| *p > 0)?)),
-        None => Some((s.parse().ok()?, 3260)),
-    }
+    parses::<HostAddr>(s)
 }
 
 fn check_portal(s: &str) -> Result<(), String> {
-    no_control(s)?;
-    match parse_portal(s) {
-        Some((a, _)) if !a.is_unspecified() && !a.is_loopback() && !a.is_multicast() => Ok(()),
-        _ => Err(format!(
-            "{s:?} is not a target port address: write an IPv4 address like 192.168.130.101 (optionally :3260)"
-        )),
-    }
+    parses::<PortalAddr>(s)
 }
 
 fn check_env_name(s: &str) -> Result<(), String> {
-    let ok = !s.is_empty()
-        && !s.starts_with(|c: char| c.is_ascii_digit())
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    if ok {
-        Ok(())
-    } else {
-        Err(format!(
-            "{s:?} is not an environment variable name: letters, digits and '_' (the secret itself never goes in this file)"
-        ))
-    }
+    parses::<EnvName>(s)
 }
 
-/// A multipath WWID: hex digits, as `multipath -ll` shows in parentheses.
+/// A multipath WWID: hex digits, as `multipath -ll` shows in parentheses, or "auto".
 pub fn check_wwid(s: &str) -> Result<(), String> {
-    if s == "auto" {
-        return Ok(());
-    }
-    if (8..=64).contains(&s.len()) && s.chars().all(|c| c.is_ascii_hexdigit()) {
-        return Ok(());
-    }
-    Err(format!(
-        "{s:?} is not a multipath WWID: give the hex WWID `multipath -ll` shows (like 3600a098000af40f5000000005e7bc1a9), or \"auto\""
-    ))
+    parses::<Wwid>(s)
 }
-
-/// Directories a volume must never be mounted over.
-const SYSTEM_DIRS: &[&str] = &[
-    "/", "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/root", "/run", "/sbin",
-    "/sys", "/tmp", "/usr", "/var",
-];
 
 fn check_mount_point(s: &str) -> Result<(), String> {
-    no_control(s)?;
-    if !s.starts_with('/') {
-        return Err(format!(
-            "{s:?} is not an absolute path: write it like /mnt/ext4"
-        ));
-    }
-    if s.len() > 1 && s.ends_with('/') {
-        return Err(format!("{s:?}: remove the trailing '/'"));
-    }
-    if s.split('/')
-        .skip(1)
-        .any(|c| c.is_empty() || c == "." || c == "..")
-    {
-        return Err(format!(
-            "{s:?} has an empty, '.' or '..' component: write the plain path"
-        ));
-    }
-    if s.chars().any(|c| c.is_whitespace() || c == '\\') {
-        return Err(format!(
-            "{s:?} has white space or a backslash, which fstab cannot hold as written: choose another path"
-        ));
-    }
-    if SYSTEM_DIRS.contains(&s) {
-        return Err(format!(
-            "{s} is a system directory: mount the volume on a directory of its own, like /mnt/ext4"
-        ));
-    }
-    Ok(())
+    parses::<MountPoint>(s)
 }
 
 /// A size with a unit (`256MiB`): bytes.
 pub fn parse_size(s: &str) -> Option<u64> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit())?;
-    let (n, unit) = s.split_at(split);
-    let n: u64 = n.parse().ok()?;
-    let mult = match unit.trim() {
-        "B" => 1,
-        "KiB" => 1 << 10,
-        "MiB" => 1 << 20,
-        "GiB" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(mult)
+    Size::parse_bytes(s)
 }
 
 fn check_size(s: &str) -> Result<(), String> {
-    let Some(b) = parse_size(s) else {
-        return Err(format!(
-            "{s:?} is not a size: write a whole number with B, KiB, MiB or GiB, like 256MiB"
-        ));
-    };
-    if !(1 << 20..=64 << 30).contains(&b) {
-        return Err(format!("{s} is outside 1MiB..64GiB"));
-    }
-    if b % 4096 != 0 {
-        return Err(format!(
-            "{s} is not a multiple of 4 KiB (direct I/O works in whole 4 KiB blocks)"
-        ));
-    }
-    Ok(())
+    parses::<VerifySize>(s)
 }
 
 fn type_name(v: &Value) -> &'static str {
@@ -531,19 +258,7 @@ fn join(path: &str, key: &str) -> String {
 
 /// Levenshtein distance, for "did you mean".
 fn distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut cur = vec![i + 1];
-        for (j, cb) in b.iter().enumerate() {
-            let v = (prev[j] + usize::from(ca != *cb))
-                .min(prev[j + 1] + 1)
-                .min(cur[j] + 1);
-            cur.push(v);
-        }
-        prev = cur;
-    }
-    prev[b.len()]
+    strsim::levenshtein(a, b)
 }
 
 fn check_value(v: &Value, kind: &Kind, path: &str, out: &mut Vec<Problem>) {
@@ -682,7 +397,19 @@ pub fn validate(v: &Value, env: &dyn Fn(&str) -> Option<String>) -> Vec<Problem>
         return out;
     };
     check_object(map, ROOT, "", &mut out);
-    cross_checks(v, env, &mut out);
+    let typed = typed(v, &out);
+    cross_checks(&typed, env, &mut out);
+    out
+}
+
+/// The problems of a partial answers file: every check of [`validate`] on the values that
+/// are there (a missing key is asked for later, not a problem yet), no cross-field checks.
+pub fn check_partial(v: &Value) -> Vec<Problem> {
+    let mut out = Vec::new();
+    if let Value::Object(map) = v {
+        check_object(map, ROOT, "", &mut out);
+    }
+    out.retain(|p| !p.message.starts_with("is missing"));
     out
 }
 
@@ -722,24 +449,71 @@ fn s<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
     cur.as_str()
 }
 
-fn cross_checks(v: &Value, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec<Problem>) {
+/// The typed answers of a file, leaving out every value with a problem (those are reported
+/// already): what the cross-field checks and a lenient reader (tests, a partial file at an
+/// interactive run) work on.
+pub fn typed(v: &Value, problems: &[Problem]) -> Answers {
+    let mut v = v.clone();
+    for p in problems {
+        remove_path(&mut v, &p.path);
+    }
+    let Value::Object(map) = v else {
+        return Answers::default();
+    };
+    // Section by section, so one that still does not read drops alone.
+    let mut good = Map::new();
+    for (k, x) in map {
+        let mut one = Map::new();
+        one.insert("version".into(), Value::from(1));
+        one.insert(k.clone(), x.clone());
+        if serde_json::from_value::<Answers>(Value::Object(one)).is_ok() {
+            good.insert(k, x);
+        }
+    }
+    good.insert("version".into(), Value::from(1));
+    serde_json::from_value(Value::Object(good)).unwrap_or_default()
+}
+
+/// Remove the value at a problem's path (`ports[1].address`, `volume.mount_pint`).
+fn remove_path(v: &mut Value, path: &str) {
+    let (parent, last) = match path.rsplit_once('.') {
+        Some((p, l)) => (crate::prompt::get_path_mut(v, p), l),
+        None => (Some(v), path),
+    };
+    let Some(parent) = parent else { return };
+    match last.split_once('[') {
+        None => {
+            if let Some(m) = parent.as_object_mut() {
+                m.remove(last);
+            }
+        }
+        Some((key, _)) => {
+            // A bad list item: the list drops, its items cannot be read one by one.
+            if let Some(m) = parent.as_object_mut() {
+                m.remove(key);
+            }
+        }
+    }
+}
+
+fn cross_checks(a: &Answers, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec<Problem>) {
     let mut bad = |path: String, message: String| out.push(Problem { path, message });
-    let fabric = s(v, &["fabric"]).unwrap_or("auto");
-    let empty = Vec::new();
-    let ports = v.get("ports").and_then(Value::as_array).unwrap_or(&empty);
-    let mut nets: Vec<(usize, Ipv4Addr, u8, String)> = Vec::new();
+    let fabric = a.fabric.unwrap_or(Fabric::Auto);
+    let ports = a.ports.as_deref().unwrap_or(&[]);
+    let mut nets: Vec<(usize, HostAddr)> = Vec::new();
     let mut netdevs = BTreeSet::new();
     for (i, p) in ports.iter().enumerate() {
-        let netdev = s(p, &["netdev"]).unwrap_or("").to_string();
-        if !netdev.is_empty() && !netdevs.insert(netdev.clone()) {
-            bad(
-                format!("ports[{i}].netdev"),
-                format!("{netdev} is listed twice: one entry per port"),
-            );
+        if let Some(netdev) = &p.netdev {
+            if !netdevs.insert(netdev.clone()) {
+                bad(
+                    format!("ports[{i}].netdev"),
+                    format!("{netdev} is listed twice: one entry per port"),
+                );
+            }
         }
-        if let Some((addr, prefix)) = s(p, &["address"]).and_then(parse_cidr) {
-            for (j, a, pf, _) in &nets {
-                if in_subnet(addr, *a, (*pf).min(prefix)) {
+        if let Some(addr) = p.address {
+            for (j, other) in &nets {
+                if addr.overlaps(other) {
                     bad(
                         format!("ports[{i}].address"),
                         format!(
@@ -748,17 +522,18 @@ fn cross_checks(v: &Value, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec<P
                     );
                 }
             }
-            nets.push((i, addr, prefix, netdev.clone()));
+            nets.push((i, addr));
         }
-        let mode = s(p, &["ipoib_mode"]);
-        if fabric == "roce" && mode == Some("connected") {
+        if fabric == Fabric::Roce && p.ipoib_mode == Some(IpoibMode::Connected) {
             bad(
                 format!("ports[{i}].ipoib_mode"),
                 "connected mode is IPoIB's; on RoCE there is no IPoIB: remove ipoib_mode".into(),
             );
         }
-        if let Some(mtu) = p.get("mtu").and_then(Value::as_i64) {
-            if fabric != "roce" && mode != Some("connected") && mtu > 4092 && fabric == "infiniband"
+        if let Some(mtu) = p.mtu {
+            if fabric == Fabric::Infiniband
+                && p.ipoib_mode != Some(IpoibMode::Connected)
+                && mtu > 4092
             {
                 bad(
                     format!("ports[{i}].mtu"),
@@ -767,13 +542,13 @@ fn cross_checks(v: &Value, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec<P
             }
         }
     }
-    if let Some(prios) = v
-        .get("subnet_manager")
-        .and_then(|m| m.get("priorities"))
-        .and_then(Value::as_object)
-    {
-        for k in prios.keys() {
-            if !k.starts_with("0x") && check_netdev(k).is_ok() && !netdevs.contains(k) {
+    let prios = a
+        .subnet_manager
+        .as_ref()
+        .and_then(|m| m.priorities.as_ref());
+    for k in prios.into_iter().flat_map(|p| p.keys()) {
+        if let PortKey::Netdev(n) = k {
+            if !netdevs.contains(n) {
                 bad(
                     format!("subnet_manager.priorities.{k}"),
                     format!(
@@ -783,70 +558,55 @@ fn cross_checks(v: &Value, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec<P
             }
         }
     }
-    let target_iqn = s(v, &["target", "iqn"]);
-    if s(v, &["target", "discovery"]) == Some("manual") && target_iqn == Some("discover") {
+    if a.target.discovery == Some(Discovery::Manual) && a.target.iqn == Some(TargetIqn::Discover) {
         bad(
             "target.iqn".into(),
             "\"discover\" needs SendTargets discovery, but target.discovery is \"manual\": give the target IQN, or use \"sendtargets\"".into(),
         );
     }
-    let portals = v
-        .get("target")
-        .and_then(|t| t.get("portals"))
-        .and_then(Value::as_array)
-        .unwrap_or(&empty);
+    if a.target.iqn == Some(TargetIqn::FromArray) && a.array.is_none() {
+        bad(
+            "target.iqn".into(),
+            "\"from-array\" needs an array section to read the target from: add one, or give the target IQN".into(),
+        );
+    }
     // With a port address unreadable, subnet membership would only repeat that problem.
     let ports_readable = nets.len() == ports.len();
+    let labelled: Vec<(Netdev, HostAddr)> = ports
+        .iter()
+        .zip(&nets)
+        .map(|(p, (_, a))| {
+            (
+                p.netdev
+                    .clone()
+                    .unwrap_or_else(|| "?".parse().expect("a name")),
+                *a,
+            )
+        })
+        .collect();
+    let addrs: Vec<HostAddr> = nets.iter().map(|(_, a)| *a).collect();
     let mut seen = BTreeSet::new();
-    for (i, p) in portals.iter().enumerate() {
-        let Some(text) = s(p, &["address"]) else {
-            continue;
-        };
-        let Some((addr, _)) = parse_portal(text) else {
-            continue;
-        };
-        if !seen.insert(addr) {
+    for (i, p) in a.target.portals.iter().flatten().enumerate() {
+        let ip = p.address.ip();
+        if !seen.insert(ip) {
             bad(
                 format!("target.portals[{i}].address"),
-                format!("{addr} is listed twice"),
+                format!("{ip} is listed twice"),
             );
         }
         if nets.is_empty() || !ports_readable {
             continue;
         }
-        let owners: Vec<&(usize, Ipv4Addr, u8, String)> = nets
-            .iter()
-            .filter(|(_, a, pf, _)| in_subnet(addr, *a, *pf))
-            .collect();
-        match owners.as_slice() {
-            [] => bad(
+        if let Err(e) = owner_of(&addrs, ip) {
+            bad(
                 format!("target.portals[{i}].address"),
-                format!(
-                    "{addr} is in no host port's subnet ({}): each target port must share a subnet with exactly one host port",
-                    nets.iter()
-                        .map(|(_, a, pf, n)| format!("{n} {a}/{pf}"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            ),
-            [(_, a, _, n)] if *a == addr => bad(
-                format!("target.portals[{i}].address"),
-                format!("{addr} is the address of host port {n}, not of a target port"),
-            ),
-            [_] => {}
-            _ => bad(
-                format!("target.portals[{i}].address"),
-                format!("{addr} lies in more than one host port's subnet"),
-            ),
+                owner_message(&labelled, ip, e),
+            );
         }
     }
-    if let Some(var) = v
-        .get("target")
-        .and_then(|t| t.get("chap"))
-        .and_then(|c| c.get("password_env"))
-        .and_then(Value::as_str)
-    {
-        if check_env_name(var).is_ok() && env(var).is_none_or(|x| x.is_empty()) {
+    if let Some(Some(chap)) = &a.target.chap {
+        let var = chap.password_env.as_str();
+        if env(var).is_none_or(|x| x.is_empty()) {
             bad(
                 "target.chap.password_env".into(),
                 format!("the environment variable {var} is not set: export it with the CHAP secret before running"),

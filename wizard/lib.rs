@@ -14,6 +14,7 @@ pub mod exit;
 pub mod flow;
 pub mod progress;
 pub mod prompt;
+pub mod settings;
 pub mod state;
 pub mod status;
 

@@ -6,10 +6,12 @@
 //! with nobody to ask, the question fails naming the missing key. Every answer given is
 //! recorded at its key, so `--record-answers` writes a file `run --answers` accepts.
 
+use std::collections::BTreeMap;
+
 use serde_json::Value;
 
-use crate::answers::check_field;
-use crate::steps::{Ask, AskError};
+use crate::settings::Answers;
+use crate::steps::{Ask, AskError, Question, Reply};
 
 /// How questions are answered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,8 +27,10 @@ pub enum Mode {
 /// Answers from a file, a terminal, or both.
 #[derive(Debug, Clone)]
 pub struct Asker {
-    provided: Value,
-    recorded: Value,
+    answers: Answers,
+    /// Provided answers that did not parse, by key, with the reason (a lenient reader: a
+    /// step that needs one of them fails naming it).
+    refused: BTreeMap<String, String>,
     mode: Mode,
     /// A scripted person: what they type at each key (Enter, taking the default, where the
     /// script has nothing). `None`: a real terminal.
@@ -74,6 +78,18 @@ pub fn get_path<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
     Some(cur)
 }
 
+/// The value at a key path, to change it.
+pub fn get_path_mut<'a>(v: &'a mut Value, key: &str) -> Option<&'a mut Value> {
+    let mut cur = v;
+    for s in segments(key) {
+        cur = match s {
+            Seg::Key(k) => cur.get_mut(k)?,
+            Seg::Index(i) => cur.get_mut(i)?,
+        };
+    }
+    Some(cur)
+}
+
 /// Set the value at a key path, creating objects and array slots on the way.
 pub fn set_path(v: &mut Value, key: &str, value: Value) {
     let segs = segments(key);
@@ -105,18 +121,29 @@ pub fn set_path(v: &mut Value, key: &str, value: Value) {
 }
 
 impl Asker {
-    /// An asker over provided answers (an empty object when there are none).
+    /// An asker over provided answers (an empty object when there are none). Values that do
+    /// not parse are kept out, each with its reason for the step that needs it.
     pub fn new(provided: Value, mode: Mode) -> Self {
         let provided = if provided.is_object() {
             provided
         } else {
             Value::Object(Default::default())
         };
-        let mut recorded = Value::Object(Default::default());
-        set_path(&mut recorded, "version", Value::from(1));
+        let problems = crate::answers::check_partial(&provided);
+        let answers = crate::answers::typed(&provided, &problems);
         Asker {
-            provided,
-            recorded,
+            answers,
+            refused: problems.into_iter().map(|p| (p.path, p.message)).collect(),
+            mode,
+            script: None,
+        }
+    }
+
+    /// An asker over answers already read and checked.
+    pub fn with_answers(answers: Answers, mode: Mode) -> Self {
+        Asker {
+            answers,
+            refused: BTreeMap::new(),
             mode,
             script: None,
         }
@@ -137,65 +164,57 @@ impl Asker {
     }
 
     /// Everything answered so far (what `--record-answers` writes): the provided answers
-    /// with every asked or recorded answer laid over them.
+    /// with every asked answer laid over them.
     pub fn recorded(&self) -> Value {
-        let mut out = self.provided.clone();
-        merge(&mut out, &self.recorded);
-        out
+        serde_json::to_value(&self.answers).unwrap_or(Value::Null)
     }
 
-    /// Take the provided answer at `key` (validated) or ask for one of the given kind.
-    fn answer(
-        &mut self,
-        key: &str,
-        default: Option<Value>,
-        prompt: impl FnOnce(Option<&Value>) -> Result<Value, AskError>,
-    ) -> Result<Value, AskError> {
-        // An answer given earlier in this run (another step asked the same key) counts as
-        // provided: nobody is asked twice.
-        let given = get_path(&self.recorded, key).or_else(|| get_path(&self.provided, key));
-        let v = if let Some(v) = given {
-            check_field(key, v).map_err(|reason| AskError::Invalid {
-                key: key.to_string(),
-                reason,
-            })?;
-            v.clone()
-        } else {
-            match (self.mode, default) {
-                (Mode::Interactive, d) if self.script.is_some() => {
-                    let typed = self.script.as_ref().and_then(|s| get_path(s, key)).cloned();
-                    let v = typed.or(d).ok_or_else(|| AskError::Missing {
-                        key: key.to_string(),
-                    })?;
-                    check_field(key, &v).map_err(|reason| AskError::Invalid {
-                        key: key.to_string(),
-                        reason,
-                    })?;
-                    v
-                }
-                (Mode::Interactive, d) => prompt(d.as_ref())?,
-                (_, Some(d)) => d,
-                (_, None) => {
-                    return Err(AskError::Missing {
-                        key: key.to_string(),
-                    })
-                }
-            }
+    /// A scripted person's reply at `key`: what the script types, else Enter.
+    fn scripted_reply(&self, key: &str, q: &Question<'_>) -> Result<Reply, AskError> {
+        let typed = self.script.as_ref().and_then(|s| get_path(s, key));
+        let invalid = |reason: String| AskError::Invalid {
+            key: key.to_string(),
+            reason,
         };
-        set_path(&mut self.recorded, key, v.clone());
-        Ok(v)
+        match (q, typed) {
+            (Question::Text { check, .. }, Some(v)) => {
+                let text = match v {
+                    Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                check(&text).map_err(invalid)?;
+                Ok(Reply::Text(text))
+            }
+            (Question::Confirm { .. }, Some(v)) => v
+                .as_bool()
+                .map(Reply::Yes)
+                .ok_or_else(|| invalid("should be true or false".into())),
+            (Question::Select { choices, .. }, Some(v)) => {
+                let word = v.as_str().unwrap_or_default();
+                choices
+                    .iter()
+                    .position(|c| *c == word)
+                    .map(Reply::Chose)
+                    .ok_or_else(|| {
+                        invalid(format!("{word:?} is not one of {}", choices.join(", ")))
+                    })
+            }
+            (q, None) => default_reply(key, q),
+        }
     }
 }
 
-/// Lay `over` onto `base`: objects merge key by key, anything else is replaced.
-fn merge(base: &mut Value, over: &Value) {
-    match (base, over) {
-        (Value::Object(b), Value::Object(o)) => {
-            for (k, v) in o {
-                merge(b.entry(k.clone()).or_insert(Value::Null), v);
-            }
-        }
-        (b, o) => *b = o.clone(),
+/// Enter at a prompt, or nobody to ask: the default, else the key is missing.
+fn default_reply(key: &str, q: &Question<'_>) -> Result<Reply, AskError> {
+    match q {
+        Question::Text {
+            default: Some(d), ..
+        } => Ok(Reply::Text(d.clone())),
+        Question::Text { default: None, .. } => Err(AskError::Missing {
+            key: key.to_string(),
+        }),
+        Question::Confirm { default } => Ok(Reply::Yes(*default)),
+        Question::Select { default, .. } => Ok(Reply::Chose(*default)),
     }
 }
 
@@ -208,110 +227,75 @@ fn terminal(e: dialoguer::Error) -> AskError {
     }
 }
 
-impl Ask for Asker {
-    fn text(
-        &mut self,
-        key: &str,
-        question: &str,
-        default: Option<&str>,
-    ) -> Result<String, AskError> {
-        let owned_key = key.to_string();
-        let v = self.answer(key, default.map(Value::from), |d| {
-            let theme = dialoguer::theme::ColorfulTheme::default();
+/// Ask a person at the terminal.
+fn terminal_reply(question: &str, q: &Question<'_>) -> Result<Reply, AskError> {
+    let theme = dialoguer::theme::ColorfulTheme::default();
+    match q {
+        Question::Text { default, check } => {
             let mut input = dialoguer::Input::<String>::with_theme(&theme)
                 .with_prompt(question)
-                .validate_with(move |s: &String| check_field(&owned_key, &Value::from(s.as_str())));
-            if let Some(d) = d.and_then(Value::as_str) {
-                input = input.default(d.to_string());
+                .validate_with(|s: &String| check(s));
+            if let Some(d) = default {
+                input = input.default(d.clone());
             }
             crate::progress::suspend(|| input.interact_text())
-                .map(Value::from)
+                .map(Reply::Text)
                 .map_err(terminal)
-        })?;
-        Ok(match v {
-            Value::String(s) => s,
-            other => other.to_string(),
-        })
-    }
-
-    fn confirm(&mut self, key: &str, question: &str, default: bool) -> Result<bool, AskError> {
-        let v = self.answer(key, Some(Value::from(default)), |_| {
-            let theme = dialoguer::theme::ColorfulTheme::default();
+        }
+        Question::Confirm { default } => {
             let confirm = dialoguer::Confirm::with_theme(&theme)
                 .with_prompt(question)
-                .default(default);
+                .default(*default);
             crate::progress::suspend(|| confirm.interact())
-                .map(Value::from)
+                .map(Reply::Yes)
                 .map_err(terminal)
-        })?;
-        v.as_bool().ok_or_else(|| AskError::Invalid {
-            key: key.to_string(),
-            reason: "should be true or false".into(),
-        })
-    }
-
-    fn choose(
-        &mut self,
-        key: &str,
-        question: &str,
-        choices: &[&str],
-        default: usize,
-    ) -> Result<String, AskError> {
-        let d = choices.get(default).map(|c| Value::from(*c));
-        let v = self.answer(key, d, |_| {
-            let theme = dialoguer::theme::ColorfulTheme::default();
+        }
+        Question::Select { choices, default } => {
             let select = dialoguer::Select::with_theme(&theme)
                 .with_prompt(question)
-                .items(choices)
-                .default(default);
+                .items(choices.iter())
+                .default(*default);
             crate::progress::suspend(|| select.interact())
-                .map(|i| Value::from(choices[i]))
+                .map(Reply::Chose)
                 .map_err(terminal)
-        })?;
-        let s = v.as_str().unwrap_or_default().to_string();
-        if choices.contains(&s.as_str()) {
-            Ok(s)
-        } else {
-            Err(AskError::Invalid {
-                key: key.to_string(),
-                reason: format!("{s:?} is not one of {}", choices.join(", ")),
+        }
+    }
+}
+
+impl Ask for Asker {
+    fn answers(&self) -> &Answers {
+        &self.answers
+    }
+
+    fn answers_mut(&mut self) -> &mut Answers {
+        &mut self.answers
+    }
+
+    fn refused(&self, key: &str) -> Option<String> {
+        // The key itself, or a value under it (`target.portals[1].address` under
+        // `target.portals`): the message names the exact key.
+        self.refused
+            .iter()
+            .find(|(k, _)| {
+                k.as_str() == key
+                    || k.strip_prefix(key)
+                        .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
             })
+            .map(|(k, m)| {
+                if k == key {
+                    m.clone()
+                } else {
+                    format!("{k}: {m}")
+                }
+            })
+    }
+
+    fn prompt(&mut self, key: &str, question: &str, q: Question<'_>) -> Result<Reply, AskError> {
+        match self.mode {
+            Mode::Interactive if self.script.is_some() => self.scripted_reply(key, &q),
+            Mode::Interactive => terminal_reply(question, &q),
+            Mode::Unattended | Mode::Defaults => default_reply(key, &q),
         }
-    }
-
-    fn number(&mut self, key: &str, question: &str, default: Option<i64>) -> Result<i64, AskError> {
-        let owned_key = key.to_string();
-        let v = self.answer(key, default.map(Value::from), |d| {
-            let theme = dialoguer::theme::ColorfulTheme::default();
-            let mut input = dialoguer::Input::<i64>::with_theme(&theme)
-                .with_prompt(question)
-                .validate_with(move |n: &i64| check_field(&owned_key, &Value::from(*n)));
-            if let Some(d) = d.and_then(Value::as_i64) {
-                input = input.default(d);
-            }
-            crate::progress::suspend(|| input.interact_text())
-                .map(Value::from)
-                .map_err(terminal)
-        })?;
-        v.as_i64().ok_or_else(|| AskError::Invalid {
-            key: key.to_string(),
-            reason: "should be a whole number".into(),
-        })
-    }
-
-    fn provided(&self, key: &str) -> Option<Value> {
-        match (get_path(&self.provided, key), get_path(&self.recorded, key)) {
-            (Some(p), Some(r)) => {
-                let mut v = p.clone();
-                merge(&mut v, r);
-                Some(v)
-            }
-            (p, r) => r.or(p).cloned(),
-        }
-    }
-
-    fn record(&mut self, key: &str, value: Value) {
-        set_path(&mut self.recorded, key, value);
     }
 
     fn interactive(&self) -> bool {
@@ -322,6 +306,7 @@ impl Ask for Asker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::settings::{Fabric, MountPoint, Netdev};
     use serde_json::json;
 
     #[test]
@@ -345,18 +330,32 @@ mod tests {
         assert_eq!(get_path(&v, "ports[2].address"), None);
     }
 
+    fn mount_point(a: &mut Asker, default: Option<&str>) -> Result<String, AskError> {
+        let a: &mut dyn Ask = a;
+        a.want(
+            "volume.mount_point",
+            "Mount point",
+            default.map(|d| d.parse::<MountPoint>().unwrap()),
+            |x| &mut x.volume.mount_point,
+        )
+        .map(|m| m.to_string())
+    }
+
+    fn netdev(a: &mut Asker, default: &str) -> Result<String, AskError> {
+        let a: &mut dyn Ask = a;
+        a.want("ports[0].netdev", "q", default.parse().ok(), |x| {
+            &mut x.port_mut(0).netdev
+        })
+        .map(|n: Netdev| n.to_string())
+    }
+
     #[test]
     fn provided_answers_are_validated_like_typed_ones_and_recorded() {
         let mut a = Asker::unattended(json!({"volume": {"mount_point": "/etc"}}));
-        let e = a
-            .text("volume.mount_point", "Mount point", None)
-            .unwrap_err();
+        let e = mount_point(&mut a, None).unwrap_err();
         assert!(matches!(e, AskError::Invalid { .. }), "{e:?}");
         let mut a = Asker::unattended(json!({"volume": {"mount_point": "/mnt/data"}}));
-        assert_eq!(
-            a.text("volume.mount_point", "q", None).unwrap(),
-            "/mnt/data"
-        );
+        assert_eq!(mount_point(&mut a, None).unwrap(), "/mnt/data");
         assert_eq!(
             get_path(&a.recorded(), "volume.mount_point"),
             Some(&json!("/mnt/data"))
@@ -367,7 +366,7 @@ mod tests {
     fn recorded_answers_replay_what_was_provided_and_what_was_asked() {
         let template: Value = serde_json::from_str(crate::answers::TEMPLATE).unwrap();
         let mut a = Asker::unattended(template.clone());
-        a.record("volume.mount_point", json!("/mnt/other"));
+        a.answers_mut().volume.mount_point = Some("/mnt/other".parse().unwrap());
         let rec = a.recorded();
         assert_eq!(rec["volume"]["mount_point"], json!("/mnt/other"));
         assert_eq!(rec["target"], template["target"]);
@@ -377,25 +376,62 @@ mod tests {
     #[test]
     fn a_key_answered_earlier_in_the_run_is_not_asked_again() {
         let mut a = Asker::new(json!({}), Mode::Defaults);
-        assert_eq!(a.text("ports[0].netdev", "q", Some("ib0")).unwrap(), "ib0");
+        assert_eq!(netdev(&mut a, "ib0").unwrap(), "ib0");
         // A later step offering another default still gets the first answer.
-        assert_eq!(a.text("ports[0].netdev", "q", Some("ib9")).unwrap(), "ib0");
-        assert_eq!(a.provided("ports[0].netdev"), Some(json!("ib0")));
+        assert_eq!(netdev(&mut a, "ib9").unwrap(), "ib0");
+        assert_eq!(
+            get_path(&a.recorded(), "ports[0].netdev"),
+            Some(&json!("ib0"))
+        );
     }
 
     #[test]
     fn unattended_missing_answers_take_a_default_or_name_the_key() {
         let mut a = Asker::unattended(json!({}));
-        assert!(!a.confirm("host.allow_unsupported_os", "q", false).unwrap());
+        let ask: &mut dyn Ask = &mut a;
+        assert!(!ask
+            .want_yes("host.allow_unsupported_os", "q", false, |x| {
+                &mut x.host.allow_unsupported_os
+            })
+            .unwrap());
         assert_eq!(
-            a.text("volume.mount_point", "q", None).unwrap_err(),
+            mount_point(&mut a, None).unwrap_err(),
             AskError::Missing {
                 key: "volume.mount_point".into()
             }
         );
+        let ask: &mut dyn Ask = &mut a;
         assert_eq!(
-            a.choose("fabric", "q", &["auto", "roce"], 0).unwrap(),
-            "auto"
+            ask.want_choice(
+                "fabric",
+                "q",
+                &[Fabric::Auto, Fabric::Roce],
+                Fabric::Auto,
+                |x| { &mut x.fabric }
+            )
+            .unwrap(),
+            Fabric::Auto
         );
+    }
+
+    #[test]
+    fn a_partial_file_keeps_its_good_answers_and_names_the_bad_one_when_it_is_needed() {
+        let mut a = Asker::unattended(json!({
+            "ports": [{"netdev": "ib0", "address": "10.0.0.300/24"}],
+            "target": {"portals": [{"address": "10.0.0.1"}, {"address": "nope"}]}
+        }));
+        assert_eq!(netdev(&mut a, "x").unwrap(), "ib0");
+        let ask: &mut dyn Ask = &mut a;
+        let e = ask
+            .want("ports[0].address", "q", None, |x| {
+                &mut x.port_mut(0).address
+            })
+            .unwrap_err();
+        assert!(
+            matches!(&e, AskError::Invalid { key, reason } if key == "ports[0].address" && reason.contains("is not an IPv4 address")),
+            "{e:?}"
+        );
+        let e = ask.check_refused("target.portals").unwrap_err();
+        assert!(e.to_string().contains("target.portals[1].address"), "{e}");
     }
 }
