@@ -259,6 +259,11 @@ pub trait Host: Send + Sync {
 
     /// Whether the wizard has root privileges on this host.
     fn is_root(&self) -> bool;
+
+    /// Whether the operator interrupted the run (waits end at once).
+    fn interrupted(&self) -> bool {
+        false
+    }
 }
 
 /// Join a target-system path below a root, refusing relative paths and `..`.
@@ -603,6 +608,10 @@ impl Host for RealHost {
         // SAFETY: geteuid has no preconditions and cannot fail.
         unsafe { libc::geteuid() == 0 }
     }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt.is_set()
+    }
 }
 
 /// A host for dry runs: reads pass through, anything that would change the host is refused.
@@ -635,6 +644,10 @@ impl Host for ReadOnly<'_> {
     }
     fn is_root(&self) -> bool {
         self.0.is_root()
+    }
+
+    fn interrupted(&self) -> bool {
+        self.0.interrupted()
     }
 }
 

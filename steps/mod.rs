@@ -17,6 +17,7 @@ pub mod multipath;
 pub mod network;
 pub mod parse;
 pub mod plan;
+pub mod poll;
 pub mod preflight;
 pub mod sessions;
 pub mod subnet_manager;
@@ -243,6 +244,35 @@ impl Ctx<'_> {
     /// Run a probe (read-only command); failing to start it is an error naming it.
     pub fn probe(&self, argv: &[&str]) -> Result<CmdOutput, StepError> {
         Ok(self.host.run(&Cmd::probe(argv.iter().copied()))?)
+    }
+
+    /// Run a probe that must succeed (exit 0 or one of `ok_codes`); otherwise the error
+    /// names the command, its status and the tail of its output.
+    pub fn probe_ok(&self, argv: &[&str], ok_codes: &[i32]) -> Result<CmdOutput, StepError> {
+        let cmd = Cmd::probe(argv.iter().copied());
+        let out = self.host.run(&cmd)?;
+        if out.success() || out.code.is_some_and(|c| ok_codes.contains(&c)) {
+            Ok(out)
+        } else {
+            Err(StepError::command(&cmd, &out, None))
+        }
+    }
+
+    /// Run a probe that must succeed and parse its standard output as JSON into `T`.
+    pub fn probe_json<T: serde::de::DeserializeOwned>(
+        &self,
+        argv: &[&str],
+    ) -> Result<T, StepError> {
+        let out = self.probe_ok(argv, &[])?;
+        serde_json::from_str(&out.stdout).map_err(|e| {
+            StepError::Failed(format!("reading the JSON of `{}`: {e}", argv.join(" ")))
+        })
+    }
+
+    /// Whether this is a dry run on a host that lacks `program`: the step then plans from
+    /// the answers, showing what only a real run learns as placeholders ([`Plan::learn`]).
+    pub fn planning_without(&self, program: &str) -> bool {
+        self.options.dry_run && self.host.which(program).is_none()
     }
 }
 

@@ -102,6 +102,10 @@ pub struct Plan {
     pub actions: Vec<Action>,
     /// Findings worth showing (a subnet manager already on the fabric, a skipped part).
     pub notes: Vec<String>,
+    /// Values this plan shows as `<placeholders>` because only a real run learns them (a
+    /// dry run on a host that is not prepared yet: a tool preflight would install, a
+    /// session that does not exist yet).
+    pub learned: Vec<String>,
 }
 
 impl Plan {
@@ -111,7 +115,17 @@ impl Plan {
             step,
             actions: Vec::new(),
             notes: Vec::new(),
+            learned: Vec::new(),
         }
+    }
+
+    /// A value only a real run learns, shown as `<what>` in commands and files: the plan
+    /// says once that it has such values. Use the returned text where the value would go.
+    pub fn learn(&mut self, what: &str) -> String {
+        if !self.learned.iter().any(|w| w == what) {
+            self.learned.push(what.to_string());
+        }
+        placeholder(what)
     }
 
     /// Nothing to change.
@@ -152,6 +166,11 @@ impl Plan {
         }
         out
     }
+}
+
+/// How a value a real run learns is shown: `<what>`.
+pub fn placeholder(what: &str) -> String {
+    format!("<{what}>")
 }
 
 /// A unified diff of a file change, with three lines of context.
@@ -213,6 +232,17 @@ mod tests {
         let d = unified_diff(std::path::Path::new("/etc/x"), None, "hello\n");
         assert!(d.starts_with("--- /dev/null\n+++ b/etc/x\n"), "{d}");
         assert!(d.contains("+hello"), "{d}");
+    }
+
+    #[test]
+    fn learned_values_show_as_placeholders_once() {
+        let mut p = Plan::new(StepName::Iscsi);
+        assert_eq!(
+            p.learn("initiator IQN from iscsi-iname"),
+            "<initiator IQN from iscsi-iname>"
+        );
+        p.learn("initiator IQN from iscsi-iname");
+        assert_eq!(p.learned, ["initiator IQN from iscsi-iname"]);
     }
 
     #[test]

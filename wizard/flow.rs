@@ -187,6 +187,7 @@ pub fn execute(
         force_format: cfg.force_format,
     };
     let mut unplanned = Vec::new();
+    let mut learned: Vec<String> = Vec::new();
     let save = |state: &State, sheet: &Worksheet, ask: &Asker| -> Result<(), WizardError> {
         if cfg.dry_run {
             return Ok(());
@@ -245,6 +246,7 @@ pub fn execute(
         progress.finish();
         let _ = write!(out, "{}", plan.render());
         if cfg.dry_run {
+            learned.extend(plan.learned.iter().cloned());
             continue;
         }
         let mut changed = Vec::new();
@@ -332,6 +334,15 @@ pub fn execute(
     }
 
     if cfg.dry_run {
+        if !learned.is_empty() {
+            learned.dedup();
+            let _ = writeln!(
+                out,
+                "\nValues shown as <...> are learned by the real run, once the host is \
+                 prepared (tools preflight installs, sessions, maps): {}.",
+                learned.join("; ")
+            );
+        }
         let _ = writeln!(out, "\nDry run: nothing was changed.");
         return if unplanned.is_empty() {
             Ok(())
