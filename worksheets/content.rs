@@ -189,7 +189,11 @@ fn callout_section(
 }
 
 /// A two-column table of named values.
-fn items_section(part: Part, heading: &'static str, rows: Vec<(&str, Cell)>) -> Section {
+fn items_section<K: Into<String>>(
+    part: Part,
+    heading: &'static str,
+    rows: Vec<(K, Cell)>,
+) -> Section {
     let rows = rows
         .into_iter()
         .map(|(name, value)| vec![Cell::text(name), value])
@@ -377,7 +381,6 @@ fn subnet_manager(w: &Worksheet) -> Section {
             Cell::text(format!("priority {prio}")),
         ));
     }
-    let rows = rows.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
     items_section(Part::Learned, "Subnet manager", rows)
 }
 
