@@ -1,13 +1,16 @@
-//! The worksheet as Markdown: the vendor's tables with their callout numbers, then what the
-//! wizard learned. Unknown values print blank.
+//! The worksheet as Markdown: the sections of [`content`](super::content) in order, each a
+//! heading and a table (the vendor's callout numbers in their own column), the notes as a
+//! bullet list. This module owns only the Markdown syntax: headings, table pipes and the
+//! escaping of values; unknown values print blank.
+//!
+//! Vendor sections are `##` headings; the part "What the wizard learned" is a `##` heading
+//! with its sections at `###`. A list with no entries is left out: unlike a table it has no
+//! blank row to write in.
 
 use std::fmt::Write as _;
 
-use super::{SubnetRecord, Worksheet};
-
-fn cell(v: &Option<String>) -> String {
-    v.as_deref().map(escape).unwrap_or_default()
-}
+use super::content::{self, Body, Cell, List, Part, Section, Table, TITLE};
+use super::Worksheet;
 
 /// Escape a value for a Markdown table cell.
 fn escape(s: &str) -> String {
@@ -16,230 +19,67 @@ fn escape(s: &str) -> String {
         .replace(['\n', '\r'], " ")
 }
 
-fn table(out: &mut String, head: &[&str], rows: &[Vec<String>]) {
+/// A cell's text: its callout number, or its values escaped and comma-separated.
+fn cell(c: &Cell) -> String {
+    match c.callout {
+        Some(n) => n.to_string(),
+        None => c
+            .values
+            .iter()
+            .map(|v| escape(v))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+}
+
+fn table(out: &mut String, t: &Table) {
+    let head: Vec<&str> = t.columns.iter().map(|c| c.head).collect();
     let _ = writeln!(out, "| {} |", head.join(" | "));
-    let _ = writeln!(
-        out,
-        "|{}|",
-        head.iter().map(|_| "---").collect::<Vec<_>>().join("|")
-    );
-    for r in rows {
-        let _ = writeln!(out, "| {} |", r.join(" | "));
+    let _ = writeln!(out, "|{}|", vec!["---"; head.len()].join("|"));
+    for r in &t.rows {
+        let cells: Vec<String> = r.iter().map(cell).collect();
+        let _ = writeln!(out, "| {} |", cells.join(" | "));
     }
     out.push('\n');
 }
 
+fn list(out: &mut String, l: &List) {
+    for item in &l.items {
+        let _ = writeln!(out, "- {}", cell(item));
+    }
+    out.push('\n');
+}
+
+fn section(out: &mut String, s: &Section) {
+    if let Body::List(l) = &s.body {
+        if l.items.is_empty() {
+            return;
+        }
+    }
+    let level = if s.part.heading().is_some() {
+        "###"
+    } else {
+        "##"
+    };
+    let _ = writeln!(out, "{level} {}\n", s.heading);
+    match &s.body {
+        Body::Table(t) => table(out, t),
+        Body::List(l) => list(out, l),
+    }
+}
+
 /// Render the worksheet.
 pub fn render(w: &Worksheet) -> String {
-    let mut out = String::new();
-    out.push_str("# iSER configuration worksheet\n\n");
-
-    out.push_str("## Host identifiers\n\n");
-    table(
-        &mut out,
-        &["Callout", "Host identifier", "Value"],
-        &[
-            vec![
-                "1".into(),
-                "Software initiator IQN".into(),
-                cell(&w.host.initiator_iqn),
-            ],
-            vec!["".into(), "Host name".into(), cell(&w.host.host_name)],
-        ],
-    );
-
-    out.push_str("## Target IQN\n\n");
-    table(
-        &mut out,
-        &["Callout", "Target port connection", "Target IQN"],
-        &[vec!["6".into(), "Target port".into(), cell(&w.target_iqn)]],
-    );
-
-    for i in 0..2 {
-        let name = if i == 0 { "A" } else { "B" };
-        let empty = SubnetRecord {
-            name: name.into(),
-            ..Default::default()
-        };
-        let s = w.subnets.get(i).unwrap_or(&empty);
-        let (host, ca, cb) = SubnetRecord::callouts(i).unwrap_or((0, 0, 0));
-        let port = i + 1;
-        let _ = writeln!(out, "## Subnet {name}\n");
-        let mut rows = vec![
-            vec!["".into(), "Network address".into(), cell(&s.network)],
-            vec!["".into(), "Netmask".into(), cell(&s.netmask)],
-            vec![
-                ca.to_string(),
-                format!("Controller A, port {port}"),
-                cell(&s.controller_a),
-            ],
-            vec![
-                cb.to_string(),
-                format!("Controller B, port {port}"),
-                cell(&s.controller_b),
-            ],
-            vec![
-                host.to_string(),
-                format!("Host 1, port {port}"),
-                cell(&s.host_port),
-            ],
-        ];
-        for p in &s.other_portals {
-            rows.push(vec!["".into(), "Other target port".into(), escape(p)]);
+    let mut out = format!("# {TITLE}\n\n");
+    let mut part: Option<Part> = None;
+    for s in content::content(w) {
+        if part != Some(s.part) {
+            if let Some(h) = s.part.heading() {
+                let _ = writeln!(out, "## {h}\n");
+            }
+            part = Some(s.part);
         }
-        table(&mut out, &["Callout", "Port", "Address"], &rows);
-    }
-
-    out.push_str("## Mapping host\n\n");
-    table(
-        &mut out,
-        &["Item", "Value"],
-        &[
-            vec!["Mapping host name".into(), cell(&w.host.mapping_host_name)],
-            vec!["Host OS type".into(), cell(&w.host.host_os_type)],
-        ],
-    );
-
-    out.push_str("## What the wizard learned\n\n### Host\n\n");
-    table(
-        &mut out,
-        &["Item", "Value"],
-        &[
-            vec!["Host name".into(), cell(&w.host.host_name)],
-            vec!["Operating system".into(), cell(&w.host.os)],
-            vec!["Kernel".into(), cell(&w.host.kernel)],
-        ],
-    );
-
-    out.push_str("### Ports\n\n");
-    let port_rows: Vec<Vec<String>> = w
-        .ports
-        .iter()
-        .map(|p| {
-            vec![
-                cell(&p.netdev),
-                p.rdma_device
-                    .as_ref()
-                    .map(|d| match p.rdma_port {
-                        Some(n) => format!("{}/{}", escape(d), n),
-                        None => escape(d),
-                    })
-                    .unwrap_or_default(),
-                cell(&p.guid),
-                cell(&p.hw_address),
-                cell(&p.link_layer),
-                cell(&p.rate),
-                cell(&p.state),
-                cell(&p.address),
-            ]
-        })
-        .collect();
-    table(
-        &mut out,
-        &[
-            "Netdev",
-            "RDMA device/port",
-            "Port GUID",
-            "Hardware address",
-            "Link layer",
-            "Rate",
-            "State",
-            "Address",
-        ],
-        &if port_rows.is_empty() {
-            vec![vec![String::new(); 8]]
-        } else {
-            port_rows
-        },
-    );
-
-    out.push_str("### Subnet manager\n\n");
-    let sm = w.subnet_manager.clone().unwrap_or_default();
-    let mut sm_rows = vec![vec!["Placement".into(), escape(&sm.placement)]];
-    for (guid, prio) in &sm.priorities {
-        sm_rows.push(vec![
-            format!("opensm on {}", escape(guid)),
-            format!("priority {prio}"),
-        ]);
-    }
-    table(&mut out, &["Item", "Value"], &sm_rows);
-
-    out.push_str("### Sessions\n\n");
-    let mut srows: Vec<Vec<String>> = w
-        .sessions
-        .iter()
-        .map(|s| {
-            vec![
-                escape(&s.iface),
-                escape(&s.portal),
-                escape(&s.transport),
-                escape(&s.state),
-            ]
-        })
-        .collect();
-    if srows.is_empty() {
-        srows.push(vec![String::new(); 4]);
-    }
-    table(&mut out, &["iface", "Portal", "Transport", "State"], &srows);
-
-    out.push_str("### Volume\n\n");
-    let v = w.volume.clone().unwrap_or_default();
-    let paths = v
-        .paths
-        .iter()
-        .map(|(d, s)| format!("{} {}", escape(d), escape(s)))
-        .collect::<Vec<_>>()
-        .join(", ");
-    table(
-        &mut out,
-        &["Item", "Value"],
-        &[
-            vec!["WWID".into(), cell(&v.wwid)],
-            vec!["Vendor/product".into(), cell(&v.vendor_product)],
-            vec!["Size".into(), cell(&v.size)],
-            vec!["Multipath paths".into(), paths],
-            vec!["Partition".into(), cell(&v.partition)],
-            vec!["Filesystem".into(), cell(&v.filesystem)],
-            vec!["Filesystem UUID".into(), cell(&v.uuid)],
-            vec!["Mount point".into(), cell(&v.mount_point)],
-            vec!["fstab line".into(), cell(&v.fstab_line)],
-        ],
-    );
-
-    out.push_str("### Verification\n\n");
-    let vr = w.verification.clone();
-    let mbs = |x: Option<f64>| x.map(|v| format!("{v:.1}")).unwrap_or_default();
-    table(
-        &mut out,
-        &["Bytes", "Result", "Write MB/s", "Read MB/s"],
-        &[match vr {
-            Some(r) => vec![
-                r.bytes.to_string(),
-                escape(&r.result),
-                mbs(r.write_mb_s),
-                mbs(r.read_mb_s),
-            ],
-            None => vec![String::new(); 4],
-        }],
-    );
-
-    out.push_str("### Steps completed\n\n");
-    let mut step_rows: Vec<Vec<String>> = w
-        .steps
-        .iter()
-        .map(|s| vec![escape(&s.step), escape(&s.completed_at)])
-        .collect();
-    if step_rows.is_empty() {
-        step_rows.push(vec![String::new(); 2]);
-    }
-    table(&mut out, &["Step", "Completed (UTC)"], &step_rows);
-
-    if !w.notes.is_empty() {
-        out.push_str("### Notes\n\n");
-        for n in &w.notes {
-            let _ = writeln!(out, "- {}", escape(n));
-        }
-        out.push('\n');
+        section(&mut out, &s);
     }
     out
 }
@@ -291,5 +131,25 @@ mod tests {
         assert!(text.contains("| 5 | Controller A, port 1 | 192.168.130.101 |"));
         assert!(text.contains("| 4 | Controller B, port 1 |  |"));
         assert!(text.contains("- a \\| pipe"));
+    }
+
+    #[test]
+    fn lists_of_values_are_comma_separated_and_empty_notes_are_left_out() {
+        let mut w = Worksheet::default();
+        assert!(!render(&w).contains("### Notes"));
+        w.volume = Some(VolumeRecord {
+            paths: vec![
+                ("sdb".into(), "active ready running".into()),
+                ("sd|c".into(), "failed".into()),
+            ],
+            ..Default::default()
+        });
+        w.note("first");
+        let text = render(&w);
+        assert!(
+            text.contains("| Multipath paths | sdb active ready running, sd\\|c failed |"),
+            "{text}"
+        );
+        assert!(text.ends_with("### Notes\n\n- first\n\n"), "{text}");
     }
 }

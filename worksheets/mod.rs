@@ -1,14 +1,19 @@
 //! The worksheet: the vendor's configuration worksheet, filled in by the steps as they learn
-//! facts, saved as `worksheet.json` in the state directory and rendered as Markdown (and,
-//! later, PDF). Every field is optional: what is not known yet prints blank, as on the paper
-//! form.
+//! facts, saved as `worksheet.json` in the state directory and rendered as Markdown and PDF.
+//! Every field is optional: what is not known yet prints blank, as on the paper form.
+//!
+//! What the worksheet shows is defined once, in [`content`]; [`markdown`] and [`pdf`] walk
+//! that model and add only presentation.
 //!
 //! Callout numbers follow the vendor's worksheet: initiator IQN (1), host port 1 (2),
 //! switch A (3), controller B port 1 (4), controller A port 1 (5), target IQN (6),
 //! host port 2 (7), switch B (8), controller B port 2 (9), controller A port 2 (10).
 
+pub mod content;
 pub mod markdown;
 pub mod pdf;
+#[cfg(test)]
+mod sample;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,6 +1,8 @@
 //! The worksheet as PDF, written in-process with `pdf-writer`: the vendor's tables with their
-//! callout numbers circled, then what the wizard learned. The content is the Markdown
-//! renderer's; unknown values print as empty cells, as on the paper form.
+//! callout numbers circled, then what the wizard learned. What is printed (sections, rows,
+//! callouts, blanks) comes from the content model in [`content`](super::content); this module
+//! owns only the presentation: fonts, layout, wrapping and pagination. Unknown values print as
+//! empty cells, as on the paper form, and a list with no entries as a table with one blank row.
 //!
 //! Text uses the standard Type1 fonts (Helvetica, Helvetica-Bold, Courier for identifiers)
 //! with WinAnsiEncoding, so nothing is embedded and every value stays selectable. Layout
@@ -11,7 +13,8 @@
 
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str, TextStr};
 
-use super::{SubnetRecord, Worksheet};
+use super::content::{self, Body, Column, Part, Section, TITLE};
+use super::Worksheet;
 
 /// Paper size of the rendered worksheet.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,8 +45,6 @@ pub fn render(w: &Worksheet, paper: Paper) -> Vec<u8> {
     };
     write(&pages, paper, &win_ansi(&footer))
 }
-
-const TITLE: &str = "iSER configuration worksheet";
 
 // ---------------------------------------------------------------------------------------------
 // Fonts and text measurement
@@ -245,43 +246,23 @@ fn wrap(text: &[u8], font: Font, size: f32, max: f32) -> Vec<Vec<u8>> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Document content: the same tables as the Markdown renderer
+// Document content: the sections of the content model, as blocks to lay out
 // ---------------------------------------------------------------------------------------------
 
-/// Horizontal placement of text in a column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Align {
-    Left,
-    /// Centred and circled, as the vendor's callout numbers are.
-    Callout,
-}
-
-#[derive(Debug, Clone)]
-struct Column {
-    head: &'static str,
-    weight: f32,
-    align: Align,
-}
-
+/// A cell ready to wrap: WinAnsi text (`\n` between the values of a list) in its font.
 #[derive(Debug, Clone)]
 struct Cell {
     text: Vec<u8>,
     font: Font,
-}
-
-/// Heading level of a table.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Level {
-    /// A table of the vendor's worksheet.
-    Vendor,
-    /// A table of what the wizard learned.
-    Learned,
+    /// A callout number: centred and circled, as on the vendor's worksheet.
+    callout: bool,
 }
 
 #[derive(Debug, Clone)]
 struct Table {
     heading: String,
-    level: Level,
+    /// Which part the table belongs to; sets the heading style.
+    level: Part,
     size: f32,
     columns: Vec<Column>,
     rows: Vec<Vec<Cell>>,
@@ -294,306 +275,70 @@ enum Block {
     Table(Table),
 }
 
-fn text(s: &str) -> Cell {
+fn cell(c: &content::Cell) -> Cell {
+    if let Some(n) = c.callout {
+        return Cell {
+            text: win_ansi(&n.to_string()),
+            font: Font::Regular,
+            callout: true,
+        };
+    }
+    // One value a line: a list such as the multipath paths reads down the cell.
+    let lines: Vec<Vec<u8>> = c.values.iter().map(|v| win_ansi(v)).collect();
     Cell {
-        text: win_ansi(s),
-        font: Font::Regular,
+        text: lines.join(&b'\n'),
+        font: if c.mono { Font::Mono } else { Font::Regular },
+        callout: false,
     }
 }
 
-fn mono(s: &str) -> Cell {
-    Cell {
-        text: win_ansi(s),
-        font: Font::Mono,
-    }
-}
-
-fn opt(v: &Option<String>) -> Cell {
-    text(v.as_deref().unwrap_or_default())
-}
-
-fn opt_mono(v: &Option<String>) -> Cell {
-    mono(v.as_deref().unwrap_or_default())
-}
-
-fn col(head: &'static str, weight: f32) -> Column {
-    Column {
-        head,
-        weight,
-        align: Align::Left,
-    }
-}
-
-fn callout_col(head: &'static str) -> Column {
-    Column {
-        head,
-        weight: 1.0,
-        align: Align::Callout,
-    }
-}
-
-fn table(heading: &str, level: Level, columns: Vec<Column>, mut rows: Vec<Vec<Cell>>) -> Block {
-    if rows.is_empty() {
-        // An empty table keeps one blank row to write in, as on the paper form.
-        rows.push(columns.iter().map(|_| text("")).collect());
-    }
-    Block::Table(Table {
-        heading: heading.to_string(),
-        level,
-        size: BODY,
+/// A section as a table; a list becomes a one-column table with one blank row when empty,
+/// to write in as on the paper form.
+fn table(s: &Section) -> Table {
+    let (columns, rows, size) = match &s.body {
+        Body::Table(t) => (
+            t.columns.clone(),
+            t.rows
+                .iter()
+                .map(|r| r.iter().map(cell).collect())
+                .collect(),
+            if t.dense { SMALL } else { BODY },
+        ),
+        Body::List(l) => {
+            let mut rows: Vec<Vec<Cell>> = l.items.iter().map(|c| vec![cell(c)]).collect();
+            if rows.is_empty() {
+                rows.push(vec![cell(&content::Cell::blank())]);
+            }
+            let column = Column {
+                head: l.item,
+                weight: 1.0,
+            };
+            (vec![column], rows, BODY)
+        }
+    };
+    Table {
+        heading: s.heading.to_string(),
+        level: s.part,
+        size,
         columns,
         rows,
-    })
+    }
 }
 
-fn item_value(heading: &str, rows: Vec<Vec<Cell>>) -> Block {
-    table(
-        heading,
-        Level::Learned,
-        vec![col("Item", 3.0), col("Value", 7.0)],
-        rows,
-    )
-}
-
-/// The worksheet as a list of blocks, in the Markdown renderer's order.
+/// The worksheet as a list of blocks: the title, then the content model's sections in order,
+/// each part's heading before its first section.
 fn blocks(w: &Worksheet) -> Vec<Block> {
     let mut out = vec![Block::Title(TITLE.into())];
-    let callout_table = |heading: &str, what: &'static str, value: &'static str, rows| {
-        table(
-            heading,
-            Level::Vendor,
-            vec![callout_col("Callout"), col(what, 3.4), col(value, 5.6)],
-            rows,
-        )
-    };
-
-    out.push(callout_table(
-        "Host identifiers",
-        "Host identifier",
-        "Value",
-        vec![
-            vec![
-                text("1"),
-                text("Software initiator IQN"),
-                opt_mono(&w.host.initiator_iqn),
-            ],
-            vec![text(""), text("Host name"), opt(&w.host.host_name)],
-        ],
-    ));
-    out.push(callout_table(
-        "Target IQN",
-        "Target port connection",
-        "Target IQN",
-        vec![vec![
-            text("6"),
-            text("Target port"),
-            opt_mono(&w.target_iqn),
-        ]],
-    ));
-
-    for i in 0..2 {
-        let name = if i == 0 { "A" } else { "B" };
-        let empty = SubnetRecord {
-            name: name.into(),
-            ..Default::default()
-        };
-        let s = w.subnets.get(i).unwrap_or(&empty);
-        let (host, ca, cb) = SubnetRecord::callouts(i).unwrap_or((0, 0, 0));
-        let port = i + 1;
-        let mut rows = vec![
-            vec![text(""), text("Network address"), opt(&s.network)],
-            vec![text(""), text("Netmask"), opt(&s.netmask)],
-            vec![
-                text(&ca.to_string()),
-                text(&format!("Controller A, port {port}")),
-                opt(&s.controller_a),
-            ],
-            vec![
-                text(&cb.to_string()),
-                text(&format!("Controller B, port {port}")),
-                opt(&s.controller_b),
-            ],
-            vec![
-                text(&host.to_string()),
-                text(&format!("Host 1, port {port}")),
-                opt(&s.host_port),
-            ],
-        ];
-        for p in &s.other_portals {
-            rows.push(vec![text(""), text("Other target port"), text(p)]);
+    let mut part = None;
+    for s in content::content(w) {
+        if part != Some(s.part) {
+            if let Some(h) = s.part.heading() {
+                out.push(Block::Part(h.into()));
+            }
+            part = Some(s.part);
         }
-        out.push(callout_table(
-            &format!("Subnet {name}"),
-            "Port",
-            "Address",
-            rows,
-        ));
+        out.push(Block::Table(table(&s)));
     }
-
-    out.push(table(
-        "Mapping host",
-        Level::Vendor,
-        vec![col("Item", 3.0), col("Value", 7.0)],
-        vec![
-            vec![text("Mapping host name"), opt(&w.host.mapping_host_name)],
-            vec![text("Host OS type"), opt(&w.host.host_os_type)],
-        ],
-    ));
-
-    out.push(Block::Part("What the wizard learned".into()));
-    out.push(item_value(
-        "Host",
-        vec![
-            vec![text("Host name"), opt(&w.host.host_name)],
-            vec![text("Operating system"), opt(&w.host.os)],
-            vec![text("Kernel"), opt(&w.host.kernel)],
-        ],
-    ));
-
-    let ports = w
-        .ports
-        .iter()
-        .map(|p| {
-            let device = match (&p.rdma_device, p.rdma_port) {
-                (Some(d), Some(n)) => format!("{d}/{n}"),
-                (Some(d), None) => d.clone(),
-                (None, _) => String::new(),
-            };
-            vec![
-                opt(&p.netdev),
-                text(&device),
-                opt_mono(&p.guid),
-                opt_mono(&p.hw_address),
-                opt(&p.link_layer),
-                opt(&p.rate),
-                opt(&p.state),
-                opt(&p.address),
-            ]
-        })
-        .collect();
-    if let Block::Table(mut t) = table(
-        "Ports",
-        Level::Learned,
-        vec![
-            // Weights are points on A4: a GUID fits one line, a 20-byte IPoIB address
-            // breaks into lines of eight bytes.
-            col("Netdev", 48.0),
-            col("RDMA device/port", 48.0),
-            col("Port GUID", 90.0),
-            col("Hardware address", 116.0),
-            col("Link layer", 46.0),
-            col("Rate", 46.0),
-            col("State", 38.0),
-            col("Address", 75.0),
-        ],
-        ports,
-    ) {
-        // Eight columns and 20-byte IPoIB addresses: a smaller size keeps rows short.
-        t.size = SMALL;
-        out.push(Block::Table(t));
-    }
-
-    let sm = w.subnet_manager.clone().unwrap_or_default();
-    let mut sm_rows = vec![vec![text("Placement"), text(&sm.placement)]];
-    for (guid, prio) in &sm.priorities {
-        sm_rows.push(vec![
-            text(&format!("opensm on {guid}")),
-            text(&format!("priority {prio}")),
-        ]);
-    }
-    out.push(item_value("Subnet manager", sm_rows));
-
-    out.push(table(
-        "Sessions",
-        Level::Learned,
-        vec![
-            col("iface", 2.6),
-            col("Portal", 3.0),
-            col("Transport", 1.6),
-            col("State", 2.0),
-        ],
-        w.sessions
-            .iter()
-            .map(|s| {
-                vec![
-                    text(&s.iface),
-                    text(&s.portal),
-                    text(&s.transport),
-                    text(&s.state),
-                ]
-            })
-            .collect(),
-    ));
-
-    let v = w.volume.clone().unwrap_or_default();
-    let mut paths = Vec::new();
-    for (i, (device, state)) in v.paths.iter().enumerate() {
-        if i > 0 {
-            // One path a line, unlike the comma-joined Markdown cell.
-            paths.push(b'\n');
-        }
-        paths.extend(win_ansi(&format!("{device} {state}")));
-    }
-    out.push(item_value(
-        "Volume",
-        vec![
-            vec![text("WWID"), opt_mono(&v.wwid)],
-            vec![text("Vendor/product"), opt(&v.vendor_product)],
-            vec![text("Size"), opt(&v.size)],
-            vec![
-                text("Multipath paths"),
-                Cell {
-                    text: paths,
-                    font: Font::Regular,
-                },
-            ],
-            vec![text("Partition"), opt(&v.partition)],
-            vec![text("Filesystem"), opt(&v.filesystem)],
-            vec![text("Filesystem UUID"), opt_mono(&v.uuid)],
-            vec![text("Mount point"), opt(&v.mount_point)],
-            vec![text("fstab line"), opt_mono(&v.fstab_line)],
-        ],
-    ));
-
-    let mbs = |x: Option<f64>| x.map(|v| format!("{v:.1}")).unwrap_or_default();
-    out.push(table(
-        "Verification",
-        Level::Learned,
-        vec![
-            col("Bytes", 2.0),
-            col("Result", 4.0),
-            col("Write MB/s", 2.0),
-            col("Read MB/s", 2.0),
-        ],
-        w.verification
-            .iter()
-            .map(|r| {
-                vec![
-                    text(&r.bytes.to_string()),
-                    text(&r.result),
-                    text(&mbs(r.write_mb_s)),
-                    text(&mbs(r.read_mb_s)),
-                ]
-            })
-            .collect(),
-    ));
-
-    out.push(table(
-        "Steps completed",
-        Level::Learned,
-        vec![col("Step", 5.0), col("Completed (UTC)", 5.0)],
-        w.steps
-            .iter()
-            .map(|s| vec![text(&s.step), text(&s.completed_at)])
-            .collect(),
-    ));
-
-    out.push(table(
-        "Notes",
-        Level::Learned,
-        vec![col("Note", 1.0)],
-        w.notes.iter().map(|n| vec![text(n)]).collect(),
-    ));
     out
 }
 
@@ -648,21 +393,106 @@ enum Op {
     Circle([f32; 3]),
 }
 
-/// A row ready to draw: each cell's lines, font and alignment.
+/// One cell of a row ready to draw: its wrapped lines, its font, and whether it is a callout.
+#[derive(Debug, Clone)]
+struct Lines {
+    lines: Vec<Vec<u8>>,
+    font: Font,
+    callout: bool,
+}
+
+/// A row ready to draw.
 #[derive(Debug, Clone)]
 struct Row {
-    cells: Vec<(Vec<Vec<u8>>, Font)>,
+    cells: Vec<Lines>,
     header: bool,
 }
 
+/// The width text may take in a column `w` points wide.
+fn inner(w: f32) -> f32 {
+    (w - 2.0 * PAD_X).max(1.0)
+}
+
 impl Row {
+    /// The header row of `t`, its columns `widths` wide.
+    fn header(t: &Table, widths: &[f32]) -> Row {
+        let cells = t
+            .columns
+            .iter()
+            .zip(widths)
+            .map(|(c, &w)| Lines {
+                lines: wrap(&win_ansi(c.head), Font::Bold, t.size, inner(w)),
+                font: Font::Bold,
+                callout: false,
+            })
+            .collect();
+        Row {
+            cells,
+            header: true,
+        }
+    }
+
+    /// A body row of `t`, its columns `widths` wide.
+    fn body(t: &Table, cells: &[Cell], widths: &[f32]) -> Row {
+        let cells = cells
+            .iter()
+            .zip(widths)
+            .map(|(c, &w)| Lines {
+                lines: wrap(&c.text, c.font, t.size, inner(w)),
+                font: c.font,
+                callout: c.callout,
+            })
+            .collect();
+        Row {
+            cells,
+            header: false,
+        }
+    }
+
     fn lines(&self) -> usize {
         self.cells
             .iter()
-            .map(|c| c.0.len())
+            .map(|c| c.lines.len())
             .max()
             .unwrap_or(1)
             .max(1)
+    }
+
+    /// The first `k` lines of every cell, and the rest.
+    fn split(self, k: usize) -> (Row, Row) {
+        let header = self.header;
+        let (now, later) = self
+            .cells
+            .into_iter()
+            .map(|c| {
+                let Lines {
+                    mut lines,
+                    font,
+                    callout,
+                } = c;
+                let rest = lines.split_off(k.min(lines.len()));
+                let later = Lines {
+                    lines: rest,
+                    font,
+                    callout,
+                };
+                (
+                    Lines {
+                        lines,
+                        font,
+                        callout,
+                    },
+                    later,
+                )
+            })
+            .unzip();
+        (
+            Row { cells: now, header },
+            Row {
+                cells: later,
+                header,
+            },
+        )
     }
 }
 
@@ -764,21 +594,21 @@ impl Layout {
         self.y = rule - 2.0;
     }
 
-    fn heading_style(level: Level) -> (f32, f32) {
+    fn heading_style(level: Part) -> (f32, f32) {
         // (size, space before)
         match level {
-            Level::Vendor => (11.0, 14.0),
-            Level::Learned => (10.0, 12.0),
+            Part::Vendor => (11.0, 14.0),
+            Part::Learned => (10.0, 12.0),
         }
     }
 
-    fn heading_height(&self, level: Level) -> f32 {
+    fn heading_height(&self, level: Part) -> f32 {
         let (size, before) = Self::heading_style(level);
         let before = if self.at_top() { 0.0 } else { before };
         before + size + 5.0
     }
 
-    fn heading(&mut self, text: &str, level: Level) {
+    fn heading(&mut self, text: &str, level: Part) {
         let (size, before) = Self::heading_style(level);
         if !self.at_top() {
             self.y -= before;
@@ -800,24 +630,19 @@ impl Layout {
         let mut x = MARGIN_X;
         // Centre the glyphs' extent in each line box; every cell shares the baselines.
         let first_base = top - PAD_Y - (lead - (ASCENT + DESCENT) * size) / 2.0 - ASCENT * size;
-        for ((column, &w), (lines, font)) in t.columns.iter().zip(widths).zip(&row.cells) {
+        for (&w, cell) in widths.iter().zip(&row.cells) {
             let rect = [x, top - h, w, h];
             if row.header {
                 self.push(Op::Fill(rect, HEADER_GRAY));
             }
             self.push(Op::Frame(rect));
-            let callout = column.align == Align::Callout && !row.header;
-            for (i, line) in lines.iter().enumerate().filter(|(_, l)| !l.is_empty()) {
+            let non_empty = cell.lines.iter().enumerate().filter(|(_, l)| !l.is_empty());
+            for (i, line) in non_empty {
                 let base = first_base - i as f32 * lead;
-                let font = if row.header { Font::Bold } else { *font };
-                if callout {
-                    let font = Font::Bold;
-                    let tw = text_width(font, size, line);
-                    let cx = x + w / 2.0;
-                    let r = (tw / 2.0 + 2.5).max(size * 0.72);
-                    self.push(Op::Circle([cx, base + size * ASCENT / 2.0, r]));
-                    self.text(cx - tw / 2.0, base, font, size, line);
+                if cell.callout && !row.header {
+                    self.callout(x + w / 2.0, base, size, line);
                 } else {
+                    let font = if row.header { Font::Bold } else { cell.font };
                     self.text(x + PAD_X, base, font, size, line);
                 }
             }
@@ -826,42 +651,39 @@ impl Layout {
         self.y -= h;
     }
 
-    fn table(&mut self, t: &Table) {
+    /// A callout number centred on `cx` and circled, as on the vendor's worksheet.
+    fn callout(&mut self, cx: f32, base: f32, size: f32, line: &[u8]) {
+        let font = Font::Bold;
+        let tw = text_width(font, size, line);
+        let r = (tw / 2.0 + 2.5).max(size * 0.72);
+        self.push(Op::Circle([cx, base + size * ASCENT / 2.0, r]));
+        self.text(cx - tw / 2.0, base, font, size, line);
+    }
+
+    /// Column widths in points: the content width shared by the columns' weights.
+    fn column_widths(&self, t: &Table) -> Vec<f32> {
         let total: f32 = t.columns.iter().map(|c| c.weight).sum();
-        let widths: Vec<f32> = t
-            .columns
+        t.columns
             .iter()
             .map(|c| self.content_width() * c.weight / total)
-            .collect();
-        let inner = |w: f32| (w - 2.0 * PAD_X).max(1.0);
-        let header = Row {
-            cells: t
-                .columns
-                .iter()
-                .zip(&widths)
-                .map(|(c, &w)| {
-                    (
-                        wrap(&win_ansi(c.head), Font::Bold, t.size, inner(w)),
-                        Font::Bold,
-                    )
-                })
-                .collect(),
-            header: true,
-        };
-        let rows: Vec<Row> = t
-            .rows
-            .iter()
-            .map(|r| Row {
-                cells: r
-                    .iter()
-                    .zip(&widths)
-                    .map(|(c, &w)| (wrap(&c.text, c.font, t.size, inner(w)), c.font))
-                    .collect(),
-                header: false,
-            })
-            .collect();
+            .collect()
+    }
+
+    fn table(&mut self, t: &Table) {
+        let widths = self.column_widths(t);
+        let header = Row::header(t, &widths);
+        let rows: Vec<Row> = t.rows.iter().map(|r| Row::body(t, r, &widths)).collect();
+        self.start_table(t, &widths, &header, &rows);
+        for row in rows {
+            self.place_row(t, &widths, &header, row);
+        }
+    }
+
+    /// Start a table on this page or the next: the pending part heading, the table's heading
+    /// and its header row.
+    fn start_table(&mut self, t: &Table, widths: &[f32], header: &Row, rows: &[Row]) {
         let lead = leading(t.size);
-        let head_h = Self::row_height(&header, t.size);
+        let head_h = Self::row_height(header, t.size);
         // A short table stays in one piece; a long one keeps at least its heading, header
         // row and the start of its first row together.
         let all_h: f32 = rows.iter().map(|r| Self::row_height(r, t.size)).sum();
@@ -884,41 +706,33 @@ impl Layout {
             self.part(&part);
         }
         self.heading(&t.heading, t.level);
-        self.draw_row(t, &widths, &header);
-        let continued = format!("{} (continued)", t.heading);
+        self.draw_row(t, widths, header);
+    }
 
-        for row in rows {
-            let mut rest = row;
-            loop {
-                let h = Self::row_height(&rest, t.size);
-                if h <= self.room() + 0.01 {
-                    self.draw_row(t, &widths, &rest);
-                    break;
-                }
-                let fresh = self.top() - MARGIN_BOTTOM - (t.heading_size() + 5.0) - head_h;
-                let fit = ((self.room() - 2.0 * PAD_Y) / lead).floor();
-                if h > fresh && fit >= 1.0 {
-                    // Taller than a whole page: split it here, line by line.
-                    let k = fit as usize;
-                    let now = Row {
-                        cells: rest
-                            .cells
-                            .iter()
-                            .map(|(l, f)| (l.iter().take(k).cloned().collect(), *f))
-                            .collect(),
-                        header: false,
-                    };
-                    rest.cells = rest
-                        .cells
-                        .iter()
-                        .map(|(l, f)| (l.iter().skip(k).cloned().collect(), *f))
-                        .collect();
-                    self.draw_row(t, &widths, &now);
-                }
-                self.new_page();
-                self.heading(&continued, t.level);
-                self.draw_row(t, &widths, &header);
+    /// Draw one body row, continuing the table on new pages (heading and header repeated) as
+    /// often as it takes; a row taller than a whole page is split line by line.
+    fn place_row(&mut self, t: &Table, widths: &[f32], header: &Row, row: Row) {
+        let lead = leading(t.size);
+        let head_h = Self::row_height(header, t.size);
+        let continued = format!("{} (continued)", t.heading);
+        let mut rest = row;
+        loop {
+            let h = Self::row_height(&rest, t.size);
+            if h <= self.room() + 0.01 {
+                self.draw_row(t, widths, &rest);
+                return;
             }
+            let fresh = self.top() - MARGIN_BOTTOM - (t.heading_size() + 5.0) - head_h;
+            let fit = ((self.room() - 2.0 * PAD_Y) / lead).floor();
+            if h > fresh && fit >= 1.0 {
+                // Taller than a whole page: split it here, line by line.
+                let (now, later) = rest.split(fit as usize);
+                self.draw_row(t, widths, &now);
+                rest = later;
+            }
+            self.new_page();
+            self.heading(&continued, t.level);
+            self.draw_row(t, widths, header);
         }
     }
 }
@@ -996,6 +810,40 @@ fn draw(content: &mut Content, op: &Op) {
     }
 }
 
+/// One page's content stream: its drawing operations, then the footer (`footer` cut to one
+/// line on the left, the page number on the right).
+fn page_content(ops: &[Op], width: f32, footer: &[u8], number: &str) -> Content {
+    let mut content = Content::new();
+    content.set_line_width(RULE);
+    content.set_stroke_gray(FAINT_GRAY);
+    for op in ops {
+        draw(&mut content, op);
+    }
+    let number_w = text_width(Font::Regular, FOOTER_SIZE, number.as_bytes());
+    let footer_max = width - 2.0 * MARGIN_X - number_w - 24.0;
+    let footer_line = wrap(footer, Font::Regular, FOOTER_SIZE, footer_max)
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    for (x, t) in [
+        (MARGIN_X, footer_line),
+        (width - MARGIN_X - number_w, number.as_bytes().to_vec()),
+    ] {
+        draw(
+            &mut content,
+            &Op::Text {
+                x,
+                y: FOOTER_Y,
+                font: Font::Regular,
+                size: FOOTER_SIZE,
+                gray: FAINT_GRAY,
+                text: t,
+            },
+        );
+    }
+    content
+}
+
 fn write(pages: &[Vec<Op>], paper: Paper, footer: &[u8]) -> Vec<u8> {
     let (width, height) = paper.size();
     let catalog = Ref::new(1);
@@ -1034,35 +882,7 @@ fn write(pages: &[Vec<Op>], paper: Paper, footer: &[u8]) -> Vec<u8> {
         resources.finish();
         page.finish();
 
-        let mut content = Content::new();
-        content.set_line_width(RULE);
-        content.set_stroke_gray(FAINT_GRAY);
-        for op in ops {
-            draw(&mut content, op);
-        }
-        let number = format!("page {} of {total}", i + 1);
-        let number_w = text_width(Font::Regular, FOOTER_SIZE, number.as_bytes());
-        let footer_max = width - 2.0 * MARGIN_X - number_w - 24.0;
-        let footer_line = wrap(footer, Font::Regular, FOOTER_SIZE, footer_max)
-            .into_iter()
-            .next()
-            .unwrap_or_default();
-        for (x, t) in [
-            (MARGIN_X, footer_line),
-            (width - MARGIN_X - number_w, number.into_bytes()),
-        ] {
-            draw(
-                &mut content,
-                &Op::Text {
-                    x,
-                    y: FOOTER_Y,
-                    font: Font::Regular,
-                    size: FOOTER_SIZE,
-                    gray: FAINT_GRAY,
-                    text: t,
-                },
-            );
-        }
+        let content = page_content(ops, width, footer, &format!("page {} of {total}", i + 1));
         pdf.stream(content_ref(i), &content.finish());
     }
     pdf.finish()
@@ -1071,124 +891,9 @@ fn write(pages: &[Vec<Op>], paper: Paper, footer: &[u8]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::worksheets::sample::{full, large, IPOIB_HW, LONG_IQN};
     use crate::worksheets::*;
     use std::process::Command;
-
-    const LONG_IQN: &str =
-        "iqn.1992-08.com.netapp:5700.600a098000af3c2a000000005f3e1d7c.storage-array-number-one";
-    const IPOIB_HW: &str = "80:00:02:08:fe:80:00:00:00:00:00:00:b8:59:9f:03:00:c3:e1:a2";
-
-    /// A worksheet with a distinctive value in every field.
-    fn full() -> Worksheet {
-        let mut w = Worksheet {
-            host: HostRecord {
-                host_name: Some("stor-host-ZULU".into()),
-                os: Some("Debian GNU/Linux 12 (bookworm)".into()),
-                kernel: Some("6.1.0-26-amd64".into()),
-                initiator_iqn: Some("iqn.1994-05.com.redhat:initiator-9f3c1e".into()),
-                mapping_host_name: Some("MAPPED-zulu-01".into()),
-                host_os_type: Some("Linux DM-MP (28)".into()),
-            },
-            target_iqn: Some(LONG_IQN.into()),
-            subnets: vec![
-                SubnetRecord {
-                    name: "A".into(),
-                    network: Some("192.168.130.0".into()),
-                    netmask: Some("255.255.255.0".into()),
-                    controller_a: Some("192.168.130.101".into()),
-                    controller_b: Some("192.168.130.102".into()),
-                    host_port: Some("192.168.130.21".into()),
-                    other_portals: vec!["192.168.130.103 (controller A, port 3)".into()],
-                },
-                SubnetRecord {
-                    name: "B".into(),
-                    network: Some("192.168.131.0".into()),
-                    netmask: Some("255.255.254.0".into()),
-                    controller_a: Some("192.168.131.111".into()),
-                    controller_b: Some("192.168.131.112".into()),
-                    host_port: Some("192.168.131.22".into()),
-                    other_portals: vec![],
-                },
-            ],
-            ports: vec![
-                PortRecord {
-                    netdev: Some("ibp65s0".into()),
-                    rdma_device: Some("mlx5_0".into()),
-                    rdma_port: Some(1),
-                    guid: Some("0xb8599f0300c3e1a2".into()),
-                    hw_address: Some(IPOIB_HW.into()),
-                    link_layer: Some("InfiniBand".into()),
-                    rate: Some("100 Gb/sec (4X EDR)".into()),
-                    state: Some("ACTIVE".into()),
-                    address: Some("192.168.130.21/24".into()),
-                },
-                PortRecord {
-                    netdev: Some("enp66s0f1".into()),
-                    rdma_device: Some("rxe7".into()),
-                    rdma_port: Some(2),
-                    guid: Some("0x0202c9fffe0e8ab1".into()),
-                    hw_address: Some("02:02:c9:0e:8a:b1".into()),
-                    link_layer: Some("Ethernet".into()),
-                    rate: Some("25 Gb/sec (1X EDR)".into()),
-                    state: Some("DOWN".into()),
-                    address: Some("192.168.131.22/23".into()),
-                },
-            ],
-            subnet_manager: Some(SubnetManagerRecord {
-                placement: "on this host".into(),
-                priorities: vec![
-                    ("0xb8599f0300c3e1a2".into(), 14),
-                    ("0xb8599f0300c3e1a3".into(), 3),
-                ],
-            }),
-            sessions: vec![
-                SessionRecord {
-                    iface: "iser-ibp65s0".into(),
-                    portal: "192.168.130.101:3260".into(),
-                    transport: "iser".into(),
-                    state: "LOGGED_IN".into(),
-                },
-                SessionRecord {
-                    iface: "iser-enp66s0f1".into(),
-                    portal: "192.168.131.112:3260".into(),
-                    transport: "iser".into(),
-                    state: "FREE".into(),
-                },
-            ],
-            volume: Some(VolumeRecord {
-                wwid: Some("3600a098000af3c2a00000b4d5f3e1d7c".into()),
-                vendor_product: Some("NETAPP,INF-01-00".into()),
-                size: Some("1.5 TiB".into()),
-                paths: vec![
-                    ("sdb".into(), "active ready running".into()),
-                    ("sdq".into(), "failed faulty offline".into()),
-                ],
-                partition: Some("/dev/mapper/3600a098000af3c2a00000b4d5f3e1d7c-part1".into()),
-                filesystem: Some("xfs".into()),
-                uuid: Some("5c0f3a1e-9b2d-4e8f-a6c7-1d2e3f4a5b6c".into()),
-                mount_point: Some("/srv/iser-volume".into()),
-                fstab_line: Some(
-                    "UUID=5c0f3a1e-9b2d-4e8f-a6c7-1d2e3f4a5b6c /srv/iser-volume xfs \
-                     defaults,_netdev,nofail,x-systemd.requires=multipathd.service 0 0"
-                        .into(),
-                ),
-            }),
-            verification: Some(VerificationRecord {
-                bytes: 1_073_741_824,
-                result: "passed".into(),
-                write_mb_s: Some(1234.5),
-                read_mb_s: Some(2345.6),
-            }),
-            steps: vec![],
-            notes: vec![
-                "opensm priority raised so this host wins the election".into(),
-                "port enp66s0f1 is DOWN: check the cable".into(),
-            ],
-        };
-        w.step_completed("preflight", "2024-05-01T10:00:01Z");
-        w.step_completed("subnet-manager", "2024-05-01T10:02:33Z");
-        w
-    }
 
     /// Every value `full()` carries, as the reader should see it.
     fn values(w: &Worksheet) -> Vec<String> {
@@ -1275,29 +980,6 @@ mod tests {
         }
         v.extend(w.notes.clone());
         v
-    }
-
-    /// A worksheet far longer than a page: 40 ports, 60 sessions, 30 notes.
-    fn large() -> Worksheet {
-        let mut w = full();
-        let port = w.ports[0].clone();
-        w.ports = (0..40)
-            .map(|i| PortRecord {
-                netdev: Some(format!("ib{i}")),
-                ..port.clone()
-            })
-            .collect();
-        let session = w.sessions[0].clone();
-        w.sessions = (0..60)
-            .map(|i| SessionRecord {
-                portal: format!("192.168.130.{i}:3260"),
-                ..session.clone()
-            })
-            .collect();
-        w.notes = (0..30)
-            .map(|i| format!("note {i}: the quick brown fox jumps over the lazy dog"))
-            .collect();
-        w
     }
 
     fn page_count(pdf: &[u8]) -> usize {
