@@ -16,6 +16,7 @@ pub mod flow;
 pub mod progress;
 pub mod prompt;
 pub mod state;
+pub mod stats;
 pub mod status;
 
 #[path = "../steps/mod.rs"]
