@@ -48,6 +48,8 @@ pub enum Command {
     Status(StatusFlags),
     /// Write and read back a test file past the page cache, and report throughput.
     Verify(VerifyFlags),
+    /// ministat(1) digit for digit: compare data sets (the first is the reference).
+    Stats(crate::stats::StatsFlags),
 }
 
 /// Flags of `run`.
@@ -298,6 +300,7 @@ pub fn main_with(cli: Cli, interrupt: Interrupt, out: &mut dyn Write, err: &mut 
         }
         Some(Command::Status(f)) => status(&f, interrupt, out),
         Some(Command::Verify(f)) => verify(&f, interrupt, out),
+        Some(Command::Stats(f)) => crate::stats::run(&f, out),
     };
     match result {
         Ok(()) => 0,

@@ -9,6 +9,7 @@
 //! - `templates/` holds the text of every file the wizard writes.
 
 pub mod answers;
+pub mod cfmt;
 pub mod cli;
 pub mod exit;
 pub mod flow;
@@ -16,6 +17,7 @@ pub mod progress;
 pub mod prompt;
 pub mod settings;
 pub mod state;
+pub mod stats;
 pub mod status;
 
 #[path = "../steps/mod.rs"]
