@@ -8,7 +8,7 @@
 //! where the host already matches.
 
 use std::io::Write;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
@@ -122,83 +122,10 @@ pub fn execute(
     make_step: &mut dyn FnMut(StepName) -> Box<dyn crate::steps::Step>,
     out: &mut dyn Write,
 ) -> Result<(), WizardError> {
-    let sd = StateDir::new(&cfg.state_dir);
-    // Reading the state is harmless on a dry run; creating anything is not.
-    let mut state: State = sd.load_state().context("reading the state")?;
-    let mut sheet: Worksheet = sd.load_worksheet().context("reading the worksheet")?;
-
-    let provided = match &cfg.answers {
-        Some(v) => v.clone(),
-        None if cfg.mode == Mode::Interactive => {
-            // An interrupted interactive run resumes with the answers already given.
-            let prev = cfg.state_dir.join("answers.json");
-            std::fs::read(&prev)
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .filter(|_| state.run.finished_at.is_none())
-                .unwrap_or(Value::Object(Default::default()))
-        }
-        None => Value::Object(Default::default()),
-    };
-    let run_digest = match &cfg.answers {
-        Some(v) => digest(v),
-        None => "interactive".to_string(),
-    };
-    let resume = !cfg.dry_run
-        && !cfg.partial
-        && state.run.finished_at.is_none()
-        && state.run.answers_digest == run_digest
-        && !state.run.done.is_empty();
-
+    let mut engine = Engine::load(cfg, log, interrupt)?;
     let read_only = ReadOnly(real);
     let host: &dyn Host = if cfg.dry_run { &read_only } else { real };
-
-    if resume {
-        let done: Vec<&str> = state.run.done.iter().map(|c| c.step.as_str()).collect();
-        let _ = writeln!(
-            out,
-            "Resuming the run started {}: already done: {}",
-            state.run.started_at,
-            done.join(", ")
-        );
-    } else if !cfg.dry_run {
-        state.run = RunRecord {
-            started_at: timefmt::now_rfc3339(),
-            finished_at: None,
-            answers_digest: run_digest,
-            done: Vec::new(),
-        };
-        log.entry(
-            &format!(
-                "run started: steps {}",
-                cfg.steps
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            ),
-            "",
-        );
-    }
-
-    let mut ask = Asker::new(provided, cfg.mode);
-    let options = Options {
-        dry_run: cfg.dry_run,
-        force_format: cfg.force_format,
-    };
-    let mut unplanned = Vec::new();
-    let mut learned: Vec<String> = Vec::new();
-    let save = |state: &State, sheet: &Worksheet, ask: &Asker| -> Result<(), WizardError> {
-        if cfg.dry_run {
-            return Ok(());
-        }
-        sd.save_state(state).context("saving state.json")?;
-        sd.save_worksheet(sheet).context("saving worksheet.json")?;
-        sd.save_answers(&ask.recorded())
-            .context("saving answers.json")?;
-        Ok(())
-    };
-
+    engine.start(out);
     for &name in &cfg.steps {
         let _ = writeln!(
             out,
@@ -207,117 +134,297 @@ pub fn execute(
             StepName::ALL.len(),
             name
         );
-        if resume && state.run.done.iter().any(|c| c.step == name) {
+        if engine.resume && engine.state.run.done.iter().any(|c| c.step == name) {
             let _ = writeln!(out, "  done in the interrupted run; skipping");
             continue;
         }
         if interrupt.is_set() {
-            save(&state, &sheet, &ask)?;
-            return Err(WizardError::Interrupted(Some(name)));
+            return Err(engine.stop(name, WizardError::Interrupted(Some(name))));
         }
         let mut step = make_step(name);
-        let progress = TermProgress::new(name.as_str());
-        let mut cx = Ctx {
+        engine.run_step(host, step.as_mut(), out)?;
+    }
+    engine.finish(out)
+}
+
+/// The engine: it owns the run's state, worksheet and answers, and lends them to a step
+/// for each phase (plan, apply, verify) through [`Engine::cx`].
+struct Engine<'a> {
+    cfg: &'a RunConfig,
+    sd: StateDir,
+    state: State,
+    sheet: Worksheet,
+    ask: Asker,
+    options: Options,
+    log: &'a Log,
+    interrupt: &'a Interrupt,
+    /// Whether this run resumes an interrupted one (steps it completed are skipped).
+    resume: bool,
+    /// Steps a dry run could not plan.
+    unplanned: Vec<String>,
+    /// What a dry run's plans show as placeholders.
+    learned: Vec<String>,
+}
+
+impl<'a> Engine<'a> {
+    /// Read state, worksheet and the answers to use.
+    fn load(
+        cfg: &'a RunConfig,
+        log: &'a Log,
+        interrupt: &'a Interrupt,
+    ) -> Result<Self, WizardError> {
+        let sd = StateDir::new(&cfg.state_dir);
+        // Reading the state is harmless on a dry run; creating anything is not.
+        let state: State = sd.load_state().context("reading the state")?;
+        let sheet: Worksheet = sd.load_worksheet().context("reading the worksheet")?;
+        let provided = match &cfg.answers {
+            Some(v) => v.clone(),
+            None if cfg.mode == Mode::Interactive => {
+                // An interrupted interactive run resumes with the answers already given.
+                let prev = cfg.state_dir.join("answers.json");
+                std::fs::read(&prev)
+                    .ok()
+                    .and_then(|b| serde_json::from_slice(&b).ok())
+                    .filter(|_| state.run.finished_at.is_none())
+                    .unwrap_or(Value::Object(Default::default()))
+            }
+            None => Value::Object(Default::default()),
+        };
+        let run_digest = match &cfg.answers {
+            Some(v) => digest(v),
+            None => "interactive".to_string(),
+        };
+        let resume = !cfg.dry_run
+            && !cfg.partial
+            && state.run.finished_at.is_none()
+            && state.run.answers_digest == run_digest
+            && !state.run.done.is_empty();
+        let mut engine = Engine {
+            cfg,
+            sd,
+            state,
+            sheet,
+            ask: Asker::new(provided, cfg.mode),
+            options: Options {
+                dry_run: cfg.dry_run,
+                force_format: cfg.force_format,
+            },
+            log,
+            interrupt,
+            resume,
+            unplanned: Vec::new(),
+            learned: Vec::new(),
+        };
+        if !resume && !cfg.dry_run {
+            engine.state.run = RunRecord {
+                started_at: timefmt::now_rfc3339(),
+                finished_at: None,
+                answers_digest: run_digest,
+                done: Vec::new(),
+            };
+        }
+        Ok(engine)
+    }
+
+    /// Say how the run starts (resumed, or new and logged).
+    fn start(&self, out: &mut dyn Write) {
+        if self.resume {
+            let done: Vec<&str> = self
+                .state
+                .run
+                .done
+                .iter()
+                .map(|c| c.step.as_str())
+                .collect();
+            let _ = writeln!(
+                out,
+                "Resuming the run started {}: already done: {}",
+                self.state.run.started_at,
+                done.join(", ")
+            );
+            self.log.entry("run resumed", &done.join(","));
+        } else if !self.cfg.dry_run {
+            let steps: Vec<&str> = self.cfg.steps.iter().map(|s| s.as_str()).collect();
+            self.log
+                .entry(&format!("run started: steps {}", steps.join(",")), "");
+        }
+    }
+
+    /// The step's view of the run for one phase.
+    fn cx<'b>(&'b mut self, host: &'b dyn Host, progress: &'b dyn Progress) -> Ctx<'b> {
+        Ctx {
             host,
-            ask: &mut ask,
-            facts: &mut state.facts,
-            sheet: &mut sheet,
-            progress: &progress,
-            options: &options,
+            ask: &mut self.ask,
+            facts: &mut self.state.facts,
+            sheet: &mut self.sheet,
+            progress,
+            options: &self.options,
+        }
+    }
+
+    /// Save state, worksheet and answers (nothing on a dry run).
+    fn save(&self) -> Result<(), WizardError> {
+        if self.cfg.dry_run {
+            return Ok(());
+        }
+        self.sd
+            .save_state(&self.state)
+            .context("saving state.json")?;
+        self.sd
+            .save_worksheet(&self.sheet)
+            .context("saving worksheet.json")?;
+        self.sd
+            .save_answers(&self.ask.recorded())
+            .context("saving answers.json")?;
+        Ok(())
+    }
+
+    /// A step stopped the run: log it, save what is known, and return `err`. A failed save
+    /// is logged but never replaces the step's own error.
+    fn stop(&self, name: StepName, err: WizardError) -> WizardError {
+        if !self.cfg.dry_run {
+            let what = match &err {
+                WizardError::Interrupted(_) => "interrupted".to_string(),
+                e => format!("failed: {e}"),
+            };
+            self.log.entry(&format!("step {name}: {what}"), "");
+        }
+        if let Err(save) = self.save() {
+            self.log
+                .entry(&format!("saving the state failed: {save}"), "");
+        }
+        err
+    }
+
+    /// Plan, show, confirm, apply and verify one step.
+    fn run_step(
+        &mut self,
+        host: &dyn Host,
+        step: &mut dyn crate::steps::Step,
+        out: &mut dyn Write,
+    ) -> Result<(), WizardError> {
+        let name = step.name();
+        let Some(plan) = self.plan_step(host, step, out)? else {
+            return Ok(());
         };
-        progress.message("probing");
-        let plan = match step.plan(&mut cx) {
-            Ok(p) => p,
-            Err(e)
-                if cfg.dry_run
-                    && !matches!(e, StepError::Ask(crate::steps::AskError::Interrupted)) =>
-            {
-                progress.finish();
-                let _ = writeln!(out, "  cannot plan: {e}");
-                unplanned.push(name.to_string());
-                continue;
-            }
-            Err(e) => {
-                progress.finish();
-                save(&state, &sheet, &ask)?;
-                return Err(WizardError::from_step(name, e, Vec::new()));
-            }
-        };
-        progress.finish();
         let _ = write!(out, "{}", plan.render());
-        if cfg.dry_run {
-            learned.extend(plan.learned.iter().cloned());
-            continue;
+        if self.cfg.dry_run {
+            self.learned.extend(plan.learned.iter().cloned());
+            return Ok(());
         }
         let mut changed = Vec::new();
         if !plan.is_empty() {
-            if cfg.mode == Mode::Interactive {
-                let yes = confirm_apply(name, plan.actions.len());
-                if !matches!(yes, Ok(true)) {
-                    // Declined, or Ctrl-C at the prompt: keep what is known, change nothing.
-                    let _ = writeln!(out);
-                    save(&state, &sheet, &ask)?;
-                    return Err(WizardError::Interrupted(Some(name)));
-                }
+            if self.cfg.mode == Mode::Interactive
+                && !matches!(confirm_apply(name, plan.actions.len()), Ok(true))
+            {
+                // Declined, or Ctrl-C at the prompt: keep what is known, change nothing.
+                let _ = writeln!(out);
+                return Err(self.stop(name, WizardError::Interrupted(Some(name))));
             }
-            let progress = TermProgress::new(name.as_str());
-            let mut cx = Ctx {
-                host,
-                ask: &mut ask,
-                facts: &mut state.facts,
-                sheet: &mut sheet,
-                progress: &progress,
-                options: &options,
-            };
-            let run_record = state.run.clone();
-            let mut checkpoint = |facts: &crate::steps::Facts, sheet: &Worksheet| {
-                let snapshot = State {
-                    version: 1,
-                    run: run_record.clone(),
-                    facts: facts.clone(),
-                };
-                // Best effort: the step's own result decides success, not this save.
-                let _ = sd.save_state(&snapshot);
-                let _ = sd.save_worksheet(sheet);
-            };
-            if let Err(e) = apply(
-                step.as_mut(),
-                &mut cx,
-                &plan,
-                interrupt,
-                &mut changed,
-                &mut checkpoint,
-            ) {
-                progress.finish();
-                save(&state, &sheet, &ask)?;
-                return Err(WizardError::from_step(name, e, changed));
-            }
+            self.apply_step(host, step, &plan, &mut changed)?;
         }
+        self.verify_step(host, step, changed, out)
+    }
+
+    /// Plan a step; `None` when a dry run could not plan it (said, and counted).
+    fn plan_step(
+        &mut self,
+        host: &dyn Host,
+        step: &mut dyn crate::steps::Step,
+        out: &mut dyn Write,
+    ) -> Result<Option<crate::steps::Plan>, WizardError> {
+        let name = step.name();
+        let progress = TermProgress::new(name.as_str());
+        progress.message("probing");
+        let dry_run = self.cfg.dry_run;
+        let planned = step.plan(&mut self.cx(host, &progress));
+        progress.finish();
+        match planned {
+            Ok(p) => {
+                if !dry_run {
+                    self.log.entry(
+                        &format!("step {name}: planned {} changes", p.actions.len()),
+                        "",
+                    );
+                }
+                Ok(Some(p))
+            }
+            Err(e)
+                if dry_run && !matches!(e, StepError::Ask(crate::steps::AskError::Interrupted)) =>
+            {
+                let _ = writeln!(out, "  cannot plan: {e}");
+                self.unplanned.push(name.to_string());
+                Ok(None)
+            }
+            Err(e) => Err(self.stop(name, WizardError::from_step(name, e, Vec::new()))),
+        }
+    }
+
+    /// Apply a plan, saving state after every action.
+    fn apply_step(
+        &mut self,
+        host: &dyn Host,
+        step: &mut dyn crate::steps::Step,
+        plan: &crate::steps::Plan,
+        changed: &mut Vec<String>,
+    ) -> Result<(), WizardError> {
+        let name = step.name();
+        let progress = TermProgress::new(name.as_str());
+        let run_record = self.state.run.clone();
+        let sd = StateDir::new(&self.cfg.state_dir);
+        let interrupt = self.interrupt;
+        let mut checkpoint = |facts: &crate::steps::Facts, sheet: &Worksheet| {
+            let snapshot = State {
+                version: 1,
+                run: run_record.clone(),
+                facts: facts.clone(),
+            };
+            // Best effort: the step's own result decides success, not this save.
+            let _ = sd.save_state(&snapshot);
+            let _ = sd.save_worksheet(sheet);
+        };
+        let applied = apply(
+            step,
+            &mut self.cx(host, &progress),
+            plan,
+            interrupt,
+            changed,
+            &mut checkpoint,
+        );
+        progress.finish();
+        applied.map_err(|e| {
+            let err = WizardError::from_step(name, e, changed.clone());
+            self.stop(name, err)
+        })
+    }
+
+    /// Verify a step against a fresh probe, record it as completed, and say so.
+    fn verify_step(
+        &mut self,
+        host: &dyn Host,
+        step: &mut dyn crate::steps::Step,
+        changed: Vec<String>,
+        out: &mut dyn Write,
+    ) -> Result<(), WizardError> {
+        let name = step.name();
         let progress = TermProgress::new(name.as_str());
         progress.message("verifying");
-        let mut cx = Ctx {
-            host,
-            ask: &mut ask,
-            facts: &mut state.facts,
-            sheet: &mut sheet,
-            progress: &progress,
-            options: &options,
-        };
-        if let Err(e) = step.verify(&mut cx) {
-            progress.finish();
-            save(&state, &sheet, &ask)?;
-            return Err(WizardError::from_step(name, e, changed));
-        }
+        let verified = step.verify(&mut self.cx(host, &progress));
         progress.finish();
+        if let Err(e) = verified {
+            return Err(self.stop(name, WizardError::from_step(name, e, changed)));
+        }
         let at = timefmt::now_rfc3339();
-        state.run.done.retain(|c| c.step != name);
-        state.run.done.push(Completed {
+        self.state.run.done.retain(|c| c.step != name);
+        self.state.run.done.push(Completed {
             step: name,
             at: at.clone(),
             changes: changed.len(),
         });
-        sheet.step_completed(name.as_str(), &at);
-        save(&state, &sheet, &ask)?;
+        self.sheet.step_completed(name.as_str(), &at);
+        self.save()?;
+        self.log
+            .entry(&format!("step {name}: done, {} changes", changed.len()), "");
         let _ = writeln!(
             out,
             "  done{}",
@@ -331,64 +438,74 @@ pub fn execute(
                 )
             }
         );
+        Ok(())
     }
 
-    if cfg.dry_run {
-        if !learned.is_empty() {
-            learned.dedup();
-            let _ = writeln!(
-                out,
-                "\nValues shown as <...> are learned by the real run, once the host is \
-                 prepared (tools preflight installs, sessions, maps): {}.",
-                learned.join("; ")
-            );
-        }
-        let _ = writeln!(out, "\nDry run: nothing was changed.");
-        return if unplanned.is_empty() {
-            Ok(())
-        } else {
-            Err(WizardError::Unplanned(unplanned))
-        };
-    }
-    if !cfg.partial {
-        state.run.finished_at = Some(timefmt::now_rfc3339());
-    }
-    save(&state, &sheet, &ask)?;
-    log.entry("run finished", "");
-    if let Some(path) = &cfg.record_answers {
-        let recorded = ask.recorded();
-        let mut text = serde_json::to_vec_pretty(&recorded).context("encoding answers")?;
-        text.push(b'\n');
-        crate::state::write_private(path, &text)
-            .with_context(|| format!("writing {}", path.display()))?;
-        let _ = writeln!(out, "Answers recorded in {}", path.display());
-        let problems = crate::answers::validate(&recorded, &|k| std::env::var(k).ok());
-        if !problems.is_empty() {
-            let _ = writeln!(
-                out,
-                "note: these answers do not replay as they are (this run did not ask every \
-                 question); complete them before `run --answers`:"
-            );
-            for p in problems {
-                let _ = writeln!(out, "  - {p}");
+    /// End the run: the dry run's summary, or the finished state and recorded answers.
+    fn finish(mut self, out: &mut dyn Write) -> Result<(), WizardError> {
+        if self.cfg.dry_run {
+            if !self.learned.is_empty() {
+                self.learned.dedup();
+                let _ = writeln!(
+                    out,
+                    "\nValues shown as <...> are learned by the real run, once the host is \
+                     prepared (tools preflight installs, sessions, maps): {}.",
+                    self.learned.join("; ")
+                );
             }
+            let _ = writeln!(out, "\nDry run: nothing was changed.");
+            return if self.unplanned.is_empty() {
+                Ok(())
+            } else {
+                Err(WizardError::Unplanned(self.unplanned))
+            };
         }
-        let mine = crate::answers::host_specific(&recorded);
-        if !mine.is_empty() {
-            let _ = writeln!(
-                out,
-                "Before replaying them on another host, change what belongs to this one:"
-            );
-            for m in mine {
-                let _ = writeln!(out, "  - {m}");
-            }
+        if !self.cfg.partial {
+            self.state.run.finished_at = Some(timefmt::now_rfc3339());
+        }
+        self.save()?;
+        self.log.entry("run finished", "");
+        if let Some(path) = &self.cfg.record_answers {
+            record_answers(path, &self.ask.recorded(), out)?;
+        }
+        let _ = writeln!(
+            out,
+            "\nAll steps done. The worksheet: iser-wizard worksheet --state-dir {}",
+            self.cfg.state_dir.display()
+        );
+        Ok(())
+    }
+}
+
+/// Write the answers given to `path`, then say what does not replay as it is and what
+/// belongs to this host alone.
+fn record_answers(path: &Path, recorded: &Value, out: &mut dyn Write) -> Result<(), WizardError> {
+    let mut text = serde_json::to_vec_pretty(recorded).context("encoding answers")?;
+    text.push(b'\n');
+    crate::state::write_private(path, &text)
+        .with_context(|| format!("writing {}", path.display()))?;
+    let _ = writeln!(out, "Answers recorded in {}", path.display());
+    let problems = crate::answers::validate(recorded, &|k| std::env::var(k).ok());
+    if !problems.is_empty() {
+        let _ = writeln!(
+            out,
+            "note: these answers do not replay as they are (this run did not ask every \
+             question); complete them before `run --answers`:"
+        );
+        for p in problems {
+            let _ = writeln!(out, "  - {p}");
         }
     }
-    let _ = writeln!(
-        out,
-        "\nAll steps done. The worksheet: iser-wizard worksheet --state-dir {}",
-        cfg.state_dir.display()
-    );
+    let mine = crate::answers::host_specific(recorded);
+    if !mine.is_empty() {
+        let _ = writeln!(
+            out,
+            "Before replaying them on another host, change what belongs to this one:"
+        );
+        for m in mine {
+            let _ = writeln!(out, "  - {m}");
+        }
+    }
     Ok(())
 }
 
@@ -644,5 +761,24 @@ mod tests {
             "{text}"
         );
         h.finish();
+    }
+
+    #[test]
+    fn a_failed_state_save_never_replaces_the_steps_own_error() {
+        let state = tempfile::tempdir().unwrap();
+        // answers.json cannot be written: a directory stands in its place.
+        std::fs::create_dir(state.path().join("answers.json")).unwrap();
+        let (plans, fail) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let h = FakeHost::new();
+        h.expect(
+            &["systemctl", "restart", "demo"],
+            CmdOutput::status(1, "", "Job for demo.service failed.\n"),
+        );
+        let (r, _) = go(&h, state.path(), false, &plans, &fail);
+        let text = r.unwrap_err().to_string();
+        assert!(
+            text.starts_with("step iscsi failed: `systemctl restart demo` failed (exit 1)"),
+            "{text}"
+        );
     }
 }
