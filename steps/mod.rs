@@ -8,6 +8,7 @@
 
 pub mod blockio;
 pub mod facts;
+#[cfg(test)]
 pub mod fake;
 pub mod filesystem;
 pub mod host;

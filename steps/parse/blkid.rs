@@ -2,13 +2,11 @@
 //!
 //! Contract:
 //! - [`parse_blkid_export`] reads `-o export` and `-o udev` (`KEY=VALUE` lines, `ID_FS_` and
-//!   `ID_PART_TABLE_` prefixes) for ONE device; [`parse_blkid_line`] reads the default
-//!   `DEV: KEY="value" ...` line; [`parse_blkid_lines`] one such line per device.
+//!   `ID_PART_TABLE_` prefixes) for ONE device.
 //! - Empty output is `Ok(None)`: no signature. `blkid -p` prints nothing and exits 2 on a
 //!   blank device, so the caller treats exit 2 with empty output as "nothing there", not as
 //!   a failure (and any other non-zero exit as a failure).
-//! - Escapes are decoded: `\xHH` (udev), backslash-quoted characters (export and the default
-//!   format). A udev `_ENC` value wins over its unencoded twin, which blkid makes "safe" by
+//! - Escapes are decoded: `\xHH` (udev), backslash-quoted characters (export). A udev `_ENC` value wins over its unencoded twin, which blkid makes "safe" by
 //!   replacing whitespace.
 //! - The parsers are pure and never panic; text that is not blkid output is a [`BlkidError`].
 
@@ -162,79 +160,6 @@ fn unbackslash(s: &str) -> String {
     out
 }
 
-/// Parse one `DEV: KEY="value" ...` line (blkid's default output, `blkid -p DEV`).
-pub fn parse_blkid_line(text: &str) -> Result<Option<Signature>, BlkidError> {
-    let mut sigs = parse_blkid_lines(text)?;
-    match sigs.len() {
-        0 => Ok(None),
-        1 => Ok(sigs.pop()),
-        n => Err(BlkidError::SeveralDevices(n)),
-    }
-}
-
-/// Parse blkid's default output, one `DEV: KEY="value" ...` line per device.
-pub fn parse_blkid_lines(text: &str) -> Result<Vec<Signature>, BlkidError> {
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        let line = line.trim_end_matches('\r');
-        if line.trim().is_empty() {
-            continue;
-        }
-        // Device paths may contain ':' (`/dev/disk/by-path/ip-10.0.0.1:3260-iscsi-...`):
-        // take the first ": " after which the rest reads as KEY="value" pairs.
-        let parsed = line
-            .match_indices(": ")
-            .find_map(|(pos, _)| Some((&line[..pos], quoted_pairs(&line[pos + 2..])?)));
-        let Some((dev, pairs)) = parsed else {
-            return Err(BlkidError::Garbled {
-                line: i + 1,
-                text: line.to_string(),
-            });
-        };
-        let mut sig = Signature {
-            devname: Some(dev.to_string()),
-            ..Signature::default()
-        };
-        for (k, v) in pairs {
-            sig.set(&k, v);
-        }
-        out.push(sig);
-    }
-    Ok(out)
-}
-
-/// `KEY="value" KEY="va\"lue"` into pairs, or `None` if the text is not of that form.
-fn quoted_pairs(s: &str) -> Option<Vec<(String, String)>> {
-    let mut out = Vec::new();
-    let mut rest = s.trim();
-    while !rest.is_empty() {
-        let (k, after) = rest.split_once("=\"")?;
-        if !is_key(k) {
-            return None;
-        }
-        let mut value = String::new();
-        let mut end = None;
-        let mut chars = after.char_indices();
-        while let Some((idx, c)) = chars.next() {
-            match c {
-                '\\' => value.push(chars.next()?.1),
-                '"' => {
-                    end = Some(idx);
-                    break;
-                }
-                _ => value.push(c),
-            }
-        }
-        out.push((k.to_string(), value));
-        rest = after[end? + 1..].trim_start();
-    }
-    if out.is_empty() {
-        None
-    } else {
-        Some(out)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -280,51 +205,12 @@ mod tests {
     }
 
     #[test]
-    fn lab_low_level_probe_line() {
-        let Some((out, status)) = lab("blkid-p-ext4.txt") else {
-            return;
-        };
-        assert_eq!(status, Some(0));
-        let sig = parse_blkid_line(&out).unwrap().unwrap();
-        assert_eq!(sig.uuid.as_deref(), Some(LAB_UUID));
-        assert_eq!(sig.version.as_deref(), Some("1.0"));
-        assert_eq!(sig.usage.as_deref(), Some("filesystem"));
-        assert_eq!(sig.fs_type.as_deref(), Some("ext4"));
-        assert_eq!(sig.other["PART_ENTRY_OFFSET"], "2048");
-        assert_eq!(sig.other["PART_ENTRY_SIZE"], "1046495");
-        assert_eq!(sig.other["PART_ENTRY_DISK"], "253:0");
-    }
-
-    #[test]
     fn lab_blank_device_prints_nothing_and_exits_2() {
         let Some((out, status)) = lab("blkid-p-empty.txt") else {
             return;
         };
         assert_eq!(status, Some(2));
-        assert_eq!(parse_blkid_line(&out).unwrap(), None);
         assert_eq!(parse_blkid_export(&out).unwrap(), None);
-    }
-
-    #[test]
-    fn real_dos_table_and_ext4_whole_disk() {
-        let Some(t) = real("real/blkid-p", "stratis-howto-sda-dos-partition-table.txt") else {
-            return;
-        };
-        let sig = parse_blkid_line(&t).unwrap().unwrap();
-        assert_eq!(sig.devname.as_deref(), Some("/dev/sda"));
-        assert_eq!(sig.pttype.as_deref(), Some("dos"));
-        assert_eq!(sig.ptuuid.as_deref(), Some("b7168b63"));
-        assert_eq!(sig.fs_type, None);
-        assert!(sig.is_occupied());
-
-        let t = real("real/blkid-p", "stratis-howto-sdc-ext4-filesystem.txt").unwrap();
-        let sig = parse_blkid_line(&t).unwrap().unwrap();
-        assert_eq!(
-            sig.uuid.as_deref(),
-            Some("770587cc-cfd3-44cb-82e2-756902cf458b")
-        );
-        assert_eq!(sig.fs_type.as_deref(), Some("ext4"));
-        assert_eq!(sig.usage.as_deref(), Some("filesystem"));
     }
 
     #[test]
@@ -369,41 +255,16 @@ mod tests {
     }
 
     #[test]
-    fn device_paths_with_colons_and_escaped_quotes() {
-        let t = "/dev/disk/by-path/ip-10.0.0.1:3260-iscsi-iqn.x:y-lun-0: LABEL=\"a \\\"b\\\"\" TYPE=\"xfs\"\n";
-        let sig = parse_blkid_line(t).unwrap().unwrap();
-        assert_eq!(
-            sig.devname.as_deref(),
-            Some("/dev/disk/by-path/ip-10.0.0.1:3260-iscsi-iqn.x:y-lun-0")
-        );
-        assert_eq!(sig.label.as_deref(), Some("a \"b\""));
-        assert_eq!(sig.fs_type.as_deref(), Some("xfs"));
-    }
-
-    #[test]
     fn several_devices_where_one_was_expected() {
         let t = "DEVNAME=/dev/sda\nTYPE=ext4\n\nDEVNAME=/dev/sdb\nTYPE=xfs\n";
         assert_eq!(parse_blkid_export(t), Err(BlkidError::SeveralDevices(2)));
-        let t = "/dev/sda: TYPE=\"ext4\"\n/dev/sdb: TYPE=\"xfs\"\n";
-        assert_eq!(parse_blkid_lines(t).unwrap().len(), 2);
-        assert_eq!(parse_blkid_line(t), Err(BlkidError::SeveralDevices(2)));
     }
 
     #[test]
     fn garbage_is_an_error_never_a_panic() {
         for bad in ["hello", "lower=case", "=x", "/dev/sda UUID=\"x\""] {
-            assert!(parse_blkid_export(bad).is_err() || parse_blkid_line(bad).is_err());
+            assert!(parse_blkid_export(bad).is_err(), "{bad:?}");
         }
-        for bad in [
-            "/dev/sda: TYPE=\"ext4",
-            "/dev/sda: TYPE=ext4",
-            "/dev/sda: ",
-            "/dev/sda: TYPE=\"\\",
-            ": X=\"\"",
-        ] {
-            let _ = parse_blkid_line(bad);
-        }
-        assert!(parse_blkid_line("/dev/sda: TYPE=\"ext4").is_err());
         let _ = parse_blkid_export("ID_FS_X=\\x\nID_FS_Y=\\xé\n");
     }
 }

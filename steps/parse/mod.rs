@@ -16,7 +16,7 @@ pub mod multipath;
 pub mod netlink;
 pub mod parted;
 
-/// Decode `\xHH` escapes, as lsblk, blkid and udev print spaces and unsafe bytes.
+/// Decode `\xHH` escapes, as blkid and udev print spaces and unsafe bytes.
 pub(crate) fn unhex(s: &str) -> String {
     if !s.contains("\\x") {
         return s.to_string();

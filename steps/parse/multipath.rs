@@ -1,4 +1,4 @@
-//! `multipath -ll` / `multipath -l` / `multipath -v1` and `multipathd show ...` output.
+//! `multipath -ll` / `multipath -l` output.
 //!
 //! Contract:
 //! - [`parse_multipath_ll`] returns one [`Map`] per map header, with its path groups and
@@ -14,10 +14,9 @@
 //! - A path whose device is gone prints placeholders (`#:#:#:# -   #:#`): it is kept, with
 //!   `hctl`, `dev` and `devnum` `None`, because a missing path is what the operator must see.
 //! - `multipath -l` does not run the path checkers: the checker state reads `undef` and
-//!   priorities 0. Judge path health from `-ll` or `multipathd show paths`.
+//!   priorities 0. Judge path health from `-ll`.
 //! - The parsers are pure and never panic.
 
-use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use regex::Regex;
@@ -369,148 +368,6 @@ fn path_line(body: &str) -> Option<Path> {
     })
 }
 
-/// Parse `multipath -v1` output (`-l -v1`, `-ll -v1`): one map name a line.
-pub fn parse_multipath_names(text: &str) -> Vec<String> {
-    text.lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !warning_re().is_match(l))
-        .map(str::to_string)
-        .collect()
-}
-
-/// One row of a `multipathd show paths` / `show maps` table, by column header.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct Row {
-    /// Column header (`uuid`, `dev`, `dm_st`, `chk_st`, ...) to value; empty cells omitted.
-    pub fields: BTreeMap<String, String>,
-}
-
-impl Row {
-    /// The value under `column`.
-    pub fn get(&self, column: &str) -> Option<&str> {
-        self.fields.get(column).map(String::as_str)
-    }
-}
-
-/// Parse `multipathd show paths [format ...]` (or `show maps`) output: a header line naming
-/// the columns, then one row a line.
-///
-/// multipathd pads every column to its widest cell, so a cell is cut at the column's start
-/// in the header; values may contain spaces (`IET     ,VIRTUAL-DISK`). Rows that do not line
-/// up with the header (damaged output) fall back to splitting on whitespace.
-pub fn parse_multipathd_paths(text: &str) -> Vec<Row> {
-    let mut lines = text
-        .lines()
-        .filter(|l| !l.trim().is_empty() && !warning_re().is_match(l));
-    let Some(header) = lines.next() else {
-        return Vec::new();
-    };
-    let cols: Vec<(usize, &str)> = header
-        .split_whitespace()
-        .map(|w| (w.as_ptr() as usize - header.as_ptr() as usize, w))
-        .collect();
-    let mut out = Vec::new();
-    for line in lines {
-        let mut row = Row::default();
-        let aligned = cols.iter().enumerate().all(|(i, &(start, _))| {
-            // A column starts after a space (or at 0) in an aligned row.
-            (start == 0 || line.as_bytes().get(start - 1).is_none_or(|b| *b == b' '))
-                && line.is_char_boundary(start.min(line.len()))
-                && cols
-                    .get(i + 1)
-                    .is_none_or(|&(next, _)| line.is_char_boundary(next.min(line.len())))
-        });
-        if aligned {
-            for (i, &(start, name)) in cols.iter().enumerate() {
-                let end = cols.get(i + 1).map_or(line.len(), |c| c.0).min(line.len());
-                let start = start.min(line.len());
-                let cell = line[start..end].trim();
-                if !cell.is_empty() {
-                    row.fields.insert(name.to_string(), cell.to_string());
-                }
-            }
-        } else {
-            for ((_, name), cell) in cols.iter().zip(line.split_whitespace()) {
-                row.fields.insert(name.to_string(), cell.to_string());
-            }
-        }
-        out.push(row);
-    }
-    out
-}
-
-/// The column name multipathd gives a map wildcard (`%w` is `uuid`), for the keys of
-/// [`parse_multipathd_maps_raw`].
-fn map_wildcard_name(c: char) -> String {
-    match c {
-        'n' => "name",
-        'w' => "uuid",
-        'd' => "sysfs",
-        'F' => "failback",
-        'Q' => "queueing",
-        'N' => "paths",
-        'r' => "write_prot",
-        't' => "dm-st",
-        'S' => "size",
-        'f' => "features",
-        'x' => "failures",
-        'h' => "hwhandler",
-        's' => "vend/prod/rev",
-        'v' => "vend",
-        'p' => "prod",
-        'e' => "rev",
-        _ => return format!("%{c}"),
-    }
-    .to_string()
-}
-
-/// Parse `multipathd show maps raw format FORMAT` output, given the same FORMAT.
-///
-/// Raw output has no header and separates cells only by the literal text of FORMAT, which a
-/// value may contain: `%s` prints `VENDOR,PRODUCT`, so with `%w,%n,%s,%N,%S` a row has six
-/// comma-separated fields for five wildcards. The row is matched against FORMAT instead:
-/// `%s` and the last wildcard take what the others leave; every other cell stops at the
-/// next literal character. Rows that do not match are skipped.
-pub fn parse_multipathd_maps_raw(text: &str, format: &str) -> Vec<Row> {
-    let mut pat = String::from("^");
-    let mut names = Vec::new();
-    let chars: Vec<char> = format.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '%' && i + 1 < chars.len() {
-            let w = chars[i + 1];
-            names.push(map_wildcard_name(w));
-            match chars.get(i + 2) {
-                Some(&next) if w != 's' && next != '%' => {
-                    pat.push_str(&format!("([^{}]*)", regex::escape(&next.to_string())));
-                }
-                _ => pat.push_str("(.*)"),
-            }
-            i += 2;
-        } else {
-            pat.push_str(&regex::escape(&chars[i].to_string()));
-            i += 1;
-        }
-    }
-    pat.push('$');
-    let Ok(re) = Regex::new(&pat) else {
-        return Vec::new();
-    };
-    text.lines()
-        .filter_map(|line| re.captures(line.trim_end()))
-        .map(|c| Row {
-            fields: names
-                .iter()
-                .enumerate()
-                .filter_map(|(k, n)| {
-                    let v = c.get(k + 1)?.as_str().trim();
-                    (!v.is_empty()).then(|| (n.clone(), v.to_string()))
-                })
-                .collect(),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -607,56 +464,6 @@ mod tests {
         assert_eq!(maps[0].vendor.as_deref(), Some("##"));
         assert_eq!(maps[0].hwhandler.as_deref(), Some("0"));
         assert_eq!(maps[0].paths().count(), 0);
-    }
-
-    #[test]
-    fn lab_v1_names() {
-        let Some(out) = lab("multipath-l-v1.txt") else {
-            return;
-        };
-        assert_eq!(parse_multipath_names(&out), [LAB0, LAB1]);
-    }
-
-    #[test]
-    fn lab_multipathd_show_paths() {
-        let Some(out) = lab("multipathd-show-paths.txt") else {
-            return;
-        };
-        let rows = parse_multipathd_paths(&out);
-        assert_eq!(rows.len(), 8);
-        assert_eq!(rows[0].get("uuid"), Some(LAB0));
-        assert_eq!(rows[0].get("dev"), Some("sda"));
-        assert_eq!(rows[1].get("uuid"), Some(LAB1));
-        assert_eq!(rows[7].get("dev"), Some("sdh"));
-        assert!(rows.iter().all(|r| r.get("dm_st") == Some("active")
-            && r.get("chk_st") == Some("ready")
-            && r.get("checker") == Some("tur")
-            && r.get("vend/prod/rev") == Some("LIO-ORG,FILEIO")
-            && r.get("pri") == Some("50")));
-    }
-
-    #[test]
-    fn padded_vendor_cells_keep_their_spaces_in_show_paths() {
-        let text = "hcil    dev vend/prod/rev            dm_st\n\
-                    3:0:0:1 sdc IET     ,VIRTUAL-DISK    active\n";
-        let rows = parse_multipathd_paths(text);
-        assert_eq!(rows[0].get("vend/prod/rev"), Some("IET     ,VIRTUAL-DISK"));
-        assert_eq!(rows[0].get("dm_st"), Some("active"));
-    }
-
-    #[test]
-    fn lab_maps_raw_with_comma_inside_vendor_product() {
-        let Some(out) = lab("multipathd-show-maps-raw.txt") else {
-            return;
-        };
-        let rows = parse_multipathd_maps_raw(&out, "%w,%n,%s,%N,%S");
-        assert_eq!(rows.len(), 2);
-        assert_eq!(rows[0].get("uuid"), Some(LAB0));
-        assert_eq!(rows[0].get("name"), Some(LAB0));
-        assert_eq!(rows[0].get("vend/prod/rev"), Some("LIO-ORG,FILEIO"));
-        assert_eq!(rows[0].get("paths"), Some("4"));
-        assert_eq!(rows[0].get("size"), Some("512M"));
-        assert_eq!(rows[1].get("size"), Some("256M"));
     }
 
     #[test]
@@ -1028,13 +835,6 @@ mod tests {
             "\u{1F600} dm-3 é,ü\n \\_ é [prio=é][x",
         ] {
             let _ = parse_multipath_listing(bad);
-            let _ = parse_multipath_names(bad);
-            let _ = parse_multipathd_paths(bad);
-            let _ = parse_multipathd_maps_raw(bad, "%w,%s");
         }
-        let rows = parse_multipathd_paths("uuid  dev\nsé\n\u{1F600}\u{1F600}\u{1F600}x y\n");
-        assert_eq!(rows.len(), 2);
-        let _ = parse_multipathd_maps_raw("x", "%");
-        let _ = parse_multipathd_maps_raw("x", "%%[");
     }
 }

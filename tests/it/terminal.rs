@@ -30,7 +30,7 @@ impl Pty {
         assert_eq!(rc, 0, "openpty failed");
         // SAFETY: both descriptors were just opened and are owned here.
         let (master, slave) = unsafe { (OwnedFd::from_raw_fd(m), OwnedFd::from_raw_fd(s)) };
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_iser-wizard"));
+        let mut cmd = Command::new(crate::util::BIN);
         cmd.args(args)
             .env("TERM", "xterm")
             .stdin(Stdio::from(slave.try_clone().unwrap()))

@@ -1,86 +1,9 @@
-//! Integration tests: the `iser-wizard` binary seen from the outside (CONTRACT.md).
+//! Commands from the outside: exit codes, messages, and that a refused or dry run leaves
+//! every file as it was (CONTRACT.md).
 
-use std::collections::BTreeMap;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Command;
 
-fn bin() -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_iser-wizard"));
-    c.stdin(Stdio::null());
-    c
-}
-
-fn run(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut c = bin();
-    c.args(args);
-    if let Some(text) = stdin {
-        c.stdin(Stdio::piped());
-        c.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let mut child = c.spawn().unwrap();
-        use std::io::Write;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(text.as_bytes())
-            .unwrap();
-        return child.wait_with_output().unwrap();
-    }
-    c.output().unwrap()
-}
-
-fn text(o: &[u8]) -> String {
-    String::from_utf8_lossy(o).into_owned()
-}
-
-/// Everything about a tree that a change could touch: paths, types, modes, sizes, contents,
-/// modification times.
-fn snapshot(dir: &Path) -> BTreeMap<PathBuf, (u32, u64, i64, i64, Vec<u8>)> {
-    let mut out = BTreeMap::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        let m = std::fs::symlink_metadata(&d).unwrap();
-        out.insert(
-            d.clone(),
-            (m.mode(), m.size(), m.mtime(), m.mtime_nsec(), Vec::new()),
-        );
-        if m.is_dir() {
-            for e in std::fs::read_dir(&d).unwrap() {
-                stack.push(e.unwrap().path());
-            }
-        } else {
-            let bytes = std::fs::read(&d).unwrap();
-            out.get_mut(&d).unwrap().4 = bytes;
-        }
-    }
-    out
-}
-
-struct Trees {
-    _tmp: tempfile::TempDir,
-    root: PathBuf,
-    state: PathBuf,
-}
-
-fn trees() -> Trees {
-    let tmp = tempfile::tempdir().unwrap();
-    let root = tmp.path().join("root");
-    let state = tmp.path().join("state");
-    std::fs::create_dir_all(root.join("etc/iscsi")).unwrap();
-    std::fs::write(
-        root.join("etc/iscsi/iscsid.conf"),
-        "node.startup = manual\n",
-    )
-    .unwrap();
-    std::fs::create_dir_all(state.join("backups")).unwrap();
-    std::fs::write(state.join("state.json"), "{\"version\": 1}\n").unwrap();
-    Trees {
-        _tmp: tmp,
-        root,
-        state,
-    }
-}
+use crate::util::{run, snapshot, text, trees};
 
 fn template() -> serde_json::Value {
     let o = run(&["answers", "--template"], None);

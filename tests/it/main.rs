@@ -1,0 +1,16 @@
+//! The one integration-test binary: the `iser-wizard` executable seen from the outside
+//! (CONTRACT.md). One binary rather than one per file, so `cargo test` links the crate into a
+//! single test executable (ripgrep's `tests/tests.rs` layout).
+//!
+//! - [`cli`]: commands, exit codes and what each leaves on disk, with stdin from a pipe or
+//!   /dev/null.
+//! - [`terminal`]: the interactive run in a real pseudo-terminal.
+//! - [`stats`]: `iser-wizard stats` against ministat's published vectors and Debian's binary.
+//! - [`util`]: the shared builders (running the binary, temporary roots, tree snapshots).
+//!
+//! Run one part with `cargo test --test it cli::` or `cargo test --test it terminal::`.
+
+mod cli;
+mod stats;
+mod terminal;
+mod util;
