@@ -280,9 +280,6 @@ impl Ctx<'_> {
 /// Why a step stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum StepError {
-    /// This version of the wizard does not do this step yet.
-    #[error("this step is not built yet in iser-wizard {}", env!("CARGO_PKG_VERSION"))]
-    NotBuilt,
     /// A command failed.
     #[error("`{cmd}` failed ({status}){}{}", tail_block(.tail), hint_line(.hint))]
     Command {
@@ -394,22 +391,6 @@ pub fn apply_plan(step: &mut dyn Step, cx: &mut Ctx<'_>, plan: &Plan) -> Result<
         apply_action(step, cx, a)?;
     }
     Ok(())
-}
-
-/// A step this version does not do yet: says so plainly.
-#[derive(Debug)]
-pub struct NotBuilt(pub StepName);
-
-impl Step for NotBuilt {
-    fn name(&self) -> StepName {
-        self.0
-    }
-    fn plan(&mut self, _cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
-        Err(StepError::NotBuilt)
-    }
-    fn verify(&mut self, _cx: &mut Ctx<'_>) -> Result<(), StepError> {
-        Err(StepError::NotBuilt)
-    }
 }
 
 /// The step implementation for a name.
