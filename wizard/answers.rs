@@ -142,6 +142,22 @@ pub const ROOT: &[Field] = &[
     req("verify", Kind::Object(VERIFY)),
 ];
 
+/// No value of the answers file is valid beyond this many bytes.
+const LONGEST_VALUE: usize = 1024;
+
+/// A value as messages show it: whole when short, else its start and its length.
+pub fn cut(s: &str) -> String {
+    const SHOWN: usize = 60;
+    if s.len() <= SHOWN {
+        return s.to_string();
+    }
+    let mut end = SHOWN;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{:?}... ({} bytes)", &s[..end], s.len())
+}
+
 fn parses<T: Setting>(s: &str) -> Result<(), String> {
     s.parse::<T>().map(drop)
 }
@@ -269,6 +285,12 @@ fn check_value(v: &Value, kind: &Kind, path: &str, out: &mut Vec<Problem>) {
         })
     };
     match (kind, v) {
+        // A value far longer than any valid one is not echoed back whole.
+        (Kind::Str(_), Value::String(s)) if s.len() > LONGEST_VALUE => bad(format!(
+            "is {} bytes long, far longer than any value here: {}",
+            s.len(),
+            cut(s)
+        )),
         (Kind::Str(f), Value::String(s)) => {
             if let Err(m) = f(s) {
                 bad(m)
@@ -322,13 +344,16 @@ fn check_object(map: &Map<String, Value>, fields: &[Field], path: &str, out: &mu
     }
     for k in map.keys() {
         if !fields.iter().any(|f| f.name == k) {
+            // "Did you mean" only for keys of a plausible length: a distance over a huge
+            // key costs time and says nothing.
             let near = fields
                 .iter()
+                .filter(|_| k.len() <= 64)
                 .map(|f| (distance(k, f.name), f.name))
                 .min()
                 .filter(|(d, _)| *d <= 3);
             out.push(Problem {
-                path: join(path, k),
+                path: join(path, &cut(k)),
                 message: match near {
                     Some((_, n)) => format!("unknown key: did you mean \"{n}\"?"),
                     None => format!(
@@ -400,6 +425,164 @@ pub fn validate(v: &Value, env: &dyn Fn(&str) -> Option<String>) -> Vec<Problem>
     let typed = typed(v, &out);
     cross_checks(&typed, env, &mut out);
     out
+}
+
+/// The largest answers file read: a real one is a few KiB.
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Parse the text of an answers file into JSON, with every duplicate key reported (JSON
+/// readers keep the last value silently; a typo'd repeat must not pass) and a message that
+/// names the likely cause when the text is not JSON at all.
+pub fn parse_text(text: &str) -> Result<Value, Vec<Problem>> {
+    let one = |path: String, message: String| vec![Problem { path, message }];
+    if text.starts_with('\u{feff}') {
+        return Err(one(
+            "line 1 column 1".into(),
+            "the file starts with a byte-order mark (an editor saved it as \"UTF-8 with BOM\"): \
+             save it as plain UTF-8"
+                .into(),
+        ));
+    }
+    let dups = std::cell::RefCell::new(Vec::new());
+    let mut de = serde_json::Deserializer::from_str(text);
+    let parsed = serde::de::DeserializeSeed::deserialize(
+        Tree {
+            path: String::new(),
+            dups: &dups,
+        },
+        &mut de,
+    )
+    .and_then(|v| de.end().map(|()| v));
+    match parsed {
+        Ok(v) => {
+            let dups = dups.into_inner();
+            if dups.is_empty() {
+                Ok(v)
+            } else {
+                Err(dups)
+            }
+        }
+        Err(e) => Err(one(
+            format!("line {} column {}", e.line(), e.column()),
+            format!("not valid JSON: {e}{}", likely_cause(text)),
+        )),
+    }
+}
+
+/// Why a text that is not JSON is probably not: comments, YAML.
+fn likely_cause(text: &str) -> &'static str {
+    let lines = || text.lines().map(str::trim_start);
+    if lines().any(|l| l.starts_with("//") || l.starts_with("/*") || l.starts_with('#')) {
+        return "; JSON has no comments: remove the lines that start with //, /* or #";
+    }
+    let first = text.trim_start();
+    if !first.starts_with('{')
+        && lines().any(|l| {
+            l.split_once(':')
+                .is_some_and(|(k, _)| !k.is_empty() && !k.contains('"') && !k.contains(' '))
+        })
+    {
+        return "; this looks like YAML, but the answers file is JSON: start from \
+                `iser-wizard answers --template`";
+    }
+    ""
+}
+
+/// A JSON value read with its path known, so a duplicate key is reported where it is.
+struct Tree<'a> {
+    path: String,
+    dups: &'a std::cell::RefCell<Vec<Problem>>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Tree<'_> {
+    type Value = Value;
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Tree<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<Value, E> {
+        Ok(Value::Bool(b))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<Value, E> {
+        Ok(Value::from(n))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(n).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, s: &str) -> Result<Value, E> {
+        Ok(Value::String(s.to_string()))
+    }
+    fn visit_string<E>(self, s: String) -> Result<Value, E> {
+        Ok(Value::String(s))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(v) = seq.next_element_seed(Tree {
+            path: format!("{}[{}]", self.path, out.len()),
+            dups: self.dups,
+        })? {
+            out.push(v);
+        }
+        Ok(Value::Array(out))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(k) = map.next_key::<String>()? {
+            let path = join(&self.path, &k);
+            let v = map.next_value_seed(Tree {
+                path: path.clone(),
+                dups: self.dups,
+            })?;
+            if out.insert(k, v).is_some() {
+                self.dups.borrow_mut().push(Problem {
+                    path,
+                    message: "is given twice in this object; JSON readers would keep only the \
+                              last one: keep one"
+                        .into(),
+                });
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// A mount point inside the wizard's own state directory would hide its state.
+pub fn check_against_state_dir(v: &Value, state_dir: &std::path::Path) -> Vec<Problem> {
+    let Some(mp) = v
+        .get("volume")
+        .and_then(|x| x.get("mount_point"))
+        .and_then(Value::as_str)
+    else {
+        return Vec::new();
+    };
+    let (mp, sd) = (std::path::Path::new(mp), state_dir);
+    if mp.starts_with(sd) || sd.starts_with(mp) {
+        vec![Problem {
+            path: "volume.mount_point".into(),
+            message: format!(
+                "{} would hide the wizard's state directory {}: choose another mount point",
+                mp.display(),
+                sd.display()
+            ),
+        }]
+    } else {
+        Vec::new()
+    }
 }
 
 /// The problems of a partial answers file: every check of [`validate`] on the values that
@@ -575,13 +758,12 @@ fn cross_checks(a: &Answers, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec
     let labelled: Vec<(Netdev, HostAddr)> = ports
         .iter()
         .zip(&nets)
-        .map(|(p, (_, a))| {
-            (
-                p.netdev
-                    .clone()
-                    .unwrap_or_else(|| "?".parse().expect("a name")),
-                *a,
-            )
+        .map(|(p, (i, a))| {
+            let name = p
+                .netdev
+                .clone()
+                .or_else(|| format!("port{}", i + 1).parse().ok());
+            (name.expect("port<N> is a valid name"), *a)
         })
         .collect();
     let addrs: Vec<HostAddr> = nets.iter().map(|(_, a)| *a).collect();

@@ -157,26 +157,78 @@ pub struct VerifyFlags {
 }
 
 fn read_answers(path: &PathBuf) -> Result<(String, Value), WizardError> {
-    let (name, text) = if path.as_os_str() == "-" {
-        let mut s = String::new();
-        std::io::stdin()
-            .read_to_string(&mut s)
-            .map_err(|e| WizardError::Usage(format!("reading answers from standard input: {e}")))?;
-        ("standard input".to_string(), s)
-    } else {
-        let s = std::fs::read_to_string(path).map_err(|e| {
-            WizardError::Usage(format!("reading the answers file {}: {e}", path.display()))
-        })?;
-        (path.display().to_string(), s)
+    let limit = answers::MAX_FILE_BYTES;
+    let too_big = |name: &str| {
+        WizardError::Usage(format!(
+            "the answers {name} is larger than {} KiB; a real one is a few KiB: is it the right file?",
+            limit >> 10
+        ))
     };
-    let v: Value = serde_json::from_str(&text).map_err(|e| WizardError::InvalidAnswers {
+    let (name, bytes) = if path.as_os_str() == "-" {
+        let mut b = Vec::new();
+        std::io::stdin()
+            .take(limit + 1)
+            .read_to_end(&mut b)
+            .map_err(|e| WizardError::Usage(format!("reading answers from standard input: {e}")))?;
+        ("standard input".to_string(), b)
+    } else {
+        let name = path.display().to_string();
+        let file_err =
+            |e: std::io::Error| WizardError::Usage(format!("reading the answers file {name}: {e}"));
+        // A FIFO or a device would block or never end: only a regular file is read.
+        let meta = std::fs::metadata(path).map_err(file_err)?;
+        if !meta.is_file() {
+            return Err(WizardError::Usage(format!(
+                "the answers file {name} is not a regular file: give a file (or - for standard input)"
+            )));
+        }
+        if meta.len() > limit {
+            return Err(too_big(&format!("file {name}")));
+        }
+        let mut b = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| f.take(limit + 1).read_to_end(&mut b))
+            .map_err(file_err)?;
+        (name, b)
+    };
+    if bytes.len() as u64 > limit {
+        return Err(too_big(&name));
+    }
+    let text = String::from_utf8(bytes).map_err(|e| WizardError::InvalidAnswers {
         source_name: name.clone(),
         problems: vec![answers::Problem {
-            path: format!("line {} column {}", e.line(), e.column()),
-            message: format!("not valid JSON: {e}"),
+            path: format!("byte {}", e.utf8_error().valid_up_to()),
+            message: "is not UTF-8 text: save the file as UTF-8".into(),
         }],
     })?;
+    let v = answers::parse_text(&text).map_err(|problems| WizardError::InvalidAnswers {
+        source_name: name.clone(),
+        problems,
+    })?;
     Ok((name, v))
+}
+
+/// Refuse before anything runs a file the run could not write at its end.
+fn check_writable(path: &std::path::Path, flag: &str) -> Result<(), WizardError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if path.is_dir() {
+        return Err(WizardError::Usage(format!(
+            "{flag} {}: is a directory: give a file name",
+            path.display()
+        )));
+    }
+    tempfile::NamedTempFile::new_in(&dir)
+        .map(drop)
+        .map_err(|e| {
+            WizardError::Usage(format!(
+                "{flag} {}: cannot write in {}: {e}",
+                path.display(),
+                dir.display()
+            ))
+        })
 }
 
 /// Validate `run`'s flags into the engine's configuration. Touches nothing.
@@ -217,7 +269,8 @@ pub fn run_config(f: &RunFlags, stdin_is_terminal: bool) -> Result<RunConfig, Wi
     let answers = match &f.answers {
         Some(p) => {
             let (name, v) = read_answers(p)?;
-            let problems = answers::validate(&v, &|k| std::env::var(k).ok());
+            let mut problems = answers::validate(&v, &|k| std::env::var(k).ok());
+            problems.extend(answers::check_against_state_dir(&v, &f.state_dir));
             if !problems.is_empty() {
                 return Err(WizardError::InvalidAnswers {
                     source_name: name,
@@ -228,6 +281,9 @@ pub fn run_config(f: &RunFlags, stdin_is_terminal: bool) -> Result<RunConfig, Wi
         }
         None => None,
     };
+    if let Some(path) = &f.record_answers {
+        check_writable(path, "--record-answers")?;
+    }
     let mode = match (&answers, stdin_is_terminal, f.dry_run) {
         (Some(_), _, _) => Mode::Unattended,
         (None, true, _) => Mode::Interactive,

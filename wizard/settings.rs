@@ -256,6 +256,16 @@ impl FromStr for Netdev {
                 "{s:?} is not a network interface name: no '/', ':' or spaces"
             ));
         }
+        // The kernel allows more, but the name goes into configuration files, udev rules and
+        // unit names, where a quote, '$' or a look-alike letter would be read specially.
+        if !s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+        {
+            return Err(format!(
+                "{s:?}: the wizard writes interface names into configuration files; use only letters, digits, '-', '_' and '.'"
+            ));
+        }
         Ok(Netdev(s.to_string()))
     }
 }
@@ -488,6 +498,12 @@ const SYSTEM_DIRS: &[&str] = &[
     "/sys", "/tmp", "/usr", "/var",
 ];
 
+/// Trees no volume is mounted inside (`/var/lib/mysql` is a fine mount point; `/etc/iscsi` or
+/// `/boot/efi` is not).
+const SYSTEM_TREES: &[&str] = &[
+    "/bin", "/boot", "/dev", "/etc", "/lib", "/lib64", "/proc", "/run", "/sbin", "/sys", "/usr",
+];
+
 /// Where a volume is mounted: an absolute, plain path fstab can hold, never a system
 /// directory.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -530,6 +546,14 @@ impl FromStr for MountPoint {
                 "{s} is a system directory: mount the volume on a directory of its own, like /mnt/ext4"
             ));
         }
+        if let Some(tree) = SYSTEM_TREES.iter().find(|t| {
+            s.strip_prefix(**t)
+                .is_some_and(|rest| rest.starts_with('/'))
+        }) {
+            return Err(format!(
+                "{s} is inside {tree}, which belongs to the operating system: mount the volume on a directory of its own, like /mnt/ext4"
+            ));
+        }
         Ok(MountPoint(s.to_string()))
     }
 }
@@ -544,7 +568,8 @@ impl Size {
         self.0
     }
 
-    /// Parse `N` + `B`/`KiB`/`MiB`/`GiB`/`TiB` without range checks.
+    /// Parse `N` + `B`/`KiB`/`MiB`/`GiB`/`TiB` without range checks (powers of 1024 only:
+    /// `1G` or `100GB` are ambiguous and refused).
     pub fn parse_bytes(s: &str) -> Option<u64> {
         let s = s.trim();
         let split = s.find(|c: char| !c.is_ascii_digit())?;
@@ -578,7 +603,7 @@ impl FromStr for VerifySize {
     fn from_str(s: &str) -> Result<Self, String> {
         let Some(b) = Size::parse_bytes(s) else {
             return Err(format!(
-                "{s:?} is not a size: write a whole number with B, KiB, MiB or GiB, like 256MiB"
+                "{s:?} is not a size: write a whole number with B, KiB, MiB, GiB or TiB (powers of 1024; G or GB are not taken, being ambiguous), like 256MiB or 1GiB"
             ));
         };
         if !(1 << 20..=64 << 30).contains(&b) {
@@ -1125,6 +1150,48 @@ mod tests {
             "iqn.1992-08é",
         ] {
             assert!(s.parse::<Iqn>().is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn interface_names_are_refused_at_the_answers_stage_when_a_config_file_could_not_hold_them() {
+        for bad in ["$(id)", "ib\"x", "ib0;", "іb0"] {
+            assert!(bad.parse::<Netdev>().is_err(), "{bad}");
+        }
+        for ok in ["ib0", "ib0.8001", "enp1s0f0", "vA", "ib_a-1"] {
+            assert!(ok.parse::<Netdev>().is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn mount_points_inside_system_trees_are_refused() {
+        for bad in [
+            "/etc/iscsi",
+            "/boot/efi",
+            "/proc/sys",
+            "/usr/local/data",
+            "/run/x",
+        ] {
+            let e = bad.parse::<MountPoint>().unwrap_err();
+            assert!(e.contains("belongs to the operating system"), "{bad}: {e}");
+        }
+        for ok in [
+            "/mnt/ext4",
+            "/var/lib/mysql",
+            "/srv/data",
+            "/data",
+            "/home/vol",
+            "/etcd",
+        ] {
+            assert!(ok.parse::<MountPoint>().is_ok(), "{ok}");
+        }
+    }
+
+    #[test]
+    fn sizes_name_the_accepted_forms() {
+        for bad in ["1G", "100GB", "256mb"] {
+            let e = bad.parse::<VerifySize>().unwrap_err();
+            assert!(e.contains("B, KiB, MiB, GiB or TiB"), "{bad}: {e}");
         }
     }
 

@@ -11,6 +11,7 @@
 //! Run one part with `cargo test --test it cli::` or `cargo test --test it terminal::`.
 
 mod cli;
+mod hostile;
 mod stats;
 mod terminal;
 mod util;
