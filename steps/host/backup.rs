@@ -20,6 +20,7 @@ use std::ffi::OsStr;
 use std::io;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::sync::Mutex;
 
 use rustix::fs::{self as rfs, Mode, OFlags};
 use serde::{Deserialize, Serialize};
@@ -32,6 +33,11 @@ pub const MANIFEST: &str = "MANIFEST.json";
 
 /// The list of created files in `backups/`.
 pub const CREATED: &str = "CREATED";
+
+/// `MANIFEST.json` and `CREATED` are read, changed and replaced whole: two threads of one
+/// run doing that at once would lose one's entry. (Other processes are kept out by the
+/// state directory's lock.)
+static UPDATE: Mutex<()> = Mutex::new(());
 
 /// `backups/MANIFEST.json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -125,6 +131,7 @@ pub fn save_original(
     st: &rfs::Stat,
     log: &Log,
 ) -> io::Result<()> {
+    let _one_at_a_time = UPDATE.lock().unwrap_or_else(|e| e.into_inner());
     let base = open_dir(dir)?;
     let base = base.as_fd();
     let rel = rel(path);
@@ -209,6 +216,7 @@ pub fn save_original(
 /// Record in `CREATED` that the wizard created the target file `path` (it has no
 /// original), so that `undo` can remove it. Written atomically, once per path.
 pub fn record_created(dir: &Path, path: &Path) -> io::Result<()> {
+    let _one_at_a_time = UPDATE.lock().unwrap_or_else(|e| e.into_inner());
     let base = open_dir(dir)?;
     let base = base.as_fd();
     let known = read_in(base, Path::new(CREATED))?.unwrap_or_default();

@@ -94,13 +94,21 @@ pub fn open(
         };
         // RESOLVE_BENEATH refuses absolute paths; InRoot takes them from base already.
         let rel = relative(path);
-        match rfs::openat2(base, rel, flags | OFlags::CLOEXEC, mode, resolve) {
-            Err(rustix::io::Errno::NOSYS) => NO_OPENAT2.store(true, Ordering::Relaxed),
-            Err(rustix::io::Errno::LOOP) if how == Resolve::NoSymlinks => {
-                return Err(symlink_refused(path))
+        let mut tries = 0;
+        loop {
+            match rfs::openat2(base, rel, flags | OFlags::CLOEXEC, mode, resolve) {
+                Err(rustix::io::Errno::NOSYS) => {
+                    NO_OPENAT2.store(true, Ordering::Relaxed);
+                    break;
+                }
+                // A rename somewhere in the tree raced the lookup; the kernel asks to retry.
+                Err(rustix::io::Errno::AGAIN) if tries < 8 => tries += 1,
+                Err(rustix::io::Errno::LOOP) if how == Resolve::NoSymlinks => {
+                    return Err(symlink_refused(path))
+                }
+                Err(rustix::io::Errno::XDEV) => return Err(leaves(path)),
+                r => return Ok(r?),
             }
-            Err(rustix::io::Errno::XDEV) => return Err(leaves(path)),
-            r => return Ok(r?),
         }
     }
     walk(base, path, flags, mode, how)
