@@ -58,6 +58,15 @@ pub enum WizardError {
     /// Interrupted (Ctrl-C, SIGTERM, or the operator declined to apply).
     #[error("interrupted{}; state is saved: run `iser-wizard run` again to resume", .0.as_ref().map(|s| format!(" at step {s}")).unwrap_or_default())]
     Interrupted(Option<StepName>),
+    /// An error after which saving the state failed too: the first error stays the error
+    /// (its exit code, its message first); the failed save is added to it.
+    #[error("{first}\n  and the state could not be saved: {save}")]
+    Unsaved {
+        /// What stopped the command.
+        first: Box<WizardError>,
+        /// Why the state could not be saved after it.
+        save: Box<WizardError>,
+    },
     /// Anything else (state directory unreadable, ...).
     #[error("{}", chain(.0))]
     Other(#[from] anyhow::Error),
@@ -121,9 +130,22 @@ impl WizardError {
         }
     }
 
+    /// This error, with the result of saving the state after it: a failed save is added
+    /// to the error, never put in its place (a full disk must not hide why a step failed).
+    pub fn and_saved(self, saved: Result<(), WizardError>) -> Self {
+        match saved {
+            Ok(()) => self,
+            Err(save) => WizardError::Unsaved {
+                first: Box::new(self),
+                save: Box::new(save),
+            },
+        }
+    }
+
     /// The exit code.
     pub fn exit_code(&self) -> i32 {
         match self {
+            WizardError::Unsaved { first, .. } => first.exit_code(),
             // A state directory that cannot be taken is a refusal to start with nothing
             // changed, like a usage error; 3 means the storage itself is at stake.
             WizardError::Usage(_)
@@ -212,5 +234,41 @@ mod tests {
             e.to_string(),
             "step iscsi: writing /etc/x: No space left on device (os error 28)"
         );
+    }
+
+    #[test]
+    fn a_failed_save_after_a_step_failure_does_not_replace_it() {
+        let save = || -> Result<(), WizardError> {
+            Err(anyhow::Error::new(std::io::Error::from_raw_os_error(28))
+                .context("saving state.json")
+                .into())
+        };
+        let step = WizardError::from_step(
+            StepName::Iscsi,
+            StepError::Host(HostError::Io {
+                op: "backing up",
+                path: "/etc/iscsi/iscsid.conf".into(),
+                source: std::io::Error::from_raw_os_error(28),
+            }),
+            vec![],
+        )
+        .and_saved(save());
+        assert_eq!(step.exit_code(), 1);
+        let text = step.to_string();
+        assert!(
+            text.starts_with("step iscsi failed: ") && text.contains("backing up /etc/iscsi"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "and the state could not be saved: saving state.json: No space left on \
+                 device (os error 28)"
+            ),
+            "{text}"
+        );
+        let int = WizardError::Interrupted(Some(StepName::Sessions)).and_saved(save());
+        assert_eq!(int.exit_code(), 130);
+        let ok = WizardError::Usage("x".into()).and_saved(Ok(()));
+        assert_eq!(ok.to_string(), "x");
     }
 }
