@@ -972,6 +972,43 @@ mod tests {
     }
 
     #[test]
+    fn root_confines_writes_without_openat2_too() {
+        confine::FORCE_WALK.with(|f| f.set(true));
+        for (link_at, absolute) in [
+            ("etc", true),
+            ("etc", false),
+            ("etc/iscsi", true),
+            ("etc/iscsi", false),
+        ] {
+            let t = escape(link_at, absolute);
+            let h = host(&t.root, Some(t.state.join("backups")));
+            let p = Path::new("/etc/iscsi/iscsid.conf");
+            let case = format!("{link_at} absolute={absolute}");
+            assert_eq!(h.read(p).ok().flatten(), None, "{case}");
+            assert!(!h.exists(p), "{case}");
+            // Make the absolute link's target exist inside the root; a relative link that
+            // climbs out is refused by the walk whatever exists.
+            let real = under_root(&t.root, p).unwrap();
+            fs::create_dir_all(real.parent().unwrap()).unwrap();
+            let wrote = h.write(p, "inside\n", 0o600);
+            assert_eq!(wrote.is_ok(), absolute, "{case}: {wrote:?}");
+            assert_eq!(
+                fs::read_to_string(t.outside.join("iscsi/iscsid.conf")).unwrap(),
+                "outside\n",
+                "{case}"
+            );
+            assert_eq!(
+                fs::read_dir(t.outside.join("iscsi")).unwrap().count(),
+                1,
+                "{case}"
+            );
+            if absolute {
+                assert_eq!(fs::read_to_string(&real).unwrap(), "inside\n", "{case}");
+            }
+        }
+    }
+
+    #[test]
     fn root_slash_resolves_paths_as_the_host_does() {
         let h = host(Path::new("/"), None);
         assert!(h.exists(Path::new("/proc/self/status")));

@@ -36,6 +36,20 @@ pub enum Resolve {
 /// The kernel answered ENOSYS to openat2 once: use the walk from then on.
 static NO_OPENAT2: AtomicBool = AtomicBool::new(false);
 
+#[cfg(test)]
+thread_local! {
+    /// Tests of the fallback: this thread resolves as if openat2 were missing.
+    pub static FORCE_WALK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn openat2_missing() -> bool {
+    #[cfg(test)]
+    if FORCE_WALK.with(|f| f.get()) {
+        return true;
+    }
+    NO_OPENAT2.load(Ordering::Relaxed)
+}
+
 /// Linux's limit of symlinks followed in one resolution (MAXSYMLINKS).
 const MAX_SYMLINKS: usize = 40;
 
@@ -87,7 +101,7 @@ pub fn open(
     mode: Mode,
     how: Resolve,
 ) -> io::Result<OwnedFd> {
-    if !NO_OPENAT2.load(Ordering::Relaxed) {
+    if !openat2_missing() {
         let resolve = match how {
             Resolve::InRoot => ResolveFlags::IN_ROOT | ResolveFlags::NO_MAGICLINKS,
             Resolve::NoSymlinks => ResolveFlags::BENEATH | ResolveFlags::NO_SYMLINKS,
