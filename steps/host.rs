@@ -5,22 +5,31 @@
 //!   interrupts the run. Every command is logged (argv with secrets masked, exit status,
 //!   duration, the tail of its output).
 //! - Files are addressed by their path on the target system (`/etc/iscsi/iscsid.conf`) and
-//!   live below the run's `--root`. Writes are atomic (temporary file in the same
-//!   directory, fsync, rename, fsync of the directory), keep the mode and owner of the file
-//!   they replace, and the first change to a file saves the original under `backups/`.
+//!   live below the run's `--root`. With a root other than `/`, every read, write, listing,
+//!   existence check and directory creation resolves inside the root as a chroot would
+//!   (`confine`): a symlink in an image tree never leads out of it. Writes are atomic
+//!   (temporary file in the same directory, fsync, rename, fsync of the directory), keep
+//!   the mode and owner of the file they replace, and the first change to a file saves the
+//!   original under `backups/`, complete and checked, before the file is touched (`backup`).
 //! - A dry run wraps the host in [`ReadOnly`], which refuses anything that would change it,
 //!   so a bug in a step cannot turn a dry run into a real one.
 
+use std::ffi::OsStr;
 use std::fmt;
 use std::fs;
-use std::io::{self, Write};
-use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::io::{self, Read as _, Write};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Component, Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
+
 use crate::steps::timefmt;
+
+mod backup;
+pub mod confine;
 
 /// Default time bound of a command when a step does not choose one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -266,23 +275,105 @@ pub trait Host: Send + Sync {
     }
 }
 
-/// Join a target-system path below a root, refusing relative paths and `..`.
+/// Refuse a target path that is relative or holds `..`.
+fn check_target(path: &Path) -> Result<(), HostError> {
+    let bad = !path.is_absolute()
+        || path
+            .components()
+            .any(|c| matches!(c, Component::ParentDir | Component::Prefix(_)));
+    if bad {
+        Err(HostError::BadPath(path.to_path_buf()))
+    } else {
+        Ok(())
+    }
+}
+
+fn is_host_root(root: &Path) -> bool {
+    root.components().all(|c| c == Component::RootDir)
+}
+
+/// The real path of a target-system path below a root, for handing to another program:
+/// refuses relative paths and `..`; below a root other than `/`, symlinks resolve inside
+/// the root as in a chroot (so the result always lies below `root`).
 pub fn under_root(root: &Path, path: &Path) -> Result<PathBuf, HostError> {
-    if !path.is_absolute() {
-        return Err(HostError::BadPath(path.to_path_buf()));
+    check_target(path)?;
+    if is_host_root(root) {
+        let mut out = PathBuf::from("/");
+        out.extend(
+            path.components()
+                .filter(|c| matches!(c, Component::Normal(_))),
+        );
+        return Ok(out);
     }
-    let mut out = root.to_path_buf();
-    for c in path.components() {
-        match c {
-            Component::RootDir => {}
-            Component::Normal(n) => out.push(n),
-            Component::CurDir => {}
-            Component::ParentDir | Component::Prefix(_) => {
-                return Err(HostError::BadPath(path.to_path_buf()))
-            }
+    confine::resolve_path(root, path).map_err(|source| HostError::Io {
+        op: "resolving",
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Replace `name` in `dir` atomically: a new temporary file in `dir`, written, given its
+/// owner and mode, fsynced, renamed over `name`, then the directory fsynced. On any error
+/// the temporary file is removed and `name` is as it was.
+fn replace_at(
+    dir: BorrowedFd<'_>,
+    name: &OsStr,
+    bytes: &[u8],
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> io::Result<()> {
+    static SEQ: AtomicU64 = AtomicU64::new(0);
+    let (tmp, fd) = loop {
+        let tmp = format!(
+            ".iser-wizard.{}.{}",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        match rfs::openat(
+            dir,
+            tmp.as_str(),
+            OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC,
+            Mode::from_raw_mode(0o600),
+        ) {
+            Ok(fd) => break (tmp, fd),
+            Err(rustix::io::Errno::EXIST) => continue,
+            Err(e) => return Err(e.into()),
         }
+    };
+    let done = (|| -> io::Result<()> {
+        let mut f = fs::File::from(fd);
+        f.write_all(bytes)?;
+        if let Some((uid, gid)) = owner {
+            // Keep the owner of the file being replaced; only root can, so an EPERM for an
+            // unprivileged run on its own files is not an error. Before the chmod: a chown
+            // clears set-id bits.
+            let _ = rfs::fchown(
+                &f,
+                Some(rfs::Uid::from_raw(uid)),
+                Some(rfs::Gid::from_raw(gid)),
+            );
+        }
+        rfs::fchmod(&f, Mode::from_raw_mode(mode))?;
+        f.sync_all()?;
+        rfs::renameat(dir, tmp.as_str(), dir, name)?;
+        Ok(())
+    })();
+    if done.is_err() {
+        let _ = rfs::unlinkat(dir, tmp.as_str(), AtFlags::empty());
+        return done;
     }
-    Ok(out)
+    match rfs::fsync(dir) {
+        // Some filesystems cannot sync a directory; the rename is done either way.
+        Ok(()) | Err(rustix::io::Errno::INVAL) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Read all of an open file.
+fn read_fd(fd: OwnedFd) -> io::Result<Vec<u8>> {
+    let mut bytes = Vec::new();
+    fs::File::from(fd).read_to_end(&mut bytes)?;
+    Ok(bytes)
 }
 
 /// The state directory's log of commands and file changes. Disabled on dry runs and before
@@ -298,14 +389,26 @@ impl Log {
         Log::default()
     }
 
-    /// Append to `path` (created 0600: outputs may name hosts and IQNs).
+    /// Append to `path` (created 0600: outputs may name hosts and IQNs). A `path` that is
+    /// a symlink is refused, never followed.
     pub fn open(path: &Path) -> io::Result<Self> {
         use std::os::unix::fs::OpenOptionsExt;
         let f = fs::OpenOptions::new()
             .create(true)
             .append(true)
             .mode(0o600)
-            .open(path)?;
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(path)
+            .map_err(|e| {
+                if path.is_symlink() {
+                    io::Error::other(format!(
+                        "{} is a symbolic link; refused (never followed)",
+                        path.display()
+                    ))
+                } else {
+                    e
+                }
+            })?;
         Ok(Log {
             file: Mutex::new(Some(f)),
         })
@@ -380,42 +483,56 @@ impl RealHost {
         }
     }
 
-    /// Save the original of `real` (target path `path`) under backups/ on its first change.
-    fn back_up(&self, path: &Path, real: &Path, existed: bool) -> Result<(), HostError> {
-        let Some(dir) = &self.backups else {
-            return Ok(());
-        };
-        let rel = path.strip_prefix("/").unwrap_or(path);
-        if existed {
-            let dest = dir.join(rel);
-            if dest.exists() {
-                return Ok(());
-            }
-            if let Some(p) = dest.parent() {
-                fs::create_dir_all(p).map_err(Self::io("creating", p))?;
-            }
-            fs::copy(real, &dest).map_err(Self::io("backing up", path))?;
-            self.log.entry(
-                &format!("backup {} -> {}", path.display(), dest.display()),
-                "",
-            );
-        } else {
-            // A file the wizard created has no original; record that so it can be removed.
-            fs::create_dir_all(dir).map_err(Self::io("creating", dir))?;
-            let list = dir.join("CREATED");
-            let line = format!("{}\n", path.display());
-            let known = fs::read_to_string(&list).unwrap_or_default();
-            if !known.lines().any(|l| Path::new(l) == path) {
-                let mut f = fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&list)
-                    .map_err(Self::io("writing", &list))?;
-                f.write_all(line.as_bytes())
-                    .map_err(Self::io("writing", &list))?;
-            }
+    /// Open a target path with `flags`, resolved inside the root.
+    fn open(&self, path: &Path, flags: OFlags) -> io::Result<OwnedFd> {
+        if is_host_root(&self.root) {
+            return Ok(rfs::open(path, flags | OFlags::CLOEXEC, Mode::empty())?);
         }
-        Ok(())
+        let base = confine::open_base(&self.root)?;
+        confine::open(
+            base.as_fd(),
+            path,
+            flags,
+            Mode::empty(),
+            confine::Resolve::InRoot,
+        )
+    }
+
+    /// Open the directory `dir` (a target path) for `*at` calls, creating what is missing.
+    fn dir_creating(&self, dir: &Path) -> io::Result<OwnedFd> {
+        if is_host_root(&self.root) {
+            fs::create_dir_all(dir)?;
+            return Ok(rfs::open(
+                dir,
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?);
+        }
+        let base = confine::open_base(&self.root)?;
+        confine::create_dirs(
+            base.as_fd(),
+            dir,
+            Mode::from_raw_mode(0o755),
+            confine::Resolve::InRoot,
+        )
+    }
+
+    /// The contents and status of a regular file at a target path; `None` when absent.
+    fn current(&self, path: &Path) -> Result<Option<(Vec<u8>, rfs::Stat)>, HostError> {
+        // O_NONBLOCK: a FIFO in its place must not hang the run (it is refused below).
+        let fd = match self.open(path, OFlags::RDONLY | OFlags::NONBLOCK) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Self::io("reading", path)(e)),
+        };
+        let st = rfs::fstat(&fd).map_err(|e| Self::io("reading", path)(e.into()))?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return Err(Self::io("writing", path)(io::Error::other(
+                "exists and is not a regular file",
+            )));
+        }
+        let bytes = read_fd(fd).map_err(Self::io("reading", path))?;
+        Ok(Some((bytes, st)))
     }
 }
 
@@ -509,8 +626,8 @@ impl Host for RealHost {
     }
 
     fn read(&self, path: &Path) -> Result<Option<String>, HostError> {
-        let real = under_root(&self.root, path)?;
-        match fs::read(&real) {
+        check_target(path)?;
+        match self.open(path, OFlags::RDONLY).and_then(read_fd) {
             Ok(bytes) => Ok(Some(String::from_utf8_lossy(&bytes).into_owned())),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(Self::io("reading", path)(e)),
@@ -518,72 +635,59 @@ impl Host for RealHost {
     }
 
     fn list_dir(&self, path: &Path) -> Result<Vec<String>, HostError> {
-        let real = under_root(&self.root, path)?;
-        let rd = match fs::read_dir(&real) {
-            Ok(rd) => rd,
+        check_target(path)?;
+        let fd = match self.open(path, OFlags::RDONLY | OFlags::DIRECTORY) {
+            Ok(fd) => fd,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
             Err(e) => return Err(Self::io("listing", path)(e)),
         };
-        let mut names: Vec<String> = rd
+        let dir = rfs::Dir::new(fd).map_err(|e| Self::io("listing", path)(e.into()))?;
+        let mut names: Vec<String> = dir
             .filter_map(|e| e.ok())
-            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .map(|e| String::from_utf8_lossy(e.file_name().to_bytes()).into_owned())
+            .filter(|n| n != "." && n != "..")
             .collect();
         names.sort();
         Ok(names)
     }
 
     fn exists(&self, path: &Path) -> bool {
-        under_root(&self.root, path).is_ok_and(|p| p.exists())
+        check_target(path).is_ok() && self.open(path, OFlags::PATH).is_ok()
     }
 
     fn write(&self, path: &Path, contents: &str, mode: u32) -> Result<WriteOutcome, HostError> {
         if self.interrupt.is_set() {
             return Err(HostError::Interrupted);
         }
-        let real = under_root(&self.root, path)?;
-        let existing = fs::metadata(&real).ok();
-        if let Some(meta) = &existing {
-            if fs::read(&real).is_ok_and(|cur| cur == contents.as_bytes()) {
-                return Ok(WriteOutcome::Unchanged);
-            }
-            if !meta.is_file() {
-                return Err(Self::io("writing", path)(io::Error::other(
-                    "exists and is not a regular file",
-                )));
-            }
+        check_target(path)?;
+        let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+            return Err(HostError::BadPath(path.to_path_buf()));
+        };
+        let existing = self.current(path)?;
+        if existing
+            .as_ref()
+            .is_some_and(|(cur, _)| cur == contents.as_bytes())
+        {
+            return Ok(WriteOutcome::Unchanged);
         }
-        let dir = real
-            .parent()
-            .ok_or_else(|| HostError::BadPath(path.to_path_buf()))?;
-        fs::create_dir_all(dir).map_err(Self::io("creating the directory of", path))?;
-        self.back_up(path, &real, existing.is_some())?;
-
-        let mut tmp = tempfile::Builder::new()
-            .prefix(".iser-wizard.")
-            .tempfile_in(dir)
-            .map_err(Self::io("writing", path))?;
-        tmp.write_all(contents.as_bytes())
-            .map_err(Self::io("writing", path))?;
+        let dir = self
+            .dir_creating(parent)
+            .map_err(Self::io("creating the directory of", path))?;
+        // The original is saved, complete and checked, before the file is touched.
+        if let Some(backups) = &self.backups {
+            match &existing {
+                Some((bytes, st)) => backup::save_original(backups, path, bytes, st, &self.log),
+                None => backup::record_created(backups, path),
+            }
+            .map_err(Self::io("backing up", path))?;
+        }
         let keep_mode = existing
             .as_ref()
-            .map(|m| m.permissions().mode() & 0o7777)
+            .map(|(_, st)| st.st_mode & 0o7777)
             .unwrap_or(mode);
-        tmp.as_file()
-            .set_permissions(fs::Permissions::from_mode(keep_mode))
-            .map_err(Self::io("setting the mode of", path))?;
-        if let Some(m) = &existing {
-            // Keep the owner of the file being replaced; only root can, so an EPERM for an
-            // unprivileged run on its own files is not an error.
-            let _ = std::os::unix::fs::fchown(tmp.as_file(), Some(m.uid()), Some(m.gid()));
-        }
-        tmp.as_file()
-            .sync_all()
-            .map_err(Self::io("syncing", path))?;
-        tmp.persist(&real)
-            .map_err(|e| Self::io("renaming into", path)(e.error))?;
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
+        let owner = existing.as_ref().map(|(_, st)| (st.st_uid, st.st_gid));
+        replace_at(dir.as_fd(), name, contents.as_bytes(), keep_mode, owner)
+            .map_err(Self::io("writing", path))?;
         self.log.entry(
             &format!(
                 "wrote {} ({} bytes, mode {:o})",
@@ -605,8 +709,7 @@ impl Host for RealHost {
     }
 
     fn is_root(&self) -> bool {
-        // SAFETY: geteuid has no preconditions and cannot fail.
-        unsafe { libc::geteuid() == 0 }
+        rustix::process::geteuid().is_root()
     }
 
     fn interrupted(&self) -> bool {
@@ -654,6 +757,7 @@ impl Host for ReadOnly<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::PermissionsExt;
 
     fn host(root: &Path, backups: Option<PathBuf>) -> RealHost {
         RealHost::new(
@@ -790,5 +894,238 @@ mod tests {
     fn display_quotes_and_masks() {
         let c = Cmd::change(["iscsiadm", "-v", "s3cret word", "-n", "a b"]).secret("s3cret word");
         assert_eq!(c.to_string(), "iscsiadm -v '******' -n 'a b'");
+    }
+
+    /// A tree with `ROOT/etc` (or `ROOT/etc/iscsi`) leading out of the root, and a file
+    /// outside that must never be touched.
+    struct Escape {
+        _tmp: tempfile::TempDir,
+        root: PathBuf,
+        outside: PathBuf,
+        state: PathBuf,
+    }
+
+    fn escape(link_at: &str, absolute: bool) -> Escape {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("root");
+        let outside = tmp.path().join("outside");
+        fs::create_dir_all(outside.join("iscsi")).unwrap();
+        fs::write(outside.join("iscsi/iscsid.conf"), "outside\n").unwrap();
+        let state = tmp.path().join("state");
+        fs::create_dir_all(&state).unwrap();
+        let (link, target) = match (link_at, absolute) {
+            ("etc", true) => (root.join("etc"), outside.clone()),
+            ("etc", false) => (root.join("etc"), PathBuf::from("../outside")),
+            (_, true) => (root.join("etc/iscsi"), outside.join("iscsi")),
+            (_, false) => (root.join("etc/iscsi"), PathBuf::from("../../outside/iscsi")),
+        };
+        fs::create_dir_all(link.parent().unwrap()).unwrap();
+        std::os::unix::fs::symlink(target, &link).unwrap();
+        Escape {
+            _tmp: tmp,
+            root,
+            outside,
+            state,
+        }
+    }
+
+    #[test]
+    fn root_does_not_confine_writes_through_a_symlink_out_of_it() {
+        for (link_at, absolute) in [
+            ("etc", true),
+            ("etc", false),
+            ("etc/iscsi", true),
+            ("etc/iscsi", false),
+        ] {
+            let t = escape(link_at, absolute);
+            let h = host(&t.root, Some(t.state.join("backups")));
+            let p = Path::new("/etc/iscsi/iscsid.conf");
+            let case = format!("{link_at} absolute={absolute}");
+            // Reads and existence checks do not see the file outside the root.
+            assert_eq!(h.read(p).unwrap(), None, "{case}");
+            assert!(!h.exists(p), "{case}");
+            assert!(
+                h.list_dir(Path::new("/etc/iscsi")).unwrap().is_empty(),
+                "{case}"
+            );
+            // The link's target does not exist inside the root: the write fails, as
+            // `mkdir -p` in a chroot would, and nothing outside changes.
+            assert!(h.write(p, "inside\n", 0o600).is_err(), "{case}");
+            let untouched = |t: &Escape| {
+                assert_eq!(
+                    fs::read_to_string(t.outside.join("iscsi/iscsid.conf")).unwrap(),
+                    "outside\n",
+                    "{case}"
+                );
+                assert_eq!(
+                    fs::read_dir(t.outside.join("iscsi")).unwrap().count(),
+                    1,
+                    "{case}"
+                );
+                assert!(
+                    !t.state.join("backups/etc/iscsi/iscsid.conf").exists(),
+                    "{case}"
+                );
+            };
+            untouched(&t);
+            // Once it exists inside the root, the write lands there, where a chroot puts it.
+            let real = under_root(&t.root, p).unwrap();
+            assert!(real.starts_with(&t.root), "{case}: {}", real.display());
+            fs::create_dir_all(real.parent().unwrap()).unwrap();
+            assert_eq!(
+                h.write(p, "inside\n", 0o600).unwrap(),
+                WriteOutcome::Created,
+                "{case}"
+            );
+            untouched(&t);
+            assert_eq!(h.read(p).unwrap().as_deref(), Some("inside\n"), "{case}");
+            assert!(h.exists(p), "{case}");
+            assert_eq!(fs::read_to_string(&real).unwrap(), "inside\n", "{case}");
+        }
+    }
+
+    #[test]
+    fn root_confines_writes_without_openat2_too() {
+        confine::FORCE_WALK.with(|f| f.set(true));
+        for (link_at, absolute) in [
+            ("etc", true),
+            ("etc", false),
+            ("etc/iscsi", true),
+            ("etc/iscsi", false),
+        ] {
+            let t = escape(link_at, absolute);
+            let h = host(&t.root, Some(t.state.join("backups")));
+            let p = Path::new("/etc/iscsi/iscsid.conf");
+            let case = format!("{link_at} absolute={absolute}");
+            assert_eq!(h.read(p).ok().flatten(), None, "{case}");
+            assert!(!h.exists(p), "{case}");
+            // Make the absolute link's target exist inside the root; a relative link that
+            // climbs out is refused by the walk whatever exists.
+            let real = under_root(&t.root, p).unwrap();
+            fs::create_dir_all(real.parent().unwrap()).unwrap();
+            let wrote = h.write(p, "inside\n", 0o600);
+            assert_eq!(wrote.is_ok(), absolute, "{case}: {wrote:?}");
+            assert_eq!(
+                fs::read_to_string(t.outside.join("iscsi/iscsid.conf")).unwrap(),
+                "outside\n",
+                "{case}"
+            );
+            assert_eq!(
+                fs::read_dir(t.outside.join("iscsi")).unwrap().count(),
+                1,
+                "{case}"
+            );
+            if absolute {
+                assert_eq!(fs::read_to_string(&real).unwrap(), "inside\n", "{case}");
+            }
+        }
+    }
+
+    #[test]
+    fn root_slash_resolves_paths_as_the_host_does() {
+        let h = host(Path::new("/"), None);
+        assert!(h.exists(Path::new("/proc/self/status")));
+        assert!(h.read(Path::new("/proc/mounts")).unwrap().is_some());
+        assert!(!h.list_dir(Path::new("/proc/self")).unwrap().is_empty());
+        assert_eq!(
+            under_root(Path::new("/"), Path::new("/proc/mounts")).unwrap(),
+            PathBuf::from("/proc/mounts")
+        );
+    }
+
+    /// A 74 KB file, as iscsid.conf is.
+    fn big_original() -> String {
+        (0..2000)
+            .map(|i| format!("# line {i:05} of the original file\n"))
+            .collect()
+    }
+
+    #[test]
+    fn a_backup_cut_short_is_redone_not_trusted() {
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let backups = state.path().join("backups");
+        let original = big_original();
+        let real = root.path().join("etc/iscsi/iscsid.conf");
+        fs::create_dir_all(real.parent().unwrap()).unwrap();
+        fs::write(&real, &original).unwrap();
+        // What an earlier run cut short left: 32 KiB of the original, never checked.
+        let cut = backups.join("etc/iscsi/iscsid.conf");
+        fs::create_dir_all(cut.parent().unwrap()).unwrap();
+        fs::write(&cut, &original.as_bytes()[..32 * 1024]).unwrap();
+
+        let h = host(root.path(), Some(backups.clone()));
+        let p = Path::new("/etc/iscsi/iscsid.conf");
+        assert_eq!(h.write(p, "new\n", 0o600).unwrap(), WriteOutcome::Replaced);
+        assert_eq!(fs::read_to_string(&cut).unwrap(), original);
+        assert_eq!(fs::read_to_string(&real).unwrap(), "new\n");
+    }
+
+    /// A tmpfs of `size` mounted on a fresh directory; unmounted on drop.
+    struct SmallFs(tempfile::TempDir);
+
+    impl SmallFs {
+        fn mount(size: &str) -> Option<SmallFs> {
+            if !rustix::process::geteuid().is_root() {
+                eprintln!("note: not root; skipping the full-disk case");
+                return None;
+            }
+            let dir = tempfile::tempdir().unwrap();
+            let ok = std::process::Command::new("mount")
+                .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+                .arg(dir.path())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!("note: cannot mount a tmpfs here; skipping the full-disk case");
+                return None;
+            }
+            Some(SmallFs(dir))
+        }
+
+        fn resize(&self, size: &str) {
+            let ok = std::process::Command::new("mount")
+                .args(["-o", &format!("remount,size={size}")])
+                .arg(self.0.path())
+                .status()
+                .unwrap();
+            assert!(ok.success());
+        }
+    }
+
+    impl Drop for SmallFs {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount")
+                .arg(self.0.path())
+                .status();
+        }
+    }
+
+    #[test]
+    fn a_backup_on_a_full_disk_is_never_trusted_and_the_original_is_untouched() {
+        let Some(small) = SmallFs::mount("32k") else {
+            return;
+        };
+        let root = tempfile::tempdir().unwrap();
+        let backups = small.0.path().join("backups");
+        let original = big_original();
+        let real = root.path().join("etc/iscsi/iscsid.conf");
+        fs::create_dir_all(real.parent().unwrap()).unwrap();
+        fs::write(&real, &original).unwrap();
+        let h = host(root.path(), Some(backups.clone()));
+        let p = Path::new("/etc/iscsi/iscsid.conf");
+
+        let e = h.write(p, "new\n", 0o600).unwrap_err();
+        assert!(e.to_string().contains("No space left on device"), "{e}");
+        assert_eq!(fs::read_to_string(&real).unwrap(), original);
+
+        // Room again: the next run makes a whole backup before changing the file.
+        small.resize("1m");
+        assert_eq!(h.write(p, "new\n", 0o600).unwrap(), WriteOutcome::Replaced);
+        assert_eq!(
+            fs::read_to_string(backups.join("etc/iscsi/iscsid.conf")).unwrap(),
+            original
+        );
+        assert_eq!(fs::read_to_string(&real).unwrap(), "new\n");
     }
 }

@@ -417,33 +417,14 @@ fn verify(f: &VerifyFlags, interrupt: Interrupt, out: &mut dyn Write) -> Result<
 }
 
 fn status(f: &StatusFlags, interrupt: Interrupt, out: &mut dyn Write) -> Result<(), WizardError> {
-    let state = StateDir::new(&f.state_dir)
-        .load_state()
-        .map_err(|e| WizardError::Other(anyhow::anyhow!("reading the state: {e}")))?;
-    let host = crate::steps::host::RealHost::new(
-        f.root.clone(),
-        None,
-        std::sync::Arc::new(crate::steps::host::Log::disabled()),
-        interrupt,
-    );
-    let r = crate::status::report(&host, &state.facts)
-        .map_err(|e| WizardError::Other(anyhow::anyhow!("status: {e}")))?;
-    let text = if f.json {
-        let mut t = serde_json::to_string_pretty(&r).map_err(|e| WizardError::Other(e.into()))?;
-        t.push('\n');
-        t
-    } else {
-        crate::status::render(&r)
-    };
-    let _ = out.write_all(text.as_bytes());
-    if r.healthy {
-        Ok(())
-    } else {
-        Err(WizardError::Degraded)
-    }
+    crate::status::command(&f.root, &f.state_dir, f.json, interrupt, out)
 }
 
 fn run(f: &RunFlags, interrupt: Interrupt, out: &mut dyn Write) -> Result<(), WizardError> {
     let cfg = run_config(f, std::io::stdin().is_terminal())?;
+    // One changing run per state directory; a dry run writes nothing, so it needs no lock.
+    let _lock = (!cfg.dry_run)
+        .then(|| StateDir::new(&cfg.state_dir).lock())
+        .transpose()?;
     flow::run(cfg, interrupt, out)
 }

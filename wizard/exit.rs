@@ -1,8 +1,15 @@
 //! Errors the operator sees, and the one place they become exit codes (CONTRACT.md):
-//! 0 done; 1 a step failed; 2 usage error or invalid answers (nothing changed); 3 refused
-//! for safety (nothing changed); 130 interrupted (state saved; `run` again resumes).
+//! 0 done; 1 a step failed; 2 usage error or invalid answers (nothing changed), and a state
+//! directory that cannot be taken: another command holds it, others can write to it, a file
+//! in it is a symlink (nothing changed); 3 refused
+//! for safety (nothing changed); 4 `status` on a host never set up; 130 interrupted (state
+//! saved; `run` again resumes).
+//!
+//! An error is printed with its whole chain of causes (`saving state.json: writing
+//! /var/lib/iser-wizard/state.json: No space left on device (os error 28)`), each cause once.
 
 use crate::answers::Problem;
+use crate::state::StateError;
 use crate::steps::{AskError, HostError, StepError, StepName};
 
 /// Why a command of the wizard did not complete.
@@ -41,12 +48,56 @@ pub enum WizardError {
     /// `status` found something degraded (the report says what).
     #[error("degraded: see the checks above")]
     Degraded,
+    /// `status` on a state directory that records no completed run.
+    #[error("not configured: no completed run is recorded in {0}; set the host up with `iser-wizard run`")]
+    NotConfigured(String),
+    /// The state directory cannot be taken (another command holds it, others can write to
+    /// it, a file in it is a symlink); nothing was changed.
+    #[error("{0}")]
+    StateDirRefused(String),
     /// Interrupted (Ctrl-C, SIGTERM, or the operator declined to apply).
     #[error("interrupted{}; state is saved: run `iser-wizard run` again to resume", .0.as_ref().map(|s| format!(" at step {s}")).unwrap_or_default())]
     Interrupted(Option<StepName>),
+    /// An error after which saving the state failed too: the first error stays the error
+    /// (its exit code, its message first); the failed save is added to it.
+    #[error("{first}\n  and the state could not be saved: {save}")]
+    Unsaved {
+        /// What stopped the command.
+        first: Box<WizardError>,
+        /// Why the state could not be saved after it.
+        save: Box<WizardError>,
+    },
     /// Anything else (state directory unreadable, ...).
-    #[error(transparent)]
+    #[error("{}", chain(.0))]
     Other(#[from] anyhow::Error),
+}
+
+/// An error and its causes, joined by ": ", leaving out a cause whose text the message so
+/// far already ends with (errors that print their source as part of their own message).
+fn chain(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.is_empty() {
+            out = text;
+        } else if !out.ends_with(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+impl From<StateError> for WizardError {
+    fn from(e: StateError) -> Self {
+        match e {
+            StateError::Busy { .. } => WizardError::StateDirRefused(e.to_string()),
+            StateError::Writable { .. } | StateError::Owner { .. } | StateError::Symlink(_) => {
+                WizardError::StateDirRefused(format!("{e}; nothing was changed"))
+            }
+            e => WizardError::Other(anyhow::Error::new(e)),
+        }
+    }
 }
 
 fn changed_block(changed: &[String]) -> String {
@@ -79,10 +130,28 @@ impl WizardError {
         }
     }
 
+    /// This error, with the result of saving the state after it: a failed save is added
+    /// to the error, never put in its place (a full disk must not hide why a step failed).
+    pub fn and_saved(self, saved: Result<(), WizardError>) -> Self {
+        match saved {
+            Ok(()) => self,
+            Err(save) => WizardError::Unsaved {
+                first: Box::new(self),
+                save: Box::new(save),
+            },
+        }
+    }
+
     /// The exit code.
     pub fn exit_code(&self) -> i32 {
         match self {
-            WizardError::Usage(_) | WizardError::InvalidAnswers { .. } => 2,
+            WizardError::Unsaved { first, .. } => first.exit_code(),
+            // A state directory that cannot be taken is a refusal to start with nothing
+            // changed, like a usage error; 3 means the storage itself is at stake.
+            WizardError::Usage(_)
+            | WizardError::InvalidAnswers { .. }
+            | WizardError::StateDirRefused(_) => 2,
+            WizardError::NotConfigured(_) => 4,
             WizardError::Step {
                 source: StepError::Refused { .. },
                 ..
@@ -135,5 +204,71 @@ mod tests {
             1
         );
         assert_eq!(WizardError::NotBuilt("status".into()).exit_code(), 1);
+        assert_eq!(WizardError::NotConfigured("/s".into()).exit_code(), 4);
+        let busy = WizardError::from(StateError::Busy {
+            path: "/s".into(),
+            pid: Some(42),
+        });
+        assert_eq!(busy.exit_code(), 2);
+        assert!(busy.to_string().contains("pid 42"), "{busy}");
+    }
+
+    #[test]
+    fn errors_keep_their_whole_cause_chain() {
+        let e: WizardError = anyhow::Error::new(std::io::Error::from_raw_os_error(28))
+            .context("saving state.json")
+            .into();
+        assert_eq!(
+            e.to_string(),
+            "saving state.json: No space left on device (os error 28)"
+        );
+        // A cause that its context already quotes is not repeated.
+        let io = std::io::Error::from_raw_os_error(28);
+        let host = HostError::Io {
+            op: "writing",
+            path: "/etc/x".into(),
+            source: io,
+        };
+        let e: WizardError = anyhow::Error::new(host).context("step iscsi").into();
+        assert_eq!(
+            e.to_string(),
+            "step iscsi: writing /etc/x: No space left on device (os error 28)"
+        );
+    }
+
+    #[test]
+    fn a_failed_save_after_a_step_failure_does_not_replace_it() {
+        let save = || -> Result<(), WizardError> {
+            Err(anyhow::Error::new(std::io::Error::from_raw_os_error(28))
+                .context("saving state.json")
+                .into())
+        };
+        let step = WizardError::from_step(
+            StepName::Iscsi,
+            StepError::Host(HostError::Io {
+                op: "backing up",
+                path: "/etc/iscsi/iscsid.conf".into(),
+                source: std::io::Error::from_raw_os_error(28),
+            }),
+            vec![],
+        )
+        .and_saved(save());
+        assert_eq!(step.exit_code(), 1);
+        let text = step.to_string();
+        assert!(
+            text.starts_with("step iscsi failed: ") && text.contains("backing up /etc/iscsi"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with(
+                "and the state could not be saved: saving state.json: No space left on \
+                 device (os error 28)"
+            ),
+            "{text}"
+        );
+        let int = WizardError::Interrupted(Some(StepName::Sessions)).and_saved(save());
+        assert_eq!(int.exit_code(), 130);
+        let ok = WizardError::Usage("x".into()).and_saved(Ok(()));
+        assert_eq!(ok.to_string(), "x");
     }
 }

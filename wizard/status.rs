@@ -1,15 +1,29 @@
 //! `iser-wizard status`: a read-only health check of what the last run set up: ports,
 //! subnet manager, sessions, multipath paths, mount. Healthy (exit 0) only when every
-//! check passes; anything degraded, or no run recorded, exits 1.
+//! check passes; anything degraded exits 1; a state directory with no completed run (no
+//! step done, nothing recorded to check: a host never set up) is "not configured", exit 4,
+//! and the host is not probed at all. Nothing is written, not even the state directory.
+//!
+//! `--json` prints the [`Report`]: `schema_version` ([`SCHEMA_VERSION`]; keys may be added,
+//! a rename or removal bumps it), `checked_at` (RFC 3339, UTC), `status` (`healthy`,
+//! `degraded` or `not-configured`), `healthy`, and the checks.
 
 use std::fmt::Write as _;
 use std::path::Path;
+use std::sync::Arc;
 
+use anyhow::Context as _;
 use serde::Serialize;
 
+use crate::exit::WizardError;
+use crate::state::{State, StateDir};
+use crate::steps::host::{Interrupt, Log, RealHost};
 use crate::steps::parse::iscsiadm::parse_session_p3;
 use crate::steps::parse::multipath::parse_multipath_ll;
-use crate::steps::{Cmd, Facts, Host, StepError};
+use crate::steps::{timefmt, Cmd, Facts, Host, StepError};
+
+/// The version of the shape of `status --json`.
+pub const SCHEMA_VERSION: u32 = 1;
 
 /// One check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -22,10 +36,28 @@ pub struct Check {
     pub detail: String,
 }
 
+/// The verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Health {
+    /// Every check passed.
+    Healthy,
+    /// At least one check failed.
+    Degraded,
+    /// No completed run is recorded: nothing to check.
+    NotConfigured,
+}
+
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Report {
-    /// Every check passed.
+    /// [`SCHEMA_VERSION`].
+    pub schema_version: u32,
+    /// When the check ran (RFC 3339, UTC).
+    pub checked_at: String,
+    /// The verdict.
+    pub status: Health,
+    /// Every check passed (`status` is `healthy`).
     pub healthy: bool,
     /// The checks, in order.
     pub checks: Vec<Check>,
@@ -46,17 +78,46 @@ fn read_trim(host: &dyn Host, p: &str) -> Option<String> {
         .map(|s| s.trim().to_string())
 }
 
-/// Check the host against the facts of the last run.
-pub fn report(host: &dyn Host, facts: &Facts) -> Result<Report, StepError> {
-    let mut checks = Vec::new();
-    if facts.ports.is_empty() && facts.sessions.is_empty() && facts.volume.wwid.is_none() {
-        check(
-            &mut checks,
-            "last run",
-            false,
-            "no run recorded in this state directory: run `iser-wizard run` first",
-        );
+/// Whether the state records a set-up to check: a finished run, a completed step, or
+/// facts of ports, sessions or a volume.
+pub fn configured(state: &State) -> bool {
+    let facts = &state.facts;
+    state.run.finished_at.is_some()
+        || !state.run.done.is_empty()
+        || !facts.ports.is_empty()
+        || !facts.sessions.is_empty()
+        || facts.volume.wwid.is_some()
+}
+
+/// Check the host against the state of the last run (not probed when not configured).
+pub fn report(host: &dyn Host, state: &State) -> Result<Report, StepError> {
+    let checked_at = timefmt::now_rfc3339();
+    if !configured(state) {
+        return Ok(Report {
+            schema_version: SCHEMA_VERSION,
+            checked_at,
+            status: Health::NotConfigured,
+            healthy: false,
+            checks: Vec::new(),
+        });
     }
+    let checks = checks(host, &state.facts)?;
+    let healthy = !checks.is_empty() && checks.iter().all(|c| c.ok);
+    Ok(Report {
+        schema_version: SCHEMA_VERSION,
+        checked_at,
+        status: if healthy {
+            Health::Healthy
+        } else {
+            Health::Degraded
+        },
+        healthy,
+        checks,
+    })
+}
+
+fn checks(host: &dyn Host, facts: &Facts) -> Result<Vec<Check>, StepError> {
+    let mut checks = Vec::new();
     for p in &facts.ports {
         let oper = read_trim(host, &format!("/sys/class/net/{}/operstate", p.netdev));
         let mut ok = matches!(oper.as_deref(), Some("up" | "unknown"));
@@ -157,8 +218,7 @@ pub fn report(host: &dyn Host, facts: &Facts) -> Result<Report, StepError> {
                 .unwrap_or_else(|| "not mounted".into()),
         );
     }
-    let healthy = !checks.is_empty() && checks.iter().all(|c| c.ok);
-    Ok(Report { healthy, checks })
+    Ok(checks)
 }
 
 /// The report as text.
@@ -173,8 +233,47 @@ pub fn render(r: &Report) -> String {
             c.detail
         );
     }
-    let _ = writeln!(out, "{}", if r.healthy { "healthy" } else { "degraded" });
+    let verdict = match r.status {
+        Health::Healthy => "healthy",
+        Health::Degraded => "degraded",
+        Health::NotConfigured => "not configured",
+    };
+    let _ = writeln!(out, "{verdict}");
     out
+}
+
+/// `iser-wizard status`: read the state, check the host below `root`, print the report
+/// (text or JSON) to `out`; the verdict becomes the exit code.
+pub fn command(
+    root: &Path,
+    state_dir: &Path,
+    json: bool,
+    interrupt: Interrupt,
+    out: &mut dyn std::io::Write,
+) -> Result<(), WizardError> {
+    let state = StateDir::new(state_dir)
+        .load_state()
+        .context("reading the state")?;
+    let host = RealHost::new(
+        root.to_path_buf(),
+        None,
+        Arc::new(Log::disabled()),
+        interrupt,
+    );
+    let r = report(&host, &state).map_err(|e| anyhow::anyhow!("status: {e}"))?;
+    let text = if json {
+        let mut t = serde_json::to_string_pretty(&r).context("encoding the report")?;
+        t.push('\n');
+        t
+    } else {
+        render(&r)
+    };
+    let _ = out.write_all(text.as_bytes());
+    match r.status {
+        Health::Healthy => Ok(()),
+        Health::Degraded => Err(WizardError::Degraded),
+        Health::NotConfigured => Err(WizardError::NotConfigured(state_dir.display().to_string())),
+    }
 }
 
 #[cfg(test)]
@@ -212,8 +311,9 @@ mod tests {
         h.put_file("/sys/class/net/vA/operstate", "up\n");
         h.put_file("/sys/class/infiniband/rxe0/ports/1/state", "4: ACTIVE\n");
         h.allow(&["iscsiadm", "-m", "session", "-P", "3"], CmdOutput::ok(P3));
-        let r = report(&h, &facts()).unwrap();
+        let r = report(&h, &state()).unwrap();
         assert!(r.healthy, "{}", render(&r));
+        assert_eq!(r.status, Health::Healthy);
         assert!(render(&r)
             .contains("ok   session iface-vA -> 192.168.130.101:3260: LOGGED_IN over iser"));
         h.finish();
@@ -225,8 +325,9 @@ mod tests {
             &["iscsiadm", "-m", "session", "-P", "3"],
             CmdOutput::status(21, "", "iscsiadm: No active sessions.\n"),
         );
-        let r = report(&h, &facts()).unwrap();
+        let r = report(&h, &state()).unwrap();
         assert!(!r.healthy);
+        assert_eq!(r.status, Health::Degraded);
         let text = render(&r);
         assert!(
             text.contains("FAIL port vA: link down, rxe0/1 1: DOWN"),
@@ -239,12 +340,26 @@ mod tests {
         h.finish();
     }
 
+    fn state() -> State {
+        State {
+            facts: facts(),
+            ..State::default()
+        }
+    }
+
     #[test]
-    fn no_recorded_run_is_not_healthy() {
+    fn a_host_never_set_up_is_not_configured_and_not_probed() {
+        // The fake fails on any command or file it was not told of.
         let h = FakeHost::new();
-        let r = report(&h, &Facts::default()).unwrap();
+        let r = report(&h, &State::default()).unwrap();
+        assert_eq!(r.status, Health::NotConfigured);
         assert!(!r.healthy);
-        assert!(render(&r).contains("no run recorded"));
+        assert!(r.checks.is_empty());
+        assert_eq!(r.schema_version, SCHEMA_VERSION);
+        assert!(render(&r).ends_with("not configured\n"));
         h.finish();
+        let mut done = State::default();
+        done.run.finished_at = Some("2026-12-01T00:00:00Z".into());
+        assert!(configured(&done));
     }
 }

@@ -242,17 +242,72 @@ fn the_worksheet_renders_as_pdf() {
 }
 
 #[test]
-fn status_without_a_recorded_run_is_degraded() {
+fn status_on_a_host_never_set_up_is_not_configured() {
     let tmp = tempfile::tempdir().unwrap();
-    for extra in [&[][..], &["--json"][..]] {
-        let mut args = vec!["status", "--state-dir", tmp.path().to_str().unwrap()];
-        args.extend_from_slice(extra);
+    let state = tmp.path().join("state");
+    for dir in [tmp.path(), state.as_path()] {
+        let args = ["status", "--state-dir", dir.to_str().unwrap()];
         let o = run(&args, None);
-        assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+        assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
         assert!(
-            text(&o.stdout).contains("no run recorded"),
+            text(&o.stdout).contains("not configured"),
             "{}",
             text(&o.stdout)
         );
+        assert!(
+            text(&o.stderr).contains("no completed run"),
+            "{}",
+            text(&o.stderr)
+        );
+
+        let o = run(&[&args[..], &["--json"]].concat(), None);
+        assert_eq!(o.status.code(), Some(4), "{}", text(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["schema_version"], 1, "{v}");
+        assert_eq!(v["status"], "not-configured", "{v}");
+        assert_eq!(v["healthy"], false, "{v}");
+        let at = v["checked_at"].as_str().unwrap_or_default();
+        assert!(at.len() == 20 && at.ends_with('Z'), "{v}");
     }
+    // status reads; it creates nothing.
+    assert!(!state.exists());
+}
+
+#[test]
+fn a_state_file_of_another_schema_version_is_refused() {
+    let t = trees();
+    std::fs::write(t.state.join("state.json"), "{\"version\": 99}\n").unwrap();
+    let o = run(&["status", "--state-dir", t.state.to_str().unwrap()], None);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("state.json: schema version 99"), "{err}");
+}
+
+#[test]
+fn a_second_run_on_one_state_dir_is_refused_naming_the_holder() {
+    let t = trees();
+    let held = iser_wizard::state::StateDir::new(&t.state).lock().unwrap();
+    let before = (snapshot(&t.root), snapshot(&t.state));
+    let answers = template().to_string();
+    let o = run(
+        &[
+            "run",
+            "--answers",
+            "-",
+            "--root",
+            t.root.to_str().unwrap(),
+            "--state-dir",
+            t.state.to_str().unwrap(),
+        ],
+        Some(&answers),
+    );
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    assert!(err.contains("nothing was changed"), "{err}");
+    assert_eq!(before, (snapshot(&t.root), snapshot(&t.state)));
+    drop(held);
 }
