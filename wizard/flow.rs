@@ -289,11 +289,12 @@ impl<'a> Engine<'a> {
             };
             self.log.entry(&format!("step {name}: {what}"), "");
         }
-        if let Err(save) = self.save() {
+        let saved = self.save();
+        if let Err(save) = &saved {
             self.log
                 .entry(&format!("saving the state failed: {save}"), "");
         }
-        err
+        err.and_saved(saved)
     }
 
     /// Plan, show, confirm, apply and verify one step.
@@ -780,5 +781,6 @@ mod tests {
             text.starts_with("step iscsi failed: `systemctl restart demo` failed (exit 1)"),
             "{text}"
         );
+        assert!(text.contains("the state could not be saved"), "{text}");
     }
 }
