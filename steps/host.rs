@@ -259,6 +259,12 @@ pub trait Host: Send + Sync {
 
     /// Whether the wizard has root privileges on this host.
     fn is_root(&self) -> bool;
+
+    /// The run's interrupt flag, for work done in-process (the verify's I/O) that must stop
+    /// when Ctrl-C or SIGTERM sets it. A host without one gives a flag nobody sets.
+    fn interrupt(&self) -> Interrupt {
+        Interrupt::new()
+    }
 }
 
 /// Join a target-system path below a root, refusing relative paths and `..`.
@@ -603,6 +609,10 @@ impl Host for RealHost {
         // SAFETY: geteuid has no preconditions and cannot fail.
         unsafe { libc::geteuid() == 0 }
     }
+
+    fn interrupt(&self) -> Interrupt {
+        self.interrupt.clone()
+    }
 }
 
 /// A host for dry runs: reads pass through, anything that would change the host is refused.
@@ -635,6 +645,9 @@ impl Host for ReadOnly<'_> {
     }
     fn is_root(&self) -> bool {
         self.0.is_root()
+    }
+    fn interrupt(&self) -> Interrupt {
+        self.0.interrupt()
     }
 }
 
