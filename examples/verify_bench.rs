@@ -1,6 +1,7 @@
 //! Measure the verify engine on a mounted file system and print the figures as JSON.
 //!
-//! Usage: `verify_bench DIR SIZE_MIB [--serial] [--buffered] [--block-mib N] [--keep]`,
+//! Usage: `verify_bench DIR SIZE_MIB [--serial] [--buffered] [--block-mib N | --block-kib N]
+//! [--threads N] [--keep]`,
 //! `verify_bench --read-only FILE SIZE_MIB [--seed N]` (check a kept file again),
 //! `verify_bench --cpu _ SIZE_MIB`.
 //!
@@ -29,9 +30,21 @@ fn main() -> ExitCode {
         },
         ..VerifyOptions::default()
     };
+    if let Some(i) = args.iter().position(|a| a == "--threads") {
+        match args.get(i + 1).and_then(|v| v.parse::<usize>().ok()) {
+            Some(n) => opts.threads = n,
+            None => return usage(),
+        }
+    }
     if let Some(i) = args.iter().position(|a| a == "--block-mib") {
         match args.get(i + 1).and_then(|v| v.parse::<usize>().ok()) {
             Some(n) => opts.block_size = n << 20,
+            None => return usage(),
+        }
+    }
+    if let Some(i) = args.iter().position(|a| a == "--block-kib") {
+        match args.get(i + 1).and_then(|v| v.parse::<usize>().ok()) {
+            Some(n) => opts.block_size = n << 10,
             None => return usage(),
         }
     }
@@ -39,8 +52,12 @@ fn main() -> ExitCode {
         .iter()
         .enumerate()
         .filter(|(i, a)| {
+            // Not a flag, nor the value of one.
+            let value_of = |f: &str| *i > 0 && args[i - 1] == f;
             !a.starts_with("--")
-                && !(*i > 0 && (args[i - 1] == "--block-mib" || args[i - 1] == "--seed"))
+                && !["--block-mib", "--block-kib", "--seed", "--threads"]
+                    .into_iter()
+                    .any(value_of)
         })
         .map(|(_, a)| a)
         .collect();
@@ -99,6 +116,7 @@ fn main() -> ExitCode {
                 "bytes": rep.bytes,
                 "seed": opts.seed,
                 "overlap": opts.overlap,
+                "threads": opts.threads,
                 "block_size": opts.block_size,
                 "write_mb_s": round1(rep.write_mb_s),
                 "read_mb_s": round1(rep.read_mb_s),
@@ -157,7 +175,8 @@ fn cpu(opts: &VerifyOptions, mib: u64) -> ExitCode {
 
 fn usage() -> ExitCode {
     eprintln!(
-        "usage: verify_bench DIR SIZE_MIB [--serial] [--buffered] [--block-mib N] [--keep]\n\
+        "usage: verify_bench DIR SIZE_MIB [--serial] [--buffered] [--block-mib N | --block-kib N]\n\
+         \x20          [--threads N] [--keep]\n\
          \x20      verify_bench --read-only FILE SIZE_MIB --seed N\n\
          \x20      verify_bench --cpu _ SIZE_MIB"
     );

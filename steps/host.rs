@@ -269,9 +269,15 @@ pub trait Host: Send + Sync {
     /// Whether the wizard has root privileges on this host.
     fn is_root(&self) -> bool;
 
+    /// The run's interrupt flag, for work done in-process (the verify's I/O) that must stop
+    /// when Ctrl-C or SIGTERM sets it. A host without one gives a flag nobody sets.
+    fn interrupt(&self) -> Interrupt {
+        Interrupt::new()
+    }
+
     /// Whether the operator interrupted the run (waits end at once).
     fn interrupted(&self) -> bool {
-        false
+        self.interrupt().is_set()
     }
 }
 
@@ -712,8 +718,8 @@ impl Host for RealHost {
         rustix::process::geteuid().is_root()
     }
 
-    fn interrupted(&self) -> bool {
-        self.interrupt.is_set()
+    fn interrupt(&self) -> Interrupt {
+        self.interrupt.clone()
     }
 }
 
@@ -749,8 +755,8 @@ impl Host for ReadOnly<'_> {
         self.0.is_root()
     }
 
-    fn interrupted(&self) -> bool {
-        self.0.interrupted()
+    fn interrupt(&self) -> Interrupt {
+        self.0.interrupt()
     }
 }
 

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::settings::{MountPoint, VerifySize};
-use crate::steps::blockio::{self, IoMode, Phase, VerifyOptions, VerifyOutcome, VerifyReport};
-use crate::steps::host::under_root;
+use crate::steps::blockio::{
+    self, IoMode, Phase, VerifyError, VerifyOptions, VerifyOutcome, VerifyReport,
+};
+use crate::steps::host::{under_root, HostError, Interrupt};
 use crate::steps::{Action, Cmd, Ctx, Plan, Step, StepError, StepName};
 use crate::worksheets::VerificationRecord;
 
@@ -60,7 +62,17 @@ pub fn mounted_source(
         .map(|f| f.source))
 }
 
-/// One line for the operator: bytes, throughput each way, and how the I/O was done.
+/// A size in MiB, as the operator gave it (`256MiB`), to two places when not whole.
+fn mib(bytes: u64) -> String {
+    if bytes % (1 << 20) == 0 {
+        format!("{} MiB", bytes >> 20)
+    } else {
+        format!("{:.2} MiB", bytes as f64 / (1u64 << 20) as f64)
+    }
+}
+
+/// One line for the operator: the size in MiB, throughput each way in MB/s (10^6 bytes a
+/// second, as `dd` prints it), and how the I/O was done.
 pub fn summary(r: &VerifyReport) -> String {
     let how = match (r.write.mode, r.read.mode) {
         (IoMode::Direct, IoMode::Direct) => "O_DIRECT both ways".to_string(),
@@ -71,8 +83,10 @@ pub fn summary(r: &VerifyReport) -> String {
     };
     match &r.outcome {
         VerifyOutcome::Passed => format!(
-            "verified {} bytes: write {:.1} MB/s, read back {:.1} MB/s, {how}",
-            r.bytes, r.write_mb_s, r.read_mb_s
+            "verified {}: write {:.1} MB/s, read back {:.1} MB/s, {how}",
+            mib(r.bytes),
+            r.write_mb_s,
+            r.read_mb_s
         ),
         VerifyOutcome::Failed { first, bad_sectors } => {
             format!("verify FAILED: {bad_sectors} bad 4 KiB sector(s); the first at {first}")
@@ -80,10 +94,13 @@ pub fn summary(r: &VerifyReport) -> String {
     }
 }
 
-/// Run the check on a file below `dir`, reporting progress in bytes.
+/// Run the check on a file below `dir`, reporting progress in bytes. When `interrupt` is
+/// set it stops at the next block, removes the file and fails with
+/// [`HostError::Interrupted`], which the wizard turns into exit code 130.
 pub fn run_check(
     dir: &Path,
     size: u64,
+    interrupt: &Interrupt,
     progress: &mut dyn FnMut(Phase, u64),
 ) -> Result<VerifyReport, StepError> {
     let seed = blockio::random_seed();
@@ -92,8 +109,10 @@ pub fn run_check(
         seed,
         ..Default::default()
     };
-    blockio::verify_file(&path, size, &opts, progress)
-        .map_err(|e| StepError::Failed(format!("verify on {}: {e}", dir.display())))
+    blockio::verify_file_until(&path, size, &opts, interrupt, progress).map_err(|e| match e {
+        VerifyError::Interrupted => StepError::Host(HostError::Interrupted),
+        e => StepError::Failed(format!("verify on {}: {e}", dir.display())),
+    })
 }
 
 /// The worksheet record of a report.
@@ -173,7 +192,7 @@ impl Step for Verify {
         let size = self.size;
         let progress = cx.progress;
         progress.start_bytes("writing", size * 2);
-        let report = run_check(&dir, size, &mut |phase, done| {
+        let report = run_check(&dir, size, &cx.host.interrupt(), &mut |phase, done| {
             let base = if phase == Phase::Read { size } else { 0 };
             progress.set_bytes(base + done);
         })?;
@@ -251,6 +270,38 @@ mod tests {
         let names: Vec<_> = std::fs::read_dir(h.path("/mnt/data")).unwrap().collect();
         assert_eq!(names.len(), 1);
         h.finish();
+    }
+
+    /// Issue 12: Ctrl-C during `verify` was ignored; now it stops the check, the test file
+    /// goes, and the wizard exits 130.
+    #[test]
+    fn ctrl_c_during_the_check_removes_the_test_file_and_exits_130() {
+        let dir = tempfile::tempdir().unwrap();
+        let interrupt = Interrupt::new();
+        let mut last = 0;
+        let e = run_check(dir.path(), 32 << 20, &interrupt, &mut |_, done| {
+            last = done;
+            if done >= 2 << 20 {
+                interrupt.set();
+            }
+        })
+        .unwrap_err();
+        assert!(matches!(e, StepError::Host(HostError::Interrupted)), "{e}");
+        assert!(last < 32 << 20, "stopped early, not at {last}");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+        let w = crate::exit::WizardError::from_step(StepName::Verify, e, Vec::new());
+        assert_eq!(w.exit_code(), 130);
+    }
+
+    #[test]
+    fn the_summary_gives_sizes_in_mib_and_speeds_in_mb_per_s() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run_check(dir.path(), 3 << 20, &Interrupt::new(), &mut |_, _| {}).unwrap();
+        let line = summary(&r);
+        assert!(line.starts_with("verified 3 MiB: write "), "{line}");
+        assert!(line.contains(" MB/s, read back "), "{line}");
+        assert_eq!(mib(4096), "0.00 MiB");
+        assert_eq!(mib((1 << 20) + (1 << 19)), "1.50 MiB");
     }
 
     #[test]

@@ -389,24 +389,45 @@ fn verify(f: &VerifyFlags, interrupt: Interrupt, out: &mut dyn Write) -> Result<
         "/".into(),
         None,
         std::sync::Arc::new(crate::steps::host::Log::disabled()),
-        interrupt,
+        interrupt.clone(),
     );
+    if !f.mountpoint.exists() {
+        return Err(WizardError::Usage(format!(
+            "{mp}: no such directory; give the mount point of the volume"
+        )));
+    }
+    if !f.mountpoint.is_dir() {
+        return Err(WizardError::Usage(format!(
+            "{mp}: not a directory; give the mount point of the volume"
+        )));
+    }
     let step_err = |e| WizardError::from_step(StepName::Verify, e, Vec::new());
     let source = mounted_source(&host, &mp)
         .map_err(step_err)?
         .ok_or_else(|| WizardError::Usage(format!("{mp}: nothing is mounted there")))?;
     let progress = crate::progress::TermProgress::new("verify");
     progress.start_bytes(&format!("{mp} ({source})"), size * 2);
-    let report = run_check(&f.mountpoint, size, &mut |phase, done| {
+    let report = run_check(&f.mountpoint, size, &interrupt, &mut |phase, done| {
         let base = if phase == crate::steps::blockio::Phase::Read {
             size
         } else {
             0
         };
         progress.set_bytes(base + done);
-    })
-    .map_err(step_err)?;
+    });
     progress.finish();
+    let report = report.map_err(|e| {
+        if matches!(
+            e,
+            crate::steps::StepError::Host(crate::steps::HostError::Interrupted)
+        ) {
+            let _ = writeln!(
+                out,
+                "{mp} ({source}): verify interrupted; its test file was removed"
+            );
+        }
+        step_err(e)
+    })?;
     let line = summary(&report);
     if report.passed() {
         let _ = writeln!(out, "{mp} ({source}): {line}");

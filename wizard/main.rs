@@ -9,9 +9,11 @@ fn main() {
     let interrupt = Interrupt::new();
     let flag = interrupt.clone();
     // Ctrl-C and SIGTERM set the flag: commands in flight are killed, state is saved, and
-    // the run exits 130. A second signal exits at once.
+    // the run exits 130. A second signal exits at once, removing the verify's test file if
+    // the first one's clean-up has not yet.
     let _ = ctrlc::set_handler(move || {
         if flag.is_set() {
+            iser_wizard::steps::blockio::remove_unfinished_files();
             std::process::exit(130);
         }
         flag.set();

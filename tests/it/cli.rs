@@ -195,6 +195,17 @@ fn usage_errors_exit_2() {
 }
 
 #[test]
+fn verify_names_a_mount_point_that_does_not_exist() {
+    let o = run(&["verify", "/no/such/mount-point", "--size", "1MiB"], None);
+    assert_eq!(o.status.code(), Some(2));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("/no/such/mount-point: no such directory"),
+        "{err}"
+    );
+}
+
+#[test]
 fn version_prints_the_crate_version() {
     let o = run(&["--version"], None);
     assert_eq!(o.status.code(), Some(0));
