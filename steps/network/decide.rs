@@ -343,3 +343,6 @@ pub fn udev_rules_file(rules: &[String]) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests;
