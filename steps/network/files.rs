@@ -16,17 +16,16 @@ use super::want::NetPort;
 pub struct Identity {
     /// `mlx5_0 port 1, InfiniBand, GUID 0x...` for comments and messages.
     pub describe: String,
-    /// The NetworkManager connection type (`infiniband`, `ethernet`).
-    pub nm_type: String,
-    /// The ifcfg TYPE (`InfiniBand`, `Ethernet`).
-    pub ifcfg_type: String,
-    /// wicked's IPOIB (`yes`; `None` on Ethernet).
-    pub wicked_ipoib: Option<String>,
+    /// The stack's word for the link layer: NetworkManager's type (`infiniband`), ifcfg's
+    /// TYPE (`InfiniBand`), wicked's IPOIB (`yes`; `None` on Ethernet); `None` where the
+    /// stack has no such word.
+    pub type_word: Option<String>,
 }
 
 impl Identity {
-    /// The identity of `port`; placeholders in `plan` for what its device has not told yet.
-    pub fn of(port: &NetPort, plan: &mut Plan) -> Identity {
+    /// The identity of `port` in the files of `stack`; placeholders in `plan` for what its
+    /// device has not told yet.
+    pub fn of(port: &NetPort, stack: Stack, plan: &mut Plan) -> Identity {
         let netdev = &port.answer.netdev;
         let ll = match port.ib {
             Some(true) => "InfiniBand".to_string(),
@@ -47,23 +46,23 @@ impl Identity {
             Some(g) => format!("{at}, {ll}, GUID {g}"),
             None => format!("{at}, {ll}"),
         };
-        let type_of = |ib: &str, eth: &str, plan: &mut Plan| match port.ib {
-            Some(true) => ib.to_string(),
-            Some(false) => eth.to_string(),
-            None => plan.learn(&format!("{ib} or {eth}, from the link layer of {netdev}")),
+        let words = match stack {
+            Stack::Keyfile => Some(("infiniband", Some("ethernet"))),
+            Stack::Ifcfg { .. } => Some(("InfiniBand", Some("Ethernet"))),
+            Stack::Wicked => Some(("yes", None)),
+            Stack::Netplan | Stack::Ifupdown => None,
         };
-        let nm_type = type_of("infiniband", "ethernet", plan);
-        let ifcfg_type = type_of("InfiniBand", "Ethernet", plan);
-        let wicked_ipoib = match port.ib {
-            Some(false) => None,
-            Some(true) => Some("yes".to_string()),
-            None => Some(type_of("yes", "no", plan)),
-        };
+        let type_word = words.and_then(|(ib, eth)| match port.ib {
+            Some(true) => Some(ib.to_string()),
+            Some(false) => eth.map(str::to_string),
+            None => Some(plan.learn(&format!(
+                "{ib} or {}, from the link layer of {netdev}",
+                eth.unwrap_or("nothing")
+            ))),
+        });
         Identity {
             describe,
-            nm_type,
-            ifcfg_type,
-            wicked_ipoib,
+            type_word,
         }
     }
 }
@@ -172,7 +171,7 @@ pub fn port_file(
     Ok(match stack {
         Stack::Keyfile => {
             let uuid = connection_uuid(&format!("iser-{name}"));
-            let vars = common(&[("uuid", Some(&uuid)), ("type", Some(&id.nm_type))]);
+            let vars = common(&[("uuid", Some(&uuid)), ("type", id.type_word.as_deref())]);
             (
                 PathBuf::from(format!(
                     "/etc/NetworkManager/system-connections/iser-{name}.nmconnection"
@@ -186,7 +185,7 @@ pub fn port_file(
         }
         Stack::Ifcfg { .. } => {
             let cm = mode.map(|m| if m == "connected" { "yes" } else { "no" });
-            let vars = common(&[("type", Some(&id.ifcfg_type)), ("connected_mode", cm)]);
+            let vars = common(&[("type", id.type_word.as_deref()), ("connected_mode", cm)]);
             (
                 PathBuf::from(format!("/etc/sysconfig/network-scripts/ifcfg-{name}")),
                 fill(include_str!("../../templates/network/ifcfg"), vars)?,
@@ -194,7 +193,7 @@ pub fn port_file(
             )
         }
         Stack::Wicked => {
-            let vars = common(&[("ipoib", id.wicked_ipoib.as_deref())]);
+            let vars = common(&[("ipoib", id.type_word.as_deref())]);
             (
                 PathBuf::from(format!("/etc/sysconfig/network/ifcfg-{name}")),
                 fill(include_str!("../../templates/network/wicked-ifcfg"), vars)?,

@@ -219,7 +219,7 @@ impl Network {
         }
         let mut netplan_apply = false;
         for (p, mode) in self.ports.iter().zip(&self.modes) {
-            let id = Identity::of(p, plan);
+            let id = Identity::of(p, stack, plan);
             let (path, new, fmode) = port_file(stack, p, &id, mode.map(IpoibMode::as_str))?;
             let old = cx.host.read(&path)?;
             let live = links.iter().find(|l| l.name == p.name());

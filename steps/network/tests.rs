@@ -625,13 +625,17 @@ fn a_dry_run_on_a_bare_debian_host_plans_ifupdown_files_from_the_answers() {
              address 192.168.130.10/24\n    mtu 4092\n    pre-up echo datagram > \
              /sys/class/net/ib0/mode\n"
         );
-        for what in [
-            "RDMA device and port of ib0",
-            "link layer of ib0",
-            "port GUID of ib1",
-        ] {
-            assert!(plan.learned.iter().any(|l| l == what), "{:?}", plan.learned);
-        }
+        assert_eq!(
+            plan.learned,
+            [
+                "link layer of ib0",
+                "RDMA device and port of ib0",
+                "port GUID of ib0",
+                "link layer of ib1",
+                "RDMA device and port of ib1",
+                "port GUID of ib1",
+            ]
+        );
         let text = plan.render();
         assert!(
             text.contains("ping each of the 4 target portal(s)"),
@@ -694,6 +698,25 @@ fn a_real_run_on_a_bare_host_still_stops_at_the_missing_port() {
     assert!(
         err.contains("ports[0].netdev: there is no network interface ib0; there is no RDMA port on this host"),
         "{err}"
+    );
+    h.finish();
+}
+
+#[test]
+fn a_dry_run_on_a_bare_rhel_host_plans_keyfiles_whose_type_the_device_will_tell() {
+    let (plan, h) = bare_dry_run(ib_answers(json!({})), RHEL9, true);
+    let file = written(
+        &plan,
+        "/etc/NetworkManager/system-connections/iser-ib0.nmconnection",
+    );
+    assert!(
+        file.contains("type=<infiniband or ethernet, from the link layer of ib0>\n"),
+        "{file}"
+    );
+    assert!(file.contains("address1=192.168.130.10/24\n"), "{file}");
+    assert_eq!(
+        steps_of(&plan).last().map(String::as_str),
+        Some("task reach")
     );
     h.finish();
 }
