@@ -26,7 +26,7 @@
 //! Shape: [`want`] asks, [`observe`] reads the host, [`decide`] is pure (table-tested), and
 //! this module strings them into a plan and verifies and records.
 
-mod decide;
+pub mod decide;
 mod observe;
 mod want;
 
