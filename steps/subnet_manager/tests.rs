@@ -774,3 +774,37 @@ mod decisions {
         );
     }
 }
+
+#[test]
+fn a_person_on_a_bare_host_is_asked_the_fabric_and_a_port_but_no_priority_yet() {
+    let h = bare_host();
+    let mut run = dry(serde_json::Value::Null, DEBIAN);
+    run.ask = crate::prompt::Asker::scripted(json!({
+        "fabric": "infiniband",
+        "ports": [{"netdev": "ib0"}],
+    }));
+    let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
+    let asked = run.ask.recorded();
+    assert_eq!(asked["fabric"], json!("infiniband"), "{asked}");
+    assert_eq!(
+        asked["subnet_manager"]["run_on_host"],
+        json!(true),
+        "{asked}"
+    );
+    assert_eq!(asked["ports"][0]["netdev"], json!("ib0"), "{asked}");
+    // The priority is asked by GUID in a real run: here it is a placeholder, not a guess.
+    assert!(
+        asked["subnet_manager"].get("priorities").is_none(),
+        "{asked}"
+    );
+    assert_eq!(
+        plan.learned,
+        [
+            "port GUID of ib0",
+            "opensm priority of ib0, asked once its port GUID is known"
+        ]
+    );
+    assert!(written(&plan, &format!("/etc/opensm/opensm-{G0}.env"))
+        .contains("OPENSM_PRIORITY=<opensm priority of ib0, asked once its port GUID is known>\n"));
+    h.finish();
+}
