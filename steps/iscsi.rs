@@ -19,6 +19,11 @@
 //!   reserves), transport `iser`, bound to the netdev, carrying the initiator IQN.
 //!
 //! Verify re-reads all of it and records the IQN and ifaces in the facts and worksheet.
+//!
+//! A dry run on a host without open-iscsi yet (preflight installs it) plans from the answers:
+//! the units enabled and started, every iface created, and a name `iscsi-iname` would
+//! generate shown as `<initiator IQN from iscsi-iname>`. Nothing is probed that only
+//! open-iscsi could answer.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -293,6 +298,20 @@ impl Iscsi {
                 })?;
                 return Ok((cur, false));
             }
+            if cx.planning_without("iscsi-iname") {
+                // A dry run before preflight installs open-iscsi: the name is only known
+                // once iscsi-iname runs, so the plan shows where it goes.
+                let name = plan.learn("initiator IQN from iscsi-iname");
+                let new = initiatorname_text(old.as_deref(), &name)?;
+                plan.push(Action::write(
+                    path,
+                    old,
+                    new,
+                    0o644,
+                    "give this host its initiator IQN (worksheet callout 1)",
+                ));
+                return Ok((name, true));
+            }
             // iscsi-iname only prints a random name: run here, the plan shows the exact
             // name and the file as it will be written.
             let cmd = Cmd::probe(["iscsi-iname"]);
@@ -346,8 +365,15 @@ impl Iscsi {
         plan: &mut Plan,
     ) -> Result<(), StepError> {
         let mut iscsid_active = false;
+        // A dry run before preflight installs open-iscsi: its units do not exist yet, and
+        // once installed they are enabled and started here.
+        let not_installed = cx.planning_without("iscsiadm");
         for &unit in distro.iscsi_services() {
-            let (enabled, active) = unit_state(cx, unit)?;
+            let (enabled, active) = if not_installed {
+                (String::from("disabled"), String::from("inactive"))
+            } else {
+                unit_state(cx, unit)?
+            };
             // Older systemctl prints nothing for a unit it does not know, newer "not-found".
             if enabled.is_empty() || enabled == "not-found" {
                 let pkg = distro.package_for("iscsid").unwrap_or("open-iscsi");
@@ -391,8 +417,14 @@ impl Iscsi {
     }
 
     fn plan_ifaces(&self, cx: &Ctx<'_>, w: &Wanted, plan: &mut Plan) -> Result<(), StepError> {
+        // A dry run before preflight installs open-iscsi: there is no iface yet.
+        let not_installed = cx.planning_without("iscsiadm");
         for iface in &w.ifaces {
-            let rec = iface_record(cx, &iface.name)?;
+            let rec = if not_installed {
+                None
+            } else {
+                iface_record(cx, &iface.name)?
+            };
             if rec.is_none() {
                 plan.push(Action::run(
                     Cmd::change(["iscsiadm", "-m", "iface", "-I", &iface.name, "-o", "new"]),
@@ -1049,6 +1081,46 @@ node.conn[0].timeo.logout_timeout = 15
         assert_eq!(plan.actions.len(), 13, "{}", plan.render());
         assert!(h.changes().is_empty(), "{:?}", h.changes());
         assert!(!h.path(INITIATORNAME).exists());
+        h.finish();
+    }
+
+    #[test]
+    fn a_dry_run_on_a_bare_host_plans_from_the_answers_with_the_iqn_to_learn() {
+        // No open-iscsi, no iscsid.conf, no initiator name, no ib_iser: only the answers.
+        let h = FakeHost::new().only_programs(&[]);
+        let ro = crate::steps::host::ReadOnly(&h);
+        let mut run = Run::iscsi(answers(), Distro::Debian);
+        run.options.dry_run = true;
+        let plan = Iscsi::default().plan(&mut run.cx(&ro)).unwrap();
+        // As shown: the placeholder is shell-quoted.
+        let iqn = "'<initiator IQN from iscsi-iname>'";
+        let upd =
+            |i: &str, k: &str, v: &str| format!("iscsiadm -m iface -I {i} -o update -n {k} -v {v}");
+        let mut want = vec![
+            "write /etc/iscsi/iscsid.conf".to_string(),
+            "write /etc/iscsi/initiatorname.iscsi".into(),
+            "modprobe ib_iser".into(),
+            "systemctl enable --now iscsid".into(),
+            "systemctl enable --now open-iscsi".into(),
+        ];
+        for (i, dev) in [("iface-vA", "vA"), ("iface-vB", "vB")] {
+            want.push(format!("iscsiadm -m iface -I {i} -o new"));
+            want.push(upd(i, "iface.transport_name", "iser"));
+            want.push(upd(i, "iface.net_ifacename", dev));
+            want.push(upd(i, "iface.initiatorname", iqn));
+        }
+        assert_eq!(summary(&plan), want, "{}", plan.render());
+        assert_eq!(plan.learned, ["initiator IQN from iscsi-iname"]);
+        assert!(written(&plan, INITIATORNAME)
+            .ends_with("InitiatorName=<initiator IQN from iscsi-iname>\n"));
+        assert_eq!(
+            written(&plan, ISCSID_CONF),
+            "# Set by iser-wizard\nnode.startup = automatic\n\
+             node.session.timeo.replacement_timeout = 20\n\
+             node.conn[0].timeo.login_timeout = 5\n"
+        );
+        assert!(h.ran().is_empty(), "{:?}", h.ran());
+        assert!(h.changes().is_empty(), "{:?}", h.changes());
         h.finish();
     }
 
