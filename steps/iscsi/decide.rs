@@ -256,8 +256,7 @@ fn plan_services(
     let mut iscsid_active = false;
     for (unit, s) in units {
         let unit = *unit;
-        // Older systemctl prints nothing for a unit it does not know, newer "not-found".
-        if s.enabled.is_empty() || s.enabled == "not-found" {
+        if !s.installed() {
             let pkg = w.distro.package_for("iscsid").unwrap_or("open-iscsi");
             return Err(StepError::Failed(format!(
                 "the {unit} service is not installed: {}",

@@ -28,6 +28,14 @@ pub(super) struct UnitState {
     pub active: String,
 }
 
+impl UnitState {
+    /// Whether systemd knows the unit: older systemctl prints nothing for a unit it does not
+    /// know, newer "not-found".
+    pub fn installed(&self) -> bool {
+        !(self.enabled.is_empty() || self.enabled == "not-found")
+    }
+}
+
 /// A name `iscsi-iname` generated for a host without one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum NewName {
@@ -138,9 +146,16 @@ pub(super) fn observe(cx: &Ctx<'_>, w: &Wanted, phase: Phase) -> Result<Observed
         }
         Some(units)
     };
+    // A unit that is not installed stops the plan with the package to install; asking
+    // iscsiadm about ifaces first would only fail with a less useful error.
+    let refused = phase == Phase::Plan
+        && units
+            .iter()
+            .flatten()
+            .any(|(_, s): &(&str, UnitState)| !s.installed());
     let mut ifaces = Vec::new();
     for iface in &w.ifaces {
-        ifaces.push(if not_installed {
+        ifaces.push(if not_installed || refused {
             None
         } else {
             iface_record(cx, &iface.name)?

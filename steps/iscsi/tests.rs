@@ -505,3 +505,23 @@ fn without_preflight_facts_it_says_which_step_to_run() {
     assert!(msg.contains("run the preflight step first"), "{msg}");
     h.finish();
 }
+
+#[test]
+fn a_real_run_without_open_iscsi_names_the_package_before_asking_iscsiadm() {
+    let h = FakeHost::new();
+    configured_files(&h);
+    unit(&h, "iscsid", "not-found", "inactive", false);
+    unit(&h, "open-iscsi", "not-found", "inactive", false);
+    let mut run = Run::iscsi(answers(), Distro::Debian);
+    let msg = Iscsi::default()
+        .plan(&mut run.cx(&h))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("the iscsid service is not installed"), "{msg}");
+    assert!(msg.contains("open-iscsi"), "{msg}");
+    assert!(
+        !h.ran().iter().any(|c| c.starts_with("iscsiadm")),
+        "{:?}",
+        h.ran()
+    );
+}
