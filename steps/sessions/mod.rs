@@ -25,8 +25,9 @@
 //! no other session to the target, and records the sessions, their disks and the subnets.
 //!
 //! The CHAP secret is read from the environment variable the answers name, passed to
-//! iscsiadm only as a masked [`Cmd::secret`], and never written to a plan, log, fact or
-//! the worksheet.
+//! iscsiadm only as a masked [`Cmd::secret`](crate::steps::Cmd::secret), and never written
+//! to a plan, log, fact or the worksheet. It is on iscsiadm's command line while that runs:
+//! [`apply`] says why iscsiadm leaves no other way, and what that exposes.
 //!
 //! A dry run on a host without open-iscsi yet (preflight installs it) plans from the answers
 //! alone: no session or record exists, so it plans the discovery (or the manual records),
