@@ -1,0 +1,173 @@
+//! What is there: the only IO of the iscsi step, read-only. iscsid.conf and its mode, the
+//! initiator name file, whether ib_iser is loaded, the distro's units, and each iface record.
+//! At plan time it also runs `iscsi-iname` when a name must be generated (it only prints a
+//! random name, so the plan can show the exact file it writes).
+//!
+//! On a dry run where open-iscsi is not installed yet (preflight installs it), nothing that
+//! only open-iscsi could answer is probed: the units and ifaces are absent, and a name to
+//! generate is left for the real run ([`NewName::Later`]).
+
+use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use super::want::Wanted;
+use super::{INITIATORNAME, ISCSID_CONF};
+use crate::answers::check_iscsi_name;
+use crate::settings::InitiatorIqn;
+use crate::steps::parse::iscsiadm::{parse_initiatorname, parse_record};
+use crate::steps::{Cmd, Ctx, StepError};
+
+/// An iface record's settings, as `iscsiadm -m iface -I NAME` prints them.
+pub(super) type Record = BTreeMap<String, String>;
+
+/// `systemctl is-enabled` and `is-active` of a unit, as printed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct UnitState {
+    pub enabled: String,
+    pub active: String,
+}
+
+impl UnitState {
+    /// Whether systemd knows the unit: older systemctl prints nothing for a unit it does not
+    /// know, newer "not-found".
+    pub fn installed(&self) -> bool {
+        !(self.enabled.is_empty() || self.enabled == "not-found")
+    }
+}
+
+/// A name `iscsi-iname` generated for a host without one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum NewName {
+    /// None was needed (or this is verify).
+    NotNeeded,
+    /// Generated now.
+    Generated(String),
+    /// Only a real run can generate it (a dry run before open-iscsi is installed).
+    Later,
+}
+
+/// What the iscsi step found.
+#[derive(Debug, Clone)]
+pub(super) struct Observed {
+    /// iscsid.conf's text, when it exists.
+    pub conf: Option<String>,
+    /// iscsid.conf's real path (under the root) and mode, when it exists.
+    pub conf_mode: Option<(PathBuf, u32)>,
+    /// initiatorname.iscsi's text, when it exists.
+    pub initiatorname: Option<String>,
+    /// The name generated for a host without one.
+    pub new_name: NewName,
+    /// `/sys/module/ib_iser` exists.
+    pub ib_iser: bool,
+    /// The distro's units in order; `None` when open-iscsi is not installed (dry run).
+    pub units: Option<Vec<(&'static str, UnitState)>>,
+    /// Each wanted iface's record (`None`: no such iface), in the wanted order.
+    pub ifaces: Vec<Option<Record>>,
+}
+
+/// When the step looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// Planning: may generate a name, and plans from the answers before open-iscsi.
+    Plan,
+    /// Verifying a real run: reads everything.
+    Verify,
+}
+
+/// `systemctl is-enabled` / `is-active` of a unit.
+fn unit_state(cx: &Ctx<'_>, unit: &str) -> Result<UnitState, StepError> {
+    let enabled = cx.probe(&["systemctl", "is-enabled", unit])?;
+    let active = cx.probe(&["systemctl", "is-active", unit])?;
+    Ok(UnitState {
+        enabled: enabled.stdout.trim().to_string(),
+        active: active.stdout.trim().to_string(),
+    })
+}
+
+/// The iface record, or `None` when there is no such iface.
+fn iface_record(cx: &Ctx<'_>, name: &str) -> Result<Option<Record>, StepError> {
+    let out = cx.probe(&["iscsiadm", "-m", "iface", "-I", name])?;
+    let rec = parse_record(&out.stdout);
+    Ok((out.success() && rec.contains_key("iface.iscsi_ifacename")).then_some(rec))
+}
+
+/// A name from `iscsi-iname`, when `auto` finds none in the file.
+fn new_name(cx: &Ctx<'_>, w: &Wanted, file: Option<&str>) -> Result<NewName, StepError> {
+    if w.answer != InitiatorIqn::Auto || file.and_then(parse_initiatorname).is_some() {
+        return Ok(NewName::NotNeeded);
+    }
+    if cx.planning_without("iscsi-iname") {
+        return Ok(NewName::Later);
+    }
+    let cmd = Cmd::probe(["iscsi-iname"]);
+    let out = cx.host.run(&cmd)?;
+    let name = out.stdout.trim().to_string();
+    if !out.success() || check_iscsi_name(&name).is_err() {
+        return Err(StepError::command(
+            &cmd,
+            &out,
+            Some(
+                "iscsi-iname comes with open-iscsi: reinstall it, or set host.initiator_iqn \
+                 to an IQN"
+                    .into(),
+            ),
+        ));
+    }
+    Ok(NewName::Generated(name))
+}
+
+/// Look at everything the step manages.
+pub(super) fn observe(cx: &Ctx<'_>, w: &Wanted, phase: Phase) -> Result<Observed, StepError> {
+    let not_installed = phase == Phase::Plan && cx.planning_without("iscsiadm");
+    let conf = cx.host.read(Path::new(ISCSID_CONF))?;
+    let conf_mode = match conf {
+        Some(_) => {
+            let real = crate::steps::host::under_root(cx.host.root(), Path::new(ISCSID_CONF))?;
+            let mode = std::fs::metadata(&real)
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or(0o600);
+            Some((real, mode))
+        }
+        None => None,
+    };
+    let initiatorname = cx.host.read(Path::new(INITIATORNAME))?;
+    let new_name = match phase {
+        Phase::Plan => new_name(cx, w, initiatorname.as_deref())?,
+        Phase::Verify => NewName::NotNeeded,
+    };
+    let ib_iser = cx.host.exists(Path::new("/sys/module/ib_iser"));
+    let units = if not_installed {
+        None
+    } else {
+        let mut units = Vec::new();
+        for &unit in w.distro.iscsi_services() {
+            units.push((unit, unit_state(cx, unit)?));
+        }
+        Some(units)
+    };
+    // A unit that is not installed stops the plan with the package to install; asking
+    // iscsiadm about ifaces first would only fail with a less useful error.
+    let refused = phase == Phase::Plan
+        && units
+            .iter()
+            .flatten()
+            .any(|(_, s): &(&str, UnitState)| !s.installed());
+    let mut ifaces = Vec::new();
+    for iface in &w.ifaces {
+        ifaces.push(if not_installed || refused {
+            None
+        } else {
+            iface_record(cx, &iface.name)?
+        });
+    }
+    Ok(Observed {
+        conf,
+        conf_mode,
+        initiatorname,
+        new_name,
+        ib_iser,
+        units,
+        ifaces,
+    })
+}

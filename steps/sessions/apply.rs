@@ -1,0 +1,347 @@
+//! The sessions step's tasks: work whose commands depend on what an earlier action found
+//! (discovery names the target and creates records; configuring and logging in then use
+//! them). Each task is a [`TaskId`], converted to and from the plan's task id here only.
+//!
+//! CHAP: the secret goes to iscsiadm as `-o update -n node.session.auth.password -v SECRET`,
+//! masked in every plan, log line and error ([`Cmd::secret`]). iscsiadm (open-iscsi 2.x) has
+//! no other way to set a node record value: no option reads a value from standard input, a
+//! file or the environment, and `-o new`/discovery seed records only from iscsid.conf. While
+//! each such iscsiadm runs (milliseconds), its argv is readable in `/proc/PID/cmdline` by
+//! every local user unless /proc is mounted `hidepid=2`. The ways around it write open-iscsi's
+//! private files instead (the record under `/etc/iscsi/nodes/` or `/var/lib/iscsi/nodes/`,
+//! whose layout differs by version and bypasses iscsiadm's locking; or CHAP in iscsid.conf,
+//! which would seed every new record of every target), so the wizard keeps iscsiadm.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use super::decide::choose_target;
+use super::want::{Pair, Want};
+use super::{DISCOVERY_BOUND, LOGIN_BOUND};
+use crate::steps::host::HostError;
+use crate::steps::parse::iscsiadm::{classify_exit, parse_discovery, IscsiadmError, NodeRef};
+use crate::steps::{Cmd, CmdOutput, Ctx, StepError};
+
+/// The sessions step's tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum TaskId {
+    /// SendTargets discovery, then pruning of the records that are not expected pairs.
+    Discover,
+    /// Settings on every kept record, when only discovery named the target.
+    Configure,
+    /// Login of the pairs not logged in.
+    Login,
+}
+
+impl TaskId {
+    /// The id in the plan.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TaskId::Discover => "discover",
+            TaskId::Configure => "configure",
+            TaskId::Login => "login",
+        }
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TaskId {
+    type Err = StepError;
+    fn from_str(s: &str) -> Result<Self, StepError> {
+        [TaskId::Discover, TaskId::Configure, TaskId::Login]
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                StepError::Failed(format!("internal: no task {s:?} in the sessions step"))
+            })
+    }
+}
+
+/// `iscsiadm -m node -T iqn -p portal -I iface` followed by `tail`.
+pub(super) fn node_cmd(iqn: &str, p: &Pair, tail: &[&str]) -> Cmd {
+    let portal = p.portal.to_string();
+    let mut argv = vec![
+        "iscsiadm", "-m", "node", "-T", iqn, "-p", &portal, "-I", &p.iface,
+    ];
+    argv.extend_from_slice(tail);
+    Cmd::change(argv)
+}
+
+/// The command that sets one record setting, masked.
+pub(super) fn update_cmd(want: &Want, iqn: &str, p: &Pair, key: &str, value: &str) -> Cmd {
+    want.masked(node_cmd(iqn, p, &["-o", "update", "-n", key, "-v", value]))
+}
+
+/// Why a login or discovery command failed, in the operator's words.
+fn failure(what: &str, p: &Pair, out: &CmdOutput, bound: Duration, want: &Want) -> String {
+    if out.timed_out || out.code.is_none() {
+        return format!(
+            "{what} {p}: no answer within {}s (killed): {} is unreachable or does not answer; {}",
+            bound.as_secs(),
+            p.portal,
+            want.reach_hint(p)
+        );
+    }
+    let code = out.code.unwrap_or(-1);
+    let text = format!("{}\n{}", out.stdout, out.stderr);
+    let err = IscsiadmError::from_output(code, &text).unwrap_or(IscsiadmError {
+        exit: classify_exit(code),
+        detail: None,
+    });
+    if err.exit.is_timeout() {
+        format!(
+            "{what} {p} timed out ({err}): {} does not answer; {}",
+            p.portal,
+            want.reach_hint(p)
+        )
+    } else if err.exit.is_auth() {
+        let chap = match &want.chap {
+            Some(c) => format!(
+                "check target.chap.username ({}) and the secret in ${} against the array",
+                c.username, c.env
+            ),
+            None => "the target wants CHAP (set target.chap)".into(),
+        };
+        format!(
+            "{what} {p} was refused: authentication failed ({err}): {chap}, and that the array's \
+             host mapping lists this host's initiator IQN"
+        )
+    } else {
+        format!("{what} {p} failed: {err}")
+    }
+}
+
+/// Run one command per pair concurrently; results in the order given.
+fn run_concurrently(
+    cx: &Ctx<'_>,
+    jobs: Vec<(Pair, Cmd)>,
+) -> Result<Vec<(Pair, Cmd, CmdOutput)>, StepError> {
+    let host = cx.host;
+    type Joined = std::thread::Result<(Pair, Cmd, Result<CmdOutput, HostError>)>;
+    let results: Vec<Joined> = std::thread::scope(|s| {
+        let handles: Vec<_> = jobs
+            .into_iter()
+            .map(|(p, cmd)| {
+                s.spawn(move || {
+                    let r = host.run(&cmd);
+                    (p, cmd, r)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let mut out = Vec::new();
+    for joined in results {
+        let (p, cmd, r) =
+            joined.map_err(|_| StepError::Failed("internal: a command thread panicked".into()))?;
+        out.push((p, cmd, r?));
+    }
+    Ok(out)
+}
+
+/// What the discovery rounds found.
+#[derive(Debug, Default)]
+struct Discovered {
+    /// Each record reported, with the pair whose iface asked.
+    found: Vec<(Pair, NodeRef)>,
+    /// (iface, what failed) per failed attempt.
+    failures: Vec<(String, String)>,
+    /// Ifaces that got an answer.
+    answered: BTreeSet<String>,
+}
+
+/// SendTargets from `from`, one portal per iface at first, all at once. An iface whose
+/// portal fails tries the next portal of its subnet (the other controller), so one
+/// controller that is down, or a target that drops one SendTargets request, does not stop
+/// the run.
+fn discovery_rounds(cx: &Ctx<'_>, want: &Want, from: &[Pair]) -> Result<Discovered, StepError> {
+    let discovery = |p: &Pair| {
+        let portal = p.portal.to_string();
+        let cmd = Cmd::change([
+            "iscsiadm",
+            "-m",
+            "discovery",
+            "-t",
+            "st",
+            "-p",
+            &portal,
+            "-I",
+            &p.iface,
+        ])
+        .timeout(DISCOVERY_BOUND);
+        (p.clone(), want.masked(cmd))
+    };
+    let mut attempts: Vec<Pair> = from.to_vec();
+    let mut tried: BTreeSet<Pair> = BTreeSet::new();
+    let mut d = Discovered::default();
+    cx.progress.message("SendTargets discovery");
+    while !attempts.is_empty() {
+        tried.extend(attempts.iter().cloned());
+        let results = run_concurrently(cx, attempts.iter().map(discovery).collect())?;
+        let mut next = Vec::new();
+        for (p, cmd, out) in &results {
+            if out.success() {
+                d.answered.insert(p.iface.clone());
+                for n in parse_discovery(&out.stdout) {
+                    d.found.push((p.clone(), n));
+                }
+                continue;
+            }
+            let text = failure("SendTargets discovery at", p, out, DISCOVERY_BOUND, want);
+            d.failures.push((p.iface.clone(), cmd.mask(&text)));
+            if let Some(other) = want
+                .pairs
+                .iter()
+                .find(|q| q.iface == p.iface && !tried.contains(*q))
+            {
+                next.push(other.clone());
+            }
+        }
+        if !next.is_empty() {
+            cx.progress.message(&format!(
+                "SendTargets discovery: trying {}",
+                next.iter()
+                    .map(|p| p.to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+        }
+        attempts = next;
+    }
+    Ok(d)
+}
+
+/// Delete each record discovery created that is not an expected pair of `chosen`, before
+/// anything logs in to it (now, or at boot); returns the expected pairs kept. When the
+/// target is not the one expected, none is kept: discovery leaves nothing behind.
+fn prune(
+    cx: &Ctx<'_>,
+    want: &Want,
+    found: &[(Pair, NodeRef)],
+    chosen: Option<&str>,
+) -> Result<BTreeSet<Pair>, StepError> {
+    let mut kept = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    for (source, n) in found {
+        let p = Pair {
+            iface: source.iface.clone(),
+            portal: n.portal.clone(),
+        };
+        if !seen.insert((n.target.clone(), p.clone())) {
+            continue;
+        }
+        if chosen == Some(n.target.as_str()) && want.pairs.contains(&p) {
+            kept.insert(p);
+            continue;
+        }
+        let cmd = node_cmd(&n.target, &p, &["-o", "delete"]);
+        let out = cx.host.run(&cmd)?;
+        if !out.success() {
+            return Err(StepError::command(
+                &cmd,
+                &out,
+                Some(format!(
+                    "the record of {p} is not an expected pair and must not log in at \
+                     boot: delete it by hand"
+                )),
+            ));
+        }
+    }
+    Ok(kept)
+}
+
+/// Discover from `from`, prune, and return the target IQN discovery names.
+pub(super) fn discover(cx: &mut Ctx<'_>, want: &Want, from: &[Pair]) -> Result<String, StepError> {
+    let d = discovery_rounds(cx, want, from)?;
+    let problems: Vec<&str> = d
+        .failures
+        .iter()
+        .filter(|(iface, _)| !d.answered.contains(iface))
+        .map(|(_, text)| text.as_str())
+        .collect();
+    if !problems.is_empty() {
+        return Err(StepError::Failed(format!(
+            "discovery failed:\n    - {}",
+            problems.join("\n    - ")
+        )));
+    }
+    for (iface, text) in &d.failures {
+        cx.sheet.note(format!(
+            "sessions: {text}; discovery via {iface} used another portal of its subnet"
+        ));
+    }
+    let targets: BTreeSet<&str> = d.found.iter().map(|(_, n)| n.target.as_str()).collect();
+    let sources = from
+        .iter()
+        .map(|p| p.to_string())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let chosen = choose_target(want.explicit_iqn.as_deref(), &targets, &sources);
+    let kept = prune(cx, want, &d.found, chosen.as_deref().ok())?;
+    let iqn = chosen.map_err(StepError::Failed)?;
+    let unreported: Vec<String> = want
+        .pairs
+        .iter()
+        .filter(|p| from.iter().any(|d| d.iface == p.iface))
+        .filter(|p| !kept.contains(*p))
+        .map(|p| p.to_string())
+        .collect();
+    if !unreported.is_empty() {
+        return Err(StepError::Failed(format!(
+            "SendTargets did not report {} for target {iqn}: check target.portals against \
+             the array's iSER port addresses",
+            unreported.join(", ")
+        )));
+    }
+    Ok(iqn)
+}
+
+/// Every setting on every expected record of `iqn`.
+pub(super) fn configure(cx: &Ctx<'_>, want: &Want, iqn: &str) -> Result<(), StepError> {
+    for p in &want.pairs {
+        for s in want.settings() {
+            let cmd = update_cmd(want, iqn, p, s.key, &s.value);
+            let out = cx.host.run(&cmd)?;
+            if !out.success() {
+                return Err(StepError::command(&cmd, &out, None));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Log in to `pairs` of `iqn` concurrently; exit 15 (session exists) is success.
+pub(super) fn login(cx: &Ctx<'_>, want: &Want, iqn: &str, pairs: &[Pair]) -> Result<(), StepError> {
+    let jobs: Vec<(Pair, Cmd)> = pairs
+        .iter()
+        .map(|p| {
+            let cmd = node_cmd(iqn, p, &["--login"]).timeout(LOGIN_BOUND);
+            (p.clone(), want.masked(cmd))
+        })
+        .collect();
+    cx.progress.message("logging in");
+    let results = run_concurrently(cx, jobs)?;
+    let problems: Vec<String> = results
+        .iter()
+        .filter(|(_, _, out)| {
+            out.timed_out || !out.code.is_some_and(|c| classify_exit(c).login_ok())
+        })
+        .map(|(p, cmd, out)| cmd.mask(&failure("login to", p, out, LOGIN_BOUND, want)))
+        .collect();
+    if !problems.is_empty() {
+        return Err(StepError::Failed(format!(
+            "{} of {} logins failed:\n    - {}",
+            problems.len(),
+            results.len(),
+            problems.join("\n    - ")
+        )));
+    }
+    Ok(())
+}
