@@ -446,7 +446,8 @@ impl<'a> Engine<'a> {
     fn finish(mut self, out: &mut dyn Write) -> Result<(), WizardError> {
         if self.cfg.dry_run {
             if !self.learned.is_empty() {
-                self.learned.dedup();
+                let mut seen = std::collections::BTreeSet::new();
+                self.learned.retain(|w| seen.insert(w.clone()));
                 let _ = writeln!(
                     out,
                     "\nValues shown as <...> are learned by the real run, once the host is \
