@@ -309,7 +309,26 @@ pub fn run_config(f: &RunFlags, stdin_is_terminal: bool) -> Result<RunConfig, Wi
     })
 }
 
-fn worksheet(f: &WorksheetFlags, out: &mut dyn Write) -> Result<(), WizardError> {
+fn worksheet(
+    f: &WorksheetFlags,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), WizardError> {
+    // A mistyped --state-dir must not print a blank sheet as if all were well.
+    if !f.state_dir.is_dir() {
+        return Err(WizardError::Usage(format!(
+            "--state-dir {}: no such directory; give the state directory of a run (default \
+             /var/lib/iser-wizard)",
+            f.state_dir.display()
+        )));
+    }
+    if !f.state_dir.join("worksheet.json").exists() {
+        let _ = writeln!(
+            err,
+            "note: no run is recorded in {}: this is the blank form",
+            f.state_dir.display()
+        );
+    }
     let sheet = StateDir::new(&f.state_dir)
         .load_worksheet()
         .map_err(|e| WizardError::Other(anyhow::anyhow!("reading the worksheet: {e}")))?;
@@ -343,7 +362,7 @@ pub fn main_with(cli: Cli, interrupt: Interrupt, out: &mut dyn Write, err: &mut 
     let result = match cli.command {
         None => run(&cli.run, interrupt, out),
         Some(Command::Run(f)) => run(&f, interrupt, out),
-        Some(Command::Worksheet(f)) => worksheet(&f, out),
+        Some(Command::Worksheet(f)) => worksheet(&f, out, err),
         Some(Command::Answers(f)) => {
             if f.template {
                 out.write_all(answers::TEMPLATE.as_bytes())

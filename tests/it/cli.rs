@@ -127,15 +127,22 @@ fn a_dry_run_writes_nothing_anywhere() {
 #[test]
 fn the_worksheet_renders_from_an_empty_and_a_partial_state() {
     let tmp = tempfile::tempdir().unwrap();
+    // A state directory that does not exist is a mistyped path, not a blank form.
+    let none = tmp.path().join("none");
+    let o = run(&["worksheet", "--state-dir", none.to_str().unwrap()], None);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains(none.to_str().unwrap()));
+    // One with no run recorded prints the blank form, and says so on stderr.
     let o = run(
-        &[
-            "worksheet",
-            "--state-dir",
-            tmp.path().join("none").to_str().unwrap(),
-        ],
+        &["worksheet", "--state-dir", tmp.path().to_str().unwrap()],
         None,
     );
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("no run is recorded"),
+        "{}",
+        text(&o.stderr)
+    );
     let md = text(&o.stdout);
     assert!(md.contains("| 1 | Software initiator IQN |  |"), "{md}");
     assert!(md.contains("## Subnet B"), "{md}");
