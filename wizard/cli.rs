@@ -466,5 +466,42 @@ fn run(f: &RunFlags, interrupt: Interrupt, out: &mut dyn Write) -> Result<(), Wi
     let _lock = (!cfg.dry_run)
         .then(|| StateDir::new(&cfg.state_dir).lock())
         .transpose()?;
-    flow::run(cfg, interrupt, out)
+    let dry_run = cfg.dry_run;
+    flow::run(cfg, interrupt, out).map_err(|e| match e {
+        WizardError::Interrupted(step) => WizardError::RunInterrupted {
+            step,
+            resume: (!dry_run).then(|| resume_command(f)),
+        },
+        other => other,
+    })
+}
+
+/// The command that resumes an interrupted run: `run` with the flags that chose what it
+/// works on (answers, root, state directory, steps).
+fn resume_command(f: &RunFlags) -> String {
+    use crate::steps::host::shell_quote;
+    let mut words = vec!["iser-wizard".to_string(), "run".to_string()];
+    let mut flag = |name: &str, value: &std::path::Path| {
+        words.push(name.to_string());
+        words.push(shell_quote(&value.display().to_string()));
+    };
+    match &f.answers {
+        Some(a) if a.as_os_str() != "-" => flag("--answers", a),
+        _ => {}
+    }
+    if f.root != std::path::Path::new("/") {
+        flag("--root", &f.root);
+    }
+    if f.state_dir != std::path::Path::new(DEFAULT_STATE_DIR) {
+        flag("--state-dir", &f.state_dir);
+    }
+    if !f.only.is_empty() {
+        words.push("--only".into());
+        words.push(shell_quote(&f.only.join(",")));
+    }
+    if let Some(from) = &f.from {
+        words.push("--from".into());
+        words.push(shell_quote(from));
+    }
+    words.join(" ")
 }

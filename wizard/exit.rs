@@ -58,6 +58,16 @@ pub enum WizardError {
     /// Interrupted (Ctrl-C, SIGTERM, or the operator declined to apply).
     #[error("interrupted{}; state is saved: run `iser-wizard run` again to resume", .0.as_ref().map(|s| format!(" at step {s}")).unwrap_or_default())]
     Interrupted(Option<StepName>),
+    /// A `run` interrupted, with the command that resumes it (the flags that matter
+    /// repeated), or none for a dry run, which saves nothing.
+    #[error("interrupted{}; {}", .step.as_ref().map(|s| format!(" at step {s}")).unwrap_or_default(),
+        match .resume { Some(r) => format!("state is saved: run `{r}` to resume"), None => "a dry run changes and saves nothing".to_string() })]
+    RunInterrupted {
+        /// Where.
+        step: Option<StepName>,
+        /// The command that resumes it.
+        resume: Option<String>,
+    },
     /// An error after which saving the state failed too: the first error stays the error
     /// (its exit code, its message first); the failed save is added to it.
     #[error("{first}\n  and the state could not be saved: {save}")]
@@ -156,7 +166,7 @@ impl WizardError {
                 source: StepError::Refused { .. },
                 ..
             } => 3,
-            WizardError::Interrupted(_) => 130,
+            WizardError::Interrupted(_) | WizardError::RunInterrupted { .. } => 130,
             WizardError::Step { .. }
             | WizardError::Unplanned(_)
             | WizardError::NotBuilt(_)

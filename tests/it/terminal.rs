@@ -179,6 +179,9 @@ fn the_plan_is_shown_and_declining_exits_130_with_state_saved() {
     pty.send(b"n");
     assert_eq!(pty.exit_code(), Some(130), "{}", pty.text());
     pty.wait_for("state is saved");
+    // The resume hint repeats the flags that chose this run's root and state.
+    pty.wait_for(&format!("--state-dir {state}"));
+    pty.wait_for(&format!("--root {root}"));
     let saved: serde_json::Value =
         serde_json::from_slice(&std::fs::read(Path::new(&state).join("state.json")).unwrap())
             .unwrap();
