@@ -462,6 +462,8 @@ pub struct RealHost {
     backups: Option<PathBuf>,
     log: Arc<Log>,
     interrupt: Interrupt,
+    /// Environment variables that hold secrets: no child process inherits them.
+    secret_env: Vec<String>,
 }
 
 impl RealHost {
@@ -478,7 +480,15 @@ impl RealHost {
             backups,
             log,
             interrupt,
+            secret_env: Vec::new(),
         }
+    }
+
+    /// Keep these environment variables (the ones holding secrets, such as the CHAP
+    /// password's) out of every command's environment: only the wizard itself reads them.
+    pub fn without_env(mut self, names: impl IntoIterator<Item = String>) -> Self {
+        self.secret_env.extend(names);
+        self
     }
 
     fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> HostError + 'a {
@@ -557,17 +567,19 @@ impl Host for RealHost {
                 program: cmd.program().to_string(),
             })?;
         let start = Instant::now();
-        let handle = duct::cmd(&program, &cmd.argv[1..])
+        let mut expr = duct::cmd(&program, &cmd.argv[1..])
             .stdin_null()
             .stdout_capture()
             .stderr_capture()
             .env("LC_ALL", "C")
-            .unchecked()
-            .start()
-            .map_err(|source| HostError::Spawn {
-                cmd: cmd.to_string(),
-                source,
-            })?;
+            .unchecked();
+        for name in &self.secret_env {
+            expr = expr.env_remove(name);
+        }
+        let handle = expr.start().map_err(|source| HostError::Spawn {
+            cmd: cmd.to_string(),
+            source,
+        })?;
         let deadline = start + cmd.timeout;
         let mut timed_out = false;
         let mut interrupted = false;
@@ -865,6 +877,23 @@ mod tests {
             h.run(&Cmd::probe(["no-such-program-here"])),
             Err(HostError::NotFound { .. })
         ));
+    }
+
+    #[test]
+    fn the_chap_secret_variable_is_in_no_childs_environment() {
+        let root = tempfile::tempdir().unwrap();
+        let var = "ISER_WIZARD_TEST_CHAP_SECRET_ENV";
+        // Set once, for this test's own variable name only.
+        std::env::set_var(var, "s3cret");
+        let plain = host(root.path(), None);
+        assert!(plain
+            .run(&Cmd::probe(["env"]))
+            .unwrap()
+            .stdout
+            .contains(var));
+        let h = host(root.path(), None).without_env([var.to_string()]);
+        let env = h.run(&Cmd::probe(["env"])).unwrap().stdout;
+        assert!(!env.contains(var) && !env.contains("s3cret"), "{env}");
     }
 
     #[test]

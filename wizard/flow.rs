@@ -108,8 +108,23 @@ pub fn run(cfg: RunConfig, interrupt: Interrupt, out: &mut dyn Write) -> Result<
         (!cfg.dry_run).then(|| sd.backups()),
         log.clone(),
         interrupt.clone(),
-    );
+    )
+    .without_env(secret_env_names(cfg.answers.as_ref()));
     execute(&cfg, &real, &log, &interrupt, &mut crate::steps::step, out)
+}
+
+/// The environment variables the answers name as holding secrets (CHAP, the array's API).
+fn secret_env_names(answers: Option<&Value>) -> Vec<String> {
+    let Some(v) = answers else {
+        return Vec::new();
+    };
+    [
+        &v["target"]["chap"]["password_env"],
+        &v["array"]["password_env"],
+    ]
+    .into_iter()
+    .filter_map(|x| x.as_str().map(str::to_string))
+    .collect()
 }
 
 /// Run the selected steps on `host` (wrapped read-only on a dry run), making each step with
