@@ -55,9 +55,9 @@ use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
+use crate::steps::poll::{poll_until, Wait};
 
-use crate::steps::facts::{Distro, SessionFact, VolumeFact};
+use crate::steps::facts::{Distro, MapPathFact, MultipathFact, SessionFact, VolumeFact};
 use crate::steps::parse::blkid::parse_blkid_export;
 use crate::steps::parse::lsblk::{parse_lsblk_json, BlockDev};
 use crate::steps::parse::multipath::{parse_multipath_listing, Map};
@@ -74,8 +74,38 @@ pub const WWIDS: &str = "/etc/multipath/wwids";
 pub const MAP_BOUND: Duration = Duration::from_secs(60);
 /// Time between two looks at `multipath -ll` while waiting.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// The key of this step's record in `facts.extra`.
-const EXTRA: &str = "multipath";
+
+/// The work this step's plan hands back to it ([`Action::Task`] ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Wait until the maps have a healthy path through every session.
+    WaitMap,
+    /// Rebuild the initramfs with the new configuration.
+    RebuildInitramfs,
+}
+
+impl Task {
+    /// Every task.
+    pub const ALL: [Task; 2] = [Task::WaitMap, Task::RebuildInitramfs];
+
+    /// The id in the plan.
+    pub fn id(self) -> &'static str {
+        match self {
+            Task::WaitMap => "wait-map",
+            Task::RebuildInitramfs => "rebuild-initramfs",
+        }
+    }
+
+    /// The task of a plan's id.
+    pub fn from_id(id: &str) -> Option<Task> {
+        Task::ALL.into_iter().find(|t| t.id() == id)
+    }
+
+    /// The plan's action for this task.
+    pub fn action(self, description: String) -> Action {
+        Action::task(self.id(), description)
+    }
+}
 
 /// The step implementation.
 pub fn step() -> Box<dyn Step> {
@@ -579,26 +609,6 @@ impl Multipath {
         Ok(w)
     }
 
-    fn extra(facts: &mut crate::steps::Facts) -> &mut serde_json::Map<String, Value> {
-        let v = facts
-            .extra
-            .entry(EXTRA.to_string())
-            .or_insert_with(|| json!({}));
-        if !v.is_object() {
-            *v = json!({});
-        }
-        v.as_object_mut().expect("just made an object")
-    }
-
-    fn pending(cx: &Ctx<'_>) -> bool {
-        cx.facts
-            .extra
-            .get(EXTRA)
-            .and_then(|v| v.get("initramfs_pending"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
-    }
-
     /// The session disks that are no path of any map, grouped by WWID (udev's ID_SERIAL, what
     /// multipath uses by default), leaving out what multipath never maps.
     fn unmapped(
@@ -776,27 +786,28 @@ impl Multipath {
         let wanted = self.wanted.clone().expect("plan ran before task");
         let sessions = sessions(cx)?;
         let start = Instant::now();
-        loop {
-            let (maps, _) = list_maps(cx)?;
-            if complete(&maps, &sessions, &wanted, &self.expected) {
-                return Ok(());
-            }
-            let waited = start.elapsed();
-            if waited >= self.poll.bound {
-                // What is missing is named by verify, from a fresh look.
+        let bound = self.poll.bound.as_secs();
+        let done = poll_until(
+            cx.host,
+            Wait::new(self.poll.bound, self.poll.interval),
+            || {
+                let (maps, _) = list_maps(cx)?;
+                if complete(&maps, &sessions, &wanted, &self.expected) {
+                    return Ok(Some(()));
+                }
                 cx.progress.message(&format!(
-                    "the maps were not complete after {} s",
-                    self.poll.bound.as_secs()
+                    "waiting for the multipath maps ({} s of at most {bound} s)",
+                    start.elapsed().as_secs()
                 ));
-                return Ok(());
-            }
-            cx.progress.message(&format!(
-                "waiting for the multipath maps ({} s of at most {} s)",
-                waited.as_secs(),
-                self.poll.bound.as_secs()
-            ));
-            std::thread::sleep(self.poll.interval.min(self.poll.bound - waited));
+                Ok(None)
+            },
+        )?;
+        if done.is_none() {
+            // What is missing is named by verify, from a fresh look.
+            cx.progress
+                .message(&format!("the maps were not complete after {bound} s"));
         }
+        Ok(())
     }
 }
 
@@ -894,20 +905,17 @@ impl Step for Multipath {
             ));
         }
 
-        let pending = Self::pending(cx);
+        let pending = cx.facts.initramfs_pending();
         if rebuild && (config_changed || pending) {
             let cmd = initramfs_cmd(distro);
-            plan.push(Action::task(
-                "rebuild-initramfs",
-                format!(
-                    "{cmd}    # the initramfs gets the {} multipath configuration",
-                    if config_changed { "new" } else { "changed" }
-                ),
-            ));
+            plan.push(Task::RebuildInitramfs.action(format!(
+                "{cmd}    # the initramfs gets the {} multipath configuration",
+                if config_changed { "new" } else { "changed" }
+            )));
             if !cx.options.dry_run {
                 // Kept until the rebuild is done: a run stopped between the change and the
                 // rebuild rebuilds next time, though the configuration then matches.
-                Self::extra(cx.facts).insert("initramfs_pending".into(), json!(true));
+                cx.facts.multipath.initramfs_pending = true;
             }
             self.initramfs = Some(cmd);
         } else if config_changed {
@@ -919,19 +927,16 @@ impl Step for Multipath {
         }
 
         if !plan.is_empty() {
-            plan.push(Action::task(
-                "wait-map",
-                format!(
-                    "wait (at most {} s) until multipath -ll shows the {} with a healthy path \
+            plan.push(Task::WaitMap.action(format!(
+                "wait (at most {} s) until multipath -ll shows the {} with a healthy path \
                      through each of the {} sessions",
-                    self.poll.bound.as_secs(),
-                    match &wanted {
-                        Wanted::Wwid(w) => format!("map of {w}"),
-                        Wanted::Auto => "maps of the target's LUNs".into(),
-                    },
-                    sessions.len()
-                ),
-            ));
+                self.poll.bound.as_secs(),
+                match &wanted {
+                    Wanted::Wwid(w) => format!("map of {w}"),
+                    Wanted::Auto => "maps of the target's LUNs".into(),
+                },
+                sessions.len()
+            )));
         } else {
             // Nothing to change: find the volume now so a problem stops the run here.
             let c = self.select(cx, &maps, &sessions, &wanted)?;
@@ -945,22 +950,22 @@ impl Step for Multipath {
     }
 
     fn task(&mut self, cx: &mut Ctx<'_>, id: &str) -> Result<(), StepError> {
-        match id {
-            "wait-map" => self.wait_for_maps(cx),
-            "rebuild-initramfs" => {
+        match Task::from_id(id) {
+            Some(Task::WaitMap) => self.wait_for_maps(cx),
+            Some(Task::RebuildInitramfs) => {
                 let cmd = self.initramfs.clone().expect("plan ran before task");
                 cx.progress.message(&format!("{cmd}"));
                 let out = cx.host.run(&cmd)?;
                 if !out.success() {
                     return Err(StepError::command(&cmd, &out, None));
                 }
-                let e = Self::extra(cx.facts);
-                e.insert("initramfs_pending".into(), json!(false));
-                e.insert("initramfs_rebuilt".into(), json!(cmd.to_string()));
+                cx.facts.multipath.initramfs_pending = false;
+                cx.facts.legacy_extra = Default::default();
+                cx.facts.multipath.initramfs_rebuilt = Some(cmd.to_string());
                 Ok(())
             }
-            other => Err(StepError::Failed(format!(
-                "internal: no task {other:?} in the multipath step"
+            None => Err(StepError::Failed(format!(
+                "internal: no task {id:?} in the multipath step"
             ))),
         }
     }
@@ -1014,31 +1019,34 @@ impl Step for Multipath {
         rec.size = map.size.clone();
         rec.paths = paths.clone();
         let changes = std::mem::take(&mut self.config_changes);
-        let e = Self::extra(cx.facts);
-        e.insert("name".into(), json!(map.name));
-        e.insert("vendor_product".into(), json!(vendor_product));
-        e.insert("hwhandler".into(), json!(map.hwhandler));
-        e.insert(
-            "paths".into(),
-            Value::Array(
-                paths
-                    .iter()
-                    .map(|(d, s)| {
-                        let via = sessions.iter().find(|x| x.disks.contains(d));
-                        json!({
-                            "dev": d,
-                            "state": s,
-                            "iface": via.map(|x| x.iface.clone()),
-                            "portal": via.map(|x| x.portal.clone()),
-                        })
-                    })
-                    .collect(),
-            ),
-        );
-        e.insert("data".into(), json!(chosen.data));
-        if !changes.is_empty() {
-            e.insert("config_changes".into(), json!(changes));
-        }
+        let m = &mut cx.facts.multipath;
+        let kept = std::mem::take(m);
+        *m = MultipathFact {
+            name: Some(map.name.clone()),
+            vendor_product: Some(vendor_product),
+            hwhandler: map.hwhandler.clone(),
+            paths: paths
+                .iter()
+                .map(|(dev, state)| {
+                    let via = sessions.iter().find(|x| x.disks.contains(dev));
+                    MapPathFact {
+                        dev: dev.clone(),
+                        state: state.clone(),
+                        iface: via.map(|x| x.iface.clone()),
+                        portal: via.map(|x| x.portal.clone()),
+                    }
+                })
+                .collect(),
+            data: chosen.data.clone(),
+            // A rerun that changes nothing keeps what the run that changed it recorded.
+            config_changes: if changes.is_empty() {
+                kept.config_changes
+            } else {
+                changes
+            },
+            initramfs_pending: kept.initramfs_pending,
+            initramfs_rebuilt: kept.initramfs_rebuilt,
+        };
         Ok(())
     }
 }

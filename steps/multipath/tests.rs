@@ -6,6 +6,7 @@ use crate::steps::host::ReadOnly;
 use crate::steps::testkit::{apply, summary, Run};
 use crate::steps::{CmdOutput, Facts, Options};
 use crate::worksheets::Worksheet;
+use serde_json::json;
 
 const T: &str = "iqn.2002-09.com.lab:array";
 /// The lab's two LIO LUNs (512M and 256M).
@@ -394,17 +395,20 @@ fn a_fresh_debian_host_adds_every_lun_of_the_target_and_waits_for_the_map() {
         rec.paths,
         ["sda", "sdc", "sde", "sdg"].map(|d| (d.to_string(), GOOD.to_string()))
     );
-    let extra = &run.facts.extra["multipath"];
-    assert_eq!(extra["initramfs_pending"], json!(false));
-    assert_eq!(extra["initramfs_rebuilt"], json!("update-initramfs -u"));
+    let rec = &run.facts.multipath;
+    assert!(!rec.initramfs_pending);
     assert_eq!(
-        extra["config_changes"],
-        json!([
+        rec.initramfs_rebuilt.as_deref(),
+        Some("update-initramfs -u")
+    );
+    assert_eq!(
+        rec.config_changes,
+        [
             format!("{W0} added to {WWIDS}"),
             format!("{W1} added to {WWIDS}")
-        ])
+        ]
     );
-    assert_eq!(extra["paths"][3]["portal"], json!("192.168.131.102:3260"));
+    assert_eq!(rec.paths[3].portal.as_deref(), Some("192.168.131.102:3260"));
 }
 
 #[test]
@@ -592,9 +596,7 @@ fn a_rerun_plans_nothing_and_does_not_rebuild_the_initramfs() {
 fn a_rebuild_left_pending_by_a_stopped_run_is_done_on_the_next() {
     let h = FakeHost::new();
     let mut run = Run::multipath(Distro::Debian, W0, true, 2);
-    run.facts
-        .extra
-        .insert("multipath".into(), json!({"initramfs_pending": true}));
+    run.facts.multipath.initramfs_pending = true;
     let mut step = quick();
     service(&h, "enabled", "active");
     h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
@@ -605,10 +607,7 @@ fn a_rebuild_left_pending_by_a_stopped_run_is_done_on_the_next() {
     apply(&mut step, &mut run.cx(&h), &plan).unwrap();
     step.verify(&mut run.cx(&h)).unwrap();
     h.finish();
-    assert_eq!(
-        run.facts.extra["multipath"]["initramfs_pending"],
-        json!(false)
-    );
+    assert!(!run.facts.multipath.initramfs_pending);
 }
 
 #[test]
@@ -709,8 +708,8 @@ fn a_given_wwid_that_carries_data_is_recorded_not_refused() {
     step.verify(&mut run.cx(&h)).unwrap();
     h.finish();
     assert_eq!(run.facts.volume.wwid.as_deref(), Some(W0));
-    let data = &run.facts.extra["multipath"]["data"];
-    assert_eq!(data[0], json!("carries a gpt partition table"), "{data}");
+    let data = &run.facts.multipath.data;
+    assert_eq!(data[0], "carries a gpt partition table", "{data:?}");
 }
 
 #[test]
@@ -847,7 +846,7 @@ fn a_dry_run_plan_runs_no_change_and_marks_nothing_pending() {
     assert!(!plan.is_empty());
     h.finish();
     assert!(h.changes().is_empty());
-    assert!(!run.facts.extra.contains_key("multipath"));
+    assert_eq!(run.facts.multipath, MultipathFact::default());
 }
 
 #[test]
