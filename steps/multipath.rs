@@ -590,6 +590,82 @@ fn data_on(cx: &Ctx<'_>, map: &Map) -> Result<Vec<String>, StepError> {
     Ok(found)
 }
 
+/// multipathd as systemd reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceState {
+    /// `systemctl is-enabled` (empty or `not-found`: not installed).
+    pub enabled: String,
+    /// `systemctl is-active` said `active`.
+    pub active: bool,
+}
+
+impl ServiceState {
+    /// Ask systemd (read-only).
+    fn observe(cx: &Ctx<'_>) -> Result<Self, StepError> {
+        let enabled = cx.probe(&["systemctl", "is-enabled", "multipathd"])?;
+        let active = cx.probe(&["systemctl", "is-active", "multipathd"])?;
+        Ok(ServiceState {
+            enabled: enabled.stdout.trim().to_string(),
+            active: active.stdout.trim() == "active",
+        })
+    }
+
+    /// A service that is not installed yet (a dry run before preflight installs it).
+    pub fn absent() -> Self {
+        ServiceState {
+            enabled: String::new(),
+            active: false,
+        }
+    }
+
+    /// Whether systemd knows the unit.
+    pub fn installed(&self) -> bool {
+        !(self.enabled.is_empty() || self.enabled == "not-found")
+    }
+
+    /// The changes that make multipathd run now and at boot; `created_conf`: a running
+    /// daemon must read a new multipath.conf. Pure.
+    pub fn actions(&self, created_conf: bool) -> Vec<Action> {
+        let mut out = Vec::new();
+        if self.enabled == "masked" {
+            out.push(Action::run(
+                Cmd::change(["systemctl", "unmask", "multipathd"]),
+                "multipathd was masked",
+            ));
+        }
+        let enabled_ok = matches!(
+            self.enabled.as_str(),
+            "enabled" | "enabled-runtime" | "static" | "indirect" | "alias" | "generated"
+        );
+        if !enabled_ok || !self.active {
+            out.push(Action::run(
+                Cmd::change(["systemctl", "enable", "--now", "multipathd"]),
+                "the multipath daemon, now and at boot (it restores failed paths)",
+            ));
+        } else if created_conf {
+            out.push(Action::run(
+                Cmd::change(["systemctl", "reload", "multipathd"]),
+                format!("the running daemon reads the new {CONF}"),
+            ));
+        }
+        out
+    }
+}
+
+fn load_driver() -> Action {
+    Action::run(
+        Cmd::change(["modprobe", "dm_multipath"]),
+        "the kernel's multipath driver is not loaded",
+    )
+}
+
+fn reload_maps() -> Action {
+    Action::run(
+        Cmd::change(["multipath", "-r"]),
+        "make the maps of the target's LUNs now",
+    )
+}
+
 impl Multipath {
     fn wanted(&mut self, cx: &mut Ctx<'_>) -> Result<Wanted, StepError> {
         if let Some(w) = &self.wanted {
@@ -607,6 +683,120 @@ impl Multipath {
         let w = Wanted::from_answer(&a);
         self.wanted = Some(w.clone());
         Ok(w)
+    }
+
+    /// RHEL's multipath.conf when it is absent; returns whether the plan creates it.
+    fn plan_conf(
+        &mut self,
+        cx: &Ctx<'_>,
+        plan: &mut Plan,
+        distro: Distro,
+    ) -> Result<bool, StepError> {
+        let conf = cx.host.read(Path::new(CONF))?;
+        let created_conf = conf.is_none() && distro == Distro::Rhel;
+        if created_conf {
+            plan.push(Action::write(
+                CONF,
+                None,
+                RHEL_CONF.to_string(),
+                0o644,
+                "RHEL's multipathd does not start without this file; the settings \
+                 `mpathconf --enable` writes (E-Series needs no devices section)",
+            ));
+            self.config_changes.push(format!("{CONF} created"));
+        }
+        Ok(created_conf)
+    }
+
+    /// The initramfs rebuild when asked for and the configuration changed now or in a run
+    /// that stopped before its rebuild; otherwise a note when it changed.
+    fn plan_initramfs(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        plan: &mut Plan,
+        distro: Distro,
+        rebuild: bool,
+        config_changed: bool,
+        pending: bool,
+    ) {
+        if rebuild && (config_changed || pending) {
+            let cmd = initramfs_cmd(distro);
+            plan.push(Task::RebuildInitramfs.action(format!(
+                "{cmd}    # the initramfs gets the {} multipath configuration",
+                if config_changed { "new" } else { "changed" }
+            )));
+            if !cx.options.dry_run {
+                // Not a record but a journal: kept until the rebuild is done (the engine
+                // saves the facts after every action), so a run stopped between the change
+                // and the rebuild rebuilds next time, though the configuration then matches.
+                cx.facts.multipath.initramfs_pending = true;
+            }
+            self.initramfs = Some(cmd);
+        } else if config_changed {
+            plan.note(format!(
+                "the initramfs keeps the old multipath configuration (multipath.rebuild_initramfs \
+                 is false); rebuild it with `{}` before relying on multipath at boot",
+                initramfs_cmd(distro)
+            ));
+        }
+    }
+
+    /// The wait for the maps; `sessions`: how many there are, when known.
+    fn wait_action(&self, wanted: &Wanted, sessions: Option<usize>) -> Action {
+        Task::WaitMap.action(format!(
+            "wait (at most {} s) until multipath -ll shows the {} with a healthy path \
+             through each of the {}",
+            self.poll.bound.as_secs(),
+            match wanted {
+                Wanted::Wwid(w) => format!("map of {w}"),
+                Wanted::Auto => "maps of the target's LUNs".into(),
+            },
+            match sessions {
+                Some(n) => format!("{n} sessions"),
+                None => "target's sessions".into(),
+            }
+        ))
+    }
+
+    /// A dry run before the sessions exist or multipath-tools is installed: what a real
+    /// run does, from the answers, with what only it learns as placeholders.
+    fn plan_from_answers(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        plan: &mut Plan,
+        distro: Distro,
+        wanted: &Wanted,
+        rebuild: bool,
+        created_conf: bool,
+    ) -> Result<(), StepError> {
+        let service = if cx.planning_without("multipathd") {
+            ServiceState::absent()
+        } else {
+            ServiceState::observe(cx)?
+        };
+        if !cx.host.exists(Path::new("/sys/module/dm_multipath")) {
+            plan.push(load_driver());
+        }
+        let wwid = match wanted {
+            Wanted::Wwid(w) => w.clone(),
+            Wanted::Auto => plan.learn("WWID of the volume, learned after login"),
+        };
+        plan.push(Action::run(
+            Cmd::change(["multipath", "-a", &wwid]),
+            format!(
+                "add the volume's WWID to {WWIDS} when `multipath -t` shows a find_multipaths \
+                 that would leave it unmapped (strict, Debian's default); the real run does \
+                 this for every LUN of the target, naming one of its path devices"
+            ),
+        ));
+        self.config_changes.push(format!("{wwid} added to {WWIDS}"));
+        for a in service.actions(created_conf) {
+            plan.push(a);
+        }
+        plan.push(reload_maps());
+        self.plan_initramfs(cx, plan, distro, rebuild, true, false);
+        plan.push(self.wait_action(wanted, None));
+        Ok(())
     }
 
     /// The session disks that are no path of any map, grouped by WWID (udev's ID_SERIAL, what
@@ -818,7 +1008,15 @@ impl Step for Multipath {
 
     fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
         let distro = distro(cx)?;
-        let sessions = sessions(cx)?;
+        // A dry run before the sessions exist (or before multipath-tools is installed) plans
+        // from the answers; a real run needs both.
+        let from_answers = cx.options.dry_run
+            && (cx.facts.sessions.is_empty() || cx.planning_without("multipath"));
+        let sessions = if from_answers {
+            Vec::new()
+        } else {
+            sessions(cx)?
+        };
         let wanted = self.wanted(cx)?;
         let rebuild = cx.ask.want_yes(
             "multipath.rebuild_initramfs",
@@ -829,26 +1027,14 @@ impl Step for Multipath {
         let mut plan = Plan::new(StepName::Multipath);
         self.config_changes.clear();
         self.initramfs = None;
-
-        let conf = cx.host.read(Path::new(CONF))?;
-        let created_conf = conf.is_none() && distro == Distro::Rhel;
-        if created_conf {
-            plan.push(Action::write(
-                CONF,
-                None,
-                RHEL_CONF.to_string(),
-                0o644,
-                "RHEL's multipathd does not start without this file; the settings \
-                 `mpathconf --enable` writes (E-Series needs no devices section)",
-            ));
-            self.config_changes.push(format!("{CONF} created"));
+        let created_conf = self.plan_conf(cx, &mut plan, distro)?;
+        if from_answers {
+            self.plan_from_answers(cx, &mut plan, distro, &wanted, rebuild, created_conf)?;
+            return Ok(plan);
         }
 
-        let enabled = cx.probe(&["systemctl", "is-enabled", "multipathd"])?;
-        let enabled = enabled.stdout.trim().to_string();
-        let active = cx.probe(&["systemctl", "is-active", "multipathd"])?;
-        let active = active.stdout.trim() == "active";
-        if enabled.is_empty() || enabled == "not-found" {
+        let service = ServiceState::observe(cx)?;
+        if !service.installed() {
             let pkg = distro
                 .package_for("multipathd")
                 .unwrap_or("multipath-tools");
@@ -857,13 +1043,9 @@ impl Step for Multipath {
                 distro.install_hint(&[pkg])
             )));
         }
-
         let (maps, driver) = list_maps(cx)?;
         if !driver {
-            plan.push(Action::run(
-                Cmd::change(["modprobe", "dm_multipath"]),
-                "the kernel's multipath driver is not loaded",
-            ));
+            plan.push(load_driver());
         }
         let wwids_changed =
             self.plan_mapping(cx, &mut plan, &wanted, &sessions, &maps, created_conf)?;
@@ -876,67 +1058,17 @@ impl Step for Multipath {
                 .collect();
             self.expected.iter().any(|d| !paths.contains(d.as_str()))
         };
-
-        if enabled == "masked" {
-            plan.push(Action::run(
-                Cmd::change(["systemctl", "unmask", "multipathd"]),
-                "multipathd was masked",
-            ));
-        }
-        let enabled_ok = matches!(
-            enabled.as_str(),
-            "enabled" | "enabled-runtime" | "static" | "indirect" | "alias" | "generated"
-        );
-        if !enabled_ok || !active {
-            plan.push(Action::run(
-                Cmd::change(["systemctl", "enable", "--now", "multipathd"]),
-                "the multipath daemon, now and at boot (it restores failed paths)",
-            ));
-        } else if created_conf {
-            plan.push(Action::run(
-                Cmd::change(["systemctl", "reload", "multipathd"]),
-                format!("the running daemon reads the new {CONF}"),
-            ));
+        for a in service.actions(created_conf) {
+            plan.push(a);
         }
         if config_changed || unmapped {
-            plan.push(Action::run(
-                Cmd::change(["multipath", "-r"]),
-                "make the maps of the target's LUNs now",
-            ));
+            plan.push(reload_maps());
         }
-
         let pending = cx.facts.initramfs_pending();
-        if rebuild && (config_changed || pending) {
-            let cmd = initramfs_cmd(distro);
-            plan.push(Task::RebuildInitramfs.action(format!(
-                "{cmd}    # the initramfs gets the {} multipath configuration",
-                if config_changed { "new" } else { "changed" }
-            )));
-            if !cx.options.dry_run {
-                // Kept until the rebuild is done: a run stopped between the change and the
-                // rebuild rebuilds next time, though the configuration then matches.
-                cx.facts.multipath.initramfs_pending = true;
-            }
-            self.initramfs = Some(cmd);
-        } else if config_changed {
-            plan.note(format!(
-                "the initramfs keeps the old multipath configuration (multipath.rebuild_initramfs \
-                 is false); rebuild it with `{}` before relying on multipath at boot",
-                initramfs_cmd(distro)
-            ));
-        }
+        self.plan_initramfs(cx, &mut plan, distro, rebuild, config_changed, pending);
 
         if !plan.is_empty() {
-            plan.push(Task::WaitMap.action(format!(
-                "wait (at most {} s) until multipath -ll shows the {} with a healthy path \
-                     through each of the {} sessions",
-                self.poll.bound.as_secs(),
-                match &wanted {
-                    Wanted::Wwid(w) => format!("map of {w}"),
-                    Wanted::Auto => "maps of the target's LUNs".into(),
-                },
-                sessions.len()
-            )));
+            plan.push(self.wait_action(&wanted, Some(sessions.len())));
         } else {
             // Nothing to change: find the volume now so a problem stops the run here.
             let c = self.select(cx, &maps, &sessions, &wanted)?;

@@ -905,3 +905,126 @@ fn choosing_another_volume_drops_what_was_recorded_about_the_old_one() {
     assert_eq!(v.partition, None);
     assert_eq!(v.fs_uuid, None);
 }
+
+// ---- a dry run on a bare host ----
+
+/// A dry run on Debian before preflight installed anything: no sessions, no multipath.
+fn bare(wwid: &str, rebuild: bool) -> (FakeHost, Run) {
+    let h = FakeHost::new().only_programs(&["systemctl", "lsblk", "blkid"]);
+    let mut run = Run::multipath(Distro::Debian, wwid, rebuild, 2);
+    run.facts.sessions.clear();
+    run.facts.target_iqn = None;
+    run.options.dry_run = true;
+    (h, run)
+}
+
+#[test]
+fn a_bare_host_dry_run_plans_from_the_answers_with_the_wwid_as_a_placeholder() {
+    let (h, mut run) = bare("auto", true);
+    let ro = ReadOnly(&h);
+    let plan = quick().plan(&mut run.cx(&ro)).unwrap();
+    h.finish();
+    assert!(h.ran().is_empty(), "probed: {:?}", h.ran());
+    assert_eq!(
+        summary(&plan),
+        [
+            "modprobe dm_multipath",
+            "multipath -a '<WWID of the volume, learned after login>'",
+            "systemctl enable --now multipathd",
+            "multipath -r",
+            "task rebuild-initramfs",
+            "task wait-map",
+        ]
+    );
+    assert_eq!(plan.learned, ["WWID of the volume, learned after login"]);
+    let text = plan.render();
+    assert!(text.contains("update-initramfs -u"), "{text}");
+    assert!(text.contains("the target's sessions"), "{text}");
+    assert_eq!(run.facts.multipath, MultipathFact::default());
+    assert_eq!(run.facts.volume, VolumeFact::default());
+}
+
+#[test]
+fn a_bare_host_dry_run_names_the_answered_wwid_and_keeps_rhel_s_file() {
+    let (h, mut run) = bare(W0, false);
+    run.facts.os.as_mut().unwrap().distro = Some(Distro::Rhel);
+    h.put_file("/sys/module/dm_multipath/refcnt", "0\n");
+    let ro = ReadOnly(&h);
+    let plan = quick().plan(&mut run.cx(&ro)).unwrap();
+    h.finish();
+    assert_eq!(
+        summary(&plan),
+        [
+            format!("write {CONF}"),
+            format!("multipath -a {W0}"),
+            "systemctl enable --now multipathd".into(),
+            "multipath -r".into(),
+            "task wait-map".into(),
+        ]
+    );
+    assert!(plan.learned.is_empty(), "{:?}", plan.learned);
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("dracut --force --add multipath")),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn a_dry_run_with_multipath_installed_but_no_sessions_asks_systemd() {
+    let (h, mut run) = bare(W0, false);
+    let h = {
+        drop(h);
+        FakeHost::new().only_programs(&["systemctl", "multipath", "multipathd"])
+    };
+    h.put_file("/sys/module/dm_multipath/refcnt", "0\n");
+    service(&h, "enabled", "active");
+    let ro = ReadOnly(&h);
+    let plan = quick().plan(&mut run.cx(&ro)).unwrap();
+    h.finish();
+    assert_eq!(
+        summary(&plan),
+        [
+            format!("multipath -a {W0}"),
+            "multipath -r".into(),
+            "task wait-map".into()
+        ]
+    );
+}
+
+#[test]
+fn a_real_run_without_sessions_still_stops() {
+    let (h, mut run) = bare("auto", false);
+    run.options.dry_run = false;
+    let e = err_text(quick().plan(&mut run.cx(&h)));
+    assert!(e.contains("run the sessions step first"), "{e}");
+    h.finish();
+}
+
+#[test]
+fn a_legacy_pending_rebuild_is_done_and_cleared() {
+    let h = FakeHost::new();
+    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
+    run.facts = serde_json::from_value(json!({
+        "os": serde_json::to_value(&run.facts.os).unwrap(),
+        "target_iqn": T,
+        "sessions": serde_json::to_value(&run.facts.sessions).unwrap(),
+        "extra": {"multipath": {"initramfs_pending": true}}
+    }))
+    .unwrap();
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(summary(&plan), ["task rebuild-initramfs", "task wait-map"]);
+    h.expect(&["update-initramfs", "-u"], CmdOutput::ok(""));
+    empty_data(&h, W0);
+    apply(&mut step, &mut run.cx(&h), &plan).unwrap();
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    assert!(!run.facts.initramfs_pending());
+    let saved = serde_json::to_value(&run.facts).unwrap();
+    assert!(saved.get("extra").is_none(), "{saved}");
+}
