@@ -49,19 +49,21 @@
 //! `active` with checker `ready` (or `ghost`, an rdac/ALUA standby path), and records the
 //! WWID, vendor/product, size and paths in the facts and the worksheet.
 
-use crate::settings::Wwid;
+pub mod decide;
+pub mod observe;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::steps::poll::{poll_until, Wait};
-
+use crate::settings::Wwid;
 use crate::steps::facts::{Distro, MapPathFact, MultipathFact, SessionFact, VolumeFact};
-use crate::steps::parse::blkid::parse_blkid_export;
-use crate::steps::parse::lsblk::{parse_lsblk_json, BlockDev};
-use crate::steps::parse::multipath::{parse_multipath_listing, Map};
+use crate::steps::parse::multipath::Map;
+use crate::steps::poll::{poll_until, Wait};
 use crate::steps::{Action, Cmd, Ctx, Plan, Step, StepError, StepName};
+
+pub use decide::*;
+use observe::{data_on, list_maps, service_state, udev_properties};
 
 /// The configuration file RHEL needs, as `mpathconf --enable` writes it.
 const RHEL_CONF: &str = include_str!("../templates/multipath-rhel.conf");
@@ -110,326 +112,6 @@ impl Task {
 /// The step implementation.
 pub fn step() -> Box<dyn Step> {
     Box::new(Multipath::default())
-}
-
-/// `find_multipaths` as multipath-tools reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FindMultipaths {
-    /// `no`, `off`: every path is mapped.
-    Off,
-    /// `greedy`: every path is mapped.
-    Greedy,
-    /// `yes`, `on`: a WWID on two or more paths (or listed in wwids) is mapped.
-    On,
-    /// `smart`: like `on`; a single path is released after a timeout.
-    Smart,
-    /// `strict`: only WWIDs listed in `/etc/multipath/wwids`.
-    Strict,
-}
-
-impl FindMultipaths {
-    /// Read a value as multipath.conf accepts it (quoted or not).
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s.trim().trim_matches('"') {
-            "no" | "off" | "0" => Self::Off,
-            "greedy" => Self::Greedy,
-            "yes" | "on" | "1" => Self::On,
-            "smart" => Self::Smart,
-            "strict" => Self::Strict,
-            _ => return None,
-        })
-    }
-
-    /// Whether a WWID not in the wwids file, seen on `paths` paths, gets a map.
-    pub fn maps_unknown_wwid(self, paths: usize) -> bool {
-        match self {
-            Self::Off | Self::Greedy => true,
-            Self::On | Self::Smart => paths >= 2,
-            Self::Strict => false,
-        }
-    }
-}
-
-impl fmt::Display for FindMultipaths {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Off => "no",
-            Self::Greedy => "greedy",
-            Self::On => "yes",
-            Self::Smart => "smart",
-            Self::Strict => "strict",
-        })
-    }
-}
-
-/// The `find_multipaths` value of the `defaults` section of `multipath -t` output.
-pub fn find_multipaths_in(config: &str) -> Option<FindMultipaths> {
-    let mut section = String::new();
-    let mut depth = 0usize;
-    for line in config.lines() {
-        let l = line.trim();
-        if l.starts_with('#') {
-            continue;
-        }
-        if depth == 0 {
-            if let Some(name) = l.strip_suffix('{') {
-                section = name.trim().to_string();
-                depth = 1;
-            }
-            continue;
-        }
-        if l.ends_with('{') {
-            depth += 1;
-        } else if l == "}" {
-            depth -= 1;
-        } else if depth == 1 && section == "defaults" {
-            if let Some(v) = l.strip_prefix("find_multipaths") {
-                if v.starts_with([' ', '\t']) {
-                    return FindMultipaths::parse(v);
-                }
-            }
-        }
-    }
-    None
-}
-
-/// Whether the wwids file lists `wwid` (lines `/WWID/`).
-pub fn wwids_lists(wwids: &str, wwid: &str) -> bool {
-    wwids
-        .lines()
-        .map(str::trim)
-        .any(|l| l.strip_prefix('/').and_then(|l| l.strip_suffix('/')) == Some(wwid))
-}
-
-/// Which volume the operator asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Wanted {
-    /// The one map of the target's LUNs that carries no data.
-    Auto,
-    /// This WWID (lowercase, as multipath prints it).
-    Wwid(String),
-}
-
-impl Wanted {
-    fn from_answer(a: &str) -> Self {
-        if a.trim() == "auto" {
-            Wanted::Auto
-        } else {
-            Wanted::Wwid(a.trim().to_ascii_lowercase())
-        }
-    }
-}
-
-/// A map of the target's LUNs and what it carries (empty: no data).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    /// The map.
-    pub map: Map,
-    /// What was found on it: signatures, devices built on it, mounts.
-    pub data: Vec<String>,
-}
-
-/// The maps with at least one path among the sessions' disks.
-pub fn target_maps<'m>(maps: &'m [Map], sessions: &[SessionFact]) -> Vec<&'m Map> {
-    let disks: BTreeSet<&str> = sessions
-        .iter()
-        .flat_map(|s| s.disks.iter().map(String::as_str))
-        .collect();
-    maps.iter()
-        .filter(|m| {
-            m.paths()
-                .any(|p| p.dev.as_deref().is_some_and(|d| disks.contains(d)))
-        })
-        .collect()
-}
-
-fn describe(m: &Map) -> String {
-    format!(
-        "{} ({}, {},{})",
-        m.wwid,
-        m.size.as_deref().unwrap_or("size unknown"),
-        m.vendor.as_deref().unwrap_or("?"),
-        m.product.as_deref().unwrap_or("?")
-    )
-}
-
-/// Choose the volume among the target's maps. `earlier` is the WWID an earlier run chose;
-/// `others` are maps not of this target (named when a given WWID is one of them).
-/// Pure: every rule of the choice is here and table-tested.
-pub fn choose<'c>(
-    target: &'c [Candidate],
-    others: &[Map],
-    wanted: &Wanted,
-    earlier: Option<&str>,
-    iqn: &str,
-) -> Result<&'c Candidate, String> {
-    let seen = || {
-        if target.is_empty() {
-            "none".to_string()
-        } else {
-            target
-                .iter()
-                .map(|c| describe(&c.map))
-                .collect::<Vec<_>>()
-                .join("; ")
-        }
-    };
-    match wanted {
-        Wanted::Wwid(w) => {
-            if let Some(c) = target.iter().find(|c| &c.map.wwid == w) {
-                return Ok(c);
-            }
-            if others.iter().any(|m| &m.wwid == w) {
-                return Err(format!(
-                    "the multipath map of WWID {w} (volume.wwid) is not a LUN of {iqn}: none of \
-                     its paths is a disk of this target's sessions. The maps of {iqn}: {}",
-                    seen()
-                ));
-            }
-            Err(format!(
-                "no multipath map has WWID {w} (volume.wwid). The maps of {iqn}: {}. Check the \
-                 WWID against the array's volume, and that the volume is mapped to this host",
-                seen()
-            ))
-        }
-        Wanted::Auto => {
-            if let Some(c) = earlier.and_then(|e| target.iter().find(|c| c.map.wwid == e)) {
-                return Ok(c);
-            }
-            if target.is_empty() {
-                return Err(format!(
-                    "no multipath map of {iqn} appeared. Is a volume mapped to this host on the \
-                     array (host mapping with this initiator IQN)? Do the sessions show disks \
-                     (`iscsiadm -m session -P 3`)? Is the LUN blacklisted or left out by \
-                     find_multipaths (`multipath -t`, `multipath -v3`)?"
-                ));
-            }
-            let free: Vec<&Candidate> = target.iter().filter(|c| c.data.is_empty()).collect();
-            match free[..] {
-                [one] => Ok(one),
-                [] => Err(format!(
-                    "volume.wwid is \"auto\", but every map of {iqn} carries data, and the \
-                     wizard does not pick a volume that does:\n    - {}\nSet volume.wwid to \
-                     the volume to use (the filesystem step still refuses to format one that \
-                     carries data unless --force-format is given)",
-                    target
-                        .iter()
-                        .map(|c| format!("{}: {}", describe(&c.map), c.data.join("; ")))
-                        .collect::<Vec<_>>()
-                        .join("\n    - ")
-                )),
-                _ => Err(format!(
-                    "volume.wwid is \"auto\", but {} maps of {iqn} carry no data:\n    - {}\n\
-                     Set volume.wwid to the WWID of the volume to use",
-                    free.len(),
-                    free.iter()
-                        .map(|c| describe(&c.map))
-                        .collect::<Vec<_>>()
-                        .join("\n    - ")
-                )),
-            }
-        }
-    }
-}
-
-fn session_label(s: &SessionFact) -> String {
-    format!("{} to {}", s.iface, s.portal)
-}
-
-fn path_state(p: &crate::steps::parse::multipath::Path) -> String {
-    [&p.dm_state, &p.path_state, &p.online_state]
-        .iter()
-        .filter_map(|s| s.as_deref())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Check the map's paths against the sessions: one path through each session, every path
-/// healthy. Returns the paths as (device, state) and the problems found.
-pub fn check_paths(map: &Map, sessions: &[SessionFact]) -> (Vec<(String, String)>, Vec<String>) {
-    let mut problems = Vec::new();
-    let mut record = Vec::new();
-    let devs: BTreeSet<&str> = map.paths().filter_map(|p| p.dev.as_deref()).collect();
-    for s in sessions {
-        let through: Vec<&str> = s
-            .disks
-            .iter()
-            .map(String::as_str)
-            .filter(|d| devs.contains(d))
-            .collect();
-        match through[..] {
-            [_] => {}
-            [] => problems.push(format!(
-                "no path through the session {}: none of its disks ({}) is a path of {}",
-                session_label(s),
-                if s.disks.is_empty() {
-                    "none".to_string()
-                } else {
-                    s.disks.join(", ")
-                },
-                map.wwid
-            )),
-            _ => problems.push(format!(
-                "the session {} gives {} paths to {} ({}): one LUN seen twice through one \
-                 session",
-                session_label(s),
-                through.len(),
-                map.wwid,
-                through.join(", ")
-            )),
-        }
-    }
-    for p in map.paths() {
-        let state = path_state(p);
-        let Some(dev) = p.dev.clone() else {
-            problems.push(format!(
-                "a path of {} has lost its device ({state}): its session is gone",
-                map.wwid
-            ));
-            continue;
-        };
-        if !p.is_healthy() {
-            let via = sessions
-                .iter()
-                .find(|s| s.disks.contains(&dev))
-                .map(|s| format!(" (session {})", session_label(s)))
-                .unwrap_or_default();
-            problems.push(format!(
-                "path {dev}{via} is {}, not active and ready",
-                if state.is_empty() {
-                    "in an unknown state"
-                } else {
-                    &state
-                }
-            ));
-        }
-        record.push((dev, state));
-    }
-    (record, problems)
-}
-
-/// Whether the maps are as complete as waiting can make them: for a given WWID its map has a
-/// healthy path through every session; for "auto" every disk of `expected` is a healthy path.
-pub fn complete(
-    maps: &[Map],
-    sessions: &[SessionFact],
-    wanted: &Wanted,
-    expected: &[String],
-) -> bool {
-    match wanted {
-        Wanted::Wwid(w) => maps
-            .iter()
-            .find(|m| &m.wwid == w)
-            .is_some_and(|m| check_paths(m, sessions).1.is_empty()),
-        Wanted::Auto => {
-            let healthy: BTreeSet<&str> = maps
-                .iter()
-                .flat_map(|m| m.healthy_paths())
-                .filter_map(|p| p.dev.as_deref())
-                .collect();
-            !expected.is_empty() && expected.iter().all(|d| healthy.contains(d.as_str()))
-        }
-    }
 }
 
 /// How the wait for the maps is bounded.
@@ -493,20 +175,6 @@ fn target_iqn(cx: &Ctx<'_>) -> String {
         .unwrap_or_else(|| "the target".into())
 }
 
-/// `multipath -ll`: the maps, or none when the kernel driver is not loaded yet.
-fn list_maps(cx: &Ctx<'_>) -> Result<(Vec<Map>, bool), StepError> {
-    let cmd = Cmd::probe(["multipath", "-ll"]);
-    let out = cx.host.run(&cmd)?;
-    let all = format!("{}\n{}", out.stdout, out.stderr);
-    if all.contains("driver not loaded") {
-        return Ok((Vec::new(), false));
-    }
-    if !out.success() {
-        return Err(StepError::command(&cmd, &out, None));
-    }
-    Ok((parse_multipath_listing(&out.stdout).maps, true))
-}
-
 fn initramfs_cmd(d: Distro) -> Cmd {
     let long = Duration::from_secs(900);
     match d {
@@ -514,141 +182,6 @@ fn initramfs_cmd(d: Distro) -> Cmd {
             Cmd::change(["dracut", "--force", "--add", "multipath"]).timeout(long)
         }
         Distro::Debian | Distro::Ubuntu => Cmd::change(["update-initramfs", "-u"]).timeout(long),
-    }
-}
-
-/// udev's properties of a disk (`KEY=value` lines).
-fn udev_properties(cx: &Ctx<'_>, disk: &str) -> Result<BTreeMap<String, String>, StepError> {
-    let dev = format!("/dev/{disk}");
-    let cmd = Cmd::probe([
-        "udevadm",
-        "info",
-        "--query=property",
-        &format!("--name={dev}"),
-    ]);
-    let out = cx.host.run(&cmd)?;
-    if !out.success() {
-        return Err(StepError::command(&cmd, &out, None));
-    }
-    Ok(out
-        .stdout
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect())
-}
-
-/// What the map carries: signatures, devices built on it, mounts (empty: nothing).
-fn data_on(cx: &Ctx<'_>, map: &Map) -> Result<Vec<String>, StepError> {
-    let dev = format!("/dev/mapper/{}", map.name);
-    let mut found = Vec::new();
-    let cmd = Cmd::probe(["blkid", "-p", "-o", "export", &dev]);
-    let out = cx.host.run(&cmd)?;
-    match out.code {
-        // blkid exits 2 when it finds nothing.
-        Some(2) if out.stdout.trim().is_empty() => {}
-        Some(0) => {
-            let sig = parse_blkid_export(&out.stdout)
-                .map_err(|e| StepError::Failed(format!("reading blkid output for {dev}: {e}")))?;
-            if let Some(s) = sig.filter(|s| s.is_occupied()) {
-                let what = s
-                    .pttype
-                    .map(|p| format!("a {p} partition table"))
-                    .or(s.fs_type.map(|f| format!("a {f} signature")))
-                    .or(s.usage.map(|u| format!("a {u} signature")))
-                    .unwrap_or_default();
-                found.push(format!("carries {what}"));
-            }
-        }
-        _ => return Err(StepError::command(&cmd, &out, None)),
-    }
-    let cmd = Cmd::probe(["lsblk", "-J", "-o", "NAME,TYPE,MOUNTPOINT", &dev]);
-    let out = cx.host.run(&cmd)?;
-    if !out.success() {
-        return Err(StepError::command(&cmd, &out, None));
-    }
-    let devs = parse_lsblk_json(&out.stdout)
-        .map_err(|e| StepError::Failed(format!("reading lsblk output for {dev}: {e}")))?;
-    fn walk(d: &BlockDev, top: bool, found: &mut Vec<String>) {
-        if !top {
-            found.push(format!(
-                "{} ({}) is built on it",
-                d.name,
-                d.dev_type.as_deref().unwrap_or("device")
-            ));
-        }
-        for m in &d.mountpoints {
-            found.push(format!("{} is mounted on {m}", d.name));
-        }
-        for c in &d.children {
-            walk(c, false, found);
-        }
-    }
-    if let Some(d) = devs.first() {
-        walk(d, true, &mut found);
-    }
-    Ok(found)
-}
-
-/// multipathd as systemd reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServiceState {
-    /// `systemctl is-enabled` (empty or `not-found`: not installed).
-    pub enabled: String,
-    /// `systemctl is-active` said `active`.
-    pub active: bool,
-}
-
-impl ServiceState {
-    /// Ask systemd (read-only).
-    fn observe(cx: &Ctx<'_>) -> Result<Self, StepError> {
-        let enabled = cx.probe(&["systemctl", "is-enabled", "multipathd"])?;
-        let active = cx.probe(&["systemctl", "is-active", "multipathd"])?;
-        Ok(ServiceState {
-            enabled: enabled.stdout.trim().to_string(),
-            active: active.stdout.trim() == "active",
-        })
-    }
-
-    /// A service that is not installed yet (a dry run before preflight installs it).
-    pub fn absent() -> Self {
-        ServiceState {
-            enabled: String::new(),
-            active: false,
-        }
-    }
-
-    /// Whether systemd knows the unit.
-    pub fn installed(&self) -> bool {
-        !(self.enabled.is_empty() || self.enabled == "not-found")
-    }
-
-    /// The changes that make multipathd run now and at boot; `created_conf`: a running
-    /// daemon must read a new multipath.conf. Pure.
-    pub fn actions(&self, created_conf: bool) -> Vec<Action> {
-        let mut out = Vec::new();
-        if self.enabled == "masked" {
-            out.push(Action::run(
-                Cmd::change(["systemctl", "unmask", "multipathd"]),
-                "multipathd was masked",
-            ));
-        }
-        let enabled_ok = matches!(
-            self.enabled.as_str(),
-            "enabled" | "enabled-runtime" | "static" | "indirect" | "alias" | "generated"
-        );
-        if !enabled_ok || !self.active {
-            out.push(Action::run(
-                Cmd::change(["systemctl", "enable", "--now", "multipathd"]),
-                "the multipath daemon, now and at boot (it restores failed paths)",
-            ));
-        } else if created_conf {
-            out.push(Action::run(
-                Cmd::change(["systemctl", "reload", "multipathd"]),
-                format!("the running daemon reads the new {CONF}"),
-            ));
-        }
-        out
     }
 }
 
@@ -671,16 +204,13 @@ impl Multipath {
         if let Some(w) = &self.wanted {
             return Ok(w.clone());
         }
-        let a = cx
-            .ask
-            .want(
-                "volume.wwid",
-                "WWID of the volume (\"auto\": the one empty LUN of the target)",
-                Some(Wwid::Auto),
-                |a| &mut a.volume.wwid,
-            )?
-            .to_string();
-        let w = Wanted::from_answer(&a);
+        let a = cx.ask.want(
+            "volume.wwid",
+            "WWID of the volume (\"auto\": the one empty LUN of the target)",
+            Some(Wwid::Auto),
+            |a| &mut a.volume.wwid,
+        )?;
+        let w = Wanted::from(&a);
         self.wanted = Some(w.clone());
         Ok(w)
     }
@@ -772,7 +302,7 @@ impl Multipath {
         let service = if cx.planning_without("multipathd") {
             ServiceState::absent()
         } else {
-            ServiceState::observe(cx)?
+            service_state(cx)?
         };
         if !cx.host.exists(Path::new("/sys/module/dm_multipath")) {
             plan.push(load_driver());
@@ -1033,7 +563,7 @@ impl Step for Multipath {
             return Ok(plan);
         }
 
-        let service = ServiceState::observe(cx)?;
+        let service = service_state(cx)?;
         if !service.installed() {
             let pkg = distro
                 .package_for("multipathd")
@@ -1108,8 +638,9 @@ impl Step for Multipath {
         let (maps, _) = list_maps(cx)?;
         let chosen = self.select(cx, &maps, &sessions, &wanted)?;
         let map = &chosen.map;
-        let (paths, problems) = check_paths(map, &sessions);
-        if !problems.is_empty() {
+        let (paths, diffs) = path_differences(map, &sessions);
+        if !diffs.is_empty() {
+            let problems: Vec<String> = diffs.iter().map(ToString::to_string).collect();
             return Err(StepError::Failed(format!(
                 "the multipath map {} ({}) is not healthy:\n    - {}\n  Check the sessions \
                  (`iscsiadm -m session -P 3`) and `multipath -ll {}`",

@@ -3,6 +3,7 @@ use crate::prompt::Asker;
 use crate::steps::facts::OsInfo;
 use crate::steps::fake::FakeHost;
 use crate::steps::host::ReadOnly;
+use crate::steps::parse::multipath::parse_multipath_listing;
 use crate::steps::testkit::{apply, summary, Run};
 use crate::steps::{CmdOutput, Facts, Options};
 use crate::worksheets::Worksheet;
@@ -1027,4 +1028,79 @@ fn a_legacy_pending_rebuild_is_done_and_cleared() {
     assert!(!run.facts.initramfs_pending());
     let saved = serde_json::to_value(&run.facts).unwrap();
     assert!(saved.get("extra").is_none(), "{saved}");
+}
+
+// ---- typed differences and the service's changes ----
+
+#[test]
+fn path_differences_are_typed() {
+    let mut sessions = lab_sessions(1);
+    // The first session sees the LUN twice; the fourth not at all.
+    sessions[0].disks = vec!["sda".into(), "sdc".into()];
+    sessions[3].disks.clear();
+    let map = &parse_multipath_listing(&lio(W0, "dm-0", "512M", &["sda", "sdc", "sde"])).maps[0];
+    let (_, diffs) = path_differences(map, &sessions);
+    assert!(
+        diffs.contains(&PathDiff::SeveralPaths {
+            session: "iface-vA to 192.168.130.101:3260".into(),
+            wwid: W0.into(),
+            paths: vec!["sda".into(), "sdc".into()],
+        }),
+        "{diffs:?}"
+    );
+    assert!(
+        diffs.contains(&PathDiff::NoPath {
+            session: "iface-vB to 192.168.131.102:3260".into(),
+            disks: vec![],
+            wwid: W0.into(),
+        }),
+        "{diffs:?}"
+    );
+    assert!(
+        diffs
+            .iter()
+            .all(|d| !matches!(d, PathDiff::Unhealthy { .. } | PathDiff::LostDevice { .. })),
+        "{diffs:?}"
+    );
+    let healthy = &parse_multipath_listing(&both_maps()).maps[0];
+    assert!(path_differences(healthy, &lab_sessions(2)).1.is_empty());
+}
+
+#[test]
+fn the_service_changes_follow_its_state() {
+    let st = |enabled: &str, active: bool| ServiceState {
+        enabled: enabled.into(),
+        active,
+    };
+    let cmds = |s: ServiceState, conf: bool| -> Vec<String> {
+        s.actions(conf)
+            .iter()
+            .map(|a| match a {
+                Action::Run { cmd, .. } => cmd.to_string(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    let enable = "systemctl enable --now multipathd";
+    for (state, conf, want) in [
+        (st("enabled", true), false, vec![]),
+        (
+            st("enabled", true),
+            true,
+            vec!["systemctl reload multipathd"],
+        ),
+        (st("static", false), false, vec![enable]),
+        (st("disabled", true), false, vec![enable]),
+        (
+            st("masked", false),
+            false,
+            vec!["systemctl unmask multipathd", enable],
+        ),
+        (ServiceState::absent(), true, vec![enable]),
+    ] {
+        assert_eq!(cmds(state.clone(), conf), want, "{state:?} conf {conf}");
+    }
+    assert!(!ServiceState::absent().installed());
+    assert!(!st("not-found", false).installed());
+    assert!(st("disabled", false).installed());
 }
