@@ -424,12 +424,7 @@ impl Multipath {
         let mode = if created_conf {
             FindMultipaths::On
         } else {
-            let cmd = Cmd::probe(["multipath", "-t"]);
-            let out = cx.host.run(&cmd)?;
-            if !out.success() {
-                return Err(StepError::command(&cmd, &out, None));
-            }
-            match find_multipaths_in(&out.stdout) {
+            match observe::find_multipaths(cx)? {
                 Some(m) => m,
                 None => {
                     plan.note(
@@ -441,17 +436,10 @@ impl Multipath {
             }
         };
         let wwids = cx.host.read(Path::new(WWIDS))?.unwrap_or_default();
-        let mut changed = false;
-        // Every LUN reached through these sessions gets a map, not only the volume: a LUN
-        // left as raw SCSI paths invites I/O without failover (or a mkfs on one path).
-        for (wwid, disks) in &groups {
-            expected.extend(disks.iter().cloned());
-            // A LUN with a map already is known to multipath: `multipath -r` adds the
-            // missing path; its WWID needs no listing.
-            let has_map = maps.iter().any(|m| &m.wwid == wwid);
-            if has_map || wwids_lists(&wwids, wwid) || mode.maps_unknown_wwid(disks.len()) {
-                continue;
-            }
+        expected.extend(groups.values().flatten().cloned());
+        let to_list = to_list(&groups, maps, &wwids, mode);
+        let changed = !to_list.is_empty();
+        for (wwid, disks) in to_list {
             plan.push(Action::run(
                 Cmd::change(["multipath", "-a", &format!("/dev/{}", disks[0])]),
                 format!(
@@ -463,7 +451,6 @@ impl Multipath {
                 ),
             ));
             self.config_changes.push(format!("{wwid} added to {WWIDS}"));
-            changed = true;
         }
         expected.sort();
         expected.dedup();

@@ -3,7 +3,7 @@
 //! path through each session: the same check for the wait and for verify), and what makes
 //! multipathd run.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::settings::Wwid;
@@ -100,6 +100,26 @@ pub fn wwids_lists(wwids: &str, wwid: &str) -> bool {
         .lines()
         .map(str::trim)
         .any(|l| l.strip_prefix('/').and_then(|l| l.strip_suffix('/')) == Some(wwid))
+}
+
+/// The unmapped LUNs (WWID -> path devices) whose WWID must be listed in the wwids file to
+/// get a map under `mode`. Every LUN reached through the sessions gets a map, not only the
+/// volume: a LUN left as raw SCSI paths invites I/O without failover (or a mkfs on one
+/// path). A LUN with a map already is known to multipath (`multipath -r` adds the missing
+/// path), and a listed WWID needs no listing.
+pub fn to_list<'g>(
+    groups: &'g BTreeMap<String, Vec<String>>,
+    maps: &[Map],
+    wwids: &str,
+    mode: FindMultipaths,
+) -> Vec<(&'g String, &'g Vec<String>)> {
+    groups
+        .iter()
+        .filter(|(wwid, disks)| {
+            let has_map = maps.iter().any(|m| &m.wwid == *wwid);
+            !(has_map || wwids_lists(wwids, wwid) || mode.maps_unknown_wwid(disks.len()))
+        })
+        .collect()
 }
 
 /// Which volume the operator asked for.

@@ -9,7 +9,7 @@ use crate::steps::parse::lsblk::{parse_lsblk_json, BlockDev};
 use crate::steps::parse::multipath::{parse_multipath_listing, Map};
 use crate::steps::{Cmd, Ctx, StepError};
 
-use super::decide::ServiceState;
+use super::decide::{find_multipaths_in, FindMultipaths, ServiceState};
 
 /// multipathd's state, from systemd.
 pub fn service_state(cx: &Ctx<'_>) -> Result<ServiceState, StepError> {
@@ -106,4 +106,10 @@ pub fn data_on(cx: &Ctx<'_>, map: &Map) -> Result<Vec<String>, StepError> {
         walk(d, true, &mut found);
     }
     Ok(found)
+}
+
+/// `find_multipaths` in the configuration in effect (`multipath -t`), if it shows one.
+pub fn find_multipaths(cx: &Ctx<'_>) -> Result<Option<FindMultipaths>, StepError> {
+    let out = cx.probe_ok(&["multipath", "-t"], &[])?;
+    Ok(find_multipaths_in(&out.stdout))
 }

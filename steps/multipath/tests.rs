@@ -1104,3 +1104,37 @@ fn the_service_changes_follow_its_state() {
     assert!(!st("not-found", false).installed());
     assert!(st("disabled", false).installed());
 }
+
+#[test]
+fn which_luns_get_their_wwid_listed() {
+    let groups: BTreeMap<String, Vec<String>> = [
+        (W0.to_string(), vec!["sda".to_string()]),
+        (W1.to_string(), vec!["sdb".to_string(), "sdd".to_string()]),
+    ]
+    .into();
+    let wwids_of = |l: Vec<(&String, &Vec<String>)>| -> Vec<String> {
+        l.into_iter().map(|(w, _)| w.clone()).collect()
+    };
+    let none: &[Map] = &[];
+    let w0_map = parse_multipath_listing(&lio(W0, "dm-0", "512M", &["sdc"])).maps;
+    for (maps, wwids, mode, want) in [
+        (none, "", FindMultipaths::Strict, vec![W0, W1]),
+        (none, "", FindMultipaths::On, vec![W0]),
+        (none, "", FindMultipaths::Smart, vec![W0]),
+        (none, "", FindMultipaths::Greedy, vec![]),
+        (none, "", FindMultipaths::Off, vec![]),
+        (
+            none,
+            &*format!("/{W1}/\n"),
+            FindMultipaths::Strict,
+            vec![W0],
+        ),
+        (&w0_map[..], "", FindMultipaths::Strict, vec![W1]),
+    ] {
+        assert_eq!(
+            wwids_of(to_list(&groups, maps, wwids, mode)),
+            want,
+            "{mode} {wwids:?}"
+        );
+    }
+}
