@@ -32,15 +32,8 @@ use crate::settings::{FsType, MountPoint, Wwid};
 use crate::steps::{Action, Ctx, Plan, Step, StepError, StepName};
 
 pub use apply::{Layout, Parted};
-pub use decide::{decide, fstab_entry, Decision};
+pub use decide::{decide, fstab_entry, Decision, Finding};
 pub use observe::Probe;
-
-#[cfg(test)]
-use crate::steps::parse::blkid::Signature;
-#[cfg(test)]
-use crate::steps::parse::lsblk::BlockDev;
-#[cfg(test)]
-use crate::steps::Cmd;
 
 const FSTAB_LINE: &str = include_str!("../templates/fstab-line");
 
@@ -224,9 +217,17 @@ impl Filesystem {
         let map = known_map(cx)?;
         let probe = observe::observe(cx, &map, want.mount_point.as_str())?;
         match decide(&probe, want, &cx.facts.volume) {
-            Decision::Refuse(reason, evidence) => Err(StepError::Refused { reason, evidence }),
+            Decision::Refuse(reason, evidence) => Err(refused(reason, &evidence)),
             Decision::Make { .. } => Ok(()),
         }
+    }
+}
+
+/// A refusal (exit 3), the evidence in the operator's words.
+fn refused(reason: String, evidence: &[Finding]) -> StepError {
+    StepError::Refused {
+        reason,
+        evidence: evidence.iter().map(ToString::to_string).collect(),
     }
 }
 
@@ -256,9 +257,7 @@ impl Step for Filesystem {
         };
         let probe = observe::observe(cx, &map, want.mount_point.as_str())?;
         let (wipe, parted, mkfs, target, uuid) = match decide(&probe, &want, &cx.facts.volume) {
-            Decision::Refuse(reason, evidence) => {
-                return Err(StepError::Refused { reason, evidence })
-            }
+            Decision::Refuse(reason, evidence) => return Err(refused(reason, &evidence)),
             Decision::Make {
                 wipe,
                 parted,

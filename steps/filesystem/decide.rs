@@ -2,6 +2,8 @@
 //! and table-tested (`tests.rs`). The same decision serves the plan (what to change) and
 //! the rerun (a finished volume decides "nothing to make").
 
+use std::fmt;
+
 use crate::steps::facts::VolumeFact;
 use crate::steps::parse::lsblk::BlockDev;
 use crate::steps::parse::parted::aligned_partition;
@@ -9,11 +11,119 @@ use crate::steps::parse::parted::aligned_partition;
 use super::observe::Probe;
 use super::Wanted;
 
+/// What makes the map unsafe to partition or format: the evidence of a refusal, with the
+/// operator's words as its `Display`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Finding {
+    /// The map's dm uuid is not `mpath-<wwid>` (absent: `None`).
+    NotTheLun {
+        /// The map.
+        map: String,
+        /// The WWID it should carry.
+        wwid: String,
+        /// Its dm uuid.
+        dm_uuid: Option<String>,
+    },
+    /// A device other than its own partition mapping is built on the map.
+    HeldBy {
+        /// The map.
+        map: String,
+        /// The holder's kernel name.
+        holder: String,
+    },
+    /// The device is in use as swap.
+    Swap {
+        /// The device.
+        dev: String,
+    },
+    /// The device is mounted.
+    Mounted {
+        /// The device.
+        dev: String,
+        /// Where.
+        on: String,
+    },
+    /// The map carries a partition table.
+    PartitionTable {
+        /// The map.
+        map: String,
+        /// Its type (`gpt`, `dos`).
+        pttype: String,
+    },
+    /// The map carries a filesystem signature.
+    Filesystem {
+        /// The map.
+        map: String,
+        /// Its type.
+        fstype: String,
+        /// Its UUID, when it has one.
+        uuid: Option<String>,
+    },
+    /// The map carries another signature (RAID member, LVM...).
+    Other {
+        /// The map.
+        map: String,
+        /// blkid's usage.
+        usage: String,
+    },
+    /// A line of wipefs' listing of the map.
+    Wipefs {
+        /// The map.
+        map: String,
+        /// `TYPE OFFSET`.
+        line: String,
+    },
+    /// The map has a partition.
+    Partition {
+        /// The partition.
+        dev: String,
+        /// Its filesystem, when it has one.
+        fstype: Option<String>,
+    },
+}
+
+impl fmt::Display for Finding {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Finding::NotTheLun { map, wwid, dm_uuid } => write!(
+                f,
+                "{map} is not the multipath map of WWID {wwid} (its dm uuid is {})",
+                dm_uuid.as_deref().unwrap_or("absent")
+            ),
+            Finding::HeldBy { map, holder } => {
+                write!(f, "{map} is held by {holder} (a device built on it)")
+            }
+            Finding::Swap { dev } => write!(f, "{dev} is in use as swap"),
+            Finding::Mounted { dev, on } => write!(f, "{dev} is mounted on {on}"),
+            Finding::PartitionTable { map, pttype } => {
+                write!(f, "{map} carries a {pttype} partition table")
+            }
+            Finding::Filesystem { map, fstype, uuid } => write!(
+                f,
+                "{map} carries a {fstype} signature{}",
+                uuid.as_ref()
+                    .map(|u| format!(" (UUID {u})"))
+                    .unwrap_or_default()
+            ),
+            Finding::Other { map, usage } => write!(f, "{map} carries a {usage} signature"),
+            Finding::Wipefs { map, line } => write!(f, "wipefs lists on {map}: {line}"),
+            Finding::Partition { dev, fstype } => write!(
+                f,
+                "{dev} is a partition{}",
+                fstype
+                    .as_ref()
+                    .map(|t| format!(" with a {t} filesystem"))
+                    .unwrap_or_default()
+            ),
+        }
+    }
+}
+
 /// The decision for a probe.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    /// Refuse (exit 3), with evidence.
-    Refuse(String, Vec<String>),
+    /// Refuse (exit 3): why, and the evidence.
+    Refuse(String, Vec<Finding>),
     /// Make or finish the filesystem and mount; `target` is the filesystem's device when it
     /// already exists (partition node or map).
     Make {
@@ -54,10 +164,13 @@ pub fn dev_path(d: &BlockDev) -> String {
     })
 }
 
-/// Every mount on the map or anything built on it, as "device on mountpoint".
-fn mounts_below(d: &BlockDev, out: &mut Vec<String>) {
+/// Every mount on the map or anything built on it.
+fn mounts_below(d: &BlockDev, out: &mut Vec<Finding>) {
     for m in &d.mountpoints {
-        out.push(format!("{} is mounted on {m}", dev_path(d)));
+        out.push(Finding::Mounted {
+            dev: dev_path(d),
+            on: m.clone(),
+        });
     }
     for c in &d.children {
         mounts_below(c, out);
@@ -114,16 +227,17 @@ fn partitions(map: &BlockDev) -> Vec<&BlockDev> {
 
 /// What forbids touching the map whatever `--force-format` says: another LUN, a device
 /// built on it that is not its own partition mapping, swap.
-fn never_touch(p: &Probe, want: &Wanted) -> Vec<String> {
+fn never_touch(p: &Probe, want: &Wanted) -> Vec<Finding> {
     let map = dev_path(&p.map);
     let mut found = Vec::new();
     if let Some(w) = &want.wwid {
         let expect = format!("mpath-{w}");
         if p.dm_uuid.as_deref() != Some(expect.as_str()) {
-            found.push(format!(
-                "{map} is not the multipath map of WWID {w} (its dm uuid is {})",
-                p.dm_uuid.as_deref().unwrap_or("absent")
-            ));
+            found.push(Finding::NotTheLun {
+                map: map.clone(),
+                wwid: w.clone(),
+                dm_uuid: p.dm_uuid.clone(),
+            });
         }
     }
     // lsblk -p prints KNAME as /dev/dm-4; sysfs holders are bare kernel names (dm-4).
@@ -138,12 +252,15 @@ fn never_touch(p: &Probe, want: &Wanted) -> Vec<String> {
         .iter()
         .filter(|h| !part_knames.contains(&h.as_str()))
     {
-        found.push(format!("{map} is held by {h} (a device built on it)"));
+        found.push(Finding::HeldBy {
+            map: map.clone(),
+            holder: h.clone(),
+        });
     }
     let mut paths = Vec::new();
     all_paths(&p.map, &mut paths);
     for s in p.swaps.iter().filter(|s| paths.contains(s)) {
-        found.push(format!("{s} is in use as swap"));
+        found.push(Finding::Swap { dev: s.clone() });
     }
     found
 }
@@ -168,41 +285,41 @@ fn resume(t: &BlockDev, want: &Wanted, ours: &VolumeFact) -> Option<Decision> {
 }
 
 /// What says the map carries data: signatures, wipefs' list, partitions.
-fn data_evidence(p: &Probe) -> Vec<String> {
+fn data_evidence(p: &Probe) -> Vec<Finding> {
     let map = dev_path(&p.map);
     let mut evidence = Vec::new();
     if let Some(s) = &p.signature {
         if let Some(pt) = &s.pttype {
-            evidence.push(format!("{map} carries a {pt} partition table"));
+            evidence.push(Finding::PartitionTable {
+                map: map.clone(),
+                pttype: pt.clone(),
+            });
         }
         if let Some(fs) = &s.fs_type {
-            evidence.push(format!(
-                "{map} carries a {fs} signature{}",
-                s.uuid
-                    .as_ref()
-                    .map(|u| format!(" (UUID {u})"))
-                    .unwrap_or_default()
-            ));
+            evidence.push(Finding::Filesystem {
+                map: map.clone(),
+                fstype: fs.clone(),
+                uuid: s.uuid.clone(),
+            });
         }
-        if s.pttype.is_none() && s.fs_type.is_none() && s.usage.is_some() {
-            evidence.push(format!(
-                "{map} carries a {} signature",
-                s.usage.as_deref().unwrap_or("")
-            ));
+        if let (None, None, Some(usage)) = (&s.pttype, &s.fs_type, &s.usage) {
+            evidence.push(Finding::Other {
+                map: map.clone(),
+                usage: usage.clone(),
+            });
         }
     }
     for w in &p.wipefs {
-        evidence.push(format!("wipefs lists on {map}: {w}"));
+        evidence.push(Finding::Wipefs {
+            map: map.clone(),
+            line: w.clone(),
+        });
     }
     for c in partitions(&p.map) {
-        evidence.push(format!(
-            "{} is a partition{}",
-            dev_path(c),
-            c.fstype
-                .as_ref()
-                .map(|f| format!(" with a {f} filesystem"))
-                .unwrap_or_default()
-        ));
+        evidence.push(Finding::Partition {
+            dev: dev_path(c),
+            fstype: c.fstype.clone(),
+        });
     }
     evidence
 }
@@ -259,7 +376,10 @@ pub fn decide(p: &Probe, want: &Wanted, ours: &VolumeFact) -> Decision {
                 "{} already has {src} ({fs}) mounted on it; choose another mount point",
                 want.mount_point
             ),
-            vec![format!("{src} is mounted on {}", want.mount_point)],
+            vec![Finding::Mounted {
+                dev: src.clone(),
+                on: want.mount_point.to_string(),
+            }],
         );
     }
     if let Some(d) = target_dev.and_then(|t| resume(t, want, ours)) {

@@ -1,5 +1,8 @@
 use super::*;
 use crate::steps::facts::VolumeFact;
+use crate::steps::parse::blkid::Signature;
+use crate::steps::parse::lsblk::BlockDev;
+use crate::steps::Cmd;
 
 fn dev(path: &str, t: &str) -> BlockDev {
     BlockDev {
@@ -44,9 +47,10 @@ fn part(fstype: Option<&str>, uuid: Option<&str>, mounted: &[&str]) -> BlockDev 
     p
 }
 
+/// The evidence of a refusal, in the operator's words.
 fn refused(d: &Decision) -> Vec<String> {
     match d {
-        Decision::Refuse(_, ev) => ev.clone(),
+        Decision::Refuse(_, ev) => ev.iter().map(ToString::to_string).collect(),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
@@ -252,6 +256,43 @@ fn fstab_entries_are_found_by_mount_point() {
         ))
     );
     assert_eq!(fstab_entry(fstab, "/mnt"), None);
+}
+
+#[test]
+fn the_evidence_is_typed() {
+    let mut p = blank();
+    p.dm_uuid = None;
+    p.swaps = vec![MAP.into()];
+    p.signature = Some(Signature {
+        usage: Some("raid".into()),
+        ..Default::default()
+    });
+    let d = decide(&p, &want(), &VolumeFact::default());
+    let Decision::Refuse(_, ev) = &d else {
+        panic!("{d:?}")
+    };
+    assert_eq!(
+        ev,
+        &[
+            Finding::NotTheLun {
+                map: MAP.into(),
+                wwid: "36001405aa".into(),
+                dm_uuid: None,
+            },
+            Finding::Swap { dev: MAP.into() },
+        ]
+    );
+    assert_eq!(
+        ev[0].to_string(),
+        format!("{MAP} is not the multipath map of WWID 36001405aa (its dm uuid is absent)")
+    );
+    // Only signatures: the evidence names what blkid saw.
+    p.dm_uuid = Some("mpath-36001405aa".into());
+    p.swaps.clear();
+    assert_eq!(
+        refused(&decide(&p, &want(), &VolumeFact::default())),
+        [format!("{MAP} carries a raid signature")]
+    );
 }
 
 /// Tests on real loop devices: real lsblk, blkid, wipefs, parted, mkfs and mount, with
