@@ -15,7 +15,7 @@
 //! A filesystem of the right type already mounted where asked means nothing to do.
 //!
 //! The step is in four parts: *want* ([`Filesystem::wanted`], the only place that asks),
-//! *observe* ([`observe`], read-only probes), *decide* ([`decide`], pure, table-tested) and
+//! *observe* ([`observe`], read-only probes), *decide* ([`mod@decide`], pure, table-tested) and
 //! *apply* ([`apply`]: the plan's actions and its tasks). Facts and the worksheet are
 //! recorded by `verify`, from a fresh look, except the partition node and the filesystem
 //! UUID, which the tasks record the moment they exist so that an interrupted run resumes
@@ -171,7 +171,9 @@ impl Filesystem {
         let mut plan = Plan::new(StepName::Filesystem);
         let map = plan.learn("multipath map of the volume");
         let wwid = match (&want.wwid, &cx.ask.answers().volume.wwid) {
-            (Some(w), _) | (None, Some(Wwid::Id(w))) => w.clone(),
+            (Some(w), _) => w.clone(),
+            // multipath prints WWIDs in lowercase; the answer may be in either case.
+            (None, Some(Wwid::Id(w))) => w.to_ascii_lowercase(),
             _ => plan.learn("WWID of the volume, learned after login"),
         };
         plan.push(Task::SafetyChecks.action(format!(

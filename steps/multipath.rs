@@ -48,6 +48,21 @@
 //! Verify requires one path per session (a session's disk among the map's paths), every path
 //! `active` with checker `ready` (or `ghost`, an rdac/ALUA standby path), and records the
 //! WWID, vendor/product, size and paths in the facts and the worksheet.
+//!
+//! **The shape.** *Want* (`Multipath::wanted` and the initramfs question in `plan`) is
+//! the only place that asks; *observe* ([`observe`]) holds the read-only probes; *decide*
+//! ([`decide`]) the pure rules, table-tested: which WWIDs to list ([`to_list`]), which map
+//! is the volume ([`choose`]), whether a map is healthy ([`path_differences`], one check for
+//! the wait and for verify), what makes multipathd run ([`ServiceState::actions`]). The
+//! facts and the worksheet are written by `verify` ([`MultipathFact`] in `facts.multipath`);
+//! the one exception is `initramfs_pending`, a journal set when a real run plans a
+//! configuration change and cleared by the rebuild, so a run stopped in between rebuilds
+//! next time.
+//!
+//! **A dry run before the sessions exist** (a bare host: no sessions, no multipath-tools)
+//! plans from the answers: `multipath -a` with the answered WWID (or a placeholder for the
+//! one learned after login), multipathd enabled and started, `multipath -r`, the initramfs
+//! as answered, and the wait. A real run without sessions still stops and says why.
 
 pub mod decide;
 pub mod observe;
@@ -57,7 +72,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use crate::settings::Wwid;
-use crate::steps::facts::{Distro, MapPathFact, MultipathFact, SessionFact, VolumeFact};
+pub use crate::steps::facts::MultipathFact;
+use crate::steps::facts::{Distro, MapPathFact, SessionFact, VolumeFact};
 use crate::steps::parse::multipath::Map;
 use crate::steps::poll::{poll_until, Wait};
 use crate::steps::{Action, Cmd, Ctx, Plan, Step, StepError, StepName};
