@@ -162,8 +162,19 @@ pub struct Multipath {
     config_changes: Vec<String>,
 }
 
+/// The distro preflight recorded; a dry run without preflight's facts (`--only`) reads
+/// os-release itself, as preflight would.
 fn distro(cx: &Ctx<'_>) -> Result<Distro, StepError> {
-    cx.facts.os.as_ref().and_then(|o| o.distro).ok_or_else(|| {
+    let read = || -> Result<Option<Distro>, StepError> {
+        let text = cx.host.read(Path::new("/etc/os-release"))?;
+        Ok(text.and_then(|t| crate::steps::preflight::parse_os_release(&t).distro))
+    };
+    let known = cx.facts.os.as_ref().and_then(|o| o.distro);
+    let found = match known {
+        None if cx.options.dry_run => read()?,
+        k => k,
+    };
+    found.ok_or_else(|| {
         StepError::Failed(
             "the distribution is not known yet: run the preflight step first \
              (`iser-wizard run --from preflight`)"

@@ -1138,3 +1138,22 @@ fn which_luns_get_their_wwid_listed() {
         );
     }
 }
+
+#[test]
+fn a_dry_run_without_preflight_s_facts_reads_os_release() {
+    let (h, mut run) = bare("auto", false);
+    run.facts.os = None;
+    h.put_file(
+        "/etc/os-release",
+        "ID=rocky\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\n",
+    );
+    let ro = ReadOnly(&h);
+    let plan = quick().plan(&mut run.cx(&ro)).unwrap();
+    h.finish();
+    assert_eq!(summary(&plan)[0], format!("write {CONF}"), "RHEL's file");
+    assert_eq!(run.facts.os, None, "a plan records nothing");
+    // A real run still needs preflight's facts.
+    run.options.dry_run = false;
+    let e = err_text(quick().plan(&mut run.cx(&h)));
+    assert!(e.contains("run the preflight step first"), "{e}");
+}
