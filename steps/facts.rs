@@ -267,6 +267,130 @@ pub struct Facts {
     pub sessions: Vec<SessionFact>,
     /// The volume.
     pub volume: VolumeFact,
-    /// Facts of steps that keep their own typed records, by step name.
-    pub extra: BTreeMap<String, serde_json::Value>,
+    /// What the multipath step recorded about the map and its own changes.
+    pub multipath: MultipathFact,
+    /// The untyped record of earlier versions (`extra` in an old `state.json`): read so
+    /// that a rebuild of the initramfs left pending is not forgotten, and written back only
+    /// while that is so (the multipath step clears it when it rebuilds).
+    #[serde(rename = "extra", skip_serializing_if = "LegacyExtra::is_empty")]
+    pub legacy_extra: LegacyExtra,
+}
+
+impl Facts {
+    /// Whether a change to the multipath configuration still waits for its initramfs
+    /// rebuild (recorded by this version, or by an earlier one under `extra`).
+    pub fn initramfs_pending(&self) -> bool {
+        self.multipath.initramfs_pending
+            || self
+                .legacy_extra
+                .multipath
+                .as_ref()
+                .is_some_and(|m| m.initramfs_pending)
+    }
+}
+
+/// One path of the volume's map, and the session it goes through.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MapPathFact {
+    /// The SCSI disk (`sdb`).
+    pub dev: String,
+    /// Its states as `multipath -ll` shows them (`active ready running`).
+    pub state: String,
+    /// The iface of the session it goes through, when one does.
+    pub iface: Option<String>,
+    /// The portal of that session.
+    pub portal: Option<String>,
+}
+
+/// What the multipath step recorded (under the keys earlier versions used in `extra`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct MultipathFact {
+    /// The map's name (`mpatha`, or the WWID).
+    pub name: Option<String>,
+    /// `VENDOR,PRODUCT` of the LUN.
+    pub vendor_product: Option<String>,
+    /// The map's hardware handler (`1 alua`, `1 rdac`).
+    pub hwhandler: Option<String>,
+    /// The map's paths.
+    pub paths: Vec<MapPathFact>,
+    /// What the volume carried when it was chosen (signatures, mounts; empty: nothing).
+    pub data: Vec<String>,
+    /// What the run that verified changed in the configuration.
+    pub config_changes: Vec<String>,
+    /// A configuration change was applied and the initramfs not yet rebuilt.
+    pub initramfs_pending: bool,
+    /// The command that last rebuilt the initramfs.
+    pub initramfs_rebuilt: Option<String>,
+}
+
+/// The `extra` map of earlier versions, as far as anything still reads it (its other keys
+/// are left unread: the multipath step records them again when it verifies).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LegacyExtra {
+    /// `extra.multipath`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub multipath: Option<LegacyMultipath>,
+}
+
+impl LegacyExtra {
+    /// Nothing left to carry forward.
+    pub fn is_empty(&self) -> bool {
+        !self.multipath.as_ref().is_some_and(|m| m.initramfs_pending)
+    }
+}
+
+/// `extra.multipath` of earlier versions.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LegacyMultipath {
+    /// A configuration change was applied and the initramfs not yet rebuilt.
+    pub initramfs_pending: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_old_state_with_extra_loads_and_keeps_a_pending_rebuild() {
+        let old = serde_json::json!({
+            "kernel": "6.1.0",
+            "extra": {"multipath": {
+                "initramfs_pending": true,
+                "name": "mpatha",
+                "paths": [{"dev": "sda", "state": "active ready running", "iface": null}],
+                "something": {"else": 1}
+            }, "other-step": [1, 2]}
+        });
+        let f: Facts = serde_json::from_value(old).unwrap();
+        assert_eq!(f.kernel.as_deref(), Some("6.1.0"));
+        assert!(f.initramfs_pending());
+        assert_eq!(f.multipath, MultipathFact::default());
+        // Saved again before the multipath step runs, the pending rebuild is kept.
+        let again: Facts = serde_json::from_value(serde_json::to_value(&f).unwrap()).unwrap();
+        assert!(again.initramfs_pending());
+        let none = serde_json::json!({"extra": {"multipath": {"initramfs_pending": false}}});
+        let f: Facts = serde_json::from_value(none).unwrap();
+        assert!(!f.initramfs_pending());
+        let written = serde_json::to_value(&f).unwrap();
+        assert!(written.get("extra").is_none(), "{written}");
+    }
+
+    #[test]
+    fn the_multipath_record_round_trips() {
+        let mut f = Facts::default();
+        f.multipath.initramfs_pending = true;
+        f.multipath.paths.push(MapPathFact {
+            dev: "sdb".into(),
+            state: "active ready running".into(),
+            iface: Some("iface-ib0".into()),
+            portal: Some("192.168.130.101:3260".into()),
+        });
+        let back: Facts = serde_json::from_str(&serde_json::to_string(&f).unwrap()).unwrap();
+        assert_eq!(back, f);
+        assert!(back.initramfs_pending());
+    }
 }

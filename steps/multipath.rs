@@ -48,20 +48,38 @@
 //! Verify requires one path per session (a session's disk among the map's paths), every path
 //! `active` with checker `ready` (or `ghost`, an rdac/ALUA standby path), and records the
 //! WWID, vendor/product, size and paths in the facts and the worksheet.
+//!
+//! **The shape.** *Want* (`Multipath::wanted` and the initramfs question in `plan`) is
+//! the only place that asks; *observe* ([`observe`]) holds the read-only probes; *decide*
+//! ([`decide`]) the pure rules, table-tested: which WWIDs to list ([`to_list`]), which map
+//! is the volume ([`choose`]), whether a map is healthy ([`path_differences`], one check for
+//! the wait and for verify), what makes multipathd run ([`ServiceState::actions`]). The
+//! facts and the worksheet are written by `verify` ([`MultipathFact`] in `facts.multipath`);
+//! the one exception is `initramfs_pending`, a journal set when a real run plans a
+//! configuration change and cleared by the rebuild, so a run stopped in between rebuilds
+//! next time.
+//!
+//! **A dry run before the sessions exist** (a bare host: no sessions, no multipath-tools)
+//! plans from the answers: `multipath -a` with the answered WWID (or a placeholder for the
+//! one learned after login), multipathd enabled and started, `multipath -r`, the initramfs
+//! as answered, and the wait. A real run without sessions still stops and says why.
 
-use crate::settings::Wwid;
+pub mod decide;
+pub mod observe;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-
-use crate::steps::facts::{Distro, SessionFact, VolumeFact};
-use crate::steps::parse::blkid::parse_blkid_export;
-use crate::steps::parse::lsblk::{parse_lsblk_json, BlockDev};
-use crate::steps::parse::multipath::{parse_multipath_listing, Map};
+use crate::settings::Wwid;
+pub use crate::steps::facts::MultipathFact;
+use crate::steps::facts::{Distro, MapPathFact, SessionFact, VolumeFact};
+use crate::steps::parse::multipath::Map;
+use crate::steps::poll::{poll_until, Wait};
 use crate::steps::{Action, Cmd, Ctx, Plan, Step, StepError, StepName};
+
+pub use decide::*;
+use observe::{data_on, list_maps, service_state, udev_properties};
 
 /// The configuration file RHEL needs, as `mpathconf --enable` writes it.
 const RHEL_CONF: &str = include_str!("../templates/multipath-rhel.conf");
@@ -74,332 +92,42 @@ pub const WWIDS: &str = "/etc/multipath/wwids";
 pub const MAP_BOUND: Duration = Duration::from_secs(60);
 /// Time between two looks at `multipath -ll` while waiting.
 pub const POLL_INTERVAL: Duration = Duration::from_secs(1);
-/// The key of this step's record in `facts.extra`.
-const EXTRA: &str = "multipath";
+
+/// The work this step's plan hands back to it ([`Action::Task`] ids).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    /// Wait until the maps have a healthy path through every session.
+    WaitMap,
+    /// Rebuild the initramfs with the new configuration.
+    RebuildInitramfs,
+}
+
+impl Task {
+    /// Every task.
+    pub const ALL: [Task; 2] = [Task::WaitMap, Task::RebuildInitramfs];
+
+    /// The id in the plan.
+    pub fn id(self) -> &'static str {
+        match self {
+            Task::WaitMap => "wait-map",
+            Task::RebuildInitramfs => "rebuild-initramfs",
+        }
+    }
+
+    /// The task of a plan's id.
+    pub fn from_id(id: &str) -> Option<Task> {
+        Task::ALL.into_iter().find(|t| t.id() == id)
+    }
+
+    /// The plan's action for this task.
+    pub fn action(self, description: String) -> Action {
+        Action::task(self.id(), description)
+    }
+}
 
 /// The step implementation.
 pub fn step() -> Box<dyn Step> {
     Box::new(Multipath::default())
-}
-
-/// `find_multipaths` as multipath-tools reads it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FindMultipaths {
-    /// `no`, `off`: every path is mapped.
-    Off,
-    /// `greedy`: every path is mapped.
-    Greedy,
-    /// `yes`, `on`: a WWID on two or more paths (or listed in wwids) is mapped.
-    On,
-    /// `smart`: like `on`; a single path is released after a timeout.
-    Smart,
-    /// `strict`: only WWIDs listed in `/etc/multipath/wwids`.
-    Strict,
-}
-
-impl FindMultipaths {
-    /// Read a value as multipath.conf accepts it (quoted or not).
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s.trim().trim_matches('"') {
-            "no" | "off" | "0" => Self::Off,
-            "greedy" => Self::Greedy,
-            "yes" | "on" | "1" => Self::On,
-            "smart" => Self::Smart,
-            "strict" => Self::Strict,
-            _ => return None,
-        })
-    }
-
-    /// Whether a WWID not in the wwids file, seen on `paths` paths, gets a map.
-    pub fn maps_unknown_wwid(self, paths: usize) -> bool {
-        match self {
-            Self::Off | Self::Greedy => true,
-            Self::On | Self::Smart => paths >= 2,
-            Self::Strict => false,
-        }
-    }
-}
-
-impl fmt::Display for FindMultipaths {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Self::Off => "no",
-            Self::Greedy => "greedy",
-            Self::On => "yes",
-            Self::Smart => "smart",
-            Self::Strict => "strict",
-        })
-    }
-}
-
-/// The `find_multipaths` value of the `defaults` section of `multipath -t` output.
-pub fn find_multipaths_in(config: &str) -> Option<FindMultipaths> {
-    let mut section = String::new();
-    let mut depth = 0usize;
-    for line in config.lines() {
-        let l = line.trim();
-        if l.starts_with('#') {
-            continue;
-        }
-        if depth == 0 {
-            if let Some(name) = l.strip_suffix('{') {
-                section = name.trim().to_string();
-                depth = 1;
-            }
-            continue;
-        }
-        if l.ends_with('{') {
-            depth += 1;
-        } else if l == "}" {
-            depth -= 1;
-        } else if depth == 1 && section == "defaults" {
-            if let Some(v) = l.strip_prefix("find_multipaths") {
-                if v.starts_with([' ', '\t']) {
-                    return FindMultipaths::parse(v);
-                }
-            }
-        }
-    }
-    None
-}
-
-/// Whether the wwids file lists `wwid` (lines `/WWID/`).
-pub fn wwids_lists(wwids: &str, wwid: &str) -> bool {
-    wwids
-        .lines()
-        .map(str::trim)
-        .any(|l| l.strip_prefix('/').and_then(|l| l.strip_suffix('/')) == Some(wwid))
-}
-
-/// Which volume the operator asked for.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Wanted {
-    /// The one map of the target's LUNs that carries no data.
-    Auto,
-    /// This WWID (lowercase, as multipath prints it).
-    Wwid(String),
-}
-
-impl Wanted {
-    fn from_answer(a: &str) -> Self {
-        if a.trim() == "auto" {
-            Wanted::Auto
-        } else {
-            Wanted::Wwid(a.trim().to_ascii_lowercase())
-        }
-    }
-}
-
-/// A map of the target's LUNs and what it carries (empty: no data).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Candidate {
-    /// The map.
-    pub map: Map,
-    /// What was found on it: signatures, devices built on it, mounts.
-    pub data: Vec<String>,
-}
-
-/// The maps with at least one path among the sessions' disks.
-pub fn target_maps<'m>(maps: &'m [Map], sessions: &[SessionFact]) -> Vec<&'m Map> {
-    let disks: BTreeSet<&str> = sessions
-        .iter()
-        .flat_map(|s| s.disks.iter().map(String::as_str))
-        .collect();
-    maps.iter()
-        .filter(|m| {
-            m.paths()
-                .any(|p| p.dev.as_deref().is_some_and(|d| disks.contains(d)))
-        })
-        .collect()
-}
-
-fn describe(m: &Map) -> String {
-    format!(
-        "{} ({}, {},{})",
-        m.wwid,
-        m.size.as_deref().unwrap_or("size unknown"),
-        m.vendor.as_deref().unwrap_or("?"),
-        m.product.as_deref().unwrap_or("?")
-    )
-}
-
-/// Choose the volume among the target's maps. `earlier` is the WWID an earlier run chose;
-/// `others` are maps not of this target (named when a given WWID is one of them).
-/// Pure: every rule of the choice is here and table-tested.
-pub fn choose<'c>(
-    target: &'c [Candidate],
-    others: &[Map],
-    wanted: &Wanted,
-    earlier: Option<&str>,
-    iqn: &str,
-) -> Result<&'c Candidate, String> {
-    let seen = || {
-        if target.is_empty() {
-            "none".to_string()
-        } else {
-            target
-                .iter()
-                .map(|c| describe(&c.map))
-                .collect::<Vec<_>>()
-                .join("; ")
-        }
-    };
-    match wanted {
-        Wanted::Wwid(w) => {
-            if let Some(c) = target.iter().find(|c| &c.map.wwid == w) {
-                return Ok(c);
-            }
-            if others.iter().any(|m| &m.wwid == w) {
-                return Err(format!(
-                    "the multipath map of WWID {w} (volume.wwid) is not a LUN of {iqn}: none of \
-                     its paths is a disk of this target's sessions. The maps of {iqn}: {}",
-                    seen()
-                ));
-            }
-            Err(format!(
-                "no multipath map has WWID {w} (volume.wwid). The maps of {iqn}: {}. Check the \
-                 WWID against the array's volume, and that the volume is mapped to this host",
-                seen()
-            ))
-        }
-        Wanted::Auto => {
-            if let Some(c) = earlier.and_then(|e| target.iter().find(|c| c.map.wwid == e)) {
-                return Ok(c);
-            }
-            if target.is_empty() {
-                return Err(format!(
-                    "no multipath map of {iqn} appeared. Is a volume mapped to this host on the \
-                     array (host mapping with this initiator IQN)? Do the sessions show disks \
-                     (`iscsiadm -m session -P 3`)? Is the LUN blacklisted or left out by \
-                     find_multipaths (`multipath -t`, `multipath -v3`)?"
-                ));
-            }
-            let free: Vec<&Candidate> = target.iter().filter(|c| c.data.is_empty()).collect();
-            match free[..] {
-                [one] => Ok(one),
-                [] => Err(format!(
-                    "volume.wwid is \"auto\", but every map of {iqn} carries data, and the \
-                     wizard does not pick a volume that does:\n    - {}\nSet volume.wwid to \
-                     the volume to use (the filesystem step still refuses to format one that \
-                     carries data unless --force-format is given)",
-                    target
-                        .iter()
-                        .map(|c| format!("{}: {}", describe(&c.map), c.data.join("; ")))
-                        .collect::<Vec<_>>()
-                        .join("\n    - ")
-                )),
-                _ => Err(format!(
-                    "volume.wwid is \"auto\", but {} maps of {iqn} carry no data:\n    - {}\n\
-                     Set volume.wwid to the WWID of the volume to use",
-                    free.len(),
-                    free.iter()
-                        .map(|c| describe(&c.map))
-                        .collect::<Vec<_>>()
-                        .join("\n    - ")
-                )),
-            }
-        }
-    }
-}
-
-fn session_label(s: &SessionFact) -> String {
-    format!("{} to {}", s.iface, s.portal)
-}
-
-fn path_state(p: &crate::steps::parse::multipath::Path) -> String {
-    [&p.dm_state, &p.path_state, &p.online_state]
-        .iter()
-        .filter_map(|s| s.as_deref())
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Check the map's paths against the sessions: one path through each session, every path
-/// healthy. Returns the paths as (device, state) and the problems found.
-pub fn check_paths(map: &Map, sessions: &[SessionFact]) -> (Vec<(String, String)>, Vec<String>) {
-    let mut problems = Vec::new();
-    let mut record = Vec::new();
-    let devs: BTreeSet<&str> = map.paths().filter_map(|p| p.dev.as_deref()).collect();
-    for s in sessions {
-        let through: Vec<&str> = s
-            .disks
-            .iter()
-            .map(String::as_str)
-            .filter(|d| devs.contains(d))
-            .collect();
-        match through[..] {
-            [_] => {}
-            [] => problems.push(format!(
-                "no path through the session {}: none of its disks ({}) is a path of {}",
-                session_label(s),
-                if s.disks.is_empty() {
-                    "none".to_string()
-                } else {
-                    s.disks.join(", ")
-                },
-                map.wwid
-            )),
-            _ => problems.push(format!(
-                "the session {} gives {} paths to {} ({}): one LUN seen twice through one \
-                 session",
-                session_label(s),
-                through.len(),
-                map.wwid,
-                through.join(", ")
-            )),
-        }
-    }
-    for p in map.paths() {
-        let state = path_state(p);
-        let Some(dev) = p.dev.clone() else {
-            problems.push(format!(
-                "a path of {} has lost its device ({state}): its session is gone",
-                map.wwid
-            ));
-            continue;
-        };
-        if !p.is_healthy() {
-            let via = sessions
-                .iter()
-                .find(|s| s.disks.contains(&dev))
-                .map(|s| format!(" (session {})", session_label(s)))
-                .unwrap_or_default();
-            problems.push(format!(
-                "path {dev}{via} is {}, not active and ready",
-                if state.is_empty() {
-                    "in an unknown state"
-                } else {
-                    &state
-                }
-            ));
-        }
-        record.push((dev, state));
-    }
-    (record, problems)
-}
-
-/// Whether the maps are as complete as waiting can make them: for a given WWID its map has a
-/// healthy path through every session; for "auto" every disk of `expected` is a healthy path.
-pub fn complete(
-    maps: &[Map],
-    sessions: &[SessionFact],
-    wanted: &Wanted,
-    expected: &[String],
-) -> bool {
-    match wanted {
-        Wanted::Wwid(w) => maps
-            .iter()
-            .find(|m| &m.wwid == w)
-            .is_some_and(|m| check_paths(m, sessions).1.is_empty()),
-        Wanted::Auto => {
-            let healthy: BTreeSet<&str> = maps
-                .iter()
-                .flat_map(|m| m.healthy_paths())
-                .filter_map(|p| p.dev.as_deref())
-                .collect();
-            !expected.is_empty() && expected.iter().all(|d| healthy.contains(d.as_str()))
-        }
-    }
 }
 
 /// How the wait for the maps is bounded.
@@ -434,8 +162,19 @@ pub struct Multipath {
     config_changes: Vec<String>,
 }
 
+/// The distro preflight recorded; a dry run without preflight's facts (`--only`) reads
+/// os-release itself, as preflight would.
 fn distro(cx: &Ctx<'_>) -> Result<Distro, StepError> {
-    cx.facts.os.as_ref().and_then(|o| o.distro).ok_or_else(|| {
+    let read = || -> Result<Option<Distro>, StepError> {
+        let text = cx.host.read(Path::new("/etc/os-release"))?;
+        Ok(text.and_then(|t| crate::steps::preflight::parse_os_release(&t).distro))
+    };
+    let known = cx.facts.os.as_ref().and_then(|o| o.distro);
+    let found = match known {
+        None if cx.options.dry_run => read()?,
+        k => k,
+    };
+    found.ok_or_else(|| {
         StepError::Failed(
             "the distribution is not known yet: run the preflight step first \
              (`iser-wizard run --from preflight`)"
@@ -463,20 +202,6 @@ fn target_iqn(cx: &Ctx<'_>) -> String {
         .unwrap_or_else(|| "the target".into())
 }
 
-/// `multipath -ll`: the maps, or none when the kernel driver is not loaded yet.
-fn list_maps(cx: &Ctx<'_>) -> Result<(Vec<Map>, bool), StepError> {
-    let cmd = Cmd::probe(["multipath", "-ll"]);
-    let out = cx.host.run(&cmd)?;
-    let all = format!("{}\n{}", out.stdout, out.stderr);
-    if all.contains("driver not loaded") {
-        return Ok((Vec::new(), false));
-    }
-    if !out.success() {
-        return Err(StepError::command(&cmd, &out, None));
-    }
-    Ok((parse_multipath_listing(&out.stdout).maps, true))
-}
-
 fn initramfs_cmd(d: Distro) -> Cmd {
     let long = Duration::from_secs(900);
     match d {
@@ -487,77 +212,18 @@ fn initramfs_cmd(d: Distro) -> Cmd {
     }
 }
 
-/// udev's properties of a disk (`KEY=value` lines).
-fn udev_properties(cx: &Ctx<'_>, disk: &str) -> Result<BTreeMap<String, String>, StepError> {
-    let dev = format!("/dev/{disk}");
-    let cmd = Cmd::probe([
-        "udevadm",
-        "info",
-        "--query=property",
-        &format!("--name={dev}"),
-    ]);
-    let out = cx.host.run(&cmd)?;
-    if !out.success() {
-        return Err(StepError::command(&cmd, &out, None));
-    }
-    Ok(out
-        .stdout
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect())
+fn load_driver() -> Action {
+    Action::run(
+        Cmd::change(["modprobe", "dm_multipath"]),
+        "the kernel's multipath driver is not loaded",
+    )
 }
 
-/// What the map carries: signatures, devices built on it, mounts (empty: nothing).
-fn data_on(cx: &Ctx<'_>, map: &Map) -> Result<Vec<String>, StepError> {
-    let dev = format!("/dev/mapper/{}", map.name);
-    let mut found = Vec::new();
-    let cmd = Cmd::probe(["blkid", "-p", "-o", "export", &dev]);
-    let out = cx.host.run(&cmd)?;
-    match out.code {
-        // blkid exits 2 when it finds nothing.
-        Some(2) if out.stdout.trim().is_empty() => {}
-        Some(0) => {
-            let sig = parse_blkid_export(&out.stdout)
-                .map_err(|e| StepError::Failed(format!("reading blkid output for {dev}: {e}")))?;
-            if let Some(s) = sig.filter(|s| s.is_occupied()) {
-                let what = s
-                    .pttype
-                    .map(|p| format!("a {p} partition table"))
-                    .or(s.fs_type.map(|f| format!("a {f} signature")))
-                    .or(s.usage.map(|u| format!("a {u} signature")))
-                    .unwrap_or_default();
-                found.push(format!("carries {what}"));
-            }
-        }
-        _ => return Err(StepError::command(&cmd, &out, None)),
-    }
-    let cmd = Cmd::probe(["lsblk", "-J", "-o", "NAME,TYPE,MOUNTPOINT", &dev]);
-    let out = cx.host.run(&cmd)?;
-    if !out.success() {
-        return Err(StepError::command(&cmd, &out, None));
-    }
-    let devs = parse_lsblk_json(&out.stdout)
-        .map_err(|e| StepError::Failed(format!("reading lsblk output for {dev}: {e}")))?;
-    fn walk(d: &BlockDev, top: bool, found: &mut Vec<String>) {
-        if !top {
-            found.push(format!(
-                "{} ({}) is built on it",
-                d.name,
-                d.dev_type.as_deref().unwrap_or("device")
-            ));
-        }
-        for m in &d.mountpoints {
-            found.push(format!("{} is mounted on {m}", d.name));
-        }
-        for c in &d.children {
-            walk(c, false, found);
-        }
-    }
-    if let Some(d) = devs.first() {
-        walk(d, true, &mut found);
-    }
-    Ok(found)
+fn reload_maps() -> Action {
+    Action::run(
+        Cmd::change(["multipath", "-r"]),
+        "make the maps of the target's LUNs now",
+    )
 }
 
 impl Multipath {
@@ -565,38 +231,129 @@ impl Multipath {
         if let Some(w) = &self.wanted {
             return Ok(w.clone());
         }
-        let a = cx
-            .ask
-            .want(
-                "volume.wwid",
-                "WWID of the volume (\"auto\": the one empty LUN of the target)",
-                Some(Wwid::Auto),
-                |a| &mut a.volume.wwid,
-            )?
-            .to_string();
-        let w = Wanted::from_answer(&a);
+        let a = cx.ask.want(
+            "volume.wwid",
+            "WWID of the volume (\"auto\": the one empty LUN of the target)",
+            Some(Wwid::Auto),
+            |a| &mut a.volume.wwid,
+        )?;
+        let w = Wanted::from(&a);
         self.wanted = Some(w.clone());
         Ok(w)
     }
 
-    fn extra(facts: &mut crate::steps::Facts) -> &mut serde_json::Map<String, Value> {
-        let v = facts
-            .extra
-            .entry(EXTRA.to_string())
-            .or_insert_with(|| json!({}));
-        if !v.is_object() {
-            *v = json!({});
+    /// RHEL's multipath.conf when it is absent; returns whether the plan creates it.
+    fn plan_conf(
+        &mut self,
+        cx: &Ctx<'_>,
+        plan: &mut Plan,
+        distro: Distro,
+    ) -> Result<bool, StepError> {
+        let conf = cx.host.read(Path::new(CONF))?;
+        let created_conf = conf.is_none() && distro == Distro::Rhel;
+        if created_conf {
+            plan.push(Action::write(
+                CONF,
+                None,
+                RHEL_CONF.to_string(),
+                0o644,
+                "RHEL's multipathd does not start without this file; the settings \
+                 `mpathconf --enable` writes (E-Series needs no devices section)",
+            ));
+            self.config_changes.push(format!("{CONF} created"));
         }
-        v.as_object_mut().expect("just made an object")
+        Ok(created_conf)
     }
 
-    fn pending(cx: &Ctx<'_>) -> bool {
-        cx.facts
-            .extra
-            .get(EXTRA)
-            .and_then(|v| v.get("initramfs_pending"))
-            .and_then(Value::as_bool)
-            .unwrap_or(false)
+    /// The initramfs rebuild when asked for and the configuration changed now or in a run
+    /// that stopped before its rebuild; otherwise a note when it changed.
+    fn plan_initramfs(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        plan: &mut Plan,
+        distro: Distro,
+        rebuild: bool,
+        config_changed: bool,
+        pending: bool,
+    ) {
+        if rebuild && (config_changed || pending) {
+            let cmd = initramfs_cmd(distro);
+            plan.push(Task::RebuildInitramfs.action(format!(
+                "{cmd}    # the initramfs gets the {} multipath configuration",
+                if config_changed { "new" } else { "changed" }
+            )));
+            if !cx.options.dry_run {
+                // Not a record but a journal: kept until the rebuild is done (the engine
+                // saves the facts after every action), so a run stopped between the change
+                // and the rebuild rebuilds next time, though the configuration then matches.
+                cx.facts.multipath.initramfs_pending = true;
+            }
+            self.initramfs = Some(cmd);
+        } else if config_changed {
+            plan.note(format!(
+                "the initramfs keeps the old multipath configuration (multipath.rebuild_initramfs \
+                 is false); rebuild it with `{}` before relying on multipath at boot",
+                initramfs_cmd(distro)
+            ));
+        }
+    }
+
+    /// The wait for the maps; `sessions`: how many there are, when known.
+    fn wait_action(&self, wanted: &Wanted, sessions: Option<usize>) -> Action {
+        Task::WaitMap.action(format!(
+            "wait (at most {} s) until multipath -ll shows the {} with a healthy path \
+             through each of the {}",
+            self.poll.bound.as_secs(),
+            match wanted {
+                Wanted::Wwid(w) => format!("map of {w}"),
+                Wanted::Auto => "maps of the target's LUNs".into(),
+            },
+            match sessions {
+                Some(n) => format!("{n} sessions"),
+                None => "target's sessions".into(),
+            }
+        ))
+    }
+
+    /// A dry run before the sessions exist or multipath-tools is installed: what a real
+    /// run does, from the answers, with what only it learns as placeholders.
+    fn plan_from_answers(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        plan: &mut Plan,
+        distro: Distro,
+        wanted: &Wanted,
+        rebuild: bool,
+        created_conf: bool,
+    ) -> Result<(), StepError> {
+        let service = if cx.planning_without("multipathd") {
+            ServiceState::absent()
+        } else {
+            service_state(cx)?
+        };
+        if !cx.host.exists(Path::new("/sys/module/dm_multipath")) {
+            plan.push(load_driver());
+        }
+        let wwid = match wanted {
+            Wanted::Wwid(w) => w.clone(),
+            Wanted::Auto => plan.learn("WWID of the volume, learned after login"),
+        };
+        plan.push(Action::run(
+            Cmd::change(["multipath", "-a", &wwid]),
+            format!(
+                "add the volume's WWID to {WWIDS} when `multipath -t` shows a find_multipaths \
+                 that would leave it unmapped (strict, Debian's default); the real run does \
+                 this for every LUN of the target, naming one of its path devices"
+            ),
+        ));
+        self.config_changes.push(format!("{wwid} added to {WWIDS}"));
+        for a in service.actions(created_conf) {
+            plan.push(a);
+        }
+        plan.push(reload_maps());
+        self.plan_initramfs(cx, plan, distro, rebuild, true, false);
+        plan.push(self.wait_action(wanted, None));
+        Ok(())
     }
 
     /// The session disks that are no path of any map, grouped by WWID (udev's ID_SERIAL, what
@@ -694,12 +451,7 @@ impl Multipath {
         let mode = if created_conf {
             FindMultipaths::On
         } else {
-            let cmd = Cmd::probe(["multipath", "-t"]);
-            let out = cx.host.run(&cmd)?;
-            if !out.success() {
-                return Err(StepError::command(&cmd, &out, None));
-            }
-            match find_multipaths_in(&out.stdout) {
+            match observe::find_multipaths(cx)? {
                 Some(m) => m,
                 None => {
                     plan.note(
@@ -711,17 +463,10 @@ impl Multipath {
             }
         };
         let wwids = cx.host.read(Path::new(WWIDS))?.unwrap_or_default();
-        let mut changed = false;
-        // Every LUN reached through these sessions gets a map, not only the volume: a LUN
-        // left as raw SCSI paths invites I/O without failover (or a mkfs on one path).
-        for (wwid, disks) in &groups {
-            expected.extend(disks.iter().cloned());
-            // A LUN with a map already is known to multipath: `multipath -r` adds the
-            // missing path; its WWID needs no listing.
-            let has_map = maps.iter().any(|m| &m.wwid == wwid);
-            if has_map || wwids_lists(&wwids, wwid) || mode.maps_unknown_wwid(disks.len()) {
-                continue;
-            }
+        expected.extend(groups.values().flatten().cloned());
+        let to_list = to_list(&groups, maps, &wwids, mode);
+        let changed = !to_list.is_empty();
+        for (wwid, disks) in to_list {
             plan.push(Action::run(
                 Cmd::change(["multipath", "-a", &format!("/dev/{}", disks[0])]),
                 format!(
@@ -733,7 +478,6 @@ impl Multipath {
                 ),
             ));
             self.config_changes.push(format!("{wwid} added to {WWIDS}"));
-            changed = true;
         }
         expected.sort();
         expected.dedup();
@@ -776,27 +520,28 @@ impl Multipath {
         let wanted = self.wanted.clone().expect("plan ran before task");
         let sessions = sessions(cx)?;
         let start = Instant::now();
-        loop {
-            let (maps, _) = list_maps(cx)?;
-            if complete(&maps, &sessions, &wanted, &self.expected) {
-                return Ok(());
-            }
-            let waited = start.elapsed();
-            if waited >= self.poll.bound {
-                // What is missing is named by verify, from a fresh look.
+        let bound = self.poll.bound.as_secs();
+        let done = poll_until(
+            cx.host,
+            Wait::new(self.poll.bound, self.poll.interval),
+            || {
+                let (maps, _) = list_maps(cx)?;
+                if complete(&maps, &sessions, &wanted, &self.expected) {
+                    return Ok(Some(()));
+                }
                 cx.progress.message(&format!(
-                    "the maps were not complete after {} s",
-                    self.poll.bound.as_secs()
+                    "waiting for the multipath maps ({} s of at most {bound} s)",
+                    start.elapsed().as_secs()
                 ));
-                return Ok(());
-            }
-            cx.progress.message(&format!(
-                "waiting for the multipath maps ({} s of at most {} s)",
-                waited.as_secs(),
-                self.poll.bound.as_secs()
-            ));
-            std::thread::sleep(self.poll.interval.min(self.poll.bound - waited));
+                Ok(None)
+            },
+        )?;
+        if done.is_none() {
+            // What is missing is named by verify, from a fresh look.
+            cx.progress
+                .message(&format!("the maps were not complete after {bound} s"));
         }
+        Ok(())
     }
 }
 
@@ -807,7 +552,15 @@ impl Step for Multipath {
 
     fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
         let distro = distro(cx)?;
-        let sessions = sessions(cx)?;
+        // A dry run before the sessions exist (or before multipath-tools is installed) plans
+        // from the answers; a real run needs both.
+        let from_answers = cx.options.dry_run
+            && (cx.facts.sessions.is_empty() || cx.planning_without("multipath"));
+        let sessions = if from_answers {
+            Vec::new()
+        } else {
+            sessions(cx)?
+        };
         let wanted = self.wanted(cx)?;
         let rebuild = cx.ask.want_yes(
             "multipath.rebuild_initramfs",
@@ -818,26 +571,14 @@ impl Step for Multipath {
         let mut plan = Plan::new(StepName::Multipath);
         self.config_changes.clear();
         self.initramfs = None;
-
-        let conf = cx.host.read(Path::new(CONF))?;
-        let created_conf = conf.is_none() && distro == Distro::Rhel;
-        if created_conf {
-            plan.push(Action::write(
-                CONF,
-                None,
-                RHEL_CONF.to_string(),
-                0o644,
-                "RHEL's multipathd does not start without this file; the settings \
-                 `mpathconf --enable` writes (E-Series needs no devices section)",
-            ));
-            self.config_changes.push(format!("{CONF} created"));
+        let created_conf = self.plan_conf(cx, &mut plan, distro)?;
+        if from_answers {
+            self.plan_from_answers(cx, &mut plan, distro, &wanted, rebuild, created_conf)?;
+            return Ok(plan);
         }
 
-        let enabled = cx.probe(&["systemctl", "is-enabled", "multipathd"])?;
-        let enabled = enabled.stdout.trim().to_string();
-        let active = cx.probe(&["systemctl", "is-active", "multipathd"])?;
-        let active = active.stdout.trim() == "active";
-        if enabled.is_empty() || enabled == "not-found" {
+        let service = service_state(cx)?;
+        if !service.installed() {
             let pkg = distro
                 .package_for("multipathd")
                 .unwrap_or("multipath-tools");
@@ -846,13 +587,9 @@ impl Step for Multipath {
                 distro.install_hint(&[pkg])
             )));
         }
-
         let (maps, driver) = list_maps(cx)?;
         if !driver {
-            plan.push(Action::run(
-                Cmd::change(["modprobe", "dm_multipath"]),
-                "the kernel's multipath driver is not loaded",
-            ));
+            plan.push(load_driver());
         }
         let wwids_changed =
             self.plan_mapping(cx, &mut plan, &wanted, &sessions, &maps, created_conf)?;
@@ -865,73 +602,17 @@ impl Step for Multipath {
                 .collect();
             self.expected.iter().any(|d| !paths.contains(d.as_str()))
         };
-
-        if enabled == "masked" {
-            plan.push(Action::run(
-                Cmd::change(["systemctl", "unmask", "multipathd"]),
-                "multipathd was masked",
-            ));
-        }
-        let enabled_ok = matches!(
-            enabled.as_str(),
-            "enabled" | "enabled-runtime" | "static" | "indirect" | "alias" | "generated"
-        );
-        if !enabled_ok || !active {
-            plan.push(Action::run(
-                Cmd::change(["systemctl", "enable", "--now", "multipathd"]),
-                "the multipath daemon, now and at boot (it restores failed paths)",
-            ));
-        } else if created_conf {
-            plan.push(Action::run(
-                Cmd::change(["systemctl", "reload", "multipathd"]),
-                format!("the running daemon reads the new {CONF}"),
-            ));
+        for a in service.actions(created_conf) {
+            plan.push(a);
         }
         if config_changed || unmapped {
-            plan.push(Action::run(
-                Cmd::change(["multipath", "-r"]),
-                "make the maps of the target's LUNs now",
-            ));
+            plan.push(reload_maps());
         }
-
-        let pending = Self::pending(cx);
-        if rebuild && (config_changed || pending) {
-            let cmd = initramfs_cmd(distro);
-            plan.push(Action::task(
-                "rebuild-initramfs",
-                format!(
-                    "{cmd}    # the initramfs gets the {} multipath configuration",
-                    if config_changed { "new" } else { "changed" }
-                ),
-            ));
-            if !cx.options.dry_run {
-                // Kept until the rebuild is done: a run stopped between the change and the
-                // rebuild rebuilds next time, though the configuration then matches.
-                Self::extra(cx.facts).insert("initramfs_pending".into(), json!(true));
-            }
-            self.initramfs = Some(cmd);
-        } else if config_changed {
-            plan.note(format!(
-                "the initramfs keeps the old multipath configuration (multipath.rebuild_initramfs \
-                 is false); rebuild it with `{}` before relying on multipath at boot",
-                initramfs_cmd(distro)
-            ));
-        }
+        let pending = cx.facts.initramfs_pending();
+        self.plan_initramfs(cx, &mut plan, distro, rebuild, config_changed, pending);
 
         if !plan.is_empty() {
-            plan.push(Action::task(
-                "wait-map",
-                format!(
-                    "wait (at most {} s) until multipath -ll shows the {} with a healthy path \
-                     through each of the {} sessions",
-                    self.poll.bound.as_secs(),
-                    match &wanted {
-                        Wanted::Wwid(w) => format!("map of {w}"),
-                        Wanted::Auto => "maps of the target's LUNs".into(),
-                    },
-                    sessions.len()
-                ),
-            ));
+            plan.push(self.wait_action(&wanted, Some(sessions.len())));
         } else {
             // Nothing to change: find the volume now so a problem stops the run here.
             let c = self.select(cx, &maps, &sessions, &wanted)?;
@@ -945,22 +626,22 @@ impl Step for Multipath {
     }
 
     fn task(&mut self, cx: &mut Ctx<'_>, id: &str) -> Result<(), StepError> {
-        match id {
-            "wait-map" => self.wait_for_maps(cx),
-            "rebuild-initramfs" => {
+        match Task::from_id(id) {
+            Some(Task::WaitMap) => self.wait_for_maps(cx),
+            Some(Task::RebuildInitramfs) => {
                 let cmd = self.initramfs.clone().expect("plan ran before task");
                 cx.progress.message(&format!("{cmd}"));
                 let out = cx.host.run(&cmd)?;
                 if !out.success() {
                     return Err(StepError::command(&cmd, &out, None));
                 }
-                let e = Self::extra(cx.facts);
-                e.insert("initramfs_pending".into(), json!(false));
-                e.insert("initramfs_rebuilt".into(), json!(cmd.to_string()));
+                cx.facts.multipath.initramfs_pending = false;
+                cx.facts.legacy_extra = Default::default();
+                cx.facts.multipath.initramfs_rebuilt = Some(cmd.to_string());
                 Ok(())
             }
-            other => Err(StepError::Failed(format!(
-                "internal: no task {other:?} in the multipath step"
+            None => Err(StepError::Failed(format!(
+                "internal: no task {id:?} in the multipath step"
             ))),
         }
     }
@@ -971,8 +652,9 @@ impl Step for Multipath {
         let (maps, _) = list_maps(cx)?;
         let chosen = self.select(cx, &maps, &sessions, &wanted)?;
         let map = &chosen.map;
-        let (paths, problems) = check_paths(map, &sessions);
-        if !problems.is_empty() {
+        let (paths, diffs) = path_differences(map, &sessions);
+        if !diffs.is_empty() {
+            let problems: Vec<String> = diffs.iter().map(ToString::to_string).collect();
             return Err(StepError::Failed(format!(
                 "the multipath map {} ({}) is not healthy:\n    - {}\n  Check the sessions \
                  (`iscsiadm -m session -P 3`) and `multipath -ll {}`",
@@ -1014,31 +696,34 @@ impl Step for Multipath {
         rec.size = map.size.clone();
         rec.paths = paths.clone();
         let changes = std::mem::take(&mut self.config_changes);
-        let e = Self::extra(cx.facts);
-        e.insert("name".into(), json!(map.name));
-        e.insert("vendor_product".into(), json!(vendor_product));
-        e.insert("hwhandler".into(), json!(map.hwhandler));
-        e.insert(
-            "paths".into(),
-            Value::Array(
-                paths
-                    .iter()
-                    .map(|(d, s)| {
-                        let via = sessions.iter().find(|x| x.disks.contains(d));
-                        json!({
-                            "dev": d,
-                            "state": s,
-                            "iface": via.map(|x| x.iface.clone()),
-                            "portal": via.map(|x| x.portal.clone()),
-                        })
-                    })
-                    .collect(),
-            ),
-        );
-        e.insert("data".into(), json!(chosen.data));
-        if !changes.is_empty() {
-            e.insert("config_changes".into(), json!(changes));
-        }
+        let m = &mut cx.facts.multipath;
+        let kept = std::mem::take(m);
+        *m = MultipathFact {
+            name: Some(map.name.clone()),
+            vendor_product: Some(vendor_product),
+            hwhandler: map.hwhandler.clone(),
+            paths: paths
+                .iter()
+                .map(|(dev, state)| {
+                    let via = sessions.iter().find(|x| x.disks.contains(dev));
+                    MapPathFact {
+                        dev: dev.clone(),
+                        state: state.clone(),
+                        iface: via.map(|x| x.iface.clone()),
+                        portal: via.map(|x| x.portal.clone()),
+                    }
+                })
+                .collect(),
+            data: chosen.data.clone(),
+            // A rerun that changes nothing keeps what the run that changed it recorded.
+            config_changes: if changes.is_empty() {
+                kept.config_changes
+            } else {
+                changes
+            },
+            initramfs_pending: kept.initramfs_pending,
+            initramfs_rebuilt: kept.initramfs_rebuilt,
+        };
         Ok(())
     }
 }

@@ -1,5 +1,8 @@
 use super::*;
 use crate::steps::facts::VolumeFact;
+use crate::steps::parse::blkid::Signature;
+use crate::steps::parse::lsblk::BlockDev;
+use crate::steps::Cmd;
 
 fn dev(path: &str, t: &str) -> BlockDev {
     BlockDev {
@@ -27,8 +30,8 @@ fn blank() -> Probe {
 fn want() -> Wanted {
     Wanted {
         partition: true,
-        fstype: "ext4".into(),
-        mount_point: "/mnt/ext4".into(),
+        fstype: FsType::Ext4,
+        mount_point: "/mnt/ext4".parse().unwrap(),
         fstab: true,
         wwid: Some("36001405aa".into()),
         force: false,
@@ -44,9 +47,10 @@ fn part(fstype: Option<&str>, uuid: Option<&str>, mounted: &[&str]) -> BlockDev 
     p
 }
 
+/// The evidence of a refusal, in the operator's words.
 fn refused(d: &Decision) -> Vec<String> {
     match d {
-        Decision::Refuse(_, ev) => ev.clone(),
+        Decision::Refuse(_, ev) => ev.iter().map(ToString::to_string).collect(),
         other => panic!("expected a refusal, got {other:?}"),
     }
 }
@@ -252,6 +256,43 @@ fn fstab_entries_are_found_by_mount_point() {
         ))
     );
     assert_eq!(fstab_entry(fstab, "/mnt"), None);
+}
+
+#[test]
+fn the_evidence_is_typed() {
+    let mut p = blank();
+    p.dm_uuid = None;
+    p.swaps = vec![MAP.into()];
+    p.signature = Some(Signature {
+        usage: Some("raid".into()),
+        ..Default::default()
+    });
+    let d = decide(&p, &want(), &VolumeFact::default());
+    let Decision::Refuse(_, ev) = &d else {
+        panic!("{d:?}")
+    };
+    assert_eq!(
+        ev,
+        &[
+            Finding::NotTheLun {
+                map: MAP.into(),
+                wwid: "36001405aa".into(),
+                dm_uuid: None,
+            },
+            Finding::Swap { dev: MAP.into() },
+        ]
+    );
+    assert_eq!(
+        ev[0].to_string(),
+        format!("{MAP} is not the multipath map of WWID 36001405aa (its dm uuid is absent)")
+    );
+    // Only signatures: the evidence names what blkid saw.
+    p.dm_uuid = Some("mpath-36001405aa".into());
+    p.swaps.clear();
+    assert_eq!(
+        refused(&decide(&p, &want(), &VolumeFact::default())),
+        [format!("{MAP} carries a raid signature")]
+    );
 }
 
 /// Tests on real loop devices: real lsblk, blkid, wipefs, parted, mkfs and mount, with
@@ -539,5 +580,129 @@ mod loopdev {
         lo.mounts.push(mp.clone());
         assert!(plan.render().contains(&format!("wipefs -a {}", lo.dev)));
         assert!(facts.volume.fs_uuid.is_some());
+    }
+}
+
+// ---- a dry run on a bare host ----
+
+mod bare {
+    use super::*;
+    use crate::steps::fake::FakeHost;
+    use crate::steps::host::ReadOnly;
+    use crate::steps::testkit::{summary, Run};
+    use crate::steps::Facts;
+
+    const UUID: &str = "170b7b73-5af6-4160-bff9-8e3913308e30";
+
+    fn run(volume: serde_json::Value) -> Run {
+        let mut run = Run::new(serde_json::json!({ "volume": volume }), Facts::default());
+        run.options.dry_run = true;
+        run
+    }
+
+    fn step() -> Filesystem {
+        Filesystem {
+            uuid_for_tests: Some(UUID.into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_bare_host_plans_every_action_from_the_answers() {
+        let h = FakeHost::new().only_programs(&["lsblk", "blkid"]);
+        let mut run = run(serde_json::json!({"wwid": "auto", "partition": true,
+            "filesystem": "ext4", "mount_point": "/mnt/ext4", "fstab": true}));
+        let ro = ReadOnly(&h);
+        let plan = step().plan(&mut run.cx(&ro)).unwrap();
+        h.finish();
+        assert!(h.ran().is_empty(), "probed: {:?}", h.ran());
+        let map = "<multipath map of the volume>";
+        assert_eq!(
+            summary(&plan),
+            [
+                "task safety-checks".to_string(),
+                format!(
+                    "parted -s '{map}' unit s mklabel gpt mkpart iser-data ext4 \
+                     '<first sector, on the alignment>' \
+                     '<last sector, before the backup GPT, on the alignment>'"
+                ),
+                "task find-partition".into(),
+                "task mkfs".into(),
+                "mkdir -p /mnt/ext4".into(),
+                "write /etc/fstab".into(),
+                "task mount".into(),
+            ]
+        );
+        assert_eq!(
+            plan.learned,
+            [
+                "multipath map of the volume",
+                "WWID of the volume, learned after login",
+                "first sector, on the alignment",
+                "last sector, before the backup GPT, on the alignment",
+                "optimal I/O size of the map, else 1 MiB",
+            ]
+        );
+        let text = plan.render();
+        assert!(
+            text.contains("partition aligned to <optimal I/O size of the map, else 1 MiB>"),
+            "{text}"
+        );
+        assert!(text.contains(&format!("mkfs.ext4 -q -U {UUID}")), "{text}");
+        assert!(
+            text.contains(&format!(
+                "+UUID={UUID} /mnt/ext4 ext4 defaults,_netdev,nofail 0 2"
+            )),
+            "{text}"
+        );
+        assert!(text.contains("refuse (exit 3)"), "{text}");
+        assert_eq!(run.facts, Facts::default(), "a plan records nothing");
+        assert!(run.sheet.volume.is_none(), "a plan records nothing");
+    }
+
+    #[test]
+    fn without_a_partition_the_map_itself_is_formatted_and_mounted() {
+        let h = FakeHost::new();
+        h.put_file("/etc/fstab", "UUID=u1 / ext4 defaults 0 1\n");
+        h.put_file("/srv/data/.keep", "");
+        let mut run = run(serde_json::json!({"wwid": "36001405aa", "partition": false,
+            "filesystem": "xfs", "mount_point": "/srv/data", "fstab": true}));
+        let ro = ReadOnly(&h);
+        let plan = step().plan(&mut run.cx(&ro)).unwrap();
+        h.finish();
+        assert_eq!(
+            summary(&plan),
+            [
+                "task safety-checks".to_string(),
+                format!("mkfs.xfs -q -m uuid={UUID} '<multipath map of the volume>'"),
+                "write /etc/fstab".into(),
+                "mount -t xfs '<multipath map of the volume>' /srv/data".into(),
+            ]
+        );
+        assert_eq!(plan.learned, ["multipath map of the volume"]);
+        assert!(
+            plan.render().contains("WWID 36001405aa"),
+            "{}",
+            plan.render()
+        );
+    }
+
+    #[test]
+    fn a_real_run_without_a_map_still_stops() {
+        let h = FakeHost::new();
+        let mut run = run(serde_json::json!({"wwid": "auto", "partition": true,
+            "filesystem": "ext4", "mount_point": "/mnt/ext4", "fstab": true}));
+        run.options.dry_run = false;
+        let e = step().plan(&mut run.cx(&h)).unwrap_err().to_string();
+        assert!(e.contains("run the multipath step first"), "{e}");
+        h.finish();
+    }
+
+    #[test]
+    fn task_ids_round_trip() {
+        for t in Task::ALL {
+            assert_eq!(Task::from_id(t.id()), Some(t));
+        }
+        assert_eq!(Task::from_id("format"), None);
     }
 }

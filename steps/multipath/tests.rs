@@ -3,9 +3,11 @@ use crate::prompt::Asker;
 use crate::steps::facts::OsInfo;
 use crate::steps::fake::FakeHost;
 use crate::steps::host::ReadOnly;
+use crate::steps::parse::multipath::parse_multipath_listing;
 use crate::steps::testkit::{apply, summary, Run};
 use crate::steps::{CmdOutput, Facts, Options};
 use crate::worksheets::Worksheet;
+use serde_json::json;
 
 const T: &str = "iqn.2002-09.com.lab:array";
 /// The lab's two LIO LUNs (512M and 256M).
@@ -394,17 +396,20 @@ fn a_fresh_debian_host_adds_every_lun_of_the_target_and_waits_for_the_map() {
         rec.paths,
         ["sda", "sdc", "sde", "sdg"].map(|d| (d.to_string(), GOOD.to_string()))
     );
-    let extra = &run.facts.extra["multipath"];
-    assert_eq!(extra["initramfs_pending"], json!(false));
-    assert_eq!(extra["initramfs_rebuilt"], json!("update-initramfs -u"));
+    let rec = &run.facts.multipath;
+    assert!(!rec.initramfs_pending);
     assert_eq!(
-        extra["config_changes"],
-        json!([
+        rec.initramfs_rebuilt.as_deref(),
+        Some("update-initramfs -u")
+    );
+    assert_eq!(
+        rec.config_changes,
+        [
             format!("{W0} added to {WWIDS}"),
             format!("{W1} added to {WWIDS}")
-        ])
+        ]
     );
-    assert_eq!(extra["paths"][3]["portal"], json!("192.168.131.102:3260"));
+    assert_eq!(rec.paths[3].portal.as_deref(), Some("192.168.131.102:3260"));
 }
 
 #[test]
@@ -592,9 +597,7 @@ fn a_rerun_plans_nothing_and_does_not_rebuild_the_initramfs() {
 fn a_rebuild_left_pending_by_a_stopped_run_is_done_on_the_next() {
     let h = FakeHost::new();
     let mut run = Run::multipath(Distro::Debian, W0, true, 2);
-    run.facts
-        .extra
-        .insert("multipath".into(), json!({"initramfs_pending": true}));
+    run.facts.multipath.initramfs_pending = true;
     let mut step = quick();
     service(&h, "enabled", "active");
     h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
@@ -605,10 +608,7 @@ fn a_rebuild_left_pending_by_a_stopped_run_is_done_on_the_next() {
     apply(&mut step, &mut run.cx(&h), &plan).unwrap();
     step.verify(&mut run.cx(&h)).unwrap();
     h.finish();
-    assert_eq!(
-        run.facts.extra["multipath"]["initramfs_pending"],
-        json!(false)
-    );
+    assert!(!run.facts.multipath.initramfs_pending);
 }
 
 #[test]
@@ -709,8 +709,8 @@ fn a_given_wwid_that_carries_data_is_recorded_not_refused() {
     step.verify(&mut run.cx(&h)).unwrap();
     h.finish();
     assert_eq!(run.facts.volume.wwid.as_deref(), Some(W0));
-    let data = &run.facts.extra["multipath"]["data"];
-    assert_eq!(data[0], json!("carries a gpt partition table"), "{data}");
+    let data = &run.facts.multipath.data;
+    assert_eq!(data[0], "carries a gpt partition table", "{data:?}");
 }
 
 #[test]
@@ -847,7 +847,7 @@ fn a_dry_run_plan_runs_no_change_and_marks_nothing_pending() {
     assert!(!plan.is_empty());
     h.finish();
     assert!(h.changes().is_empty());
-    assert!(!run.facts.extra.contains_key("multipath"));
+    assert_eq!(run.facts.multipath, MultipathFact::default());
 }
 
 #[test]
@@ -905,4 +905,255 @@ fn choosing_another_volume_drops_what_was_recorded_about_the_old_one() {
     assert_eq!(v.wwid.as_deref(), Some(W0));
     assert_eq!(v.partition, None);
     assert_eq!(v.fs_uuid, None);
+}
+
+// ---- a dry run on a bare host ----
+
+/// A dry run on Debian before preflight installed anything: no sessions, no multipath.
+fn bare(wwid: &str, rebuild: bool) -> (FakeHost, Run) {
+    let h = FakeHost::new().only_programs(&["systemctl", "lsblk", "blkid"]);
+    let mut run = Run::multipath(Distro::Debian, wwid, rebuild, 2);
+    run.facts.sessions.clear();
+    run.facts.target_iqn = None;
+    run.options.dry_run = true;
+    (h, run)
+}
+
+#[test]
+fn a_bare_host_dry_run_plans_from_the_answers_with_the_wwid_as_a_placeholder() {
+    let (h, mut run) = bare("auto", true);
+    let ro = ReadOnly(&h);
+    let plan = quick().plan(&mut run.cx(&ro)).unwrap();
+    h.finish();
+    assert!(h.ran().is_empty(), "probed: {:?}", h.ran());
+    assert_eq!(
+        summary(&plan),
+        [
+            "modprobe dm_multipath",
+            "multipath -a '<WWID of the volume, learned after login>'",
+            "systemctl enable --now multipathd",
+            "multipath -r",
+            "task rebuild-initramfs",
+            "task wait-map",
+        ]
+    );
+    assert_eq!(plan.learned, ["WWID of the volume, learned after login"]);
+    let text = plan.render();
+    assert!(text.contains("update-initramfs -u"), "{text}");
+    assert!(text.contains("the target's sessions"), "{text}");
+    assert_eq!(run.facts.multipath, MultipathFact::default());
+    assert_eq!(run.facts.volume, VolumeFact::default());
+}
+
+#[test]
+fn a_bare_host_dry_run_names_the_answered_wwid_and_keeps_rhel_s_file() {
+    let (h, mut run) = bare(W0, false);
+    run.facts.os.as_mut().unwrap().distro = Some(Distro::Rhel);
+    h.put_file("/sys/module/dm_multipath/refcnt", "0\n");
+    let ro = ReadOnly(&h);
+    let plan = quick().plan(&mut run.cx(&ro)).unwrap();
+    h.finish();
+    assert_eq!(
+        summary(&plan),
+        [
+            format!("write {CONF}"),
+            format!("multipath -a {W0}"),
+            "systemctl enable --now multipathd".into(),
+            "multipath -r".into(),
+            "task wait-map".into(),
+        ]
+    );
+    assert!(plan.learned.is_empty(), "{:?}", plan.learned);
+    assert!(
+        plan.notes
+            .iter()
+            .any(|n| n.contains("dracut --force --add multipath")),
+        "{:?}",
+        plan.notes
+    );
+}
+
+#[test]
+fn a_dry_run_with_multipath_installed_but_no_sessions_asks_systemd() {
+    let (h, mut run) = bare(W0, false);
+    let h = {
+        drop(h);
+        FakeHost::new().only_programs(&["systemctl", "multipath", "multipathd"])
+    };
+    h.put_file("/sys/module/dm_multipath/refcnt", "0\n");
+    service(&h, "enabled", "active");
+    let ro = ReadOnly(&h);
+    let plan = quick().plan(&mut run.cx(&ro)).unwrap();
+    h.finish();
+    assert_eq!(
+        summary(&plan),
+        [
+            format!("multipath -a {W0}"),
+            "multipath -r".into(),
+            "task wait-map".into()
+        ]
+    );
+}
+
+#[test]
+fn a_real_run_without_sessions_still_stops() {
+    let (h, mut run) = bare("auto", false);
+    run.options.dry_run = false;
+    let e = err_text(quick().plan(&mut run.cx(&h)));
+    assert!(e.contains("run the sessions step first"), "{e}");
+    h.finish();
+}
+
+#[test]
+fn a_legacy_pending_rebuild_is_done_and_cleared() {
+    let h = FakeHost::new();
+    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
+    run.facts = serde_json::from_value(json!({
+        "os": serde_json::to_value(&run.facts.os).unwrap(),
+        "target_iqn": T,
+        "sessions": serde_json::to_value(&run.facts.sessions).unwrap(),
+        "extra": {"multipath": {"initramfs_pending": true}}
+    }))
+    .unwrap();
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(summary(&plan), ["task rebuild-initramfs", "task wait-map"]);
+    h.expect(&["update-initramfs", "-u"], CmdOutput::ok(""));
+    empty_data(&h, W0);
+    apply(&mut step, &mut run.cx(&h), &plan).unwrap();
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    assert!(!run.facts.initramfs_pending());
+    let saved = serde_json::to_value(&run.facts).unwrap();
+    assert!(saved.get("extra").is_none(), "{saved}");
+}
+
+// ---- typed differences and the service's changes ----
+
+#[test]
+fn path_differences_are_typed() {
+    let mut sessions = lab_sessions(1);
+    // The first session sees the LUN twice; the fourth not at all.
+    sessions[0].disks = vec!["sda".into(), "sdc".into()];
+    sessions[3].disks.clear();
+    let map = &parse_multipath_listing(&lio(W0, "dm-0", "512M", &["sda", "sdc", "sde"])).maps[0];
+    let (_, diffs) = path_differences(map, &sessions);
+    assert!(
+        diffs.contains(&PathDiff::SeveralPaths {
+            session: "iface-vA to 192.168.130.101:3260".into(),
+            wwid: W0.into(),
+            paths: vec!["sda".into(), "sdc".into()],
+        }),
+        "{diffs:?}"
+    );
+    assert!(
+        diffs.contains(&PathDiff::NoPath {
+            session: "iface-vB to 192.168.131.102:3260".into(),
+            disks: vec![],
+            wwid: W0.into(),
+        }),
+        "{diffs:?}"
+    );
+    assert!(
+        diffs
+            .iter()
+            .all(|d| !matches!(d, PathDiff::Unhealthy { .. } | PathDiff::LostDevice { .. })),
+        "{diffs:?}"
+    );
+    let healthy = &parse_multipath_listing(&both_maps()).maps[0];
+    assert!(path_differences(healthy, &lab_sessions(2)).1.is_empty());
+}
+
+#[test]
+fn the_service_changes_follow_its_state() {
+    let st = |enabled: &str, active: bool| ServiceState {
+        enabled: enabled.into(),
+        active,
+    };
+    let cmds = |s: ServiceState, conf: bool| -> Vec<String> {
+        s.actions(conf)
+            .iter()
+            .map(|a| match a {
+                Action::Run { cmd, .. } => cmd.to_string(),
+                other => panic!("{other:?}"),
+            })
+            .collect()
+    };
+    let enable = "systemctl enable --now multipathd";
+    for (state, conf, want) in [
+        (st("enabled", true), false, vec![]),
+        (
+            st("enabled", true),
+            true,
+            vec!["systemctl reload multipathd"],
+        ),
+        (st("static", false), false, vec![enable]),
+        (st("disabled", true), false, vec![enable]),
+        (
+            st("masked", false),
+            false,
+            vec!["systemctl unmask multipathd", enable],
+        ),
+        (ServiceState::absent(), true, vec![enable]),
+    ] {
+        assert_eq!(cmds(state.clone(), conf), want, "{state:?} conf {conf}");
+    }
+    assert!(!ServiceState::absent().installed());
+    assert!(!st("not-found", false).installed());
+    assert!(st("disabled", false).installed());
+}
+
+#[test]
+fn which_luns_get_their_wwid_listed() {
+    let groups: BTreeMap<String, Vec<String>> = [
+        (W0.to_string(), vec!["sda".to_string()]),
+        (W1.to_string(), vec!["sdb".to_string(), "sdd".to_string()]),
+    ]
+    .into();
+    let wwids_of = |l: Vec<(&String, &Vec<String>)>| -> Vec<String> {
+        l.into_iter().map(|(w, _)| w.clone()).collect()
+    };
+    let none: &[Map] = &[];
+    let w0_map = parse_multipath_listing(&lio(W0, "dm-0", "512M", &["sdc"])).maps;
+    for (maps, wwids, mode, want) in [
+        (none, "", FindMultipaths::Strict, vec![W0, W1]),
+        (none, "", FindMultipaths::On, vec![W0]),
+        (none, "", FindMultipaths::Smart, vec![W0]),
+        (none, "", FindMultipaths::Greedy, vec![]),
+        (none, "", FindMultipaths::Off, vec![]),
+        (
+            none,
+            &*format!("/{W1}/\n"),
+            FindMultipaths::Strict,
+            vec![W0],
+        ),
+        (&w0_map[..], "", FindMultipaths::Strict, vec![W1]),
+    ] {
+        assert_eq!(
+            wwids_of(to_list(&groups, maps, wwids, mode)),
+            want,
+            "{mode} {wwids:?}"
+        );
+    }
+}
+
+#[test]
+fn a_dry_run_without_preflight_s_facts_reads_os_release() {
+    let (h, mut run) = bare("auto", false);
+    run.facts.os = None;
+    h.put_file(
+        "/etc/os-release",
+        "ID=rocky\nID_LIKE=\"rhel centos fedora\"\nVERSION_ID=\"9.3\"\n",
+    );
+    let ro = ReadOnly(&h);
+    let plan = quick().plan(&mut run.cx(&ro)).unwrap();
+    h.finish();
+    assert_eq!(summary(&plan)[0], format!("write {CONF}"), "RHEL's file");
+    assert_eq!(run.facts.os, None, "a plan records nothing");
+    // A real run still needs preflight's facts.
+    run.options.dry_run = false;
+    let e = err_text(quick().plan(&mut run.cx(&h)));
+    assert!(e.contains("run the preflight step first"), "{e}");
 }

@@ -1,0 +1,115 @@
+//! The multipath step's view of the host: read-only probes (`multipath -ll`, udev's
+//! properties of a disk, what a map carries, multipathd's state). Nothing here changes the
+//! host.
+
+use std::collections::BTreeMap;
+
+use crate::steps::parse::blkid::parse_blkid_export;
+use crate::steps::parse::lsblk::{parse_lsblk_json, BlockDev};
+use crate::steps::parse::multipath::{parse_multipath_listing, Map};
+use crate::steps::{Cmd, Ctx, StepError};
+
+use super::decide::{find_multipaths_in, FindMultipaths, ServiceState};
+
+/// multipathd's state, from systemd.
+pub fn service_state(cx: &Ctx<'_>) -> Result<ServiceState, StepError> {
+    let enabled = cx.probe(&["systemctl", "is-enabled", "multipathd"])?;
+    let active = cx.probe(&["systemctl", "is-active", "multipathd"])?;
+    Ok(ServiceState {
+        enabled: enabled.stdout.trim().to_string(),
+        active: active.stdout.trim() == "active",
+    })
+}
+
+/// `multipath -ll`: the maps, or none when the kernel driver is not loaded yet.
+pub fn list_maps(cx: &Ctx<'_>) -> Result<(Vec<Map>, bool), StepError> {
+    let cmd = Cmd::probe(["multipath", "-ll"]);
+    let out = cx.host.run(&cmd)?;
+    let all = format!("{}\n{}", out.stdout, out.stderr);
+    if all.contains("driver not loaded") {
+        return Ok((Vec::new(), false));
+    }
+    if !out.success() {
+        return Err(StepError::command(&cmd, &out, None));
+    }
+    Ok((parse_multipath_listing(&out.stdout).maps, true))
+}
+
+/// udev's properties of a disk (`KEY=value` lines).
+pub fn udev_properties(cx: &Ctx<'_>, disk: &str) -> Result<BTreeMap<String, String>, StepError> {
+    let dev = format!("/dev/{disk}");
+    let cmd = Cmd::probe([
+        "udevadm",
+        "info",
+        "--query=property",
+        &format!("--name={dev}"),
+    ]);
+    let out = cx.host.run(&cmd)?;
+    if !out.success() {
+        return Err(StepError::command(&cmd, &out, None));
+    }
+    Ok(out
+        .stdout
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect())
+}
+
+/// What the map carries: signatures, devices built on it, mounts (empty: nothing).
+pub fn data_on(cx: &Ctx<'_>, map: &Map) -> Result<Vec<String>, StepError> {
+    let dev = format!("/dev/mapper/{}", map.name);
+    let mut found = Vec::new();
+    let cmd = Cmd::probe(["blkid", "-p", "-o", "export", &dev]);
+    let out = cx.host.run(&cmd)?;
+    match out.code {
+        // blkid exits 2 when it finds nothing.
+        Some(2) if out.stdout.trim().is_empty() => {}
+        Some(0) => {
+            let sig = parse_blkid_export(&out.stdout)
+                .map_err(|e| StepError::Failed(format!("reading blkid output for {dev}: {e}")))?;
+            if let Some(s) = sig.filter(|s| s.is_occupied()) {
+                let what = s
+                    .pttype
+                    .map(|p| format!("a {p} partition table"))
+                    .or(s.fs_type.map(|f| format!("a {f} signature")))
+                    .or(s.usage.map(|u| format!("a {u} signature")))
+                    .unwrap_or_default();
+                found.push(format!("carries {what}"));
+            }
+        }
+        _ => return Err(StepError::command(&cmd, &out, None)),
+    }
+    let cmd = Cmd::probe(["lsblk", "-J", "-o", "NAME,TYPE,MOUNTPOINT", &dev]);
+    let out = cx.host.run(&cmd)?;
+    if !out.success() {
+        return Err(StepError::command(&cmd, &out, None));
+    }
+    let devs = parse_lsblk_json(&out.stdout)
+        .map_err(|e| StepError::Failed(format!("reading lsblk output for {dev}: {e}")))?;
+    fn walk(d: &BlockDev, top: bool, found: &mut Vec<String>) {
+        if !top {
+            found.push(format!(
+                "{} ({}) is built on it",
+                d.name,
+                d.dev_type.as_deref().unwrap_or("device")
+            ));
+        }
+        for m in &d.mountpoints {
+            found.push(format!("{} is mounted on {m}", d.name));
+        }
+        for c in &d.children {
+            walk(c, false, found);
+        }
+    }
+    if let Some(d) = devs.first() {
+        walk(d, true, &mut found);
+    }
+    Ok(found)
+}
+
+/// `find_multipaths` in the configuration in effect (`multipath -t`), if it shows one.
+pub fn find_multipaths(cx: &Ctx<'_>) -> Result<Option<FindMultipaths>, StepError> {
+    let out = cx.probe_ok(&["multipath", "-t"], &[])?;
+    Ok(find_multipaths_in(&out.stdout))
+}
