@@ -10,6 +10,7 @@
 //!
 //! Run one part with `cargo test --test it cli::` or `cargo test --test it terminal::`.
 
+mod bare;
 mod cli;
 mod hostile;
 mod stats;
