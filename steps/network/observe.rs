@@ -10,7 +10,6 @@ use std::path::Path;
 use crate::steps::facts::Distro;
 use crate::steps::parse::ibstat::{parse_sysfs_port, Guid, LinkLayer, Port, PortState};
 use crate::steps::parse::netlink::{parse_ip_j_addr, parse_rdma_link, IpoibMode, Link};
-use crate::steps::preflight::parse_os_release;
 use crate::steps::{Cmd, Ctx, Host, StepError};
 
 const SYS_IB: &str = "/sys/class/infiniband";
@@ -191,16 +190,7 @@ pub fn state_name(s: &PortState) -> String {
 pub fn distro(cx: &Ctx<'_>) -> Result<(Distro, u32), StepError> {
     let os = match &cx.facts.os {
         Some(os) => os.clone(),
-        None => {
-            let text = match cx.host.read(Path::new("/etc/os-release"))? {
-                Some(t) => t,
-                None => cx
-                    .host
-                    .read(Path::new("/usr/lib/os-release"))?
-                    .unwrap_or_default(),
-            };
-            parse_os_release(&text)
-        }
+        None => crate::steps::preflight::observe::os(cx)?,
     };
     let d = os.distro.ok_or_else(|| {
         StepError::Failed(format!(
@@ -303,22 +293,11 @@ pub struct StackTools {
     pub nm: Option<BTreeMap<String, String>>,
 }
 
-/// The network tool preflight installs for this distro when it is missing (the same rule as
-/// preflight's own list), so that a dry run can plan with it.
-fn installed_by_preflight(distro: Distro, has: &dyn Fn(&str) -> bool) -> Option<&'static str> {
-    match distro {
-        Distro::Debian if !has("nmcli") => Some("ifup"),
-        Distro::Ubuntu => Some("netplan"),
-        Distro::Sles if !has("nmcli") => Some("wicked"),
-        Distro::Rhel if !has("ifup") => Some("nmcli"),
-        _ => None,
-    }
-}
-
 /// Look at the network tools of `distro`.
 pub fn stack_tools(cx: &Ctx<'_>, distro: Distro) -> Result<StackTools, StepError> {
     let has = |p: &str| cx.host.which(p).is_some();
-    let planned = installed_by_preflight(distro, &has).filter(|p| cx.planning_without(p));
+    let planned = crate::steps::preflight::decide::network_tool(distro, &has)
+        .filter(|p| cx.planning_without(p));
     let there = |p: &str| has(p) || planned == Some(p);
     let mut t = StackTools {
         ifup: there("ifup"),

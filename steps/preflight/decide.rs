@@ -115,13 +115,8 @@ pub fn needed_programs(
     }
     // The network step writes the address in the distro's own stack and brings it up with
     // that stack's tool.
-    let has = |p: &str| installed.contains(p);
-    match distro {
-        Distro::Debian if !has("nmcli") => need.push(("ifup", StepName::Network)),
-        Distro::Ubuntu => need.push(("netplan", StepName::Network)),
-        Distro::Sles if !has("nmcli") => need.push(("wicked", StepName::Network)),
-        Distro::Rhel if !has("ifup") => need.push(("nmcli", StepName::Network)),
-        _ => {}
+    if let Some(tool) = network_tool(distro, &|p| installed.contains(p)) {
+        need.push((tool, StepName::Network));
     }
     match want.filesystem {
         FsType::Xfs => need.push(("mkfs.xfs", StepName::Filesystem)),
@@ -256,4 +251,17 @@ pub fn blockers(seen: &Observed) -> Vec<Blocker> {
         });
     }
     out
+}
+
+/// The tool the network step needs to bring a port up in the distro's own stack, when it is
+/// missing (`has` tells what is installed): preflight installs it, and a dry run plans with
+/// it. The one place this rule lives.
+pub fn network_tool(distro: Distro, has: &dyn Fn(&str) -> bool) -> Option<&'static str> {
+    match distro {
+        Distro::Debian if !has("nmcli") => Some("ifup"),
+        Distro::Ubuntu => Some("netplan"),
+        Distro::Sles if !has("nmcli") => Some("wicked"),
+        Distro::Rhel if !has("ifup") => Some("nmcli"),
+        _ => None,
+    }
 }

@@ -17,8 +17,8 @@
 //! observed, before the plan is confirmed, because the engine saves it when the operator
 //! declines the plan, and the later steps' plans read the distribution from it.
 
-mod decide;
-mod observe;
+pub mod decide;
+pub mod observe;
 mod want;
 
 use crate::steps::facts::{Distro, MissingProgram, OsInfo};
