@@ -1,7 +1,8 @@
 //! Pure decisions of the sessions step: no IO, no `Ctx`. What is wanted and what is there
 //! go in; the records to delete or create, the discovery to run, the settings to change and
 //! the pairs to log in come out ([`decide`]), and after apply the same expectations say what
-//! is still wrong ([`check`]), so "healthy" is defined once.
+//! is still wrong ([`check`]), so "healthy" is defined once; `status`, which has the facts
+//! of the last run and no answers, asks the same of them ([`check_recorded`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
