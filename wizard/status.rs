@@ -4,6 +4,12 @@
 //! step done, nothing recorded to check: a host never set up) is "not configured", exit 4,
 //! and the host is not probed at all. Nothing is written, not even the state directory.
 //!
+//! What "healthy" means is the steps' own: a port's interface is judged by the network
+//! step's `live_differences`, its RDMA port by the subnet-manager step's `lagging`, the
+//! sessions by the sessions step's check (in its form over recorded facts), each fed with
+//! what status observes (sysfs and `iscsiadm -m session -P 3`; status runs no `ip`). The SM
+//! lid, the multipath paths and the mount are still judged here.
+//!
 //! `--json` prints the [`Report`]: `schema_version` ([`SCHEMA_VERSION`]; keys may be added,
 //! a rename or removal bumps it), `checked_at` (RFC 3339, UTC), `status` (`healthy`,
 //! `degraded` or `not-configured`), `healthy`, and the checks.
@@ -17,9 +23,16 @@ use serde::Serialize;
 
 use crate::exit::WizardError;
 use crate::state::{State, StateDir};
+use crate::steps::facts::{PortFact, SessionFact};
 use crate::steps::host::{Interrupt, Log, RealHost};
-use crate::steps::parse::iscsiadm::parse_session_p3;
+use crate::steps::network::decide::{live_differences, Difference};
+use crate::steps::network::{NetPort, PortAnswer};
+use crate::steps::parse::ibstat::{Guid, LinkLayer, PhysicalState, Port, PortState};
+use crate::steps::parse::iscsiadm::{parse_session_p3, SessionDetail};
 use crate::steps::parse::multipath::parse_multipath_ll;
+use crate::steps::parse::netlink::{Link, OperState};
+use crate::steps::sessions::decide::{check_recorded, SessionProblem};
+use crate::steps::subnet_manager::decide::{lagging, Served};
 use crate::steps::{timefmt, Cmd, Facts, Host, StepError};
 
 /// The version of the shape of `status --json`.
@@ -116,41 +129,188 @@ pub fn report(host: &dyn Host, state: &State) -> Result<Report, StepError> {
     })
 }
 
-fn checks(host: &dyn Host, facts: &Facts) -> Result<Vec<Check>, StepError> {
-    let mut checks = Vec::new();
-    for p in &facts.ports {
-        let oper = read_trim(host, &format!("/sys/class/net/{}/operstate", p.netdev));
-        let mut ok = matches!(oper.as_deref(), Some("up" | "unknown"));
-        let mut detail = format!("link {}", oper.as_deref().unwrap_or("absent"));
-        if let (Some(dev), Some(n)) = (&p.rdma_device, p.rdma_port) {
-            let base = format!("/sys/class/infiniband/{dev}/ports/{n}");
-            let state = read_trim(host, &format!("{base}/state"));
-            let active = state.as_deref().is_some_and(|s| s.ends_with("ACTIVE"));
-            ok &= active;
+/// The interface of a port as sysfs shows it, in the shape the network step judges
+/// (`ip -j addr` there; status runs no `ip`). Only the name and the operational state are
+/// read: an interface reports `up` or `unknown` only while administratively up, so those
+/// carry the `UP` flag; any other state (`down`, `lowerlayerdown`, `dormant`) counts as not
+/// up, stricter than the flag alone. Addresses and MTU are not read, so left empty.
+fn sysfs_link(name: &str, operstate: &str) -> Link {
+    let up = matches!(operstate, "up" | "unknown");
+    Link {
+        ifindex: 0,
+        name: name.to_string(),
+        link: None,
+        flags: if up { vec!["UP".into()] } else { Vec::new() },
+        mtu: None,
+        qdisc: None,
+        state: Some(OperState::parse(&operstate.to_ascii_uppercase())),
+        master: None,
+        qlen: None,
+        link_type: None,
+        address: None,
+        broadcast: None,
+        altnames: Vec::new(),
+        kind: None,
+        ipoib: None,
+        addrs: Vec::new(),
+    }
+}
+
+/// The network step's verdict on the port's interface ([`live_differences`]): it exists and
+/// is up. The address is not compared (status reads none), nor the MTU or IPoIB mode (the
+/// facts do not record what was asked).
+fn link_ok(p: &PortFact, operstate: Option<&str>) -> bool {
+    let link = operstate.map(|o| sysfs_link(&p.netdev, o));
+    let port = NetPort {
+        index: 0,
+        answer: PortAnswer {
+            netdev: p.netdev.clone(),
+            address: None,
+            ipoib_mode: None,
+            mtu: None,
+            persistent_name: None,
+        },
+        link: link.clone(),
+        rdma: None,
+        ib: p.link_layer.as_deref().map(|l| l == "infiniband"),
+    };
+    live_differences(link.as_ref(), &port, None, None)
+        .iter()
+        .all(|d| matches!(d, Difference::NoAddress { .. }))
+}
+
+/// The subnet-manager step's verdict on the RDMA port ([`lagging`]): it is Active. The port
+/// is found by its sysfs path (device and number as the run recorded them), so it carries
+/// the recorded GUID and `lagging` judges its state only; the other fields of the ibstat
+/// shape are not read and stay empty.
+fn rdma_port_ok(p: &PortFact, dev: &str, number: u32, state: Option<&str>) -> bool {
+    let Ok(number) = u8::try_from(number) else {
+        return false;
+    };
+    let guid = p
+        .guid
+        .as_deref()
+        .and_then(|g| g.parse::<Guid>().ok())
+        .unwrap_or(Guid(0));
+    let served = [Served {
+        netdev: p.netdev.clone(),
+        ca: dev.to_string(),
+        number,
+        guid,
+    }];
+    let live: Vec<Port> = state
+        .map(|s| Port {
+            ca: dev.to_string(),
+            number,
+            state: PortState::parse(s),
+            physical_state: PhysicalState::parse(""),
+            rate: None,
+            base_lid: 0,
+            lmc: 0,
+            sm_lid: 0,
+            capability_mask: 0,
+            port_guid: guid,
+            link_layer: if p.link_layer.as_deref() == Some("ethernet") {
+                LinkLayer::Ethernet
+            } else {
+                LinkLayer::Infiniband
+            },
+        })
+        .into_iter()
+        .collect();
+    lagging(&served, &live).is_empty()
+}
+
+/// One port: its interface, its RDMA port and, on InfiniBand, the subnet manager.
+fn port_check(host: &dyn Host, p: &PortFact) -> Check {
+    let oper = read_trim(host, &format!("/sys/class/net/{}/operstate", p.netdev));
+    let mut ok = link_ok(p, oper.as_deref());
+    let mut detail = format!("link {}", oper.as_deref().unwrap_or("absent"));
+    if let (Some(dev), Some(n)) = (&p.rdma_device, p.rdma_port) {
+        let base = format!("/sys/class/infiniband/{dev}/ports/{n}");
+        let state = read_trim(host, &format!("{base}/state"));
+        ok &= rdma_port_ok(p, dev, n, state.as_deref());
+        let _ = write!(
+            detail,
+            ", {dev}/{n} {}",
+            state.as_deref().unwrap_or("absent")
+        );
+        if p.link_layer.as_deref() == Some("infiniband") {
+            // The subnet-manager step judges "already served" while planning, in its own
+            // module and from ibstat; until that is a decide function this stays here.
+            let sm = read_trim(host, &format!("{base}/sm_lid"));
+            let has_sm = sm
+                .as_deref()
+                .is_some_and(|s| !matches!(s, "0" | "0x0" | "0x0000"));
+            ok &= has_sm;
             let _ = write!(
                 detail,
-                ", {dev}/{n} {}",
-                state.as_deref().unwrap_or("absent")
+                ", subnet manager {}",
+                if has_sm {
+                    format!("at lid {}", sm.unwrap_or_default())
+                } else {
+                    "not seen (SM lid 0)".into()
+                }
             );
-            if p.link_layer.as_deref() == Some("infiniband") {
-                let sm = read_trim(host, &format!("{base}/sm_lid"));
-                let has_sm = sm
-                    .as_deref()
-                    .is_some_and(|s| !matches!(s, "0" | "0x0" | "0x0000"));
-                ok &= has_sm;
-                let _ = write!(
-                    detail,
-                    ", subnet manager {}",
-                    if has_sm {
-                        format!("at lid {}", sm.unwrap_or_default())
-                    } else {
-                        "not seen (SM lid 0)".into()
-                    }
-                );
-            }
         }
-        check(&mut checks, format!("port {}", p.netdev), ok, detail);
     }
+    Check {
+        what: format!("port {}", p.netdev),
+        ok,
+        detail,
+    }
+}
+
+/// The recorded sessions, judged by the sessions step's own check ([`check_recorded`]):
+/// one check per recorded session, then one per unexpected session to a recorded target.
+fn session_checks(recorded: &[SessionFact], live: &[SessionDetail]) -> Vec<Check> {
+    let verdict = check_recorded(recorded, live);
+    let mut checks = Vec::new();
+    for (s, problems) in recorded.iter().zip(&verdict.per_fact) {
+        let found = live.iter().find(|l| {
+            l.target == s.target
+                && l.iface_name.as_deref() == Some(s.iface.as_str())
+                && l.current_portal
+                    .as_ref()
+                    .or(l.persistent_portal.as_ref())
+                    .is_some_and(|p| p.to_string() == s.portal)
+        });
+        let detail = match (found, problems.first()) {
+            (_, Some(SessionProblem::Several(_, n))) => format!("{n} sessions, expected one"),
+            (_, Some(p @ SessionProblem::Unreadable(_))) => p.to_string(),
+            (Some(l), _) => format!(
+                "{} over {}",
+                l.session_state.as_deref().unwrap_or("?"),
+                l.iface_transport.as_deref().unwrap_or("?")
+            ),
+            (None, _) => "no session".to_string(),
+        };
+        checks.push(Check {
+            what: format!("session {} -> {}", s.iface, s.portal),
+            ok: problems.is_empty(),
+            detail,
+        });
+    }
+    for u in &verdict.unexpected {
+        if let SessionProblem::Unexpected {
+            pair, transport, ..
+        } = u
+        {
+            checks.push(Check {
+                what: format!("session {} -> {}", pair.iface, pair.portal),
+                ok: false,
+                detail: format!(
+                    "not recorded by the last run (over {})",
+                    transport.as_deref().unwrap_or("?")
+                ),
+            });
+        }
+    }
+    checks
+}
+
+fn checks(host: &dyn Host, facts: &Facts) -> Result<Vec<Check>, StepError> {
+    let mut checks: Vec<Check> = facts.ports.iter().map(|p| port_check(host, p)).collect();
     if !facts.sessions.is_empty() {
         let out = host.run(&Cmd::probe(["iscsiadm", "-m", "session", "-P", "3"]))?;
         let live = if out.success() {
@@ -158,32 +318,7 @@ fn checks(host: &dyn Host, facts: &Facts) -> Result<Vec<Check>, StepError> {
         } else {
             Vec::new()
         };
-        for s in &facts.sessions {
-            let found = live.iter().find(|l| {
-                l.iface_name.as_deref() == Some(s.iface.as_str())
-                    && l.current_portal
-                        .as_ref()
-                        .or(l.persistent_portal.as_ref())
-                        .is_some_and(|p| p.to_string() == s.portal)
-            });
-            let (ok, detail) = match found {
-                Some(l) => (
-                    l.is_logged_in() && l.iface_transport.as_deref() == Some("iser"),
-                    format!(
-                        "{} over {}",
-                        l.session_state.as_deref().unwrap_or("?"),
-                        l.iface_transport.as_deref().unwrap_or("?")
-                    ),
-                ),
-                None => (false, "no session".to_string()),
-            };
-            check(
-                &mut checks,
-                format!("session {} -> {}", s.iface, s.portal),
-                ok,
-                detail,
-            );
-        }
+        checks.extend(session_checks(&facts.sessions, &live));
     }
     if let Some(wwid) = &facts.volume.wwid {
         let out = host.run(&Cmd::probe(["multipath", "-ll", wwid]))?;
@@ -281,7 +416,10 @@ mod tests {
     use super::*;
     use crate::steps::facts::{PortFact, SessionFact};
     use crate::steps::fake::FakeHost;
+    use crate::steps::parse::ibstat::parse_sysfs_port;
+    use crate::steps::parse::netlink::parse_ip_j_addr;
     use crate::steps::CmdOutput;
+    use std::collections::BTreeMap;
 
     fn facts() -> Facts {
         let mut f = Facts::default();
@@ -361,5 +499,223 @@ mod tests {
         let mut done = State::default();
         done.run.finished_at = Some("2026-12-01T00:00:00Z".into());
         assert!(configured(&done));
+    }
+
+    /// The report of a host with only these facts, its files `files` and `iscsiadm` output.
+    fn report_of(facts: Facts, files: &[(&str, &str)], p3: Option<CmdOutput>) -> Report {
+        let h = FakeHost::new();
+        for (path, text) in files {
+            h.put_file(path, text);
+        }
+        if let Some(out) = p3 {
+            h.allow(&["iscsiadm", "-m", "session", "-P", "3"], out);
+        }
+        let r = report(
+            &h,
+            &State {
+                facts,
+                ..State::default()
+            },
+        )
+        .unwrap();
+        h.finish();
+        r
+    }
+
+    #[test]
+    fn status_and_the_network_step_agree_on_a_port_interface() {
+        // A port with no RDMA device recorded: only its interface is judged.
+        let fact = PortFact {
+            netdev: "vA".into(),
+            link_layer: Some("ethernet".into()),
+            address: "192.168.130.10/24".into(),
+            ..Default::default()
+        };
+        let answer = PortAnswer {
+            netdev: "vA".into(),
+            address: fact.address.parse().ok(),
+            ipoib_mode: None,
+            mtu: None,
+            persistent_name: None,
+        };
+        // Each row: the same interface as sysfs shows it to status and as `ip -j addr`
+        // shows it to the network step's verify (`None`: there is no such interface).
+        // Not a row: up with no carrier (`UP` flag, operstate down), which status counts
+        // as down and the network step as up (its ping and the RDMA port state fail then).
+        type Row<'a> = (&'a str, Option<&'a str>, Option<(&'a str, &'a str)>);
+        let rows: [Row; 4] = [
+            ("up", Some("up"), Some(("\"UP\",\"LOWER_UP\"", "UP"))),
+            (
+                "unknown",
+                Some("unknown"),
+                Some(("\"UP\",\"LOWER_UP\"", "UNKNOWN")),
+            ),
+            ("set down", Some("down"), Some(("\"BROADCAST\"", "DOWN"))),
+            ("absent", None, None),
+        ];
+        for (name, operstate, ip) in rows {
+            let files: Vec<(&str, &str)> = operstate
+                .map(|o| ("/sys/class/net/vA/operstate", o))
+                .into_iter()
+                .collect();
+            let mut facts = Facts::default();
+            facts.ports.push(fact.clone());
+            let status = report_of(facts, &files, None);
+            let link = ip.map(|(flags, oper)| {
+                let json = format!(
+                    "[{{\"ifindex\":4,\"ifname\":\"vA\",\"flags\":[{flags}],\"mtu\":1500,\
+                     \"operstate\":\"{oper}\",\"addr_info\":[{{\"family\":\"inet\",\
+                     \"local\":\"192.168.130.10\",\"prefixlen\":24}}]}}]"
+                );
+                parse_ip_j_addr(&json).unwrap().remove(0)
+            });
+            let port = NetPort {
+                index: 0,
+                answer: answer.clone(),
+                link: link.clone(),
+                rdma: None,
+                ib: Some(false),
+            };
+            let verify = live_differences(link.as_ref(), &port, None, None);
+            assert_eq!(status.healthy, verify.is_empty(), "{name}: {verify:?}");
+            assert_eq!(status.checks.len(), 1, "{name}");
+        }
+    }
+
+    #[test]
+    fn status_and_the_subnet_manager_step_agree_on_an_rdma_port() {
+        let guid = "0x0002c90300a1b2c3";
+        let fact = PortFact {
+            netdev: "ib0".into(),
+            rdma_device: Some("mlx5_0".into()),
+            rdma_port: Some(1),
+            guid: Some(guid.into()),
+            link_layer: Some("infiniband".into()),
+            address: "192.168.130.10/24".into(),
+        };
+        let base = "/sys/class/infiniband/mlx5_0/ports/1";
+        // Each row: the port's state in sysfs (`None`: the port is gone), its link up and a
+        // subnet manager seen, so that the port state alone decides.
+        let rows: [(&str, Option<&str>); 6] = [
+            ("active", Some("4: ACTIVE")),
+            ("initializing", Some("2: INIT")),
+            ("armed", Some("3: ARMED")),
+            ("down", Some("1: DOWN")),
+            ("active, deferred", Some("5: ACTIVE_DEFER")),
+            ("gone", None),
+        ];
+        for (name, state) in rows {
+            let state_path = format!("{base}/state");
+            let sm_path = format!("{base}/sm_lid");
+            let mut files = vec![
+                ("/sys/class/net/ib0/operstate", "up\n"),
+                (sm_path.as_str(), "0x1\n"),
+            ];
+            if let Some(s) = state {
+                files.push((state_path.as_str(), s));
+            }
+            let mut facts = Facts::default();
+            facts.ports.push(fact.clone());
+            let status = report_of(facts, &files, None);
+            // The step's view of the same port: every file of its sysfs folder, read as the
+            // step reads ports (its verify reads them from ibstat, in the same shape).
+            let live: Vec<Port> = state
+                .map(|s| {
+                    let files: BTreeMap<String, String> = [
+                        ("state", s),
+                        ("phys_state", "5: LinkUp"),
+                        ("link_layer", "InfiniBand"),
+                        ("sm_lid", "0x1"),
+                        ("gids/0", "fe80:0000:0000:0000:0002:c903:00a1:b2c3"),
+                    ]
+                    .into_iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect();
+                    parse_sysfs_port("mlx5_0", 1, &files).unwrap()
+                })
+                .into_iter()
+                .collect();
+            let served = [Served {
+                netdev: "ib0".into(),
+                ca: "mlx5_0".into(),
+                number: 1,
+                guid: guid.parse().unwrap(),
+            }];
+            let verify = lagging(&served, &live);
+            assert_eq!(status.healthy, verify.is_empty(), "{name}: {verify:?}");
+        }
+    }
+
+    /// `iscsiadm -m session -P 3` with one session per (iface, portal, transport, state).
+    fn p3(sessions: &[(&str, &str, &str, &str)]) -> CmdOutput {
+        let mut text = String::from("iSCSI Transport Class version 2.0-870\nversion 2.1.8\n");
+        for (sid, (iface, portal, transport, state)) in sessions.iter().enumerate() {
+            text.push_str(&format!(
+                "Target: iqn.2002-09.com.lab:array (non-flash)\n\tCurrent Portal: {portal},1\n\
+                 \tPersistent Portal: {portal},1\n\t\t**********\n\t\tInterface:\n\
+                 \t\t**********\n\t\tIface Name: {iface}\n\t\tIface Transport: {transport}\n\
+                 \t\tSID: {}\n\t\tiSCSI Connection State: LOGGED IN\n\
+                 \t\tiSCSI Session State: {state}\n",
+                sid + 1
+            ));
+        }
+        CmdOutput::ok(text)
+    }
+
+    #[test]
+    fn status_judges_sessions_as_the_sessions_step_verifies_them() {
+        // The rows of the sessions step's check table, as `status` sees them: the recorded
+        // session of iface-vA to .101 (`the_recorded_form_agrees_with_check` there shows its
+        // check and the recorded form agree on each).
+        let a = ("iface-vA", "192.168.130.101:3260");
+        let b = ("iface-vB", "192.168.130.101:3260");
+        let rows: [(&str, CmdOutput, &[&str]); 6] = [
+            ("healthy", p3(&[(a.0, a.1, "iser", "LOGGED_IN")]), &[]),
+            (
+                "over tcp",
+                p3(&[(a.0, a.1, "tcp", "LOGGED_IN")]),
+                &["session iface-vA -> 192.168.130.101:3260: LOGGED_IN over tcp"],
+            ),
+            (
+                "failed",
+                p3(&[(a.0, a.1, "iser", "FAILED")]),
+                &["session iface-vA -> 192.168.130.101:3260: FAILED over iser"],
+            ),
+            (
+                "twice",
+                p3(&[
+                    (a.0, a.1, "iser", "LOGGED_IN"),
+                    (a.0, a.1, "iser", "LOGGED_IN"),
+                ]),
+                &["session iface-vA -> 192.168.130.101:3260: 2 sessions, expected one"],
+            ),
+            (
+                "an unexpected session to the target",
+                p3(&[
+                    (a.0, a.1, "iser", "LOGGED_IN"),
+                    (b.0, b.1, "iser", "LOGGED_IN"),
+                ]),
+                &["session iface-vB -> 192.168.130.101:3260: not recorded by the last run"],
+            ),
+            (
+                "none",
+                CmdOutput::status(21, "", "iscsiadm: No active sessions.\n"),
+                &["session iface-vA -> 192.168.130.101:3260: no session"],
+            ),
+        ];
+        for (name, out, failing) in rows {
+            let f = Facts {
+                sessions: facts().sessions,
+                ..Facts::default()
+            };
+            let r = report_of(f, &[], Some(out));
+            let text = render(&r);
+            assert_eq!(r.healthy, failing.is_empty(), "{name}: {text}");
+            for line in failing {
+                assert!(text.contains(&format!("FAIL {line}")), "{name}: {text}");
+            }
+            let failed = r.checks.iter().filter(|c| !c.ok).count();
+            assert_eq!(failed, failing.len(), "{name}: {text}");
+        }
     }
 }

@@ -1,7 +1,8 @@
 //! Pure decisions of the sessions step: no IO, no `Ctx`. What is wanted and what is there
 //! go in; the records to delete or create, the discovery to run, the settings to change and
 //! the pairs to log in come out ([`decide`]), and after apply the same expectations say what
-//! is still wrong ([`check`]), so "healthy" is defined once.
+//! is still wrong ([`check`]), so "healthy" is defined once; `status`, which has the facts
+//! of the last run and no answers, asks the same of them ([`check_recorded`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -9,7 +10,7 @@ use std::fmt;
 use super::observe::{Observed, Record};
 use super::want::{Pair, Setting, Want};
 use crate::steps::facts::SessionFact;
-use crate::steps::parse::iscsiadm::{NodeRef, SessionDetail};
+use crate::steps::parse::iscsiadm::{NodeRef, Portal, SessionDetail};
 use crate::worksheets::SessionRecord;
 
 /// The pair a session serves (its persistent portal, else its current one).
@@ -183,7 +184,7 @@ pub(super) fn choose_target(
 
 /// How the sessions to the target differ from the expected ones.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum SessionProblem {
+pub(crate) enum SessionProblem {
     /// No session for an expected pair.
     Missing(Pair),
     /// More than one session for a pair.
@@ -206,6 +207,9 @@ pub(super) enum SessionProblem {
         transport: Option<String>,
         sid: Option<u32>,
     },
+    /// A recorded session whose portal does not read back as `ip:port` (a state file
+    /// edited by hand).
+    Unreadable(String),
 }
 
 fn sid_text(sid: Option<u32>) -> String {
@@ -252,6 +256,9 @@ impl fmt::Display for SessionProblem {
                 transport.as_deref().unwrap_or("transport unknown"),
                 sid_text(*sid)
             ),
+            SessionProblem::Unreadable(portal) => {
+                write!(f, "the recorded portal {portal:?} is not ip:port")
+            }
         }
     }
 }
@@ -269,6 +276,64 @@ pub(super) struct Checked {
     pub records: Vec<SessionRecord>,
 }
 
+/// The sessions among `ours` (those to the target) that serve `p`.
+fn sessions_of<'a>(ours: &[&'a SessionDetail], p: &Pair) -> Vec<&'a SessionDetail> {
+    ours.iter()
+        .copied()
+        .filter(|s| session_pair(s).as_ref() == Some(p))
+        .collect()
+}
+
+/// What is wrong with the session of one expected pair `p` among `ours`, and that session
+/// when there is exactly one. `hint` says how to check the path of a session not logged in.
+fn pair_verdict<'a>(
+    ours: &[&'a SessionDetail],
+    p: &Pair,
+    hint: impl FnOnce() -> String,
+) -> (Vec<SessionProblem>, Option<&'a SessionDetail>) {
+    let s = match sessions_of(ours, p)[..] {
+        [] => return (vec![SessionProblem::Missing(p.clone())], None),
+        [s] => s,
+        ref several => {
+            return (
+                vec![SessionProblem::Several(p.clone(), several.len())],
+                None,
+            )
+        }
+    };
+    let mut problems = Vec::new();
+    let transport = s.iface_transport.clone().unwrap_or_default();
+    if transport != "iser" {
+        problems.push(SessionProblem::NotIser {
+            pair: p.clone(),
+            transport,
+            sid: s.sid,
+        });
+    }
+    if !s.is_logged_in() {
+        problems.push(SessionProblem::NotLoggedIn {
+            pair: p.clone(),
+            state: s.session_state.clone().unwrap_or_default(),
+            hint: hint(),
+        });
+    }
+    (problems, Some(s))
+}
+
+/// The sessions among `ours` for a pair that is not in `pairs`.
+fn unexpected(ours: &[&SessionDetail], pairs: &[Pair]) -> Vec<SessionProblem> {
+    ours.iter()
+        .filter_map(|s| {
+            let p = session_pair(s)?;
+            (!pairs.contains(&p)).then(|| SessionProblem::Unexpected {
+                pair: p,
+                transport: s.iface_transport.clone(),
+                sid: s.sid,
+            })
+        })
+        .collect()
+}
+
 /// Exactly one logged-in iSER session per expected pair, and no other session to `iqn`.
 pub(super) fn check(want: &Want, iqn: &str, sessions: &[SessionDetail]) -> Checked {
     let ours: Vec<&SessionDetail> = sessions.iter().filter(|s| s.target == iqn).collect();
@@ -281,38 +346,10 @@ pub(super) fn check(want: &Want, iqn: &str, sessions: &[SessionDetail]) -> Check
         ..Default::default()
     };
     for p in &want.pairs {
-        let found: Vec<&&SessionDetail> = ours
-            .iter()
-            .filter(|s| session_pair(s).as_ref() == Some(p))
-            .collect();
-        let s = match found[..] {
-            [] => {
-                c.problems.push(SessionProblem::Missing(p.clone()));
-                continue;
-            }
-            [s] => s,
-            _ => {
-                c.problems
-                    .push(SessionProblem::Several(p.clone(), found.len()));
-                continue;
-            }
-        };
+        let (problems, found) = pair_verdict(&ours, p, || want.reach_hint(p));
+        c.problems.extend(problems);
+        let Some(s) = found else { continue };
         let transport = s.iface_transport.clone().unwrap_or_default();
-        let state = s.session_state.clone().unwrap_or_default();
-        if transport != "iser" {
-            c.problems.push(SessionProblem::NotIser {
-                pair: p.clone(),
-                transport: transport.clone(),
-                sid: s.sid,
-            });
-        }
-        if !s.is_logged_in() {
-            c.problems.push(SessionProblem::NotLoggedIn {
-                pair: p.clone(),
-                state: state.clone(),
-                hint: want.reach_hint(p),
-            });
-        }
         c.facts.push(SessionFact {
             iface: p.iface.clone(),
             portal: p.portal.to_string(),
@@ -324,18 +361,72 @@ pub(super) fn check(want: &Want, iqn: &str, sessions: &[SessionDetail]) -> Check
             iface: p.iface.clone(),
             portal: p.portal.to_string(),
             transport,
-            state,
+            state: s.session_state.clone().unwrap_or_default(),
         });
     }
-    for s in &ours {
-        let Some(p) = session_pair(s) else { continue };
-        if !want.pairs.contains(&p) {
-            c.problems.push(SessionProblem::Unexpected {
-                pair: p,
-                transport: s.iface_transport.clone(),
-                sid: s.sid,
-            });
-        }
+    c.problems.extend(unexpected(&ours, &want.pairs));
+    c
+}
+
+/// A recorded portal (`ip:port`, `[v6]:port`, as [`Portal`] prints it) read back.
+fn recorded_portal(s: &str) -> Option<Portal> {
+    let (address, port) = s.trim().rsplit_once(':')?;
+    let address = address.trim_start_matches('[').trim_end_matches(']');
+    if address.is_empty() {
+        return None;
+    }
+    Some(Portal {
+        address: address.to_string(),
+        port: port.parse().ok()?,
+    })
+}
+
+/// The verdict of [`check_recorded`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct RecordedChecked {
+    /// Per recorded session, in order: what is wrong with it (empty: healthy).
+    pub per_fact: Vec<Vec<SessionProblem>>,
+    /// Sessions to a recorded target for no recorded pair.
+    pub unexpected: Vec<SessionProblem>,
+}
+
+/// [`check`] against what a finished run recorded (`status` has no answers): each fact's
+/// (iface, portal) pair is expected once, logged in over iSER, to the fact's target, and no
+/// other session to those targets. A fact whose portal does not read back has no session.
+pub(crate) fn check_recorded(
+    recorded: &[SessionFact],
+    sessions: &[SessionDetail],
+) -> RecordedChecked {
+    let pairs: Vec<Option<Pair>> = recorded
+        .iter()
+        .map(|f| {
+            Some(Pair {
+                iface: f.iface.clone(),
+                portal: recorded_portal(&f.portal)?,
+            })
+        })
+        .collect();
+    let mut c = RecordedChecked::default();
+    for (f, p) in recorded.iter().zip(&pairs) {
+        let ours: Vec<&SessionDetail> = sessions.iter().filter(|s| s.target == f.target).collect();
+        c.per_fact.push(match p {
+            Some(p) => {
+                let hint = || format!("check that {} is reachable", p.portal.address);
+                pair_verdict(&ours, p, hint).0
+            }
+            None => vec![SessionProblem::Unreadable(f.portal.clone())],
+        });
+    }
+    let targets: BTreeSet<&str> = recorded.iter().map(|f| f.target.as_str()).collect();
+    for t in targets {
+        let ours: Vec<&SessionDetail> = sessions.iter().filter(|s| s.target == t).collect();
+        let expected: Vec<Pair> = recorded
+            .iter()
+            .zip(&pairs)
+            .filter(|(f, _)| f.target == t)
+            .filter_map(|(_, p)| p.clone())
+            .collect();
+        c.unexpected.extend(unexpected(&ours, &expected));
     }
     c
 }
@@ -598,5 +689,115 @@ mod tests {
             let shown: Vec<String> = c.problems.iter().map(|p| p.to_string()).collect();
             assert!(shown.iter().any(|s| s.contains(text)), "{name}: {shown:#?}");
         }
+    }
+
+    /// The pair a problem is about.
+    fn about(p: &SessionProblem) -> Option<&Pair> {
+        match p {
+            SessionProblem::Missing(p) | SessionProblem::Several(p, _) => Some(p),
+            SessionProblem::NotIser { pair, .. }
+            | SessionProblem::NotLoggedIn { pair, .. }
+            | SessionProblem::Unexpected { pair, .. } => Some(pair),
+            SessionProblem::Unreadable(_) => None,
+        }
+    }
+
+    #[test]
+    fn the_recorded_form_agrees_with_check() {
+        let w = want(&PAIRS, false);
+        let good: Vec<SessionDetail> = w
+            .pairs
+            .iter()
+            .map(|p| session(p, "iser", "LOGGED_IN"))
+            .collect();
+        // What a run that verified records, and `status` later reads back.
+        let recorded = check(&w, T, &good).facts;
+        assert_eq!(recorded.len(), 4);
+        let mut tcp = good.clone();
+        tcp[0].iface_transport = Some("tcp".into());
+        let mut failed = good.clone();
+        failed[1].session_state = Some("FAILED".into());
+        let mut tcp_and_failed = good.clone();
+        tcp_and_failed[2].iface_transport = Some("tcp".into());
+        tcp_and_failed[2].session_state = Some("FREE".into());
+        let mut extra = good.clone();
+        extra.push(session(
+            &pair("iface-vB", "192.168.130.101"),
+            "iser",
+            "LOGGED_IN",
+        ));
+        let mut twice = good.clone();
+        twice.push(good[3].clone());
+        let mut gone = good.clone();
+        gone.remove(1);
+        let other_target: Vec<SessionDetail> = good
+            .iter()
+            .map(|s| SessionDetail {
+                target: "iqn.2002-09.com.lab:other".into(),
+                ..s.clone()
+            })
+            .collect();
+        let rows: [(&str, &[SessionDetail]); 9] = [
+            ("healthy", &good),
+            ("tcp", &tcp),
+            ("failed", &failed),
+            ("tcp and not logged in", &tcp_and_failed),
+            ("extra", &extra),
+            ("twice", &twice),
+            ("one gone", &gone),
+            ("other target", &other_target),
+            ("none", &[]),
+        ];
+        let kinds = |ps: &[&SessionProblem]| -> Vec<std::mem::Discriminant<SessionProblem>> {
+            ps.iter().map(|p| std::mem::discriminant(*p)).collect()
+        };
+        for (name, sessions) in rows {
+            let verify = check(&w, T, sessions);
+            let status = check_recorded(&recorded, sessions);
+            assert_eq!(
+                verify.problems.is_empty(),
+                status.per_fact.iter().all(Vec::is_empty) && status.unexpected.is_empty(),
+                "{name}"
+            );
+            for (p, got) in w.pairs.iter().zip(&status.per_fact) {
+                let want: Vec<&SessionProblem> = verify
+                    .problems
+                    .iter()
+                    .filter(|x| !matches!(x, SessionProblem::Unexpected { .. }))
+                    .filter(|x| about(x) == Some(p))
+                    .collect();
+                let got: Vec<&SessionProblem> = got.iter().collect();
+                assert_eq!(kinds(&want), kinds(&got), "{name}: {p}");
+            }
+            let unexpected: Vec<SessionProblem> = verify
+                .problems
+                .iter()
+                .filter(|x| matches!(x, SessionProblem::Unexpected { .. }))
+                .cloned()
+                .collect();
+            assert_eq!(unexpected, status.unexpected, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_recorded_portal_reads_back_and_a_bad_one_is_named() {
+        let v6 = Portal {
+            address: "fd00::101".into(),
+            port: 3260,
+        };
+        for p in [pair("iface-vA", "192.168.130.101").portal, v6] {
+            assert_eq!(recorded_portal(&p.to_string()), Some(p));
+        }
+        let bad = SessionFact {
+            iface: "iface-vA".into(),
+            portal: "192.168.130.101".into(),
+            target: T.into(),
+            ..Default::default()
+        };
+        let c = check_recorded(&[bad], &[]);
+        assert_eq!(
+            c.per_fact,
+            vec![vec![SessionProblem::Unreadable("192.168.130.101".into())]]
+        );
     }
 }

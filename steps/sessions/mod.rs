@@ -38,7 +38,7 @@
 //! share its expectations), [`apply`] does the tasks, [`record`] writes facts and worksheet.
 
 mod apply;
-mod decide;
+pub(crate) mod decide;
 mod observe;
 mod record;
 mod want;

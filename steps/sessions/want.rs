@@ -14,7 +14,7 @@ use crate::steps::{AskError, Cmd, Ctx, StepError};
 
 /// An expected session: the iface and the target portal it reaches.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub(super) struct Pair {
+pub(crate) struct Pair {
     pub iface: String,
     pub portal: Portal,
 }
