@@ -70,7 +70,8 @@ pub struct Field {
     pub forms: &'static str,
     /// What an absent optional key means; empty for a required key.
     pub default: &'static str,
-    /// What the key means and what the wizard does with it.
+    /// What the key means and what the wizard does with it: paragraphs separated by a
+    /// newline, one that starts with `{` or `"` being a JSON example, printed as it is.
     pub doc: &'static str,
 }
 
@@ -275,8 +276,8 @@ const TARGET: &[Field] = &[
         "CHAP authentication of the sessions. The secret is read from the environment \
          variable password_env names, and never written to the worksheet, the log, the state \
          or recorded answers, nor passed to any child process's environment. The template \
-         leaves it null because a file with CHAP validates only with that variable set; for \
-         example, with `export ISER_CHAP_SECRET=...` before the run: \
+         leaves it null because a file with CHAP validates only while that variable is set. \
+         An example, with `export ISER_CHAP_SECRET=...` before the run:\n\
          \"chap\": { \"username\": \"iqn.2024-01.com.example:db01\", \
          \"password_env\": \"ISER_CHAP_SECRET\" }",
     ),
