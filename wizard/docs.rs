@@ -156,15 +156,18 @@ pub fn find(key: &str) -> Result<(String, &'static Field), ExplainError> {
             return Err(ExplainError::Ambiguous(want, names.join(", ")));
         }
     }
-    // The nearest keys, by the whole path or by the last name, when they are near at all.
+    // The nearest keys, by the whole path or by the last name, when they are near at all:
+    // within a third of what was typed (at least one edit, at most three), so "x" or ""
+    // suggests nothing rather than every three-letter key.
+    let within = (want.chars().count() / 3).clamp(1, 3);
     let mut near: Vec<(usize, &str)> = all
         .iter()
-        .filter(|_| want.len() <= 64)
+        .filter(|_| !want.is_empty() && want.len() <= 64)
         .map(|(p, f)| {
             let d = strsim::levenshtein(&want, &plain(p)).min(strsim::levenshtein(&want, f.name));
             (d, p.as_str())
         })
-        .filter(|(d, _)| *d <= 3)
+        .filter(|(d, _)| *d <= within)
         .collect();
     near.sort();
     let hint = match near.first() {

@@ -259,6 +259,15 @@ fn explain_takes_indexes_and_last_names_and_suggests_for_typos() {
         err.contains("ports[].address, target.portals[].address; give the whole key"),
         "{err}"
     );
+    let (code, _, err) = one("mtuu");
+    assert_eq!(code, Some(2));
+    assert!(err.contains("did you mean ports[].mtu?"), "{err}");
+    // Too short to be near anything: no guess.
+    for far in ["x", ""] {
+        let (code, _, err) = one(far);
+        assert_eq!(code, Some(2));
+        assert!(!err.contains("did you mean"), "{far:?}: {err}");
+    }
     let (code, _, err) = one("array.controllers");
     assert_eq!(code, Some(2));
     assert!(err.contains("no such key"), "{err}");
