@@ -54,7 +54,9 @@ pub enum Kind {
     NullOr(&'static Kind),
 }
 
-/// One key of an object.
+/// One key of an object, with what it means: the validator checks by `name`, `kind` and
+/// `required`, and `answers --explain` and iser-wizard-answers(5) print the same entry, so a
+/// key cannot be documented differently from how it is checked.
 #[derive(Debug)]
 pub struct Field {
     /// Key.
@@ -63,83 +65,353 @@ pub struct Field {
     pub kind: Kind,
     /// Whether the key must be present.
     pub required: bool,
+    /// The values accepted, in words, when the kind alone does not say (a string's forms);
+    /// empty when it does.
+    pub forms: &'static str,
+    /// What an absent optional key means; empty for a required key.
+    pub default: &'static str,
+    /// What the key means and what the wizard does with it: paragraphs separated by a
+    /// newline, one that starts with `{` or `"` being a JSON example, printed as it is.
+    pub doc: &'static str,
 }
 
-const fn req(name: &'static str, kind: Kind) -> Field {
+const fn req(name: &'static str, kind: Kind, forms: &'static str, doc: &'static str) -> Field {
     Field {
         name,
         kind,
         required: true,
+        forms,
+        default: "",
+        doc,
     }
 }
 
-const fn opt(name: &'static str, kind: Kind) -> Field {
+const fn opt(
+    name: &'static str,
+    kind: Kind,
+    forms: &'static str,
+    default: &'static str,
+    doc: &'static str,
+) -> Field {
     Field {
         name,
         kind,
         required: false,
+        forms,
+        default,
+        doc,
     }
 }
 
+const NETDEV_FORMS: &str = "a network interface name: 1 to 15 letters, digits, '-', '_' or '.'";
+const TEXT_FORMS: &str = "one line of printable text, at most 255 bytes";
+
 const HOST: &[Field] = &[
-    req("initiator_iqn", Kind::Str(check_initiator_iqn)),
-    req("mapping_host_name", Kind::Str(check_host_name)),
-    req("host_os_type", Kind::Str(check_text)),
-    opt("allow_unsupported_os", Kind::Bool),
+    req(
+        "initiator_iqn",
+        Kind::Str(check_initiator_iqn),
+        "\"auto\", or an iSCSI name per RFC 3720 in lower case: \
+         iqn.YYYY-MM.reversed.domain[:unique], eui. and 16 hex digits, or naa. and 16 or 32 \
+         hex digits",
+        "The host's iSCSI initiator name, which the array maps the volume to: unique per \
+         host. \"auto\" keeps the one in /etc/iscsi/initiatorname.iscsi (generating one with \
+         iscsi-iname when the file is missing); a name is written there.",
+    ),
+    req(
+        "mapping_host_name",
+        Kind::Str(check_host_name),
+        "up to 30 letters, digits, '-' or '_'",
+        "The host's name on the array (the worksheet's mapping host name). The array side is \
+         not built yet: create the host on the array with this name and the initiator IQN as \
+         its port; the wizard records it on the worksheet.",
+    ),
+    req(
+        "host_os_type",
+        Kind::Str(check_text),
+        TEXT_FORMS,
+        "The host operating system type of the host on the array (\"Linux DM-MP\" for \
+         E-Series with device-mapper multipath); recorded on the worksheet.",
+    ),
+    opt(
+        "allow_unsupported_os",
+        Kind::Bool,
+        "",
+        "false (asked on a terminal)",
+        "true goes on, at the operator's risk, on a release of a known family that the wizard \
+         does not support (it supports RHEL, Rocky and Alma 8-9, SLES 15, Ubuntu 22.04 and \
+         24.04, Debian 12), configuring it like its family; false stops such a run at \
+         preflight.",
+    ),
 ];
 const PRIORITY: Kind = Kind::Int(0, 15);
 const SUBNET_MANAGER: &[Field] = &[
-    req("run_on_host", Kind::Bool),
-    opt("priorities", Kind::Map(check_guid_or_netdev, &PRIORITY)),
+    req(
+        "run_on_host",
+        Kind::Bool,
+        "",
+        "true starts one opensm per InfiniBand port on which no subnet manager answers, now \
+         and at boot (one that answers already is left alone); false means the fabric has its \
+         own (a managed switch) and the subnet-manager step is skipped.",
+    ),
+    opt(
+        "priorities",
+        Kind::Map(check_guid_or_netdev, &PRIORITY),
+        "an object: each key a port GUID (0x and 16 hex digits, as `ibstat -p` prints it) or \
+         the netdev of one of ports[]; each value a whole number from 0 to 15",
+        "0 for every port, opensm's default (asked on a terminal)",
+        "The opensm priority of each port's subnet manager: where several subnet managers \
+         share a fabric, the highest priority is the master.",
+    ),
 ];
 const PORT: &[Field] = &[
-    req("netdev", Kind::Str(check_netdev)),
-    req("address", Kind::Str(check_cidr)),
-    opt("ipoib_mode", Kind::Str(check_ipoib_mode)),
-    opt("mtu", Kind::Int(576, 65520)),
-    opt("persistent_name", Kind::Str(check_netdev)),
+    req(
+        "netdev",
+        Kind::Str(check_netdev),
+        NETDEV_FORMS,
+        "The port's IPoIB interface (InfiniBand) or Ethernet netdev (RoCE), as it is named \
+         now; each listed once. The wizard maps it to its RDMA port before planning anything.",
+    ),
+    req(
+        "address",
+        Kind::Str(check_cidr),
+        "an IPv4 address with its prefix length, like 192.168.130.10/24: not the network or \
+         broadcast address of its subnet",
+        "The port's address, made persistent with the distribution's own network stack. Each \
+         port needs its own subnet (no two may overlap): a target portal belongs to the port \
+         whose subnet holds it.",
+    ),
+    opt(
+        "ipoib_mode",
+        Kind::Str(check_ipoib_mode),
+        "\"datagram\" or \"connected\"",
+        "the mode the port runs now, datagram on Enhanced IPoIB (asked on a terminal)",
+        "The IPoIB mode, on InfiniBand only: refused when fabric is \"roce\", ignored with a \
+         note on a port that turns out to be RoCE. Connected mode is refused on Enhanced IPoIB \
+         (mlx5: ConnectX-4 and newer), which is datagram-only.",
+    ),
+    opt(
+        "mtu",
+        Kind::Int(576, 65520),
+        "",
+        "the MTU is left as it is",
+        "The port's MTU. On InfiniBand in datagram mode at most 4092 (IB MTU 4096 minus 4), \
+         or 2044 on a fabric whose IB MTU is 2048; up to 65520 in connected mode.",
+    ),
+    opt(
+        "persistent_name",
+        Kind::Str(check_netdev),
+        NETDEV_FORMS,
+        "none: the interface keeps the name the kernel gives it",
+        "A name pinned to the port by a udev rule on its hardware address, so it survives \
+         reboots and added cards; the port is renamed now when its name differs. It must not \
+         be the name of another interface.",
+    ),
 ];
 const PORT_KIND: Kind = Kind::Object(PORT);
 const PORTAL: &[Field] = &[
-    req("address", Kind::Str(check_portal)),
-    opt("label", Kind::Str(check_text)),
+    req(
+        "address",
+        Kind::Str(check_portal),
+        "an IPv4 address, optionally with :PORT (3260 when absent), like 192.168.130.101",
+        "The address of one of the target's iSER ports. It must lie in exactly one host \
+         port's subnet (and not be that port's own address), and be listed once.",
+    ),
+    opt(
+        "label",
+        Kind::Str(check_text),
+        TEXT_FORMS,
+        "none",
+        "A name for the portal on the worksheet and in messages, like \"Controller A, port 1\".",
+    ),
 ];
 const PORTAL_KIND: Kind = Kind::Object(PORTAL);
 const CHAP: &[Field] = &[
-    req("username", Kind::Str(check_text)),
-    req("password_env", Kind::Str(check_env_name)),
+    req(
+        "username",
+        Kind::Str(check_text),
+        TEXT_FORMS,
+        "The CHAP user name the target expects.",
+    ),
+    req(
+        "password_env",
+        Kind::Str(check_env_name),
+        "an environment variable name: letters, digits and '_', not starting with a digit",
+        "The name of the environment variable that holds the CHAP secret, never the secret \
+         itself. A file whose variable is not set (or is empty) does not validate.",
+    ),
 ];
 const CHAP_KIND: Kind = Kind::Object(CHAP);
 const TARGET: &[Field] = &[
-    req("iqn", Kind::Str(check_target_iqn)),
-    req("discovery", Kind::Str(check_discovery)),
-    req("portals", Kind::Array(&PORTAL_KIND, 1, 16)),
-    opt("chap", Kind::NullOr(&CHAP_KIND)),
+    req(
+        "iqn",
+        Kind::Str(check_target_iqn),
+        "\"discover\", or an iSCSI name per RFC 3720 in lower case: \
+         iqn.YYYY-MM.reversed.domain[:unique], eui. and 16 hex digits, or naa. and 16 or 32 \
+         hex digits",
+        "The target's name, as the array shows it in its iSCSI settings; \"discover\" takes \
+         it from SendTargets discovery (discovery must then be \"sendtargets\"). \
+         (\"from-array\" is kept for the array side, which is not built yet: it does not \
+         validate.)",
+    ),
+    req(
+        "discovery",
+        Kind::Str(check_discovery),
+        "\"sendtargets\" or \"manual\"",
+        "\"sendtargets\" discovers the target through its portals and logs in only to the \
+         portals that lie in a host port's subnet, each from that port; \"manual\" creates \
+         one node record per portal with no discovery (the vendor's Method 2).",
+    ),
+    req(
+        "portals",
+        Kind::Array(&PORTAL_KIND, 1, 16),
+        "",
+        "The target's iSER ports the host logs in to, one session per portal from the port \
+         whose subnet holds it.",
+    ),
+    opt(
+        "chap",
+        Kind::NullOr(&CHAP_KIND),
+        "null, or an object with username and password_env",
+        "null: no CHAP",
+        "CHAP authentication of the sessions. The secret is read from the environment \
+         variable password_env names, and never written to the worksheet, the log, the state \
+         or recorded answers, nor passed to any child process's environment. The template \
+         leaves it null because a file with CHAP validates only while that variable is set. \
+         An example, with `export ISER_CHAP_SECRET=...` before the run:\n\
+         \"chap\": { \"username\": \"iqn.2024-01.com.example:db01\", \
+         \"password_env\": \"ISER_CHAP_SECRET\" }",
+    ),
 ];
-const ISCSI: &[Field] = &[req("replacement_timeout", Kind::Int(1, 3600))];
-const MULTIPATH: &[Field] = &[opt("rebuild_initramfs", Kind::Bool)];
+const ISCSI: &[Field] = &[req(
+    "replacement_timeout",
+    Kind::Int(1, 3600),
+    "",
+    "Seconds open-iscsi waits for a lost session to come back before failing its I/O up to \
+     multipath (node.session.timeo.replacement_timeout, written by its full name in \
+     iscsid.conf and in every node record). Short, like the vendor's 20, so multipath fails \
+     over to another path quickly.",
+)];
+const MULTIPATH: &[Field] = &[opt(
+    "rebuild_initramfs",
+    Kind::Bool,
+    "",
+    "false (asked on a terminal)",
+    "true rebuilds the initramfs when the run changes the multipath configuration, so a boot \
+     from the initramfs uses the same settings.",
+)];
 const VOLUME: &[Field] = &[
-    req("wwid", Kind::Str(check_wwid)),
-    req("partition", Kind::Bool),
-    req("filesystem", Kind::Str(check_filesystem)),
-    req("mount_point", Kind::Str(check_mount_point)),
-    req("fstab", Kind::Bool),
+    req(
+        "wwid",
+        Kind::Str(check_wwid),
+        "\"auto\", or 8 to 64 hex digits, as `multipath -ll` shows in parentheses",
+        "The multipath WWID of the volume. \"auto\" takes the one map of the target that \
+         appears, only when there is exactly one and it carries no data; otherwise the run \
+         stops and lists the candidates.",
+    ),
+    req(
+        "partition",
+        Kind::Bool,
+        "",
+        "true makes one GPT partition aligned at 1 MiB and the filesystem on it; false puts \
+         the filesystem on the whole map.",
+    ),
+    req(
+        "filesystem",
+        Kind::Str(check_filesystem),
+        "\"ext4\" or \"xfs\"",
+        "The filesystem made on the volume. A device that already carries a partition table \
+         or a filesystem signature is refused (exit 3) unless `run --force-format`; a mounted \
+         or held device is never touched.",
+    ),
+    req(
+        "mount_point",
+        Kind::Str(check_mount_point),
+        "an absolute path with no '.' or '..' component, trailing '/', white space or \
+         backslash; not a system directory (/etc, /var, ...) nor inside /usr, /etc and the \
+         like",
+        "Where the volume is mounted (created when missing). It must not hide the wizard's \
+         state directory.",
+    ),
+    req(
+        "fstab",
+        Kind::Bool,
+        "",
+        "true adds a line to /etc/fstab (by filesystem UUID, with _netdev and nofail) so the \
+         volume is mounted at boot once the network is up.",
+    ),
 ];
-const VERIFY: &[Field] = &[req("size", Kind::Str(check_size))];
+const VERIFY: &[Field] = &[req(
+    "size",
+    Kind::Str(check_size),
+    "a whole number with B, KiB, MiB, GiB or TiB (powers of 1024), a multiple of 4 KiB, \
+     from 1MiB to 64GiB, like 256MiB",
+    "How much the verify step writes to a test file with O_DIRECT, each 4 KiB sector \
+     stamped, and reads back from the device, checking every sector; the file is removed \
+     afterwards.",
+)];
 
 /// The whole file.
 pub const ROOT: &[Field] = &[
-    req("version", Kind::Int(1, 1)),
-    req("host", Kind::Object(HOST)),
-    req("fabric", Kind::Str(check_fabric)),
+    req(
+        "version",
+        Kind::Int(1, 1),
+        "",
+        "The version of the answers file's format: this wizard reads version 1.",
+    ),
+    req(
+        "host",
+        Kind::Object(HOST),
+        "",
+        "The host as the array knows it.",
+    ),
+    req(
+        "fabric",
+        Kind::Str(check_fabric),
+        "\"infiniband\", \"roce\" or \"auto\"",
+        "The RDMA fabric; \"auto\" tells it from each port's link layer. On RoCE there is no \
+         subnet manager and no IPoIB: each port's address goes on its Ethernet netdev.",
+    ),
     // Optional: RoCE has no subnet manager; on InfiniBand, run_on_host defaults to true.
-    opt("subnet_manager", Kind::Object(SUBNET_MANAGER)),
-    req("ports", Kind::Array(&PORT_KIND, 1, 8)),
-    req("target", Kind::Object(TARGET)),
-    req("iscsi", Kind::Object(ISCSI)),
-    opt("multipath", Kind::Object(MULTIPATH)),
-    req("volume", Kind::Object(VOLUME)),
-    req("verify", Kind::Object(VERIFY)),
+    opt(
+        "subnet_manager",
+        Kind::Object(SUBNET_MANAGER),
+        "",
+        "on InfiniBand, run_on_host true with every priority 0; nothing on RoCE",
+        "Where the InfiniBand fabric's subnet manager runs. RoCE has none, so the section \
+         may be left out there.",
+    ),
+    req(
+        "ports",
+        Kind::Array(&PORT_KIND, 1, 8),
+        "",
+        "The host's iSER ports, each in its own subnet.",
+    ),
+    req(
+        "target",
+        Kind::Object(TARGET),
+        "",
+        "The iSCSI target: the array's name and iSER ports.",
+    ),
+    req("iscsi", Kind::Object(ISCSI), "", "open-iscsi settings."),
+    opt(
+        "multipath",
+        Kind::Object(MULTIPATH),
+        "",
+        "rebuild_initramfs false",
+        "device-mapper multipath settings.",
+    ),
+    req(
+        "volume",
+        Kind::Object(VOLUME),
+        "",
+        "The volume: which multipath map, and how it is partitioned, formatted and mounted.",
+    ),
+    req(
+        "verify",
+        Kind::Object(VERIFY),
+        "",
+        "The write and read-back check of the mounted volume.",
+    ),
 ];
 
 /// No value of the answers file is valid beyond this many bytes.

@@ -42,7 +42,7 @@ pub enum Command {
     Run(RunFlags),
     /// Print the worksheet of the last run (complete or partial).
     Worksheet(WorksheetFlags),
-    /// Print a complete answers file with every key, to edit.
+    /// Print a complete answers file to edit, or what one of its keys means.
     Answers(AnswersFlags),
     /// Read-only health check: ports, subnet manager, sessions, paths, mount.
     Status(StatusFlags),
@@ -127,9 +127,13 @@ pub enum Paper {
 /// Flags of `answers`.
 #[derive(Debug, Args)]
 pub struct AnswersFlags {
-    /// Print the template.
-    #[arg(long)]
+    /// Print the template: every key, validating as it is.
+    #[arg(long, conflicts_with = "explain")]
     pub template: bool,
+    /// Print what a key means: its kind, whether it is required, its default, the forms it
+    /// accepts (`ports[].mtu`, `ports.mtu` or `mtu`).
+    #[arg(long, value_name = "KEY")]
+    pub explain: Option<String>,
 }
 
 /// Flags of `status`.
@@ -363,16 +367,7 @@ pub fn main_with(cli: Cli, interrupt: Interrupt, out: &mut dyn Write, err: &mut 
         None => run(&cli.run, interrupt, out),
         Some(Command::Run(f)) => run(&f, interrupt, out),
         Some(Command::Worksheet(f)) => worksheet(&f, out, err),
-        Some(Command::Answers(f)) => {
-            if f.template {
-                out.write_all(answers::TEMPLATE.as_bytes())
-                    .map_err(|e| WizardError::Other(e.into()))
-            } else {
-                Err(WizardError::Usage(
-                    "answers: use --template to print a complete answers file".into(),
-                ))
-            }
-        }
+        Some(Command::Answers(f)) => answers_command(&f, out),
         Some(Command::Status(f)) => status(&f, interrupt, out),
         Some(Command::Verify(f)) => verify(&f, interrupt, out),
         Some(Command::Stats(f)) => crate::stats::run(&f, out),
@@ -384,6 +379,23 @@ pub fn main_with(cli: Cli, interrupt: Interrupt, out: &mut dyn Write, err: &mut 
             e.exit_code()
         }
     }
+}
+
+fn answers_command(f: &AnswersFlags, out: &mut dyn Write) -> Result<(), WizardError> {
+    let text = match (&f.explain, f.template) {
+        (Some(key), _) => crate::docs::explain(key)
+            .map_err(|e| WizardError::Usage(format!("answers --explain {e}")))?,
+        (None, true) => answers::TEMPLATE.to_string(),
+        (None, false) => {
+            return Err(WizardError::Usage(
+                "answers: use --template to print a complete answers file, or --explain KEY \
+                 to read what a key means"
+                    .into(),
+            ))
+        }
+    };
+    out.write_all(text.as_bytes())
+        .map_err(|e| WizardError::Other(e.into()))
 }
 
 fn verify(f: &VerifyFlags, interrupt: Interrupt, out: &mut dyn Write) -> Result<(), WizardError> {

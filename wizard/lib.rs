@@ -11,6 +11,7 @@
 pub mod answers;
 pub mod cfmt;
 pub mod cli;
+pub mod docs;
 pub mod exit;
 pub mod flow;
 pub mod progress;

@@ -5,6 +5,8 @@
 //! - [`cli`]: commands, exit codes and what each leaves on disk, with stdin from a pipe or
 //!   /dev/null.
 //! - [`terminal`]: the interactive run in a real pseudo-terminal.
+//! - [`docs`]: the man pages, completions, `docs/` and `answers --explain` against the
+//!   validator and the command line.
 //! - [`stats`]: `iser-wizard stats` against ministat's published vectors and Debian's binary.
 //! - [`util`]: the shared builders (running the binary, temporary roots, tree snapshots).
 //!
@@ -12,6 +14,7 @@
 
 mod bare;
 mod cli;
+mod docs;
 mod hostile;
 mod stats;
 mod terminal;
