@@ -1007,6 +1007,11 @@ pub struct Answers {
     /// `volume` (one object; the list form `volumes` is the model the next features use).
     #[serde(default)]
     pub volume: VolumeAnswers,
+    /// `volumes` (CONTRACT.md): several volumes, each with its own map, file system and
+    /// mount. The model is here for the features that attach several; the answers file
+    /// does not accept the key until they are built.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes: Option<Vec<VolumeAnswers>>,
     /// `verify`.
     #[serde(default)]
     pub verify: VerifyAnswers,
@@ -1027,6 +1032,7 @@ impl Default for Answers {
             iscsi: IscsiAnswers::default(),
             multipath: None,
             volume: VolumeAnswers::default(),
+            volumes: None,
             verify: VerifyAnswers::default(),
             array: None,
         }
@@ -1051,6 +1057,14 @@ impl Answers {
     /// The multipath answers, made when missing.
     pub fn multipath_mut(&mut self) -> &mut MultipathAnswers {
         self.multipath.get_or_insert_with(Default::default)
+    }
+
+    /// The volumes to attach: `volumes` when given, else `volume` as a list of one.
+    pub fn volume_list(&self) -> Vec<&VolumeAnswers> {
+        match &self.volumes {
+            Some(list) => list.iter().collect(),
+            None => vec![&self.volume],
+        }
     }
 
     /// The ports whose netdev and address are both known, in order.
@@ -1239,6 +1253,15 @@ mod tests {
         );
         let e = resolve_portals(&ports, &[portal("192.168.130.10")]).unwrap_err();
         assert!(e.contains("is the address of host port vA"), "{e}");
+    }
+
+    #[test]
+    fn volume_is_a_list_of_one_and_volumes_a_list() {
+        let mut a = Answers::default();
+        a.volume.mount_point = Some("/mnt/a".parse().unwrap());
+        assert_eq!(a.volume_list().len(), 1);
+        a.volumes = Some(vec![VolumeAnswers::default(), VolumeAnswers::default()]);
+        assert_eq!(a.volume_list().len(), 2);
     }
 
     #[test]
