@@ -49,12 +49,24 @@ impl dyn Ask + '_ {
         also: &dyn Fn(&T) -> Result<(), String>,
     ) -> Result<T, AskError> {
         let parse = |s: &str| s.parse::<T>().and_then(|v| also(&v).map(|()| v));
+        self.ask_parsed(key, question, default.as_ref().map(T::to_string), &parse)
+    }
+
+    /// Ask for text and parse it with `parse`, which also checks it as it is typed (so a
+    /// person is asked again with the reason).
+    fn ask_parsed<V>(
+        &mut self,
+        key: &str,
+        question: &str,
+        default: Option<String>,
+        parse: &dyn Fn(&str) -> Result<V, String>,
+    ) -> Result<V, AskError> {
         let check = |s: &str| parse(s).map(drop);
         let reply = self.prompt(
             key,
             question,
             Question::Text {
-                default: default.as_ref().map(T::to_string),
+                default,
                 check: &check,
             },
         )?;
@@ -107,22 +119,7 @@ impl dyn Ask + '_ {
                 .filter(|n| (lo..=hi).contains(n))
                 .ok_or_else(|| format!("{s} is not a whole number from {lo} to {hi}"))
         };
-        let check = |s: &str| parse(s).map(drop);
-        let reply = self.prompt(
-            key,
-            question,
-            Question::Text {
-                default: default.map(|d| d.to_string()),
-                check: &check,
-            },
-        )?;
-        match reply {
-            Reply::Text(s) => parse(&s).map_err(|reason| AskError::Invalid {
-                key: key.to_string(),
-                reason,
-            }),
-            other => Err(wrong_reply(key, &other)),
-        }
+        self.ask_parsed(key, question, default.map(|d| d.to_string()), &parse)
     }
 
     /// Yes or no at `key`.
