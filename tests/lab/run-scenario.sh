@@ -22,11 +22,14 @@
 # 125 the lab itself failed (image, boot, target setup).
 # Results: DIR/lab-results/ (scenario.log, setup.log, timings, status, captured/, journal.log,
 # dmesg.log), DIR/console.log, DIR/host-timings.
+# One lab VM at a time on the machine: two at once on two cores made LIO logins time out. The
+# run holds ${ISER_LAB_LOCK:-/run/lock/iser-wizard-lab.lock} (flock) from the image check to
+# the VM's poweroff, and says so when it has to wait for another run.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 cache=${ISER_LAB_CACHE:-/var/cache/iser-wizard-lab}
-usage() { sed -n '2,26p' "$0"; }
+usage() { sed -n '2,29p' "$0"; }
 
 scenario=
 wizard=
@@ -87,6 +90,19 @@ out=${out:-${ISER_LAB_OUT:-/tmp/iser-lab}/$name}
 log() { printf 'run-scenario[%s]: %s\n' "$name" "$*" >&2; }
 now() { date +%s.%N; }
 since() { awk "BEGIN{printf \"%.1f\", $(now) - $1}"; }
+
+# The machine-wide lab lock, held (fd 9, inherited by qemu) until this script exits. Who
+# holds it is written into the file, for the next run's "waiting" line.
+lock=${ISER_LAB_LOCK:-/run/lock/iser-wizard-lab.lock}
+exec 9>>"$lock"
+if ! flock -n 9; then
+	holder=$(head -n1 "$lock" 2>/dev/null || true)
+	log "waiting for the lab lock $lock (held by: ${holder:-someone who did not say, e.g. an image build})"
+	t_wait=$(now)
+	flock 9
+	log "got the lab lock after $(since "$t_wait") s"
+fi
+printf 'pid %s, scenario %s, since %s\n' "$$" "$name" "$(date -Is)" >"$lock"
 
 "$here/build-image.sh"
 for f in base.img vmlinuz initrd.img; do
