@@ -5,7 +5,7 @@
 # it (tests/golden/, copied to /lab/repo/tests/golden), read back by its own stack's tool in
 # the guest. A template change that breaks a file fails the golden test; a golden file that a
 # stack cannot read (or reads otherwise than meant) fails here.
-#   NetworkManager keyfiles  nmcli connection load, then nmcli -g KEYS connection show
+#   NetworkManager keyfiles  nmcli connection load, then nmcli -t -f all connection show
 #   netplan YAML             netplan generate in a scratch root: the networkd files it makes
 #   ifupdown stanzas         ifquery (parsed options, auto/allow-hotplug) and ifup --no-act
 #   udev rule                udevadm verify (systemd 253+: trixie; bookworm has none)
@@ -71,7 +71,12 @@ nm_check() {
 	echo "keyfile $file"
 	# 0600 root, as the wizard writes it: NetworkManager ignores a keyfile others can read.
 	install -m 600 "$G/network/$file" "$dst"
-	cap "nmcli-load-$id" nm_load "$dst" || fail "NetworkManager does not load $file"
+	cap "nmcli-load-$id" nmcli connection load "$dst" || true
+	if ! grep -qx '# exit=0' "$LAB_CAPTURE/nmcli-load-$id.txt" ||
+		grep -q 'Could not load' "$LAB_CAPTURE/nmcli-load-$id.txt"; then
+		journalctl -u NetworkManager --no-pager -o cat | grep -F "$dst" | tail -n 3
+		fail "NetworkManager does not load $file (its reason above)"
+	fi
 	# One nmcli call (each costs seconds under emulation): terse "key:value" lines.
 	cap "nmcli-show-$id" nmcli -t -f all connection show "$id" ||
 		fail "NetworkManager has no connection $id after loading $file"
