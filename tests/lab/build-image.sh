@@ -1,30 +1,39 @@
 #!/usr/bin/env bash
-# Build (or reuse) the Debian 12 root image the iSER lab boots under qemu.
+# Build (or reuse) a Debian root image the iSER lab boots under qemu: Debian 12 (bookworm,
+# the default) or Debian 13 (trixie).
 #
-# Usage: tests/lab/build-image.sh [--force]
+# Usage: tests/lab/build-image.sh [--suite bookworm|trixie] [--force]
+#   --suite S   the Debian release (default ${ISER_LAB_SUITE:-bookworm})
+#   --force     rebuild even when the cached image is current
 #
-# Output, in ${ISER_LAB_CACHE:-/var/cache/iser-wizard-lab}:
+# Output, in ${ISER_LAB_CACHE:-/var/cache/iser-wizard-lab}/SUITE/:
 #   base.img      ext4 root file system image (raw, sparse, 3G), made with mkfs.ext4 -d
 #   vmlinuz       the guest kernel, taken from the image's /boot
 #   initrd.img    its initramfs (small: MODULES=list, virtio + ext4 only)
-#   base.hash     hash of this script: the image is rebuilt when it changes
+#   base.hash     hash of this script and the suite: the image is rebuilt when it changes
+#   build-times   debootstrap/configure/mkfs seconds and the kernel version
 #
 # Nothing is mounted and no loop device is used: debootstrap fills a directory, mkfs.ext4 -d
 # turns it into an image. Runs as root on Debian 12; installs its own host tools with apt-get.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-cache=${ISER_LAB_CACHE:-/var/cache/iser-wizard-lab}
-suite=bookworm
+suite=${ISER_LAB_SUITE:-bookworm}
 image_size=${ISER_LAB_IMAGE_SIZE:-3G}
 force=0
-for a in "$@"; do
-	case $a in
-	--force) force=1 ;;
-	-h | --help) sed -n '2,14p' "$0"; exit 0 ;;
-	*) echo "build-image: unknown argument: $a" >&2; exit 2 ;;
+while [ $# -gt 0 ]; do
+	case $1 in
+	--suite) suite=$2; shift 2 ;;
+	--force) force=1; shift ;;
+	-h | --help) sed -n '2,18p' "$0"; exit 0 ;;
+	*) echo "build-image: unknown argument: $1" >&2; exit 2 ;;
 	esac
 done
+case $suite in
+bookworm | trixie) ;;
+*) echo "build-image: suite $suite: the lab knows bookworm and trixie" >&2; exit 2 ;;
+esac
+cache=${ISER_LAB_CACHE:-/var/cache/iser-wizard-lab}/$suite
 
 # Everything the guest needs, from Debian's own archive. The guest has no network: whatever a
 # scenario (or the wizard) runs must be in this list. ifupdown is the network stack the wizard
@@ -39,6 +48,12 @@ packages=(
 	parted e2fsprogs xfsprogs
 	jq pciutils ethtool expect
 )
+# Installed by apt-get in the chroot after debootstrap (debootstrap's own configuration order
+# fails on polkitd, which NetworkManager needs): the checkers of the network files the wizard
+# writes (scenario config-check: NetworkManager, with dbus, reads keyfiles only through its
+# daemon; netplan), and an InfiniBand fabric without hardware (scenario subnet-manager:
+# ibsim-utils, opensm).
+extra_packages=(dbus network-manager netplan.io ibsim-utils opensm)
 
 log() { printf 'build-image: %s\n' "$*" >&2; }
 
@@ -47,8 +62,9 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 2
 fi
 
-# The hash covers this script (which holds the package list and the guest's configuration).
-want_hash=$(sha256sum "$here/build-image.sh" | cut -d' ' -f1)
+# The hash covers this script (which holds the package list and the guest's configuration)
+# and the suite.
+want_hash=$( (cat "$here/build-image.sh"; echo "suite=$suite") | sha256sum | cut -d' ' -f1)
 if [ "$force" -eq 0 ] && [ -f "$cache/base.img" ] && [ -f "$cache/vmlinuz" ] &&
 	[ -f "$cache/initrd.img" ] && [ "$(cat "$cache/base.hash" 2>/dev/null)" = "$want_hash" ]; then
 	log "cached image is current: $cache/base.img"
@@ -67,8 +83,8 @@ if [ ${#need[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
-# The mirror the host's own apt uses (deb822 .sources or one-line .list), unless overridden.
-# The first URI that serves bookworm (not -security) in deb822 .sources or one-line .list files.
+# The mirror the host's own apt uses (deb822 .sources or one-line .list), unless overridden:
+# the first URI that serves bookworm (not -security). The same archive serves trixie.
 host_mirror() {
 	local f
 	for f in /etc/apt/sources.list.d/*.sources; do
@@ -91,13 +107,25 @@ root=$work/rootfs
 t0=$(date +%s.%N)
 
 include=$(IFS=,; echo "${packages[*]}")
-log "debootstrap --variant=minbase $suite (this takes a couple of minutes)"
+log "debootstrap --variant=minbase $suite into $cache (this takes a couple of minutes)"
 if ! debootstrap --variant=minbase --cache-dir="$cache/debs" --include="$include" \
 	"$suite" "$root" "$mirror" >"$work/debootstrap.log" 2>&1; then
 	tail -n 40 "$work/debootstrap.log" >&2
 	log "debootstrap failed (full log above)"
 	exit 1
 fi
+# Services are not started in the chroot.
+printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+chmod 755 "$root/usr/sbin/policy-rc.d"
+log "apt-get install ${extra_packages[*]}"
+if ! { chroot "$root" apt-get update -q &&
+	DEBIAN_FRONTEND=noninteractive chroot "$root" apt-get install -y -q --no-install-recommends \
+		"${extra_packages[@]}"; } >"$work/apt.log" 2>&1; then
+	tail -n 40 "$work/apt.log" >&2
+	log "apt-get install in the image failed (log above)"
+	exit 1
+fi
+rm -f "$root/usr/sbin/policy-rc.d"
 t1=$(date +%s.%N)
 
 # --- Guest configuration -------------------------------------------------------------------
@@ -116,9 +144,15 @@ ln -sf /dev/null "$root/etc/systemd/system/serial-getty@ttyS0.service"
 # host with an HCA would have (ib_uverbs, rdma_ucm, ib_umad) itself.
 for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service \
 	fstrim.timer man-db.timer dpkg-db-backup.timer getty@.service getty-static.service \
-	rdma-load-modules@.service; do
+	rdma-load-modules@.service \
+	NetworkManager.service NetworkManager-wait-online.service NetworkManager-dispatcher.service \
+	wpa_supplicant.service opensm.service; do
 	ln -sf /dev/null "$root/etc/systemd/system/$u"
 done
+# NetworkManager is there for the config-check scenario only (the wizard configures Debian
+# through ifupdown): running at boot it would take the lab's veths for DHCP. The packaged
+# opensm.service would start opensm on every port, the lab's RoCE ones included. Both masked;
+# the scenarios that need them unmask them.
 # Only the loopback at boot: the guest never talks to the outside; lab links are made by the
 # lab's own setup, and the host ports (vA, vB) are left for the scenario (or the wizard).
 printf 'auto lo\niface lo inet loopback\n\nsource /etc/network/interfaces.d/*\n' \

@@ -2,7 +2,8 @@
 # The lab entry point for CI: build the guest image if needed, run scenarios one after the
 # other (each boots its own VM), fail if any fails.
 #
-# Usage: tests/lab/run-all.sh [--wizard PATH] [--out DIR] [SCENARIO...]
+# Usage: tests/lab/run-all.sh [--suite S] [--wizard PATH] [--out DIR] [SCENARIO...]
+#   --suite S       the guest's Debian release, bookworm (default) or trixie
 #   --wizard PATH   the iser-wizard binary to test (built for Debian 12 / glibc 2.36 or static);
 #                   without it the wizard scenarios are reported as skipped
 #   --out DIR       results, one folder per scenario (default ${ISER_LAB_OUT:-/tmp/iser-lab})
@@ -15,13 +16,15 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 wizard=
+suite=${ISER_LAB_SUITE:-bookworm}
 out=${ISER_LAB_OUT:-/tmp/iser-lab}
 list=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--wizard) wizard=$(readlink -f "$2"); shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	-h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+	--suite) suite=$2; shift 2 ;;
+	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
 	-*) echo "run-all: unknown option $1" >&2; exit 2 ;;
 	*) list+=("$1"); shift ;;
 	esac
@@ -30,7 +33,9 @@ done
 mkdir -p "$out"
 
 t0=$(date +%s)
-"$here/build-image.sh"
+# Under the lab lock (run-scenario.sh takes it per VM): a build beside another run's VM
+# starves both.
+flock "${ISER_LAB_LOCK:-/run/lock/iser-wizard-lab.lock}" "$here/build-image.sh" --suite "$suite"
 t_build=$(($(date +%s) - t0))
 
 summary=()
@@ -45,7 +50,7 @@ for spec in "${list[@]}"; do
 	# One folder per spec: "baseline:--data-lun" -> baseline-data-lun.
 	dir=$out/$name
 	for f in "${flags[@]}"; do dir=$dir-$(tr -c 'A-Za-z0-9=\n-' _ <<<"${f#--}"); done
-	args=("$name" --out "$dir" "${flags[@]}")
+	args=("$name" --suite "$suite" --out "$dir" "${flags[@]}")
 	[ -z "$wizard" ] || args+=(--wizard "$wizard")
 	echo "=== $label"
 	s=$(date +%s)
@@ -61,6 +66,6 @@ for spec in "${list[@]}"; do
 done
 
 echo
-echo "=== lab summary (image build/check ${t_build}s, total $(($(date +%s) - t0))s)"
+echo "=== lab summary ($suite; image build/check ${t_build}s, total $(($(date +%s) - t0))s)"
 printf '%s\n' "${summary[@]}"
 exit "$failed"

@@ -2,11 +2,15 @@
 # Boot the lab VM once and run one scenario in it.
 #
 # Usage: tests/lab/run-scenario.sh SCENARIO [options]
-#   SCENARIO            a name under tests/lab/scenarios/ (baseline, attach, ...) or a path to
-#                       a bash script
+#   SCENARIO            a name under tests/lab/scenarios/ (baseline, attach, ...), a path to
+#                       a bash script, or a chain "a+b" of names run one after the other in the
+#                       same VM (one boot; results of each in status.NAME, the logs in order)
+#   --suite S           the guest's Debian release: bookworm (default, or $ISER_LAB_SUITE) or
+#                       trixie; build-image.sh builds and caches each
 #   --wizard PATH       copy this binary to /usr/local/bin/iser-wizard in the guest
-#   --answers FILE      copy this answers file to /lab/answers.json (default: answers/NAME.json
-#                       when it exists, else answers/default.json); scenarios see $LAB_ANSWERS
+#   --answers FILE      the answers file of every scenario (default: the first of
+#                       answers/NAME.SUITE.json, NAME.json, default.SUITE.json, default.json),
+#                       copied to /lab/answers/NAME.json; scenarios see it as $LAB_ANSWERS
 #   --data-lun          target variant: LUN 0 already carries an ext4 file system with data
 #                       (also requested by a "# lab-target-args: --data-lun" line in the scenario)
 #   --env NAME=VALUE    export NAME=VALUE to the scenario (repeatable)
@@ -16,17 +20,22 @@
 #   --keep-image        keep the per-run disk image (DIR/run.img) for inspection
 #   --console           stream the VM's serial console here (it is always in DIR/console.log)
 #
-# A scenario with a "# lab-needs: wizard" line is skipped (77) without booting when no
-# --wizard is given.
+# Lines a scenario may carry: "# lab-needs: wizard" (skipped, 77, without booting when no
+# --wizard is given), "# lab-needs: no-target" (no LIO target is set up for it),
+# "# lab-target-args: FLAGS", "# lab-copy: PATH" (a file or folder of the repository copied to
+# /lab/repo/PATH in the guest).
 # Exit status: the scenario's (0 pass, 77 skipped, other = fail); 124 the VM timed out;
 # 125 the lab itself failed (image, boot, target setup).
 # Results: DIR/lab-results/ (scenario.log, setup.log, timings, status, captured/, journal.log,
 # dmesg.log), DIR/console.log, DIR/host-timings.
+# One lab VM at a time on the machine: two at once on two cores made LIO logins time out. The
+# run holds ${ISER_LAB_LOCK:-/run/lock/iser-wizard-lab.lock} (flock) from the image check to
+# the VM's poweroff, and says so when it has to wait for another run.
 set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-cache=${ISER_LAB_CACHE:-/var/cache/iser-wizard-lab}
-usage() { sed -n '2,26p' "$0"; }
+suite=${ISER_LAB_SUITE:-bookworm}
+usage() { sed -n '2,35p' "$0"; }
 
 scenario=
 wizard=
@@ -40,6 +49,7 @@ envs=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--wizard) wizard=$2; shift 2 ;;
+	--suite) suite=$2; shift 2 ;;
 	--answers) answers=$2; shift 2 ;;
 	--data-lun) target_args="$target_args --data-lun"; shift ;;
 	--env)
@@ -58,29 +68,44 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$scenario" ] || { usage >&2; exit 2; }
 
+# A chain "a+b+c" runs several scenarios one after the other in the same VM (one boot, one
+# target setup): for scenarios that can share a host (see README).
+scripts=()
+names=()
 if [ -f "$scenario" ]; then
-	script=$(readlink -f "$scenario")
-	name=$(basename "$scenario" .sh)
+	scripts=("$(readlink -f "$scenario")")
+	names=("$(basename "$scenario" .sh)")
 else
-	name=$scenario
-	script=$here/scenarios/$name.sh
+	IFS=+ read -r -a names <<<"$scenario"
+	for n in "${names[@]}"; do scripts+=("$here/scenarios/$n.sh"); done
 fi
-[ -f "$script" ] || { echo "run-scenario: no scenario $script" >&2; exit 2; }
-if [ -z "$answers" ]; then
-	for a in "$here/answers/$name.json" "$here/answers/default.json"; do
-		[ -f "$a" ] && { answers=$a; break; }
+name=$(IFS=+; echo "${names[*]}")
+for s in "${scripts[@]}"; do
+	[ -f "$s" ] || { echo "run-scenario: no scenario $s" >&2; exit 2; }
+done
+# Answers: --answers for every scenario, else each one's answers/NAME.json or default.json.
+[ -z "$answers" ] || [ -f "$answers" ] || { echo "run-scenario: no answers file $answers" >&2; exit 2; }
+# What the scenarios ask of the harness, in comment lines of their own: a chain is skipped
+# without booting only when all of its scenarios need the wizard and none is given; the
+# target is not set up only when none of them needs it.
+need_wizard=0
+no_target=0
+for s in "${scripts[@]}"; do
+	grep -q '^# lab-needs: wizard' "$s" && need_wizard=$((need_wizard + 1))
+	grep -q '^# lab-needs: no-target' "$s" && no_target=$((no_target + 1))
+	# shellcheck disable=SC2013 # the flags are words
+	for a in $(sed -n 's/^# lab-target-args://p' "$s"); do
+		[[ " $target_args " == *" $a "* ]] || target_args="$target_args $a"
 	done
-fi
-# What the scenario asks of the harness, in comment lines of its own.
-if grep -q '^# lab-needs: wizard' "$script" && [ -z "$wizard" ]; then
+done
+if [ "$need_wizard" -eq ${#scripts[@]} ] && [ -z "$wizard" ]; then
 	echo "run-scenario[$name]: SKIPPED: needs the wizard binary (--wizard PATH)" >&2
 	exit 77
 fi
-# shellcheck disable=SC2013 # the flags are words
-for a in $(sed -n 's/^# lab-target-args://p' "$script"); do
-	[[ " $target_args " == *" $a "* ]] || target_args="$target_args $a"
-done
-[ -z "$answers" ] || [ -f "$answers" ] || { echo "run-scenario: no answers file $answers" >&2; exit 2; }
+if [ "$no_target" -eq ${#scripts[@]} ]; then
+	[ -z "${target_args# }" ] || { echo "run-scenario: no-target scenarios with target args" >&2; exit 2; }
+	target_args=--none
+fi
 [ -z "$wizard" ] || [ -x "$wizard" ] || { echo "run-scenario: $wizard is not an executable" >&2; exit 2; }
 out=${out:-${ISER_LAB_OUT:-/tmp/iser-lab}/$name}
 
@@ -88,7 +113,21 @@ log() { printf 'run-scenario[%s]: %s\n' "$name" "$*" >&2; }
 now() { date +%s.%N; }
 since() { awk "BEGIN{printf \"%.1f\", $(now) - $1}"; }
 
-"$here/build-image.sh"
+# The machine-wide lab lock, held (fd 9, inherited by qemu) until this script exits. Who
+# holds it is written into the file, for the next run's "waiting" line.
+lock=${ISER_LAB_LOCK:-/run/lock/iser-wizard-lab.lock}
+exec 9>>"$lock"
+if ! flock -n 9; then
+	holder=$(head -n1 "$lock" 2>/dev/null || true)
+	log "waiting for the lab lock $lock (held by: ${holder:-someone who did not say, e.g. an image build})"
+	t_wait=$(now)
+	flock 9
+	log "got the lab lock after $(since "$t_wait") s"
+fi
+printf 'pid %s, scenario %s, since %s\n' "$$" "$name" "$(date -Is)" >"$lock"
+
+"$here/build-image.sh" --suite "$suite"
+cache=${ISER_LAB_CACHE:-/var/cache/iser-wizard-lab}/$suite
 for f in base.img vmlinuz initrd.img; do
 	[ -f "$cache/$f" ] || { log "missing $cache/$f"; exit 125; }
 done
@@ -102,17 +141,35 @@ t0=$(now)
 img=$out/run.img
 cp --reflink=auto --sparse=always "$cache/base.img" "$img"
 stage=$out/stage
-mkdir -p "$stage/lab/guest" "$stage/etc/systemd/system/multi-user.target.wants"
+mkdir -p "$stage/lab/guest" "$stage/lab/scenarios" "$stage/lab/answers" \
+	"$stage/etc/systemd/system/multi-user.target.wants"
 cp "$here"/guest/*.sh "$here"/guest/*.exp "$stage/lab/guest/"
-cp "$script" "$stage/lab/scenario.sh"
-[ -z "$answers" ] || cp "$answers" "$stage/lab/answers.json"
+for i in "${!scripts[@]}"; do
+	n=${names[$i]}
+	cp "${scripts[$i]}" "$stage/lab/scenarios/$i-$n.sh"
+	if [ -n "$answers" ]; then
+		cp "$answers" "$stage/lab/answers/$n.json"
+	else
+		for a in "$here/answers/$n.$suite.json" "$here/answers/$n.json" \
+			"$here/answers/default.$suite.json" "$here/answers/default.json"; do
+			[ -f "$a" ] && { cp "$a" "$stage/lab/answers/$n.json"; break; }
+		done
+	fi
+	# Files of the repository a scenario reads ("# lab-copy: tests/golden"): under /lab/repo/.
+	# shellcheck disable=SC2013 # paths without blanks
+	for c in $(sed -n 's/^# lab-copy://p' "${scripts[$i]}"); do
+		[ -e "$here/../../$c" ] || { log "no $c to copy for ${names[$i]}"; exit 2; }
+		mkdir -p "$stage/lab/repo/$(dirname "$c")"
+		cp -r "$here/../../$c" "$stage/lab/repo/$(dirname "$c")/"
+	done
+done
 if [ -n "$wizard" ]; then
 	mkdir -p "$stage/usr/local/bin"
 	cp "$wizard" "$stage/usr/local/bin/iser-wizard"
 	chmod 755 "$stage/usr/local/bin/iser-wizard"
 fi
 {
-	printf 'LAB_SCENARIO=%q\nLAB_TARGET_ARGS=%q\n' "$name" "${target_args# }"
+	printf 'LAB_SCENARIO=%q\nLAB_TARGET_ARGS=%q\nLAB_SUITE=%q\n' "$name" "${target_args# }" "$suite"
 	for e in "${envs[@]}"; do
 		printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"
 	done
@@ -152,7 +209,7 @@ if grep -E 'error|Error|failed|not found|No such|Could not' "$out/debugfs.log" |
 	exit 125
 fi
 t_inject=$(since "$t0")
-log "image ready in $t_inject s; booting (timeout ${timeout_s}s)"
+log "$suite image ready in $t_inject s; booting (timeout ${timeout_s}s)"
 
 # --- Boot ----------------------------------------------------------------------------------
 # KVM is not usable on these machines: software emulation (tcg). The guest has no network
@@ -185,6 +242,11 @@ if [ -f "$res/scenario.log" ]; then
 	echo "----- end of scenario log -----"
 fi
 [ -f "$res/timings" ] && { echo "timings:"; sed 's/^/  /' "$res/timings"; }
+if [ ${#names[@]} -gt 1 ]; then
+	for n in "${names[@]}"; do
+		echo "scenario $n: status $(cat "$res/status.$n" 2>/dev/null || echo "none (not run)")"
+	done
+fi
 echo "host: image $t_inject s, VM $t_vm s"
 
 if [ "$rc_vm" -eq 124 ] || [ "$rc_vm" -eq 137 ]; then

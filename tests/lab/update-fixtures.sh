@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Copy the command outputs a lab run captured into tests/lab/fixtures-captured/.
 #
-# Usage: tests/lab/update-fixtures.sh RESULTS_DIR...
+# Usage: tests/lab/update-fixtures.sh [--into SUBDIR] RESULTS_DIR...
+#   --into SUBDIR  write into fixtures-captured/SUBDIR/ (e.g. trixie, for a --suite trixie run)
 #   RESULTS_DIR  a run-scenario.sh --out folder (or its lab-results/); when several are given,
 #                a name already taken from an earlier folder is not overwritten, so list the
 #                plain baseline first, then e.g. the --data-lun baseline for its *-data-lun files.
@@ -12,7 +13,12 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 dest=$here/fixtures-captured
-[ $# -gt 0 ] || { sed -n '2,11p' "$0" >&2; exit 2; }
+if [ "${1:-}" = --into ]; then
+	[[ ${2:-} =~ ^[a-z0-9-]+$ ]] || { echo "update-fixtures: --into wants a folder name" >&2; exit 2; }
+	dest=$dest/$2
+	shift 2
+fi
+[ $# -gt 0 ] || { sed -n '2,12p' "$0" >&2; exit 2; }
 mkdir -p "$dest"
 declare -A taken=()
 for d in "$@"; do

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Inside the lab guest, started once by iser-lab.service after multi-user.target: set up the
-# target, run the scenario, record everything under /lab-results, power the VM off.
+# target, run the scenarios (/lab/scenarios/N-NAME.sh, in order), record everything under
+# /lab-results, power the VM off.
 #
-# Reads /lab/env (written by run-scenario.sh): LAB_SCENARIO, LAB_TARGET_ARGS.
-# Results: /lab-results/{boot,setup.log,scenario.log,timings,status,journal.log,dmesg.log,
-#          captured/*.txt}. status holds the scenario's exit code (77 = skipped); a setup
-#          failure is recorded as 125.
+# Reads /lab/env (written by run-scenario.sh): LAB_SCENARIO, LAB_TARGET_ARGS ("--none": no
+# target), LAB_SUITE.
+# Results: /lab-results/{boot,setup.log,scenario.log,timings,status,status.NAME,journal.log,
+#          dmesg.log,captured/*.txt}. status.NAME holds each scenario's exit code (77 =
+#          skipped); status the first that is neither 0 nor 77, else 0 when one passed, else
+#          77; a setup failure is recorded as 125.
 set -uo pipefail
 
 R=/lab-results
@@ -13,7 +16,6 @@ mkdir -p "$R"
 # shellcheck source=/dev/null
 . /lab/env
 export LAB_RESULTS=$R LAB_CAPTURE=$R/captured
-[ -f /lab/answers.json ] && export LAB_ANSWERS=/lab/answers.json
 [ -x /usr/local/bin/iser-wizard ] && export LAB_WIZARD=/usr/local/bin/iser-wizard
 
 finish() {
@@ -36,15 +38,40 @@ while sleep 5; do sync; done &
 } >"$R/boot"
 awk '{print "boot " $1}' /proc/uptime >>"$R/timings"
 
-echo "lab: target setup ${LAB_TARGET_ARGS:-}"
-# shellcheck disable=SC2086 # LAB_TARGET_ARGS is a list of flags
-if ! /lab/guest/target-setup.sh ${LAB_TARGET_ARGS:-} >"$R/setup.log" 2>&1; then
-	cat "$R/setup.log"
-	finish 125
+if [ "${LAB_TARGET_ARGS:-}" = --none ]; then
+	echo "lab: no target (the scenarios need none)" | tee "$R/setup.log"
+else
+	echo "lab: target setup ${LAB_TARGET_ARGS:-}"
+	# shellcheck disable=SC2086 # LAB_TARGET_ARGS is a list of flags
+	if ! /lab/guest/target-setup.sh ${LAB_TARGET_ARGS:-} >"$R/setup.log" 2>&1; then
+		cat "$R/setup.log"
+		finish 125
+	fi
+	grep '^target-setup\.' "$R/setup.log" >>"$R/timings"
 fi
-grep '^target-setup\.' "$R/setup.log" >>"$R/timings"
 
-echo "lab: scenario $LAB_SCENARIO"
 cd /lab || finish 125
-bash /lab/scenario.sh 2>&1 | tee "$R/scenario.log"
-finish "${PIPESTATUS[0]}"
+overall=
+passed=0
+for s in $(find /lab/scenarios -name '*.sh' -printf '%f\n' | sort -n); do
+	n=${s#*-}
+	n=${n%.sh}
+	echo "lab: scenario $n" | tee -a "$R/scenario.log"
+	unset LAB_ANSWERS
+	[ -f "/lab/answers/$n.json" ] && export LAB_ANSWERS=/lab/answers/$n.json
+	# Each scenario in its own bash: its exit (fail, skip) ends only itself.
+	LAB_SCENARIO_NAME=$n bash "/lab/scenarios/$s" 2>&1 | tee -a "$R/scenario.log"
+	rc=${PIPESTATUS[0]}
+	echo "$rc" >"$R/status.$n"
+	echo "lab: scenario $n status $rc" | tee -a "$R/scenario.log"
+	case $rc in
+	0) passed=1 ;;
+	77) ;;
+	*) [ -n "$overall" ] || overall=$rc ;;
+	esac
+done
+if [ -z "$overall" ]; then
+	overall=77
+	[ "$passed" -eq 0 ] || overall=0
+fi
+finish "$overall"

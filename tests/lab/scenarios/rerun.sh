@@ -3,6 +3,8 @@
 # Rerun: attach, write a file, run the wizard again with the same answers. The second run must
 # succeed and change nothing that matters: same file system (UUID), the file still there, still
 # 4 sessions (not 8), one fstab line, one map.
+# Chained after attach in the same VM ("attach+rerun", one boot), its first run is already a
+# rerun; the checks hold either way.
 # shellcheck source=../guest/lib.sh
 . /lab/guest/lib.sh
 set -euo pipefail
