@@ -15,7 +15,7 @@ pub enum Distro {
     Sles,
     /// Ubuntu 22.04, 24.04.
     Ubuntu,
-    /// Debian 12.
+    /// Debian 12 and 13.
     Debian,
 }
 

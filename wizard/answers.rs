@@ -139,7 +139,7 @@ const HOST: &[Field] = &[
         "false (asked on a terminal)",
         "true goes on, at the operator's risk, on a release of a known family that the wizard \
          does not support (it supports RHEL, Rocky and Alma 8-9, SLES 15, Ubuntu 22.04 and \
-         24.04, Debian 12), configuring it like its family; false stops such a run at \
+         24.04, Debian 12-13), configuring it like its family; false stops such a run at \
          preflight.",
     ),
 ];

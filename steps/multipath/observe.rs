@@ -3,10 +3,13 @@
 //! host.
 
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
 
 use crate::steps::parse::blkid::parse_blkid_export;
 use crate::steps::parse::lsblk::{parse_lsblk_json, BlockDev};
 use crate::steps::parse::multipath::{parse_multipath_listing, Map};
+use crate::steps::poll::{poll_until, Wait};
 use crate::steps::{Cmd, Ctx, StepError};
 
 use super::decide::{find_multipaths_in, FindMultipaths, ServiceState};
@@ -56,9 +59,34 @@ pub fn udev_properties(cx: &Ctx<'_>, disk: &str) -> Result<BTreeMap<String, Stri
         .collect())
 }
 
+/// How long udev may take to make a new map's device node.
+const NODE_WAIT: Wait = Wait::new(Duration::from_secs(20), Duration::from_millis(100));
+
+/// Wait (bounded) for a map's device node. multipathd reports a new map healthy before udev
+/// has made `/dev/mapper/<name>` (seen on Debian 13): probing it then reads "nothing there"
+/// (blkid exit 2) for a node that is missing, not for a map that is blank.
+fn wait_for_node(cx: &Ctx<'_>, dev: &str) -> Result<(), StepError> {
+    // Only where device-mapper is there to make nodes (not in a tree without /dev/mapper).
+    if !cx.host.exists(Path::new("/dev/mapper")) {
+        return Ok(());
+    }
+    let node = Path::new(dev);
+    match poll_until(cx.host, NODE_WAIT, || {
+        Ok(cx.host.exists(node).then_some(()))
+    })? {
+        Some(()) => Ok(()),
+        None => Err(StepError::Failed(format!(
+            "{dev} did not appear within {}s although multipathd lists the map: udev has not \
+             made its device node (see `udevadm monitor`)",
+            NODE_WAIT.bound.as_secs()
+        ))),
+    }
+}
+
 /// What the map carries: signatures, devices built on it, mounts (empty: nothing).
 pub fn data_on(cx: &Ctx<'_>, map: &Map) -> Result<Vec<String>, StepError> {
     let dev = format!("/dev/mapper/{}", map.name);
+    wait_for_node(cx, &dev)?;
     let mut found = Vec::new();
     let cmd = Cmd::probe(["blkid", "-p", "-o", "export", &dev]);
     let out = cx.host.run(&cmd)?;

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use super::blkid::parse_blkid_export;
 use super::fixtures::lab_capture;
-use super::ibstat::{parse_ibstat, Guid, LinkLayer};
+use super::ibstat::{parse_ibstat, Guid, LinkLayer, PortState};
 use super::iscsiadm::{parse_discovery, parse_session_p3};
 use super::lsblk::parse_lsblk_json;
 use super::multipath::parse_multipath_ll;
@@ -153,4 +153,32 @@ fn roce_chain_rdma_link_to_netdev_mac_to_port_guid() {
         Guid::eui64_from_mac(va.address.as_deref().unwrap()),
         Some(guid)
     );
+}
+
+#[test]
+fn ibstat_on_the_simulated_fabric_reads_as_infiniband_with_its_subnet_manager() {
+    // ibsim's fabric through the real ibstat (libibumad prints "Link layer: IB" without
+    // sysfs): no SM yet, then our opensm (SM lid = our own lid), then another node's.
+    let port = |name: &str| {
+        let (text, _) = captured(name);
+        // The simulator's client library says where it attached on stderr, mixed in.
+        let text: String = text
+            .lines()
+            .filter(|l| !l.starts_with("ibwarn:"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let cas = parse_ibstat(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+        cas[0].ports[0].clone()
+    };
+    let none = port("ibsim/ibsim-ibstat-no-sm.txt");
+    assert_eq!(none.link_layer, LinkLayer::Infiniband);
+    assert_eq!(none.sm_lid, 0);
+    assert!(!matches!(none.state, PortState::Active), "{:?}", none.state);
+    let own = port("ibsim/ibsim-ibstat-own-sm.txt");
+    assert!(matches!(own.state, PortState::Active));
+    assert_eq!(own.sm_lid, own.base_lid);
+    let other = port("ibsim/ibsim-ibstat-external-sm.txt");
+    assert!(matches!(other.state, PortState::Active));
+    assert_ne!(other.sm_lid, other.base_lid);
+    assert_ne!(other.sm_lid, 0);
 }

@@ -289,10 +289,11 @@ pub enum LinkLayer {
 
 impl LinkLayer {
     /// `InfiniBand` / `Ethernet` in any case, surrounding whitespace (and the extra blank line
-    /// some sysfs copies carry) ignored. `None` for anything else.
+    /// some sysfs copies carry) ignored; `IB` too, which libibumad prints when sysfs has no
+    /// `link_layer` file (older kernels; the ibsim simulator always). `None` for anything else.
     pub fn parse(s: &str) -> Option<LinkLayer> {
         match s.trim().to_ascii_lowercase().as_str() {
-            "infiniband" => Some(LinkLayer::Infiniband),
+            "infiniband" | "ib" => Some(LinkLayer::Infiniband),
             "ethernet" => Some(LinkLayer::Ethernet),
             _ => None,
         }

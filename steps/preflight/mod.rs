@@ -68,7 +68,7 @@ pub fn parse_os_release(text: &str) -> OsInfo {
             Some(Distro::Ubuntu),
             matches!(version_id.as_str(), "22.04" | "24.04"),
         ),
-        "debian" => (Some(Distro::Debian), major == "12"),
+        "debian" => (Some(Distro::Debian), major == "12" || major == "13"),
         _ => {
             let like = |w: &str| id == w || id_like.iter().any(|l| l == w);
             let family = if like("rhel") || like("fedora") || like("centos") {
@@ -106,7 +106,7 @@ impl Preflight {
         let Some(distro) = os.distro else {
             return Err(StepError::Failed(format!(
                 "{} (ID={:?}) is not a distribution the wizard knows how to configure; \
-                 supported: RHEL/Rocky/Alma 8-9, SLES 15, Ubuntu 22.04/24.04, Debian 12",
+                 supported: RHEL/Rocky/Alma 8-9, SLES 15, Ubuntu 22.04/24.04, Debian 12-13",
                 os.pretty_name, os.id
             )));
         };

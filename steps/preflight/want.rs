@@ -33,7 +33,7 @@ pub fn allow_unsupported(cx: &mut Ctx<'_>, os: &OsInfo, distro: Distro) -> Resul
         "host.allow_unsupported_os",
         &format!(
             "{} is not a supported release (RHEL/Rocky/Alma 8-9, SLES 15, Ubuntu \
-             22.04/24.04, Debian 12); it will be configured like {:?}. Continue at your \
+             22.04/24.04, Debian 12-13); it will be configured like {:?}. Continue at your \
              own risk?",
             os.pretty_name, distro
         ),
