@@ -219,6 +219,9 @@ fn default_reply(key: &str, q: &Question<'_>) -> Result<Reply, AskError> {
 }
 
 fn terminal(e: dialoguer::Error) -> AskError {
+    // dialoguer hides the cursor while a choice is drawn and shows it again only on the
+    // normal way out: Ctrl-C (an `Interrupted` read) would leave the shell without one.
+    show_cursor();
     let dialoguer::Error::IO(io) = e;
     if io.kind() == std::io::ErrorKind::Interrupted {
         AskError::Interrupted
@@ -227,14 +230,89 @@ fn terminal(e: dialoguer::Error) -> AskError {
     }
 }
 
+/// Show the terminal's cursor again (best effort: there may be no terminal).
+pub fn show_cursor() {
+    let term = console::Term::stderr();
+    if term.is_term() {
+        let _ = term.show_cursor();
+    }
+}
+
+/// Split a question's trailing note in parentheses, `... (like 192.168.130.10/24)` or
+/// `... (RDMA ports: ib0, ib1)`, from its text.
+///
+/// dialoguer draws a default as `(value)` after the question, so a note in parentheses reads
+/// as a default, and Enter on it only asks again. The note is shown as words after a dash
+/// instead, so that on a text question parentheses only ever mean the default.
+pub fn split_note(question: &str) -> (&str, Option<&str>) {
+    let Some(inner_end) = question.strip_suffix(')').map(str::len) else {
+        return (question, None);
+    };
+    let mut depth = 0usize;
+    for (i, c) in question[..inner_end].char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' if depth > 0 => depth -= 1,
+            '(' => {
+                let text = question[..i].trim_end();
+                let note = &question[i + 1..inner_end];
+                return if text.is_empty() {
+                    (question, None)
+                } else {
+                    (text, Some(note))
+                };
+            }
+            _ => {}
+        }
+    }
+    (question, None)
+}
+
+/// What a text prompt shows: the question, and its note (if any) as words that cannot be
+/// mistaken for a default; an example reads "for example ...".
+pub fn shown_question(question: &str) -> String {
+    match split_note(question) {
+        (text, Some(note)) => match note.strip_prefix("like ") {
+            Some(example) => format!("{text} \u{2014} for example {example}"),
+            None => format!("{text} \u{2014} {note}"),
+        },
+        (text, None) => text.to_string(),
+    }
+}
+
+/// The reason given when Enter is pressed on a question without a default.
+pub fn empty_reason(question: &str) -> String {
+    match split_note(question).1.and_then(|n| n.strip_prefix("like ")) {
+        Some(example) => format!(
+            "an answer is needed (there is no default; the example is not one): type it, like {example}"
+        ),
+        None => "an answer is needed (there is no default): type it".to_string(),
+    }
+}
+
+/// Esc or `q` at a choice: the person wants to stop, as with Ctrl-C.
+fn quit(answer: Option<Reply>) -> Result<Reply, AskError> {
+    answer.ok_or(AskError::Interrupted)
+}
+
 /// Ask a person at the terminal.
 fn terminal_reply(question: &str, q: &Question<'_>) -> Result<Reply, AskError> {
     let theme = dialoguer::theme::ColorfulTheme::default();
     match q {
         Question::Text { default, check } => {
+            let shown = shown_question(question);
+            let empty = empty_reason(question);
+            let has_default = default.is_some();
             let mut input = dialoguer::Input::<String>::with_theme(&theme)
-                .with_prompt(question)
-                .validate_with(|s: &String| check(s));
+                .with_prompt(shown)
+                .allow_empty(true)
+                .validate_with(|s: &String| {
+                    if s.trim().is_empty() && !has_default {
+                        Err(empty.clone())
+                    } else {
+                        check(s)
+                    }
+                });
             if let Some(d) = default {
                 input = input.default(d.clone());
             }
@@ -246,18 +324,18 @@ fn terminal_reply(question: &str, q: &Question<'_>) -> Result<Reply, AskError> {
             let confirm = dialoguer::Confirm::with_theme(&theme)
                 .with_prompt(question)
                 .default(*default);
-            crate::progress::suspend(|| confirm.interact())
-                .map(Reply::Yes)
+            crate::progress::suspend(|| confirm.interact_opt())
                 .map_err(terminal)
+                .and_then(|a| quit(a.map(Reply::Yes)))
         }
         Question::Select { choices, default } => {
             let select = dialoguer::Select::with_theme(&theme)
                 .with_prompt(question)
                 .items(choices.iter())
                 .default(*default);
-            crate::progress::suspend(|| select.interact())
-                .map(Reply::Chose)
+            crate::progress::suspend(|| select.interact_opt())
                 .map_err(terminal)
+                .and_then(|a| quit(a.map(Reply::Chose)))
         }
     }
 }
@@ -308,6 +386,24 @@ mod tests {
     use super::*;
     use crate::settings::{Fabric, MountPoint, Netdev};
     use serde_json::json;
+
+    #[test]
+    fn a_note_in_parentheses_is_shown_as_words_so_only_a_default_has_them() {
+        let q = "IPv4 address with prefix for vA (like 192.168.130.10/24)";
+        assert_eq!(
+            shown_question(q),
+            "IPv4 address with prefix for vA \u{2014} for example 192.168.130.10/24"
+        );
+        assert!(empty_reason(q).ends_with("like 192.168.130.10/24"));
+        assert_eq!(
+            shown_question("Network interface of iSER port 1 (RDMA ports: ib0 (mlx5_0 port 1))"),
+            "Network interface of iSER port 1 \u{2014} RDMA ports: ib0 (mlx5_0 port 1)"
+        );
+        assert_eq!(shown_question("Mount point"), "Mount point");
+        assert_eq!(shown_question("(odd)"), "(odd)");
+        assert_eq!(shown_question("unbalanced)"), "unbalanced)");
+        assert!(!empty_reason("Mount point").contains("like"));
+    }
 
     #[test]
     fn paths_get_and_set() {
