@@ -1,6 +1,15 @@
 //! The step engine: for each selected step, plan (probe + ask), show the plan, ask before
 //! applying (interactive), apply, verify against a fresh probe, and save state, facts and
-//! worksheet. A dry run stops after showing each plan and writes nothing anywhere.
+//! worksheet. A dry run stops after showing each plan and writes nothing anywhere but the
+//! `--record-answers` file it was asked for.
+//!
+//! First screen: an interactive run opens with what each step does, what to have at hand
+//! and how to stop; a dry run plans preflight before any question and names there what a
+//! real run would stop on (that plan is the one shown at step 1, not made twice).
+//!
+//! Answers: after a step's questions, a real run puts the answers on the worksheet and saves
+//! state, worksheet and answers before asking to apply. `--record-answers` is written at the
+//! end of a real run, and on a dry run or a run that stopped once the answers are complete.
 //!
 //! Resume: a run that did not finish (a failure, Ctrl-C, a kill) leaves `state.json` with the
 //! steps it completed; `run` again with the same answers skips those and goes on. A run that

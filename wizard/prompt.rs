@@ -5,6 +5,11 @@
 //! typed answer is); otherwise a person is asked through dialoguer with the detected default;
 //! with nobody to ask, the question fails naming the missing key. Every answer given is
 //! recorded at its key, so `--record-answers` writes a file `run --answers` accepts.
+//!
+//! At the terminal, parentheses after a question only ever mean its default: a question's
+//! own note in parentheses is shown after a dash, and Enter without a default says an answer
+//! is needed. Esc or `q` at a yes/no or a choice, and Ctrl-C anywhere, are
+//! [`AskError::Interrupted`], with the cursor dialoguer hid shown again.
 
 use std::collections::BTreeMap;
 
