@@ -25,7 +25,7 @@ use serde_json::Value;
 
 use crate::exit::WizardError;
 use crate::progress::TermProgress;
-use crate::prompt::{Asker, Mode};
+use crate::prompt::{Asker, Mode, TakenMountPoint};
 use crate::state::{RunRecord, State, StateDir};
 use crate::steps::host::{Interrupt, Log, ReadOnly, RealHost};
 use crate::steps::plan::Completed;
@@ -177,6 +177,80 @@ fn first_screen(cfg: &RunConfig, out: &mut dyn Write) {
              exits 130; `iser-wizard run` again resumes where it stopped."
         }
     );
+}
+
+/// Undo the octal escapes of /proc/self/mountinfo and fstab (`\040` is a space).
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], oct) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The mount points other volumes hold: mounted now (`mountinfo`) or listed in `fstab`.
+/// What this wizard's own volume holds (from an earlier run's facts) is left out, so that a
+/// run again over a finished one can answer the same mount point.
+fn taken_mount_points(
+    mountinfo: Option<&str>,
+    fstab: Option<&str>,
+    ours: &crate::steps::facts::VolumeFact,
+) -> Vec<TakenMountPoint> {
+    let mut taken = Vec::new();
+    for line in mountinfo.unwrap_or_default().lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let (Some(mp), Some(source)) = (
+            left.split_whitespace().nth(4),
+            right.split_whitespace().nth(1),
+        ) else {
+            continue;
+        };
+        taken.push(TakenMountPoint {
+            mount_point: unescape_octal(mp),
+            source: unescape_octal(source),
+            mounted: true,
+        });
+    }
+    for line in fstab.unwrap_or_default().lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 2 || f[0].starts_with('#') || !f[1].starts_with('/') {
+            continue;
+        }
+        taken.push(TakenMountPoint {
+            mount_point: unescape_octal(f[1]),
+            source: unescape_octal(f[0]),
+            mounted: false,
+        });
+    }
+    let our_sources: Vec<String> = [
+        ours.fs_uuid.as_ref().map(|u| format!("UUID={u}")),
+        ours.fs_device.clone(),
+        ours.partition.clone(),
+        ours.map_device.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    taken.retain(|t| {
+        !our_sources.contains(&t.source) && ours.mount_point.as_deref() != Some(&t.mount_point)
+    });
+    taken
 }
 
 /// What stops a real run, from a dry run's preflight plan (or its failure to plan).
@@ -482,6 +556,18 @@ impl<'a> Engine<'a> {
         let name = step.name();
         let planned = match planned {
             Some(p) => p,
+            None if name == StepName::Filesystem && self.cfg.mode == Mode::Interactive => {
+                // A mount point another volume holds is refused where it is typed.
+                let read = |p: &str| host.read(Path::new(p)).ok().flatten();
+                self.ask.refuse_mount_points(taken_mount_points(
+                    read("/proc/self/mountinfo").as_deref(),
+                    read("/etc/fstab").as_deref(),
+                    &self.state.facts.volume,
+                ));
+                let planned = self.probe(host, step);
+                self.ask.refuse_mount_points(Vec::new());
+                planned
+            }
             None => self.probe(host, step),
         };
         let Some(plan) = self.plan_step(name, planned, out)? else {
@@ -1189,5 +1275,39 @@ mod tests {
             t["target"]["portals"][0]["address"].as_str()
         );
         assert!(sheet.steps.is_empty(), "no step is recorded as done");
+    }
+
+    #[test]
+    fn mount_points_other_volumes_hold_are_read_from_mountinfo_and_fstab_but_not_ours() {
+        let mountinfo = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+40 22 8:17 / /mnt/old\\040disk rw,relatime shared:9 - xfs /dev/sdb1 rw
+41 22 253:3 / /mnt/data rw,relatime shared:10 - ext4 /dev/mapper/mpatha-part1 rw
+";
+        let fstab = "\
+# <file system> <mount point> <type>
+UUID=0a1b /srv/backup ext4 defaults 0 2
+UUID=ours /mnt/data ext4 defaults,_netdev,nofail 0 2
+/swapfile none swap sw 0 0
+";
+        let ours = crate::steps::facts::VolumeFact {
+            fs_uuid: Some("ours".into()),
+            fs_device: Some("/dev/mapper/mpatha-part1".into()),
+            ..Default::default()
+        };
+        let got: Vec<(String, String, bool)> =
+            taken_mount_points(Some(mountinfo), Some(fstab), &ours)
+                .into_iter()
+                .map(|t| (t.mount_point, t.source, t.mounted))
+                .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/".to_string(), "/dev/sda1".to_string(), true),
+                ("/mnt/old disk".to_string(), "/dev/sdb1".to_string(), true),
+                ("/srv/backup".to_string(), "UUID=0a1b".to_string(), false),
+            ]
+        );
+        assert!(taken_mount_points(None, None, &ours).is_empty());
     }
 }

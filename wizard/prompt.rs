@@ -40,6 +40,50 @@ pub struct Asker {
     /// A scripted person: what they type at each key (Enter, taking the default, where the
     /// script has nothing). `None`: a real terminal.
     script: Option<Value>,
+    /// Mount points other volumes hold: a typed `volume.mount_point` among them is refused
+    /// where it is typed (see [`Asker::refuse_mount_points`]).
+    taken: Vec<TakenMountPoint>,
+}
+
+/// A mount point another volume holds: mounted there now, or listed for it in /etc/fstab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenMountPoint {
+    /// The directory.
+    pub mount_point: String,
+    /// What holds it (`/dev/sdb1`, `UUID=...`).
+    pub source: String,
+    /// Whether it is mounted now (else only listed in /etc/fstab).
+    pub mounted: bool,
+}
+
+impl TakenMountPoint {
+    /// Why a typed mount point is refused.
+    fn reason(&self) -> String {
+        if self.mounted {
+            format!(
+                "{} already has {} mounted on it (another volume): choose another mount point",
+                self.mount_point, self.source
+            )
+        } else {
+            format!(
+                "/etc/fstab already mounts {} on {} (another volume): choose another mount point",
+                self.source, self.mount_point
+            )
+        }
+    }
+}
+
+/// `/mnt/data/` and `/mnt/data` name one directory.
+fn same_dir(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        let t = s.trim().trim_end_matches('/');
+        if t.is_empty() {
+            "/".to_string()
+        } else {
+            t.to_string()
+        }
+    };
+    norm(a) == norm(b)
 }
 
 /// Split `a.b[2].c` into segments: keys and indexes.
@@ -141,6 +185,7 @@ impl Asker {
             refused: problems.into_iter().map(|p| (p.path, p.message)).collect(),
             mode,
             script: None,
+            taken: Vec::new(),
         }
     }
 
@@ -151,6 +196,7 @@ impl Asker {
             refused: BTreeMap::new(),
             mode,
             script: None,
+            taken: Vec::new(),
         }
     }
 
@@ -166,6 +212,13 @@ impl Asker {
     /// An unattended asker (tests use it as the fake answer source).
     pub fn unattended(provided: Value) -> Self {
         Self::new(provided, Mode::Unattended)
+    }
+
+    /// From now on, refuse a typed `volume.mount_point` that another volume holds, saying
+    /// which; an empty list lifts the check. (The filesystem step's plan refuses such an
+    /// answer too; this asks again where it is typed instead of failing after the questions.)
+    pub fn refuse_mount_points(&mut self, taken: Vec<TakenMountPoint>) {
+        self.taken = taken;
     }
 
     /// Everything answered so far (what `--record-answers` writes): the provided answers
@@ -203,6 +256,17 @@ impl Asker {
                     .ok_or_else(|| {
                         invalid(format!("{word:?} is not one of {}", choices.join(", ")))
                     })
+            }
+            // Enter on a default: checked as dialoguer checks it at a terminal.
+            (
+                Question::Text {
+                    default: Some(d),
+                    check,
+                },
+                None,
+            ) => {
+                check(d).map_err(invalid)?;
+                Ok(Reply::Text(d.clone()))
             }
             (q, None) => default_reply(key, q),
         }
@@ -374,15 +438,48 @@ impl Ask for Asker {
     }
 
     fn prompt(&mut self, key: &str, question: &str, q: Question<'_>) -> Result<Reply, AskError> {
+        let taken = std::mem::take(&mut self.taken);
+        let r = self.prompt_checked(key, question, q, &taken);
+        self.taken = taken;
+        r
+    }
+
+    fn interactive(&self) -> bool {
+        self.mode == Mode::Interactive
+    }
+}
+
+impl Asker {
+    /// Ask, with the mount points other volumes hold refused at `volume.mount_point`.
+    fn prompt_checked(
+        &mut self,
+        key: &str,
+        question: &str,
+        q: Question<'_>,
+        taken: &[TakenMountPoint],
+    ) -> Result<Reply, AskError> {
+        let own_check;
+        let q = match q {
+            Question::Text { default, check } if key == "volume.mount_point" => {
+                own_check = move |s: &str| {
+                    check(s)?;
+                    match taken.iter().find(|t| same_dir(&t.mount_point, s)) {
+                        Some(t) => Err(t.reason()),
+                        None => Ok(()),
+                    }
+                };
+                Question::Text {
+                    default,
+                    check: &own_check,
+                }
+            }
+            q => q,
+        };
         match self.mode {
             Mode::Interactive if self.script.is_some() => self.scripted_reply(key, &q),
             Mode::Interactive => terminal_reply(question, &q),
             Mode::Unattended | Mode::Defaults => default_reply(key, &q),
         }
-    }
-
-    fn interactive(&self) -> bool {
-        self.mode == Mode::Interactive
     }
 }
 
@@ -408,6 +505,38 @@ mod tests {
         assert_eq!(shown_question("(odd)"), "(odd)");
         assert_eq!(shown_question("unbalanced)"), "unbalanced)");
         assert!(!empty_reason("Mount point").contains("like"));
+    }
+
+    #[test]
+    fn a_typed_mount_point_another_volume_holds_is_refused_with_the_reason() {
+        let mut a = Asker::scripted(json!({"volume": {"mount_point": "/mnt/data"}}));
+        a.refuse_mount_points(vec![TakenMountPoint {
+            mount_point: "/mnt/data/".into(),
+            source: "/dev/sdb1".into(),
+            mounted: true,
+        }]);
+        let e = mount_point(&mut a, None).unwrap_err();
+        assert!(
+            matches!(&e, AskError::Invalid { reason, .. } if reason == "/mnt/data/ already has /dev/sdb1 mounted on it (another volume): choose another mount point"),
+            "{e:?}"
+        );
+        // Enter on a default another volume holds is refused too.
+        let mut a = Asker::scripted(json!({}));
+        a.refuse_mount_points(vec![TakenMountPoint {
+            mount_point: "/mnt/ext4".into(),
+            source: "UUID=1234".into(),
+            mounted: false,
+        }]);
+        let e = mount_point(&mut a, Some("/mnt/ext4")).unwrap_err();
+        assert!(format!("{e:?}").contains("/etc/fstab already mounts UUID=1234"));
+        assert_eq!(
+            mount_point(&mut a, Some("/mnt/other")).unwrap(),
+            "/mnt/other"
+        );
+        // Other keys are not concerned, and an empty list lifts the check.
+        a.refuse_mount_points(Vec::new());
+        let mut b = Asker::scripted(json!({"volume": {"mount_point": "/mnt/ext4"}}));
+        assert_eq!(mount_point(&mut b, None).unwrap(), "/mnt/ext4");
     }
 
     #[test]

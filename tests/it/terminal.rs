@@ -310,6 +310,8 @@ fn an_interactive_question_offers_its_default_and_validates_what_is_typed() {
 fn bare_dry_run_at_its_first_choice(root: &str, state: &str) -> Pty {
     let pty = Pty::spawn(&["run", "--dry-run", "--root", root, "--state-dir", state]);
     pty.wait_for("Which fabric carries iSER?");
+    // Keys are read once the choice is drawn whole.
+    pty.wait_for("roce");
     pty
 }
 
@@ -383,6 +385,7 @@ fn an_example_is_not_drawn_as_a_default_and_enter_on_it_says_why_it_asks_again()
         &state,
     ]);
     pty.wait_for("Which fabric carries iSER?");
+    pty.wait_for("roce");
     pty.send(b"\r");
     pty.wait_for("Network interface of iSER port 1");
     pty.send(b"ib0\r");
@@ -487,4 +490,36 @@ fn stopping_at_the_first_confirmation_leaves_a_worksheet_with_the_answers() {
         sheet.contains("| Mount point | /mnt/data |"),
         "the worksheet lacks the answer:\n{sheet}"
     );
+}
+
+#[test]
+fn a_mount_point_another_volume_holds_is_refused_where_it_is_typed() {
+    let (_tmp, root, state) = bare();
+    std::fs::write(
+        Path::new(&root).join("etc/fstab"),
+        "/dev/sdz1 /mnt/data ext4 defaults 0 2\n",
+    )
+    .unwrap();
+    let mut pty = Pty::spawn(&[
+        "run",
+        "--dry-run",
+        "--only",
+        "filesystem",
+        "--root",
+        &root,
+        "--state-dir",
+        &state,
+    ]);
+    pty.wait_for("Partition the volume");
+    pty.send(b"y");
+    // The choice is read once it is drawn whole.
+    pty.wait_for("xfs");
+    pty.send(b"\r");
+    pty.wait_for("Mount point");
+    pty.send(b"/mnt/data\r");
+    pty.wait_for("/etc/fstab already mounts /dev/sdz1 on /mnt/data (another volume)");
+    pty.send(b"/mnt/mine\r");
+    pty.wait_for("Mount at boot");
+    pty.send(b"\x03");
+    assert_eq!(pty.exit_code(), Some(130), "{}", pty.text());
 }
