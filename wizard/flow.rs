@@ -1,6 +1,15 @@
 //! The step engine: for each selected step, plan (probe + ask), show the plan, ask before
 //! applying (interactive), apply, verify against a fresh probe, and save state, facts and
-//! worksheet. A dry run stops after showing each plan and writes nothing anywhere.
+//! worksheet. A dry run stops after showing each plan and writes nothing anywhere but the
+//! `--record-answers` file it was asked for.
+//!
+//! First screen: an interactive run opens with what each step does, what to have at hand
+//! and how to stop; a dry run plans preflight before any question and names there what a
+//! real run would stop on (that plan is the one shown at step 1, not made twice).
+//!
+//! Answers: after a step's questions, a real run puts the answers on the worksheet and saves
+//! state, worksheet and answers before asking to apply. `--record-answers` is written at the
+//! end of a real run, and on a dry run or a run that stopped once the answers are complete.
 //!
 //! Resume: a run that did not finish (a failure, Ctrl-C, a kill) leaves `state.json` with the
 //! steps it completed; `run` again with the same answers skips those and goes on. A run that
@@ -16,7 +25,7 @@ use serde_json::Value;
 
 use crate::exit::WizardError;
 use crate::progress::TermProgress;
-use crate::prompt::{Asker, Mode};
+use crate::prompt::{Asker, Mode, TakenMountPoint};
 use crate::state::{RunRecord, State, StateDir};
 use crate::steps::host::{Interrupt, Log, ReadOnly, RealHost};
 use crate::steps::plan::Completed;
@@ -81,16 +90,180 @@ fn apply(
     Ok(())
 }
 
+/// Ask before applying a step's plan: `Ok(false)` when declined, or stopped with Esc or `q`
+/// (as with Ctrl-C, the state is saved and `run` resumes here).
 fn confirm_apply(step: StepName, n: usize) -> Result<bool, WizardError> {
     let theme = dialoguer::theme::ColorfulTheme::default();
-    dialoguer::Confirm::with_theme(&theme)
+    let confirm = dialoguer::Confirm::with_theme(&theme)
         .with_prompt(format!(
             "Apply {n} change{} of step {step}?",
             if n == 1 { "" } else { "s" }
         ))
-        .default(true)
-        .interact()
-        .map_err(|_| WizardError::Interrupted(Some(step)))
+        .default(true);
+    match crate::progress::suspend(|| confirm.interact_opt()) {
+        Ok(answer) => Ok(answer.unwrap_or(false)),
+        Err(_) => {
+            // Ctrl-C at the prompt: dialoguer leaves the cursor it hid.
+            crate::prompt::show_cursor();
+            Err(WizardError::Interrupted(Some(step)))
+        }
+    }
+}
+
+/// One line per step for the first screen: what it does.
+fn step_summary(step: StepName) -> &'static str {
+    match step {
+        StepName::Preflight => {
+            "checks the distribution, privileges, RDMA devices and modules; installs missing tools"
+        }
+        StepName::SubnetManager => {
+            "runs opensm per InfiniBand port, unless one already runs on the fabric (not on RoCE)"
+        }
+        StepName::Network => {
+            "gives each iSER port its address, persistently, and checks every portal answers"
+        }
+        StepName::Iscsi => "configures iscsid, the initiator IQN and one iser iface per port",
+        StepName::Sessions => "finds the target's portals and logs in over iSER on each path",
+        StepName::Multipath => "configures multipath and finds the volume's map and paths",
+        StepName::Filesystem => {
+            "partitions and formats the volume (after safety checks), mounts it, adds it to fstab"
+        }
+        StepName::Verify => "writes a test file, reads it back past the page cache, and compares",
+    }
+}
+
+/// The prefix of the preflight plan's notes that name what stops a real run.
+const WOULD_STOP: &str = "would stop here: ";
+
+/// The first screen of an interactive run: what will happen, what to have at hand, how to
+/// stop, and that nothing changes before each plan is confirmed.
+fn first_screen(cfg: &RunConfig, out: &mut dyn Write) {
+    let _ = writeln!(
+        out,
+        "iser-wizard takes this host to a mounted, verified iSER volume, one step at a time:"
+    );
+    for &name in &cfg.steps {
+        let _ = writeln!(
+            out,
+            "  {}. {:<15} {}",
+            name.number(),
+            name.as_str(),
+            step_summary(name)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "Each step probes the host, asks only what it cannot detect (Enter takes the detected \
+         default shown in parentheses), and shows its plan. {}",
+        if cfg.dry_run {
+            "This is a dry run: nothing is changed, and no plan is applied."
+        } else {
+            "Nothing changes before you confirm that step's plan."
+        }
+    );
+    let _ = writeln!(
+        out,
+        "Have at hand: the target IQN (or let SendTargets discovery find it), the array's iSER \
+         port addresses (controller A and B on each subnet), and which volume to use (its WWID \
+         from the array, or \"auto\" when exactly one is mapped)."
+    );
+    let _ = writeln!(
+        out,
+        "{}",
+        if cfg.dry_run {
+            "To stop: Ctrl-C, or Esc or q at a yes/no or a choice (exit 130; a dry run saves nothing)."
+        } else {
+            "To stop: Ctrl-C, or Esc or q at a yes/no or a choice, saves what is known and \
+             exits 130; `iser-wizard run` again resumes where it stopped."
+        }
+    );
+}
+
+/// Undo the octal escapes of /proc/self/mountinfo and fstab (`\040` is a space).
+fn unescape_octal(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], oct) {
+            (b'\\', Some(d)) => {
+                out.push((d[0] - b'0') * 64 + (d[1] - b'0') * 8 + (d[2] - b'0'));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The mount points other volumes hold: mounted now (`mountinfo`) or listed in `fstab`.
+/// What this wizard's own volume holds (from an earlier run's facts) is left out, so that a
+/// run again over a finished one can answer the same mount point.
+fn taken_mount_points(
+    mountinfo: Option<&str>,
+    fstab: Option<&str>,
+    ours: &crate::steps::facts::VolumeFact,
+) -> Vec<TakenMountPoint> {
+    let mut taken = Vec::new();
+    for line in mountinfo.unwrap_or_default().lines() {
+        let Some((left, right)) = line.split_once(" - ") else {
+            continue;
+        };
+        let (Some(mp), Some(source)) = (
+            left.split_whitespace().nth(4),
+            right.split_whitespace().nth(1),
+        ) else {
+            continue;
+        };
+        taken.push(TakenMountPoint {
+            mount_point: unescape_octal(mp),
+            source: unescape_octal(source),
+            mounted: true,
+        });
+    }
+    for line in fstab.unwrap_or_default().lines() {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        if f.len() < 2 || f[0].starts_with('#') || !f[1].starts_with('/') {
+            continue;
+        }
+        taken.push(TakenMountPoint {
+            mount_point: unescape_octal(f[1]),
+            source: unescape_octal(f[0]),
+            mounted: false,
+        });
+    }
+    let our_sources: Vec<String> = [
+        ours.fs_uuid.as_ref().map(|u| format!("UUID={u}")),
+        ours.fs_device.clone(),
+        ours.partition.clone(),
+        ours.map_device.clone(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    taken.retain(|t| {
+        !our_sources.contains(&t.source) && ours.mount_point.as_deref() != Some(&t.mount_point)
+    });
+    taken
+}
+
+/// What stops a real run, from a dry run's preflight plan (or its failure to plan).
+fn blockers(planned: &Result<crate::steps::Plan, StepError>) -> Vec<String> {
+    match planned {
+        Ok(plan) => plan
+            .notes
+            .iter()
+            .filter_map(|n| n.strip_prefix(WOULD_STOP).map(str::to_string))
+            .collect(),
+        Err(StepError::Ask(crate::steps::AskError::Interrupted)) => Vec::new(),
+        Err(e) => vec![e.to_string()],
+    }
 }
 
 /// Run the selected steps on the real host.
@@ -140,7 +313,63 @@ pub fn execute(
     let mut engine = Engine::load(cfg, log, interrupt)?;
     let read_only = ReadOnly(real);
     let host: &dyn Host = if cfg.dry_run { &read_only } else { real };
+    if cfg.mode == Mode::Interactive && !engine.resume {
+        first_screen(cfg, out);
+    }
+    // A dry run plans preflight before anything else, so that its first screen can say
+    // what a real run would stop on, before any question is asked.
+    let mut early = None;
+    if cfg.dry_run && cfg.steps.first() == Some(&StepName::Preflight) {
+        let mut step = make_step(StepName::Preflight);
+        let planned = engine.probe(host, step.as_mut());
+        early = Some((step, planned));
+    }
+    if let Some((_, planned)) = &early {
+        let stops = blockers(planned);
+        if !stops.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nA real run would stop at preflight on this host, before any question; to fix first:"
+            );
+            for b in &stops {
+                let _ = writeln!(out, "  - {b}");
+            }
+            let _ = writeln!(
+                out,
+                "This dry run goes on: it asks and shows the plan of every step as it would be \
+                 once these are fixed."
+            );
+        }
+    }
     engine.start(out);
+    match run_steps(&mut engine, host, interrupt, make_step, early, out) {
+        Ok(()) => engine.finish(out),
+        Err(e) => {
+            // What was typed is not lost with the run: written when it is complete.
+            if let Err(rec) = engine.record_if_complete(out) {
+                let _ = writeln!(out, "note: the answers were not recorded: {rec}");
+            }
+            Err(e)
+        }
+    }
+}
+
+/// The plan found before the first screen: the step and its plan.
+type Early = Option<(
+    Box<dyn crate::steps::Step>,
+    Result<crate::steps::Plan, StepError>,
+)>;
+
+/// Each selected step in turn, skipping those an interrupted run completed.
+fn run_steps(
+    engine: &mut Engine<'_>,
+    host: &dyn Host,
+    interrupt: &Interrupt,
+    make_step: &mut dyn FnMut(StepName) -> Box<dyn crate::steps::Step>,
+    mut early: Early,
+    out: &mut dyn Write,
+) -> Result<(), WizardError> {
+    let cfg = engine.cfg;
     for &name in &cfg.steps {
         let _ = writeln!(
             out,
@@ -156,10 +385,13 @@ pub fn execute(
         if interrupt.is_set() {
             return Err(engine.stop(name, WizardError::Interrupted(Some(name))));
         }
-        let mut step = make_step(name);
-        engine.run_step(host, step.as_mut(), out)?;
+        let (mut step, planned) = match early.take() {
+            Some((step, planned)) if name == StepName::Preflight => (step, Some(planned)),
+            _ => (make_step(name), None),
+        };
+        engine.run_step(host, step.as_mut(), planned, out)?;
     }
-    engine.finish(out)
+    Ok(())
 }
 
 /// The engine: it owns the run's state, worksheet and answers, and lends them to a step
@@ -312,21 +544,51 @@ impl<'a> Engine<'a> {
         err.and_saved(saved)
     }
 
-    /// Plan, show, confirm, apply and verify one step.
+    /// Plan (unless `planned` already holds the plan), show, confirm, apply and verify one
+    /// step.
     fn run_step(
         &mut self,
         host: &dyn Host,
         step: &mut dyn crate::steps::Step,
+        planned: Option<Result<crate::steps::Plan, StepError>>,
         out: &mut dyn Write,
     ) -> Result<(), WizardError> {
         let name = step.name();
-        let Some(plan) = self.plan_step(host, step, out)? else {
+        let planned = match planned {
+            Some(p) => p,
+            None if name == StepName::Filesystem && self.cfg.mode == Mode::Interactive => {
+                // A mount point another volume holds is refused where it is typed.
+                let read = |p: &str| host.read(Path::new(p)).ok().flatten();
+                self.ask.refuse_mount_points(taken_mount_points(
+                    read("/proc/self/mountinfo").as_deref(),
+                    read("/etc/fstab").as_deref(),
+                    &self.state.facts.volume,
+                ));
+                let planned = self.probe(host, step);
+                self.ask.refuse_mount_points(Vec::new());
+                planned
+            }
+            None => self.probe(host, step),
+        };
+        let Some(plan) = self.plan_step(name, planned, out)? else {
             return Ok(());
         };
         let _ = write!(out, "{}", plan.render());
         if self.cfg.dry_run {
             self.learned.extend(plan.learned.iter().cloned());
             return Ok(());
+        }
+        // The step's questions are answered: the worksheet carries the answers from now on,
+        // and is saved before the confirmation, so `worksheet` shows the sheet being planned.
+        self.sheet
+            .fill_answers(crate::steps::Ask::answers(&self.ask));
+        // Best effort, like the checkpoints during apply: the step's own outcome decides the
+        // run, and a save that keeps failing is reported by the step's own save.
+        if let Err(e) = self.save() {
+            self.log.entry(
+                &format!("saving the answers before step {name} failed: {e}"),
+                "",
+            );
         }
         let mut changed = Vec::new();
         if !plan.is_empty() {
@@ -342,19 +604,27 @@ impl<'a> Engine<'a> {
         self.verify_step(host, step, changed, out)
     }
 
-    /// Plan a step; `None` when a dry run could not plan it (said, and counted).
-    fn plan_step(
+    /// Probe and ask: the step's plan, with its spinner shown while it probes.
+    fn probe(
         &mut self,
         host: &dyn Host,
         step: &mut dyn crate::steps::Step,
-        out: &mut dyn Write,
-    ) -> Result<Option<crate::steps::Plan>, WizardError> {
-        let name = step.name();
-        let progress = TermProgress::new(name.as_str());
+    ) -> Result<crate::steps::Plan, StepError> {
+        let progress = TermProgress::new(step.name().as_str());
         progress.message("probing");
-        let dry_run = self.cfg.dry_run;
         let planned = step.plan(&mut self.cx(host, &progress));
         progress.finish();
+        planned
+    }
+
+    /// Take a step's plan; `None` when a dry run could not plan it (said, and counted).
+    fn plan_step(
+        &mut self,
+        name: StepName,
+        planned: Result<crate::steps::Plan, StepError>,
+        out: &mut dyn Write,
+    ) -> Result<Option<crate::steps::Plan>, WizardError> {
+        let dry_run = self.cfg.dry_run;
         match planned {
             Ok(p) => {
                 if !dry_run {
@@ -457,6 +727,38 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
+    /// On a dry run or a run that stopped: write `--record-answers` when the answers are
+    /// complete (they replay as they are), else say why nothing was written.
+    fn record_if_complete(&self, out: &mut dyn Write) -> Result<(), WizardError> {
+        let Some(path) = &self.cfg.record_answers else {
+            return Ok(());
+        };
+        let recorded = self.ask.recorded();
+        let problems = crate::answers::validate(&recorded, &|k| std::env::var(k).ok());
+        if problems.is_empty() {
+            return record_answers(path, &recorded, out);
+        }
+        let _ = writeln!(
+            out,
+            "Answers not recorded in {}: the run stopped before every question was answered \
+             ({} to go, such as {}); {}.",
+            path.display(),
+            problems.len(),
+            problems
+                .iter()
+                .take(3)
+                .map(|p| p.path.as_str())
+                .collect::<Vec<_>>()
+                .join(", "),
+            if self.cfg.dry_run {
+                "a dry run keeps nothing else"
+            } else {
+                "the state directory keeps them for `run` to resume"
+            }
+        );
+        Ok(())
+    }
+
     /// End the run: the dry run's summary, or the finished state and recorded answers.
     fn finish(mut self, out: &mut dyn Write) -> Result<(), WizardError> {
         if self.cfg.dry_run {
@@ -471,6 +773,7 @@ impl<'a> Engine<'a> {
                 );
             }
             let _ = writeln!(out, "\nDry run: nothing was changed.");
+            self.record_if_complete(out)?;
             return if self.unplanned.is_empty() {
                 Ok(())
             } else {
@@ -798,5 +1101,213 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("the state could not be saved"), "{text}");
+    }
+
+    /// A preflight that finds what stops a real run, and notes it as the real one does.
+    struct Blocked {
+        plans: Rc<Cell<usize>>,
+    }
+
+    impl Step for Blocked {
+        fn name(&self) -> StepName {
+            StepName::Preflight
+        }
+        fn plan(&mut self, _cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
+            self.plans.set(self.plans.get() + 1);
+            let mut p = Plan::new(StepName::Preflight);
+            p.note("missing programs: iscsiadm (iscsi)");
+            p.note(format!("{WOULD_STOP}no RDMA device: load the HCA driver"));
+            Ok(p)
+        }
+        fn verify(&mut self, _cx: &mut Ctx<'_>) -> Result<(), StepError> {
+            Ok(())
+        }
+    }
+
+    fn template() -> Value {
+        serde_json::from_str(include_str!("../templates/answers.json")).unwrap()
+    }
+
+    /// Run `c` on `h` with the demo steps (preflight blocked, iscsi, sessions).
+    fn go_with(c: &RunConfig, h: &FakeHost) -> (Result<(), WizardError>, String, usize) {
+        let plans = Rc::new(Cell::new(0));
+        let p = plans.clone();
+        let mut make = move |n: StepName| -> Box<dyn Step> {
+            match n {
+                StepName::Preflight => Box::new(Blocked { plans: p.clone() }),
+                StepName::Iscsi => Box::new(Conf {
+                    plans: Rc::new(Cell::new(0)),
+                }),
+                _ => Box::new(Flaky {
+                    fail: Rc::new(Cell::new(0)),
+                }),
+            }
+        };
+        let mut out = Vec::new();
+        let r = execute(
+            c,
+            h,
+            &Log::disabled(),
+            &Interrupt::new(),
+            &mut make,
+            &mut out,
+        );
+        (r, String::from_utf8(out).unwrap(), plans.get())
+    }
+
+    #[test]
+    fn a_dry_run_names_what_a_real_run_stops_on_before_any_step_and_plans_preflight_once() {
+        let state = tempfile::tempdir().unwrap();
+        let mut c = cfg(&state.path().join("never"), true);
+        c.steps = vec![StepName::Preflight, StepName::Iscsi];
+        let h = FakeHost::new();
+        let (r, out, plans) = go_with(&c, &h);
+        r.unwrap();
+        let stops = out
+            .find("A real run would stop at preflight on this host")
+            .unwrap_or_else(|| panic!("{out}"));
+        let first_step = out.find("[1/8] preflight").unwrap();
+        assert!(stops < first_step, "{out}");
+        assert!(
+            out[stops..first_step].contains("  - no RDMA device: load the HCA driver\n"),
+            "{out}"
+        );
+        // The plan made for the first screen is the one shown at step 1.
+        assert_eq!(plans, 1);
+        assert!(out[first_step..].contains("would stop here"), "{out}");
+    }
+
+    #[test]
+    fn a_real_run_plans_preflight_in_its_turn_and_has_no_blockers_section() {
+        // (The real preflight refuses to plan on a real run that would stop: its error is
+        // the run's; the section is a dry run's.)
+        let state = tempfile::tempdir().unwrap();
+        let mut c = cfg(state.path(), false);
+        c.steps = vec![StepName::Preflight, StepName::Sessions];
+        let h = FakeHost::new();
+        let (r, out, plans) = go_with(&c, &h);
+        r.unwrap();
+        assert!(!out.contains("A real run would stop"), "{out}");
+        assert_eq!(plans, 1);
+    }
+
+    #[test]
+    fn a_dry_run_records_complete_answers_and_says_where() {
+        let state = tempfile::tempdir().unwrap();
+        let rec = state.path().join("rec.json");
+        let mut c = cfg(&state.path().join("never"), true);
+        c.answers = Some(template());
+        c.record_answers = Some(rec.clone());
+        let h = FakeHost::new();
+        let (r, out, _) = go_with(&c, &h);
+        r.unwrap();
+        assert!(
+            out.contains(&format!("Answers recorded in {}", rec.display())),
+            "{out}"
+        );
+        let written: Value = serde_json::from_slice(&std::fs::read(&rec).unwrap()).unwrap();
+        assert_eq!(written, template());
+        assert!(!state.path().join("never").exists());
+    }
+
+    #[test]
+    fn a_failed_run_records_complete_answers_and_keeps_its_own_error() {
+        let state = tempfile::tempdir().unwrap();
+        let rec = state.path().join("rec.json");
+        let mut c = cfg(state.path(), false);
+        c.answers = Some(template());
+        c.record_answers = Some(rec.clone());
+        c.steps = vec![StepName::Iscsi];
+        let h = FakeHost::new();
+        h.expect(
+            &["systemctl", "restart", "demo"],
+            CmdOutput::status(1, "", "Job for demo.service failed.\n"),
+        );
+        let (r, out, _) = go_with(&c, &h);
+        let e = r.unwrap_err();
+        assert!(e.to_string().starts_with("step iscsi failed"), "{e}");
+        assert!(out.contains("Answers recorded in"), "{out}");
+        assert!(rec.exists());
+    }
+
+    #[test]
+    fn incomplete_answers_are_not_recorded_and_the_missing_keys_are_named() {
+        let state = tempfile::tempdir().unwrap();
+        let rec = state.path().join("rec.json");
+        let mut c = cfg(&state.path().join("never"), true);
+        c.record_answers = Some(rec.clone());
+        let h = FakeHost::new();
+        let (r, out, _) = go_with(&c, &h);
+        r.unwrap();
+        assert!(!rec.exists());
+        assert!(out.contains("Answers not recorded in"), "{out}");
+        assert!(out.contains("such as host."), "{out}");
+        assert!(out.contains("a dry run keeps nothing else"), "{out}");
+    }
+
+    #[test]
+    fn the_worksheet_carries_the_answers_before_the_first_change() {
+        let state = tempfile::tempdir().unwrap();
+        let mut c = cfg(state.path(), false);
+        c.answers = Some(template());
+        c.steps = vec![StepName::Iscsi];
+        let h = FakeHost::new();
+        // The first change fails: what was saved is what the questions gave.
+        h.expect(
+            &["systemctl", "restart", "demo"],
+            CmdOutput::status(1, "", "failed\n"),
+        );
+        let (r, _, _) = go_with(&c, &h);
+        r.unwrap_err();
+        let sheet = StateDir::new(state.path()).load_worksheet().unwrap();
+        let t = template();
+        assert_eq!(
+            sheet.target_iqn.as_deref(),
+            t["target"]["iqn"].as_str(),
+            "{sheet:?}"
+        );
+        assert_eq!(
+            sheet.host.mapping_host_name.as_deref(),
+            t["host"]["mapping_host_name"].as_str()
+        );
+        assert_eq!(
+            sheet.subnets[0].controller_a.as_deref(),
+            t["target"]["portals"][0]["address"].as_str()
+        );
+        assert!(sheet.steps.is_empty(), "no step is recorded as done");
+    }
+
+    #[test]
+    fn mount_points_other_volumes_hold_are_read_from_mountinfo_and_fstab_but_not_ours() {
+        let mountinfo = "\
+22 1 8:1 / / rw,relatime shared:1 - ext4 /dev/sda1 rw
+40 22 8:17 / /mnt/old\\040disk rw,relatime shared:9 - xfs /dev/sdb1 rw
+41 22 253:3 / /mnt/data rw,relatime shared:10 - ext4 /dev/mapper/mpatha-part1 rw
+";
+        let fstab = "\
+# <file system> <mount point> <type>
+UUID=0a1b /srv/backup ext4 defaults 0 2
+UUID=ours /mnt/data ext4 defaults,_netdev,nofail 0 2
+/swapfile none swap sw 0 0
+";
+        let ours = crate::steps::facts::VolumeFact {
+            fs_uuid: Some("ours".into()),
+            fs_device: Some("/dev/mapper/mpatha-part1".into()),
+            ..Default::default()
+        };
+        let got: Vec<(String, String, bool)> =
+            taken_mount_points(Some(mountinfo), Some(fstab), &ours)
+                .into_iter()
+                .map(|t| (t.mount_point, t.source, t.mounted))
+                .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("/".to_string(), "/dev/sda1".to_string(), true),
+                ("/mnt/old disk".to_string(), "/dev/sdb1".to_string(), true),
+                ("/srv/backup".to_string(), "UUID=0a1b".to_string(), false),
+            ]
+        );
+        assert!(taken_mount_points(None, None, &ours).is_empty());
     }
 }

@@ -5,6 +5,11 @@
 //! typed answer is); otherwise a person is asked through dialoguer with the detected default;
 //! with nobody to ask, the question fails naming the missing key. Every answer given is
 //! recorded at its key, so `--record-answers` writes a file `run --answers` accepts.
+//!
+//! At the terminal, parentheses after a question only ever mean its default: a question's
+//! own note in parentheses is shown after a dash, and Enter without a default says an answer
+//! is needed. Esc or `q` at a yes/no or a choice, and Ctrl-C anywhere, are
+//! [`AskError::Interrupted`], with the cursor dialoguer hid shown again.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +40,50 @@ pub struct Asker {
     /// A scripted person: what they type at each key (Enter, taking the default, where the
     /// script has nothing). `None`: a real terminal.
     script: Option<Value>,
+    /// Mount points other volumes hold: a typed `volume.mount_point` among them is refused
+    /// where it is typed (see [`Asker::refuse_mount_points`]).
+    taken: Vec<TakenMountPoint>,
+}
+
+/// A mount point another volume holds: mounted there now, or listed for it in /etc/fstab.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenMountPoint {
+    /// The directory.
+    pub mount_point: String,
+    /// What holds it (`/dev/sdb1`, `UUID=...`).
+    pub source: String,
+    /// Whether it is mounted now (else only listed in /etc/fstab).
+    pub mounted: bool,
+}
+
+impl TakenMountPoint {
+    /// Why a typed mount point is refused.
+    fn reason(&self) -> String {
+        if self.mounted {
+            format!(
+                "{} already has {} mounted on it (another volume): choose another mount point",
+                self.mount_point, self.source
+            )
+        } else {
+            format!(
+                "/etc/fstab already mounts {} on {} (another volume): choose another mount point",
+                self.source, self.mount_point
+            )
+        }
+    }
+}
+
+/// `/mnt/data/` and `/mnt/data` name one directory.
+fn same_dir(a: &str, b: &str) -> bool {
+    let norm = |s: &str| {
+        let t = s.trim().trim_end_matches('/');
+        if t.is_empty() {
+            "/".to_string()
+        } else {
+            t.to_string()
+        }
+    };
+    norm(a) == norm(b)
 }
 
 /// Split `a.b[2].c` into segments: keys and indexes.
@@ -136,6 +185,7 @@ impl Asker {
             refused: problems.into_iter().map(|p| (p.path, p.message)).collect(),
             mode,
             script: None,
+            taken: Vec::new(),
         }
     }
 
@@ -146,6 +196,7 @@ impl Asker {
             refused: BTreeMap::new(),
             mode,
             script: None,
+            taken: Vec::new(),
         }
     }
 
@@ -161,6 +212,13 @@ impl Asker {
     /// An unattended asker (tests use it as the fake answer source).
     pub fn unattended(provided: Value) -> Self {
         Self::new(provided, Mode::Unattended)
+    }
+
+    /// From now on, refuse a typed `volume.mount_point` that another volume holds, saying
+    /// which; an empty list lifts the check. (The filesystem step's plan refuses such an
+    /// answer too; this asks again where it is typed instead of failing after the questions.)
+    pub fn refuse_mount_points(&mut self, taken: Vec<TakenMountPoint>) {
+        self.taken = taken;
     }
 
     /// Everything answered so far (what `--record-answers` writes): the provided answers
@@ -199,6 +257,17 @@ impl Asker {
                         invalid(format!("{word:?} is not one of {}", choices.join(", ")))
                     })
             }
+            // Enter on a default: checked as dialoguer checks it at a terminal.
+            (
+                Question::Text {
+                    default: Some(d),
+                    check,
+                },
+                None,
+            ) => {
+                check(d).map_err(invalid)?;
+                Ok(Reply::Text(d.clone()))
+            }
             (q, None) => default_reply(key, q),
         }
     }
@@ -219,6 +288,9 @@ fn default_reply(key: &str, q: &Question<'_>) -> Result<Reply, AskError> {
 }
 
 fn terminal(e: dialoguer::Error) -> AskError {
+    // dialoguer hides the cursor while a choice is drawn and shows it again only on the
+    // normal way out: Ctrl-C (an `Interrupted` read) would leave the shell without one.
+    show_cursor();
     let dialoguer::Error::IO(io) = e;
     if io.kind() == std::io::ErrorKind::Interrupted {
         AskError::Interrupted
@@ -227,14 +299,89 @@ fn terminal(e: dialoguer::Error) -> AskError {
     }
 }
 
+/// Show the terminal's cursor again (best effort: there may be no terminal).
+pub fn show_cursor() {
+    let term = console::Term::stderr();
+    if term.is_term() {
+        let _ = term.show_cursor();
+    }
+}
+
+/// Split a question's trailing note in parentheses, `... (like 192.168.130.10/24)` or
+/// `... (RDMA ports: ib0, ib1)`, from its text.
+///
+/// dialoguer draws a default as `(value)` after the question, so a note in parentheses reads
+/// as a default, and Enter on it only asks again. The note is shown as words after a dash
+/// instead, so that on a text question parentheses only ever mean the default.
+pub fn split_note(question: &str) -> (&str, Option<&str>) {
+    let Some(inner_end) = question.strip_suffix(')').map(str::len) else {
+        return (question, None);
+    };
+    let mut depth = 0usize;
+    for (i, c) in question[..inner_end].char_indices().rev() {
+        match c {
+            ')' => depth += 1,
+            '(' if depth > 0 => depth -= 1,
+            '(' => {
+                let text = question[..i].trim_end();
+                let note = &question[i + 1..inner_end];
+                return if text.is_empty() {
+                    (question, None)
+                } else {
+                    (text, Some(note))
+                };
+            }
+            _ => {}
+        }
+    }
+    (question, None)
+}
+
+/// What a text prompt shows: the question, and its note (if any) as words that cannot be
+/// mistaken for a default; an example reads "for example ...".
+pub fn shown_question(question: &str) -> String {
+    match split_note(question) {
+        (text, Some(note)) => match note.strip_prefix("like ") {
+            Some(example) => format!("{text} \u{2014} for example {example}"),
+            None => format!("{text} \u{2014} {note}"),
+        },
+        (text, None) => text.to_string(),
+    }
+}
+
+/// The reason given when Enter is pressed on a question without a default.
+pub fn empty_reason(question: &str) -> String {
+    match split_note(question).1.and_then(|n| n.strip_prefix("like ")) {
+        Some(example) => format!(
+            "an answer is needed (there is no default; the example is not one): type it, like {example}"
+        ),
+        None => "an answer is needed (there is no default): type it".to_string(),
+    }
+}
+
+/// Esc or `q` at a choice: the person wants to stop, as with Ctrl-C.
+fn quit(answer: Option<Reply>) -> Result<Reply, AskError> {
+    answer.ok_or(AskError::Interrupted)
+}
+
 /// Ask a person at the terminal.
 fn terminal_reply(question: &str, q: &Question<'_>) -> Result<Reply, AskError> {
     let theme = dialoguer::theme::ColorfulTheme::default();
     match q {
         Question::Text { default, check } => {
+            let shown = shown_question(question);
+            let empty = empty_reason(question);
+            let has_default = default.is_some();
             let mut input = dialoguer::Input::<String>::with_theme(&theme)
-                .with_prompt(question)
-                .validate_with(|s: &String| check(s));
+                .with_prompt(shown)
+                .allow_empty(true)
+                .validate_with(|s: &String| {
+                    if s.trim().is_empty() && !has_default {
+                        Err(empty.clone())
+                    } else {
+                        check(s)
+                    }
+                });
             if let Some(d) = default {
                 input = input.default(d.clone());
             }
@@ -246,18 +393,18 @@ fn terminal_reply(question: &str, q: &Question<'_>) -> Result<Reply, AskError> {
             let confirm = dialoguer::Confirm::with_theme(&theme)
                 .with_prompt(question)
                 .default(*default);
-            crate::progress::suspend(|| confirm.interact())
-                .map(Reply::Yes)
+            crate::progress::suspend(|| confirm.interact_opt())
                 .map_err(terminal)
+                .and_then(|a| quit(a.map(Reply::Yes)))
         }
         Question::Select { choices, default } => {
             let select = dialoguer::Select::with_theme(&theme)
                 .with_prompt(question)
                 .items(choices.iter())
                 .default(*default);
-            crate::progress::suspend(|| select.interact())
-                .map(Reply::Chose)
+            crate::progress::suspend(|| select.interact_opt())
                 .map_err(terminal)
+                .and_then(|a| quit(a.map(Reply::Chose)))
         }
     }
 }
@@ -291,15 +438,48 @@ impl Ask for Asker {
     }
 
     fn prompt(&mut self, key: &str, question: &str, q: Question<'_>) -> Result<Reply, AskError> {
+        let taken = std::mem::take(&mut self.taken);
+        let r = self.prompt_checked(key, question, q, &taken);
+        self.taken = taken;
+        r
+    }
+
+    fn interactive(&self) -> bool {
+        self.mode == Mode::Interactive
+    }
+}
+
+impl Asker {
+    /// Ask, with the mount points other volumes hold refused at `volume.mount_point`.
+    fn prompt_checked(
+        &mut self,
+        key: &str,
+        question: &str,
+        q: Question<'_>,
+        taken: &[TakenMountPoint],
+    ) -> Result<Reply, AskError> {
+        let own_check;
+        let q = match q {
+            Question::Text { default, check } if key == "volume.mount_point" => {
+                own_check = move |s: &str| {
+                    check(s)?;
+                    match taken.iter().find(|t| same_dir(&t.mount_point, s)) {
+                        Some(t) => Err(t.reason()),
+                        None => Ok(()),
+                    }
+                };
+                Question::Text {
+                    default,
+                    check: &own_check,
+                }
+            }
+            q => q,
+        };
         match self.mode {
             Mode::Interactive if self.script.is_some() => self.scripted_reply(key, &q),
             Mode::Interactive => terminal_reply(question, &q),
             Mode::Unattended | Mode::Defaults => default_reply(key, &q),
         }
-    }
-
-    fn interactive(&self) -> bool {
-        self.mode == Mode::Interactive
     }
 }
 
@@ -308,6 +488,56 @@ mod tests {
     use super::*;
     use crate::settings::{Fabric, MountPoint, Netdev};
     use serde_json::json;
+
+    #[test]
+    fn a_note_in_parentheses_is_shown_as_words_so_only_a_default_has_them() {
+        let q = "IPv4 address with prefix for vA (like 192.168.130.10/24)";
+        assert_eq!(
+            shown_question(q),
+            "IPv4 address with prefix for vA \u{2014} for example 192.168.130.10/24"
+        );
+        assert!(empty_reason(q).ends_with("like 192.168.130.10/24"));
+        assert_eq!(
+            shown_question("Network interface of iSER port 1 (RDMA ports: ib0 (mlx5_0 port 1))"),
+            "Network interface of iSER port 1 \u{2014} RDMA ports: ib0 (mlx5_0 port 1)"
+        );
+        assert_eq!(shown_question("Mount point"), "Mount point");
+        assert_eq!(shown_question("(odd)"), "(odd)");
+        assert_eq!(shown_question("unbalanced)"), "unbalanced)");
+        assert!(!empty_reason("Mount point").contains("like"));
+    }
+
+    #[test]
+    fn a_typed_mount_point_another_volume_holds_is_refused_with_the_reason() {
+        let mut a = Asker::scripted(json!({"volume": {"mount_point": "/mnt/data"}}));
+        a.refuse_mount_points(vec![TakenMountPoint {
+            mount_point: "/mnt/data/".into(),
+            source: "/dev/sdb1".into(),
+            mounted: true,
+        }]);
+        let e = mount_point(&mut a, None).unwrap_err();
+        assert!(
+            matches!(&e, AskError::Invalid { reason, .. } if reason == "/mnt/data/ already has /dev/sdb1 mounted on it (another volume): choose another mount point"),
+            "{e:?}"
+        );
+        // Enter on a default another volume holds is refused too.
+        let mut a = Asker::scripted(json!({}));
+        a.refuse_mount_points(vec![TakenMountPoint {
+            mount_point: "/mnt/ext4".into(),
+            source: "UUID=1234".into(),
+            mounted: false,
+        }]);
+        let e = mount_point(&mut a, Some("/mnt/ext4")).unwrap_err();
+        assert!(format!("{e:?}").contains("/etc/fstab already mounts UUID=1234"));
+        assert_eq!(
+            mount_point(&mut a, Some("/mnt/other")).unwrap(),
+            "/mnt/other"
+        );
+        // Other keys are not concerned, and an empty list lifts the check.
+        a.refuse_mount_points(Vec::new());
+        let mut b = Asker::scripted(json!({"volume": {"mount_point": "/mnt/ext4"}}));
+        assert_eq!(mount_point(&mut b, None).unwrap(), "/mnt/ext4");
+    }
 
     #[test]
     fn paths_get_and_set() {

@@ -9,6 +9,7 @@
 //! switch A (3), controller B port 1 (4), controller A port 1 (5), target IQN (6),
 //! host port 2 (7), switch B (8), controller B port 2 (9), controller A port 2 (10).
 
+mod answers;
 pub mod content;
 pub mod markdown;
 pub mod pdf;

@@ -101,6 +101,39 @@ impl Pty {
     }
 }
 
+impl Pty {
+    /// Whether the cursor is visible at the end: every "hide" (ESC [?25l) drawn was
+    /// followed by a "show" (ESC [?25h).
+    fn cursor_shown(&self) -> bool {
+        let t = self.text();
+        match (t.rfind("\x1b[?25l"), t.rfind("\x1b[?25h")) {
+            (None, _) => true,
+            (Some(hide), Some(show)) => show > hide,
+            (Some(_), None) => false,
+        }
+    }
+
+    /// Whether the terminal echoes and reads lines again (what a shell needs after exit).
+    fn echo_and_line_mode(&self) -> bool {
+        use std::os::fd::AsRawFd;
+        // SAFETY: termios is plain data, filled by tcgetattr on a descriptor owned here
+        // (on Linux the master reports the slave's settings).
+        let mut t: libc::termios = unsafe { std::mem::zeroed() };
+        let rc = unsafe { libc::tcgetattr(self.master.as_raw_fd(), &mut t) };
+        assert_eq!(rc, 0, "tcgetattr failed");
+        t.c_lflag & libc::ECHO != 0 && t.c_lflag & libc::ICANON != 0
+    }
+
+    /// The screen from where `needle` first appears (everything when it does not).
+    fn before(&self, needle: &str) -> String {
+        let t = self.text();
+        match t.find(needle) {
+            Some(i) => t[..i].to_string(),
+            None => t,
+        }
+    }
+}
+
 impl Drop for Pty {
     fn drop(&mut self) {
         let _ = self.child.kill();
@@ -128,6 +161,25 @@ fn scratch() -> (tempfile::TempDir, String, String) {
     std::fs::write(
         root.join("sys/class/infiniband/rxe0/ports/1/link_layer"),
         "Ethernet\n",
+    )
+    .unwrap();
+    let state = tmp.path().join("state");
+    let (r, s) = (
+        root.to_str().unwrap().to_string(),
+        state.to_str().unwrap().to_string(),
+    );
+    (tmp, r, s)
+}
+
+/// A scratch root that looks like a Debian 12 host with no RDMA device and no modules: what
+/// a person tries the wizard on first.
+fn bare() -> (tempfile::TempDir, String, String) {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path().join("root");
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    std::fs::write(
+        root.join("etc/os-release"),
+        "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
     )
     .unwrap();
     let state = tmp.path().join("state");
@@ -252,4 +304,222 @@ fn an_interactive_question_offers_its_default_and_validates_what_is_typed() {
         pty.text()
     );
     assert!(!Path::new(&state).exists());
+}
+
+/// A whole interactive dry run on a host without RDMA devices, stopped at its first choice.
+fn bare_dry_run_at_its_first_choice(root: &str, state: &str) -> Pty {
+    let pty = Pty::spawn(&["run", "--dry-run", "--root", root, "--state-dir", state]);
+    pty.wait_for("Which fabric carries iSER?");
+    // Keys are read once the choice is drawn whole.
+    pty.wait_for("roce");
+    pty
+}
+
+#[test]
+fn the_first_screen_says_what_happens_and_names_what_a_real_run_would_stop_on() {
+    let (_tmp, root, state) = bare();
+    let mut pty = bare_dry_run_at_its_first_choice(&root, &state);
+    // Everything below is on the screen before the first question is asked.
+    let first = pty.before("Which fabric carries iSER?");
+    for line in [
+        "1. preflight",
+        "8. verify",
+        "Have at hand: the target IQN",
+        "the array's iSER port addresses",
+        "which volume to use",
+        "To stop: Ctrl-C, or Esc or q",
+        "This is a dry run: nothing is changed",
+        "A real run would stop at preflight on this host, before any question; to fix first:",
+        "  - no RDMA device under /sys/class/infiniband: load the HCA driver",
+        "This dry run goes on: it asks and shows the plan of every step",
+    ] {
+        assert!(
+            first.contains(line),
+            "{line:?} is not on the first screen:\n{first}"
+        );
+    }
+    // Esc at a choice stops the run as Ctrl-C does, and gives the cursor back.
+    pty.send(b"\x1b");
+    assert_eq!(pty.exit_code(), Some(130), "{}", pty.text());
+    pty.wait_for("a dry run changes and saves nothing");
+    assert!(
+        pty.cursor_shown(),
+        "the cursor is left hidden: {:?}",
+        pty.text()
+    );
+    assert!(!Path::new(&state).exists());
+}
+
+#[test]
+fn ctrl_c_at_a_choice_restores_the_cursor_and_echo() {
+    let (_tmp, root, state) = bare();
+    let mut pty = bare_dry_run_at_its_first_choice(&root, &state);
+    assert!(
+        !pty.cursor_shown(),
+        "a choice hides the cursor while it is drawn"
+    );
+    pty.send(b"\x03");
+    assert_eq!(pty.exit_code(), Some(130), "{}", pty.text());
+    assert!(
+        pty.cursor_shown(),
+        "the cursor is left hidden: {:?}",
+        pty.text()
+    );
+    assert!(
+        pty.echo_and_line_mode(),
+        "the terminal is left without echo"
+    );
+}
+
+#[test]
+fn an_example_is_not_drawn_as_a_default_and_enter_on_it_says_why_it_asks_again() {
+    let (_tmp, root, state) = bare();
+    let mut pty = Pty::spawn(&[
+        "run",
+        "--dry-run",
+        "--only",
+        "network",
+        "--root",
+        &root,
+        "--state-dir",
+        &state,
+    ]);
+    pty.wait_for("Which fabric carries iSER?");
+    pty.wait_for("roce");
+    pty.send(b"\r");
+    pty.wait_for("Network interface of iSER port 1");
+    pty.send(b"ib0\r");
+    pty.wait_for("IPv4 address with prefix for ib0");
+    pty.wait_for("for example 192.168.130.10/24");
+    // Parentheses after a question mean its default, and this question has none.
+    assert!(!pty.text().contains("(like 192.168"), "{}", pty.text());
+    pty.send(b"\r");
+    pty.wait_for("there is no default; the example is not one");
+    pty.send(b"192.168.130.10/24\r");
+    pty.wait_for("Controller A iSER port address on ib0's subnet");
+    pty.send(b"\x03");
+    assert_eq!(pty.exit_code(), Some(130), "{}", pty.text());
+    assert!(pty.cursor_shown());
+}
+
+/// The state directory of an interrupted interactive run that was given every answer except
+/// the verify step's: `run` resumes with them and asks only the rest.
+fn answered_but_verify(state: &str) {
+    let mut a: serde_json::Value =
+        serde_json::from_str(include_str!("../../templates/answers.json")).unwrap();
+    a["volume"].as_object_mut().unwrap().remove("mount_point");
+    a.as_object_mut().unwrap().remove("verify");
+    std::fs::create_dir_all(state).unwrap();
+    std::fs::write(
+        Path::new(state).join("answers.json"),
+        serde_json::to_vec_pretty(&a).unwrap(),
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_interactive_dry_run_records_the_answers_once_they_are_complete_and_says_where() {
+    let (tmp, root, state) = scratch();
+    answered_but_verify(&state);
+    let rec = tmp.path().join("recorded.json");
+    let mut pty = Pty::spawn(&[
+        "run",
+        "--dry-run",
+        "--only",
+        "verify",
+        "--root",
+        &root,
+        "--state-dir",
+        &state,
+        "--record-answers",
+        rec.to_str().unwrap(),
+    ]);
+    pty.wait_for("Mount point of the volume");
+    pty.send(b"/mnt/data\r");
+    pty.wait_for("How much to write and read back");
+    pty.send(b"\r");
+    pty.wait_for(&format!("Answers recorded in {}", rec.display()));
+    assert_eq!(pty.exit_code(), Some(0), "{}", pty.text());
+    let written: serde_json::Value = serde_json::from_slice(&std::fs::read(&rec).unwrap()).unwrap();
+    assert_eq!(written["volume"]["mount_point"], "/mnt/data");
+    assert_eq!(written["verify"]["size"], "256MiB");
+    // A dry run writes nothing else: the state directory holds what it held.
+    let names: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["answers.json"]);
+}
+
+#[test]
+fn stopping_at_the_first_confirmation_leaves_a_worksheet_with_the_answers() {
+    let (_tmp, root, state) = scratch();
+    let mut pty = Pty::spawn(&[
+        "run",
+        "--only",
+        "verify",
+        "--root",
+        &root,
+        "--state-dir",
+        &state,
+    ]);
+    pty.wait_for("Mount point of the volume");
+    assert!(
+        pty.text()
+            .contains("Nothing changes before you confirm that step's plan."),
+        "{}",
+        pty.text()
+    );
+    pty.send(b"/mnt/data\r");
+    pty.wait_for("How much to write and read back");
+    pty.send(b"\r");
+    pty.wait_for("Apply 1 change of step verify?");
+    // q at a yes/no stops as Ctrl-C does: state saved, exit 130, nothing applied.
+    pty.send(b"q");
+    assert_eq!(pty.exit_code(), Some(130), "{}", pty.text());
+    pty.wait_for("state is saved");
+    assert!(
+        pty.cursor_shown(),
+        "the cursor is left hidden: {:?}",
+        pty.text()
+    );
+    let out = crate::util::run(&["worksheet", "--state-dir", &state], None);
+    let sheet = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{sheet}");
+    assert!(
+        sheet.contains("| Mount point | /mnt/data |"),
+        "the worksheet lacks the answer:\n{sheet}"
+    );
+}
+
+#[test]
+fn a_mount_point_another_volume_holds_is_refused_where_it_is_typed() {
+    let (_tmp, root, state) = bare();
+    std::fs::write(
+        Path::new(&root).join("etc/fstab"),
+        "/dev/sdz1 /mnt/data ext4 defaults 0 2\n",
+    )
+    .unwrap();
+    let mut pty = Pty::spawn(&[
+        "run",
+        "--dry-run",
+        "--only",
+        "filesystem",
+        "--root",
+        &root,
+        "--state-dir",
+        &state,
+    ]);
+    pty.wait_for("Partition the volume");
+    pty.send(b"y");
+    // The choice is read once it is drawn whole.
+    pty.wait_for("xfs");
+    pty.send(b"\r");
+    pty.wait_for("Mount point");
+    pty.send(b"/mnt/data\r");
+    pty.wait_for("/etc/fstab already mounts /dev/sdz1 on /mnt/data (another volume)");
+    pty.send(b"/mnt/mine\r");
+    pty.wait_for("Mount at boot");
+    pty.send(b"\x03");
+    assert_eq!(pty.exit_code(), Some(130), "{}", pty.text());
 }
