@@ -16,6 +16,8 @@ pub mod exit;
 pub mod flow;
 pub mod progress;
 pub mod prompt;
+#[cfg(test)]
+mod props;
 pub mod settings;
 pub mod state;
 pub mod stats;

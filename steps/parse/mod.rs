@@ -7,6 +7,8 @@
 mod captured;
 #[cfg(test)]
 pub mod fixtures;
+#[cfg(test)]
+pub(crate) mod props;
 
 pub mod blkid;
 pub mod ibstat;
