@@ -281,4 +281,28 @@ mod tests {
         let ok = WizardError::Usage("x".into()).and_saved(Ok(()));
         assert_eq!(ok.to_string(), "x");
     }
+
+    #[test]
+    fn an_interrupted_run_names_its_resume_command_and_a_dry_run_saved_nothing() {
+        let real = WizardError::RunInterrupted {
+            step: Some(StepName::Sessions),
+            resume: Some("iser-wizard run --answers a.json --state-dir /tmp/s".into()),
+        };
+        assert_eq!(real.exit_code(), 130);
+        assert_eq!(
+            real.to_string(),
+            "interrupted at step sessions; state is saved: run `iser-wizard run --answers a.json --state-dir /tmp/s` to resume"
+        );
+        let dry = WizardError::RunInterrupted {
+            step: Some(StepName::Network),
+            resume: None,
+        };
+        assert_eq!(dry.exit_code(), 130);
+        let text = dry.to_string();
+        assert!(!text.contains("state is saved"), "{text}");
+        assert!(
+            text.contains("a dry run changes and saves nothing"),
+            "{text}"
+        );
+    }
 }

@@ -1310,4 +1310,51 @@ UUID=ours /mnt/data ext4 defaults,_netdev,nofail 0 2
         );
         assert!(taken_mount_points(None, None, &ours).is_empty());
     }
+
+    #[test]
+    fn the_log_records_each_steps_plan_outcome_failure_and_interruption() {
+        let state = tempfile::tempdir().unwrap();
+        let log_path = state.path().join("log");
+        let log = Log::open(&log_path).unwrap();
+        let h = FakeHost::new();
+        h.expect(
+            &["systemctl", "restart", "demo"],
+            CmdOutput::status(1, "", "Job for demo.service failed.\n"),
+        );
+        let (plans, fail) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let (p, f) = (plans.clone(), fail.clone());
+        let mut make = move |n: StepName| -> Box<dyn Step> {
+            match n {
+                StepName::Iscsi => Box::new(Conf { plans: p.clone() }),
+                _ => Box::new(Flaky { fail: f.clone() }),
+            }
+        };
+        let cfg = cfg(state.path(), false);
+        let r = execute(
+            &cfg,
+            &h,
+            &log,
+            &Interrupt::new(),
+            &mut make,
+            &mut Vec::new(),
+        );
+        assert!(r.is_err());
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        assert!(text.contains("run started: steps iscsi,sessions"), "{text}");
+        assert!(text.contains("step iscsi: planned 2 changes"), "{text}");
+        assert!(
+            text.contains("step iscsi: failed: step iscsi failed"),
+            "{text}"
+        );
+        // Interrupted at the next step: the log says so too.
+        let h = FakeHost::new();
+        h.put_file("/etc/demo.conf", "wanted\n");
+        fail.set(1);
+        let interrupt = Interrupt::new();
+        let r = execute(&cfg, &h, &log, &interrupt, &mut make, &mut Vec::new());
+        assert!(matches!(r, Err(WizardError::Interrupted(_))), "{r:?}");
+        let text = std::fs::read_to_string(&log_path).unwrap();
+        assert!(text.contains("step iscsi: done, 0 changes"), "{text}");
+        assert!(text.contains("step sessions: interrupted"), "{text}");
+    }
 }

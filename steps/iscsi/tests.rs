@@ -382,6 +382,26 @@ fn an_invalid_name_in_the_file_is_refused_naming_the_fix() {
 }
 
 #[test]
+fn a_non_ascii_character_in_the_hosts_initiator_name_is_refused_not_a_panic() {
+    // `&head[..7]` once cut a UTF-8 character of the host's own file, even in a dry run.
+    for name in [
+        "iqn.199\u{e9}-08.org.debian:01:x",
+        "iqn.1993-0\u{e9}.org.debian:01:x",
+    ] {
+        let h = FakeHost::new();
+        configured(&h);
+        h.put_file(INITIATORNAME, &format!("InitiatorName={name}\n"));
+        let mut run = Run::iscsi(answers(), Distro::Debian);
+        let e = Iscsi::default().plan(&mut run.cx(&h)).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("/etc/iscsi/initiatorname.iscsi names"),
+            "{e}"
+        );
+    }
+}
+
+#[test]
 fn an_iface_with_tcp_transport_is_corrected_key_by_key() {
     let h = FakeHost::new();
     // Registered first: the fake answers from the first matching expectation.
