@@ -136,24 +136,12 @@ pub fn report(host: &dyn Host, state: &State) -> Result<Report, StepError> {
 /// up, stricter than the flag alone. Addresses and MTU are not read, so left empty.
 fn sysfs_link(name: &str, operstate: &str) -> Link {
     let up = matches!(operstate, "up" | "unknown");
-    Link {
-        ifindex: 0,
-        name: name.to_string(),
-        link: None,
-        flags: if up { vec!["UP".into()] } else { Vec::new() },
-        mtu: None,
-        qdisc: None,
-        state: Some(OperState::parse(&operstate.to_ascii_uppercase())),
-        master: None,
-        qlen: None,
-        link_type: None,
-        address: None,
-        broadcast: None,
-        altnames: Vec::new(),
-        kind: None,
-        ipoib: None,
-        addrs: Vec::new(),
+    let mut link = Link::new(0, name, None);
+    if up {
+        link.flags = vec!["UP".into()];
     }
+    link.state = Some(OperState::parse(&operstate.to_ascii_uppercase()));
+    link
 }
 
 /// The network step's verdict on the port's interface ([`live_differences`]): it exists and

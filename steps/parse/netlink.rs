@@ -135,7 +135,8 @@ pub struct Link {
 }
 
 impl Link {
-    fn new(ifindex: u32, name: &str, link: Option<&str>) -> Link {
+    /// A link with only its index, name and parent known (the rest empty).
+    pub fn new(ifindex: u32, name: &str, link: Option<&str>) -> Link {
         Link {
             ifindex,
             name: name.to_string(),
