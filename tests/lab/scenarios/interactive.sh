@@ -35,6 +35,10 @@ for step in network iscsi sessions multipath filesystem verify; do
 		fail "the person was not asked to apply the $step step's plan"
 done
 echo "every step with changes asked before applying them"
+# A portal typed on the wrong subnet is refused where it is typed and asked again.
+grep -q "^REASKED	Controller B iSER port address on vB's" "$LAB_RESULTS/asked.tsv" ||
+	fail "a portal on vA's subnet typed for vB was not refused and asked again at the prompt"
+echo "a portal typed on the wrong subnet was refused at the prompt and asked again"
 
 check_sessions
 check_map "$wwid" 4
