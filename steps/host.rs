@@ -387,6 +387,8 @@ fn read_fd(fd: OwnedFd) -> io::Result<Vec<u8>> {
 #[derive(Debug, Default)]
 pub struct Log {
     file: Mutex<Option<fs::File>>,
+    /// Every command's wall time in this process, for `run --timings`.
+    times: Mutex<Vec<(f64, String)>>,
 }
 
 impl Log {
@@ -417,7 +419,25 @@ impl Log {
             })?;
         Ok(Log {
             file: Mutex::new(Some(f)),
+            times: Mutex::default(),
         })
+    }
+
+    /// Note how long a command took (its display form, secrets masked).
+    pub fn time(&self, what: &str, seconds: f64) {
+        let mut t = self.times.lock().unwrap_or_else(|e| e.into_inner());
+        t.push((seconds, what.to_string()));
+    }
+
+    /// The `n` slowest commands noted so far, slowest first, and the total of all of them
+    /// with their count.
+    pub fn slowest(&self, n: usize) -> (Vec<(f64, String)>, f64, usize) {
+        let t = self.times.lock().unwrap_or_else(|e| e.into_inner());
+        let total = t.iter().map(|(s, _)| s).sum();
+        let mut v = t.clone();
+        v.sort_by(|a, b| b.0.total_cmp(&a.0));
+        v.truncate(n);
+        (v, total, t.len())
     }
 
     /// Append one entry (a line, then indented detail lines).
@@ -625,6 +645,8 @@ impl Host for RealHost {
             ),
             &cmd.mask(&result.tail(12)),
         );
+        self.log
+            .time(&cmd.to_string(), result.duration.as_secs_f64());
         if interrupted {
             return Err(HostError::Interrupted);
         }
@@ -894,6 +916,25 @@ mod tests {
         let h = host(root.path(), None).without_env([var.to_string()]);
         let env = h.run(&Cmd::probe(["env"])).unwrap().stdout;
         assert!(!env.contains(var) && !env.contains("s3cret"), "{env}");
+    }
+
+    #[test]
+    fn every_command_s_time_is_kept_for_the_timings_summary() {
+        let root = tempfile::tempdir().unwrap();
+        let log = Arc::new(Log::disabled());
+        let h = RealHost::new(
+            root.path().to_path_buf(),
+            None,
+            log.clone(),
+            Interrupt::new(),
+        );
+        h.run(&Cmd::probe(["sleep", "0.2"])).unwrap();
+        h.run(&Cmd::probe(["true"])).unwrap();
+        let (slow, total, count) = log.slowest(1);
+        assert_eq!(count, 2);
+        assert_eq!(slow.len(), 1);
+        assert_eq!(slow[0].1, "sleep 0.2");
+        assert!(slow[0].0 >= 0.2 && total >= slow[0].0, "{slow:?} {total}");
     }
 
     #[test]

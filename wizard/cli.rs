@@ -85,6 +85,9 @@ pub struct RunFlags {
     /// (never a mounted or held one).
     #[arg(long)]
     pub force_format: bool,
+    /// At the end, list the slowest commands the run ran and the total time in commands.
+    #[arg(long)]
+    pub timings: bool,
 }
 
 /// Output formats of the worksheet.
@@ -310,6 +313,7 @@ pub fn run_config(f: &RunFlags, stdin_is_terminal: bool) -> Result<RunConfig, Wi
         answers,
         mode,
         record_answers: f.record_answers.clone(),
+        timings: f.timings,
     })
 }
 

@@ -53,6 +53,8 @@ pub struct RunConfig {
     pub mode: Mode,
     /// Where to write the answers given, at the end.
     pub record_answers: Option<PathBuf>,
+    /// List the slowest commands at the end.
+    pub timings: bool,
 }
 
 fn digest(v: &Value) -> String {
@@ -411,6 +413,8 @@ struct Engine<'a> {
     unplanned: Vec<String>,
     /// What a dry run's plans show as placeholders.
     learned: Vec<String>,
+    /// When the current step started (its wall time goes on the worksheet).
+    step_started: std::time::Instant,
 }
 
 impl<'a> Engine<'a> {
@@ -461,6 +465,7 @@ impl<'a> Engine<'a> {
             resume,
             unplanned: Vec::new(),
             learned: Vec::new(),
+            step_started: std::time::Instant::now(),
         };
         if !resume && !cfg.dry_run {
             engine.state.run = RunRecord {
@@ -554,6 +559,7 @@ impl<'a> Engine<'a> {
         out: &mut dyn Write,
     ) -> Result<(), WizardError> {
         let name = step.name();
+        self.step_started = std::time::Instant::now();
         let planned = match planned {
             Some(p) => p,
             None if name == StepName::Filesystem && self.cfg.mode == Mode::Interactive => {
@@ -707,13 +713,19 @@ impl<'a> Engine<'a> {
             at: at.clone(),
             changes: changed.len(),
         });
-        self.sheet.step_completed(name.as_str(), &at);
+        let took = self.step_started.elapsed().as_secs_f64();
+        self.sheet.step_timed(name.as_str(), &at, Some(took));
         self.save()?;
-        self.log
-            .entry(&format!("step {name}: done, {} changes", changed.len()), "");
+        self.log.entry(
+            &format!(
+                "step {name}: done, {} changes, in {took:.3}s",
+                changed.len()
+            ),
+            "",
+        );
         let _ = writeln!(
             out,
-            "  done{}",
+            "  done{} in {took:.1} s",
             if changed.is_empty() {
                 String::new()
             } else {
@@ -788,12 +800,27 @@ impl<'a> Engine<'a> {
         if let Some(path) = &self.cfg.record_answers {
             record_answers(path, &self.ask.recorded(), out)?;
         }
+        if self.cfg.timings {
+            timings(self.log, out);
+        }
         let _ = writeln!(
             out,
             "\nAll steps done. The worksheet: iser-wizard worksheet --state-dir {}",
             self.cfg.state_dir.display()
         );
         Ok(())
+    }
+}
+
+/// `run --timings`: the slowest commands of the run, and the time spent in commands.
+fn timings(log: &Log, out: &mut dyn Write) {
+    let (slow, total, count) = log.slowest(10);
+    let _ = writeln!(
+        out,
+        "\nTimings: {count} commands took {total:.1} s in all; the slowest:"
+    );
+    for (secs, cmd) in slow {
+        let _ = writeln!(out, "  {secs:>7.2} s  {cmd}");
     }
 }
 
@@ -907,6 +934,7 @@ mod tests {
             answers: Some(serde_json::json!({"version": 1})),
             mode: Mode::Unattended,
             record_answers: None,
+            timings: false,
         }
     }
 

@@ -451,6 +451,16 @@ fn verification(w: &Worksheet) -> Section {
     section(Part::Learned, "Verification", columns, rows)
 }
 
+/// A step's duration as the operator reads it: `0.4 s`, `12.3 s`, `2 min 5 s`.
+fn seconds(s: f64) -> String {
+    if s < 120.0 {
+        format!("{s:.1} s")
+    } else {
+        let whole = s.round() as u64;
+        format!("{} min {} s", whole / 60, whole % 60)
+    }
+}
+
 fn steps(w: &Worksheet) -> Section {
     let rows = w
         .steps
@@ -459,10 +469,15 @@ fn steps(w: &Worksheet) -> Section {
             vec![
                 Cell::text(s.step.as_str()),
                 Cell::text(s.completed_at.as_str()),
+                Cell::text(s.seconds.map(seconds).unwrap_or_default()),
             ]
         })
         .collect();
-    let columns = vec![column("Step", 5.0), column("Completed (UTC)", 5.0)];
+    let columns = vec![
+        column("Step", 4.0),
+        column("Completed (UTC)", 4.0),
+        column("Took", 2.0),
+    ];
     section(Part::Learned, "Steps completed", columns, rows)
 }
 
@@ -504,6 +519,13 @@ mod tests {
         &'static [&'static str],
         bool,
     );
+
+    #[test]
+    fn durations_read_as_seconds_then_minutes() {
+        assert_eq!(seconds(0.42), "0.4 s");
+        assert_eq!(seconds(119.94), "119.9 s");
+        assert_eq!(seconds(125.4), "2 min 5 s");
+    }
 
     fn check(sections: &[Section], cases: &[Case]) {
         for &(heading, label, callout, value, mono) in cases {
@@ -729,16 +751,15 @@ mod tests {
                 false,
             ),
             ("Volume", "Mount point", None, &["/srv/iser-volume"], false),
-            (
-                "Steps completed",
-                "preflight",
-                None,
-                &["2024-05-01T10:00:01Z"],
-                false,
-            ),
+            ("Steps completed", "preflight", None, &["12.3 s"], false),
         ];
         let sections = content(&full());
         check(&sections, cases);
+        let step = row(&sections, "Steps completed", "preflight");
+        assert_eq!(step[1].values, ["2024-05-01T10:00:01Z"]);
+        // A step completed before durations were recorded shows none.
+        let older = row(&sections, "Steps completed", "subnet-manager");
+        assert!(older[2].values.iter().all(String::is_empty), "{older:?}");
         // Subnet B of the sample has no further portals: exactly the five fixed rows.
         assert_eq!(table(&sections, "Subnet B").rows.len(), 5);
         assert_eq!(table(&sections, "Subnet A").rows.len(), 6);

@@ -187,16 +187,28 @@ pub struct StepRecord {
     pub step: String,
     /// RFC 3339 time.
     pub completed_at: String,
+    /// How long the step took, seconds (plan, apply and verify), when measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seconds: Option<f64>,
 }
 
 impl Worksheet {
     /// Record (or update) the completion time of a step.
     pub fn step_completed(&mut self, step: &str, at: &str) {
+        self.step_timed(step, at, None);
+    }
+
+    /// Record (or update) the completion time of a step and how long it took.
+    pub fn step_timed(&mut self, step: &str, at: &str, seconds: Option<f64>) {
         match self.steps.iter_mut().find(|s| s.step == step) {
-            Some(s) => s.completed_at = at.to_string(),
+            Some(s) => {
+                s.completed_at = at.to_string();
+                s.seconds = seconds;
+            }
             None => self.steps.push(StepRecord {
                 step: step.to_string(),
                 completed_at: at.to_string(),
+                seconds,
             }),
         }
     }

@@ -116,7 +116,7 @@ pub fn full() -> Worksheet {
             "port enp66s0f1 is DOWN: check the cable".into(),
         ],
     };
-    w.step_completed("preflight", "2024-05-01T10:00:01Z");
+    w.step_timed("preflight", "2024-05-01T10:00:01Z", Some(12.34));
     w.step_completed("subnet-manager", "2024-05-01T10:02:33Z");
     w
 }
