@@ -150,7 +150,14 @@ check_rdma_paths() {
 	local conns
 	conns=$(rdma res show cm_id | awk '/comm \[ib_iser\]/ && /state CONNECT/ {
 		sub("/1$", "", $2); for (i = 1; i < NF; i++) if ($i == "dst-addr") print $2, $(i + 1) }')
-	[ "$(grep -c . <<<"$conns")" -eq 4 ] || fail "expected 4 iSER RDMA connections: $conns"
+	# One connection per portal, each from the port on its subnet. A discovery session that
+	# LIO left hanging (README, "Known limits") adds a second connection to a portal that is
+	# already connected: counted once, and said.
+	local pairs
+	pairs=$(sort -u <<<"$conns")
+	[ "$(grep -c . <<<"$pairs")" -eq 4 ] || fail "expected 4 iSER RDMA connections: $conns"
+	[ "$(grep -c . <<<"$conns")" -eq 4 ] ||
+		echo "note: an extra iSER connection to a connected portal (a leftover discovery session): $conns"
 	grep -qvE '^(rxe0 192\.168\.130\.|rxe1 192\.168\.131\.)' <<<"$conns" &&
 		fail "an iSER connection runs on the wrong port: $conns"
 	return 0
