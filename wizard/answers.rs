@@ -1022,7 +1022,7 @@ fn cross_checks(a: &Answers, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec
     if a.target.iqn == Some(TargetIqn::FromArray) && a.array.is_none() {
         bad(
             "target.iqn".into(),
-            "\"from-array\" needs an array section to read the target from: add one, or give the target IQN".into(),
+            "\"from-array\" reads the target from the array's API (the array section), which this version does not build yet: give the target IQN, or \"discover\"".into(),
         );
     }
     // With a port address unreadable, subnet membership would only repeat that problem.
@@ -1260,6 +1260,18 @@ mod tests {
         assert!(!with_env
             .iter()
             .any(|x| x.path == "target.chap.password_env"));
+    }
+
+    #[test]
+    fn from_array_is_refused_until_the_array_side_is_built() {
+        let mut v = template();
+        v["target"]["iqn"] = json!("from-array");
+        let p = problems(&v);
+        assert_eq!(p.len(), 1, "{p:#?}");
+        assert!(
+            p[0].starts_with("target.iqn: \"from-array\" reads the target from the array's API"),
+            "{p:#?}"
+        );
     }
 
     #[test]
