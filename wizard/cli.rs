@@ -405,9 +405,11 @@ fn answers_command(f: &AnswersFlags, out: &mut dyn Write) -> Result<(), WizardEr
 fn verify(f: &VerifyFlags, interrupt: Interrupt, out: &mut dyn Write) -> Result<(), WizardError> {
     use crate::steps::verify::{mounted_source, run_check, summary};
     use crate::steps::Progress as _;
-    let size = answers::parse_size(&f.size)
-        .filter(|_| answers::check_field("verify.size", &Value::from(f.size.as_str())).is_ok())
-        .ok_or_else(|| {
+    let size = f
+        .size
+        .parse::<crate::settings::VerifySize>()
+        .map(crate::settings::VerifySize::bytes)
+        .map_err(|_| {
             WizardError::Usage(format!(
                 "--size {:?}: write a whole number of 4 KiB blocks with B, KiB, MiB or GiB, \
                  from 1MiB to 64GiB, like 256MiB",

@@ -5,7 +5,6 @@ use serde_json::json;
 
 use super::files::{connection_uuid, render_opt, sources_interfaces_d};
 use super::testkit::*;
-use super::want::check_file_name;
 use super::*;
 use crate::steps::fake::FakeHost;
 use crate::steps::CmdOutput;
@@ -559,9 +558,9 @@ fn optional_lines_drop_out_and_names_are_checked_for_files() {
         render_opt("a={{a}}\nb={{b}}\nc\n", &[("a", Some("1")), ("b", None)]).unwrap(),
         "a=1\nc\n"
     );
-    assert!(check_file_name("ib0.8001").is_ok());
-    assert!(check_file_name("a;b").is_err());
-    assert!(check_file_name("a$b").is_err());
+    assert!(crate::answers::check_netdev("ib0.8001").is_ok());
+    assert!(crate::answers::check_netdev("a;b").is_err());
+    assert!(crate::answers::check_netdev("a$b").is_err());
     let u = connection_uuid("iser-ib0");
     assert_eq!(u, connection_uuid("iser-ib0"));
     assert_ne!(u, connection_uuid("iser-ib1"));

@@ -89,21 +89,6 @@ pub fn fabric_answer(cx: &mut Ctx<'_>) -> Result<String, StepError> {
         .to_string())
 }
 
-/// A name that goes into configuration files and shell lines: the kernel's rules and
-/// nothing a shell or a config parser would read specially.
-pub(super) fn check_file_name(s: &str) -> Result<(), String> {
-    check_netdev(s)?;
-    if !s
-        .chars()
-        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
-        return Err(format!(
-            "{s:?}: the wizard writes interface names into configuration files; use only letters, digits, '-', '_' and '.'"
-        ));
-    }
-    Ok(())
-}
-
 fn port_answers(
     cx: &mut Ctx<'_>,
     inv: &[(String, Option<String>)],
@@ -295,8 +280,7 @@ pub fn resolve_ports(
             ("persistent_name", a.persistent_name.as_ref()),
         ] {
             if let Some(n) = name {
-                check_file_name(n)
-                    .map_err(|e| StepError::Failed(format!("ports[{i}].{key}: {e}")))?;
+                check_netdev(n).map_err(|e| StepError::Failed(format!("ports[{i}].{key}: {e}")))?;
             }
         }
         let link = links
