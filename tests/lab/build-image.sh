@@ -52,8 +52,10 @@ packages=(
 # fails on polkitd, which NetworkManager needs): the checkers of the network files the wizard
 # writes (scenario config-check: NetworkManager, with dbus, reads keyfiles only through its
 # daemon; netplan), and an InfiniBand fabric without hardware (scenario subnet-manager:
-# ibsim-utils, opensm).
-extra_packages=(dbus network-manager netplan.io ibsim-utils opensm)
+# ibsim-utils, opensm); fio for `bench` and `tune`; ansible-core runs the repository's Ansible
+# role against the guest itself; python3 and openssl serve the SANtricity REST test double over
+# HTTPS (a self-signed certificate made at boot), backed by the guest's own LIO target.
+extra_packages=(dbus network-manager netplan.io ibsim-utils opensm fio ansible-core python3 openssl)
 
 log() { printf 'build-image: %s\n' "$*" >&2; }
 
