@@ -277,6 +277,16 @@ pub struct Facts {
 }
 
 impl Facts {
+    /// The volumes the wizard attached and has not detached: those with a WWID. Today the
+    /// record holds at most one (`volume`); `detach` and `status` read volumes only through
+    /// here, so a list of volumes changes this function and not its callers.
+    pub fn attached_volumes(&self) -> Vec<&VolumeFact> {
+        [&self.volume]
+            .into_iter()
+            .filter(|v| v.wwid.is_some())
+            .collect()
+    }
+
     /// Whether a change to the multipath configuration still waits for its initramfs
     /// rebuild (recorded by this version, or by an earlier one under `extra`).
     pub fn initramfs_pending(&self) -> bool {
@@ -377,6 +387,16 @@ mod tests {
         assert!(!f.initramfs_pending());
         let written = serde_json::to_value(&f).unwrap();
         assert!(written.get("extra").is_none(), "{written}");
+    }
+
+    #[test]
+    fn only_a_volume_with_a_wwid_counts_as_attached() {
+        let mut f = Facts::default();
+        assert!(f.attached_volumes().is_empty());
+        f.volume.mount_point = Some("/data".into());
+        assert!(f.attached_volumes().is_empty());
+        f.volume.wwid = Some("3600a098000a0b1c2000000005f0a0b1c".into());
+        assert_eq!(f.attached_volumes().len(), 1);
     }
 
     #[test]
