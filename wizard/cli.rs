@@ -88,6 +88,11 @@ pub struct RunFlags {
     /// At the end, list the slowest commands the run ran and the total time in commands.
     #[arg(long)]
     pub timings: bool,
+    /// One JSON object per line on standard output: each step (name, status, changes,
+    /// seconds), then a summary (changed, exit code, worksheet); the human text goes to
+    /// standard error. Needs --answers (nothing can be asked).
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Output formats of the worksheet.
@@ -240,6 +245,14 @@ fn check_writable(path: &std::path::Path, flag: &str) -> Result<(), WizardError>
 
 /// Validate `run`'s flags into the engine's configuration. Touches nothing.
 pub fn run_config(f: &RunFlags, stdin_is_terminal: bool) -> Result<RunConfig, WizardError> {
+    if f.json && f.answers.is_none() {
+        // Questions would be mixed into the lines a program reads, and nobody answers them.
+        return Err(WizardError::Usage(
+            "--json cannot ask questions: give --answers FILE (start from `iser-wizard \
+             answers --template > answers.json`)"
+                .into(),
+        ));
+    }
     let steps: Vec<StepName> = if !f.only.is_empty() {
         let mut v = Vec::new();
         for s in &f.only {
@@ -368,8 +381,8 @@ fn worksheet(
 /// Parse, dispatch, and return the exit code. Messages go to `out` and `err`.
 pub fn main_with(cli: Cli, interrupt: Interrupt, out: &mut dyn Write, err: &mut dyn Write) -> i32 {
     let result = match cli.command {
-        None => run(&cli.run, interrupt, out),
-        Some(Command::Run(f)) => run(&f, interrupt, out),
+        None => run(&cli.run, interrupt, out, err),
+        Some(Command::Run(f)) => run(&f, interrupt, out, err),
         Some(Command::Worksheet(f)) => worksheet(&f, out, err),
         Some(Command::Answers(f)) => answers_command(&f, out),
         Some(Command::Status(f)) => status(&f, interrupt, out),
@@ -478,14 +491,40 @@ fn status(f: &StatusFlags, interrupt: Interrupt, out: &mut dyn Write) -> Result<
     crate::status::command(&f.root, &f.state_dir, f.json, interrupt, out)
 }
 
-fn run(f: &RunFlags, interrupt: Interrupt, out: &mut dyn Write) -> Result<(), WizardError> {
+/// `run`: the human text on `out`, or with `--json` the JSON lines on `out` and the human
+/// text on `err`, ending with the summary line whatever the outcome.
+fn run(
+    f: &RunFlags,
+    interrupt: Interrupt,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<(), WizardError> {
+    if !f.json {
+        return run_reporting(f, interrupt, out, &crate::output::Human);
+    }
+    let json = crate::output::JsonLines::new(out);
+    let result = run_reporting(f, interrupt, err, &json);
+    let (code, message) = match &result {
+        Ok(()) => (0, None),
+        Err(e) => (e.exit_code(), Some(e.to_string())),
+    };
+    json.summary(code, message, &f.state_dir, f.dry_run);
+    result
+}
+
+fn run_reporting(
+    f: &RunFlags,
+    interrupt: Interrupt,
+    out: &mut dyn Write,
+    report: &dyn crate::output::Report,
+) -> Result<(), WizardError> {
     let cfg = run_config(f, std::io::stdin().is_terminal())?;
     // One changing run per state directory; a dry run writes nothing, so it needs no lock.
     let _lock = (!cfg.dry_run)
         .then(|| StateDir::new(&cfg.state_dir).lock())
         .transpose()?;
     let dry_run = cfg.dry_run;
-    flow::run(cfg, interrupt, out).map_err(|e| match e {
+    flow::run(cfg, interrupt, out, report).map_err(|e| match e {
         WizardError::Interrupted(step) => WizardError::RunInterrupted {
             step,
             resume: (!dry_run).then(|| resume_command(f)),

@@ -24,6 +24,7 @@ use anyhow::Context as _;
 use serde_json::Value;
 
 use crate::exit::WizardError;
+use crate::output::{Human, Report, StepReport, StepStatus};
 use crate::progress::TermProgress;
 use crate::prompt::{Asker, Mode, TakenMountPoint};
 use crate::state::{RunRecord, State, StateDir};
@@ -268,8 +269,13 @@ fn blockers(planned: &Result<crate::steps::Plan, StepError>) -> Vec<String> {
     }
 }
 
-/// Run the selected steps on the real host.
-pub fn run(cfg: RunConfig, interrupt: Interrupt, out: &mut dyn Write) -> Result<(), WizardError> {
+/// Run the selected steps on the real host, telling `report` how each step ends.
+pub fn run(
+    cfg: RunConfig,
+    interrupt: Interrupt,
+    out: &mut dyn Write,
+    report: &dyn Report,
+) -> Result<(), WizardError> {
     let sd = StateDir::new(&cfg.state_dir);
     let log = if cfg.dry_run {
         Arc::new(Log::disabled())
@@ -285,7 +291,15 @@ pub fn run(cfg: RunConfig, interrupt: Interrupt, out: &mut dyn Write) -> Result<
         interrupt.clone(),
     )
     .without_env(secret_env_names(cfg.answers.as_ref()));
-    execute(&cfg, &real, &log, &interrupt, &mut crate::steps::step, out)
+    execute_reporting(
+        &cfg,
+        &real,
+        &log,
+        &interrupt,
+        &mut crate::steps::step,
+        out,
+        report,
+    )
 }
 
 /// The environment variables the answers name as holding secrets (CHAP, the array's API).
@@ -312,7 +326,20 @@ pub fn execute(
     make_step: &mut dyn FnMut(StepName) -> Box<dyn crate::steps::Step>,
     out: &mut dyn Write,
 ) -> Result<(), WizardError> {
-    let mut engine = Engine::load(cfg, log, interrupt)?;
+    execute_reporting(cfg, real, log, interrupt, make_step, out, &Human)
+}
+
+/// [`execute`], telling `report` how each step ends (`run --json`).
+pub fn execute_reporting(
+    cfg: &RunConfig,
+    real: &dyn Host,
+    log: &Log,
+    interrupt: &Interrupt,
+    make_step: &mut dyn FnMut(StepName) -> Box<dyn crate::steps::Step>,
+    out: &mut dyn Write,
+    report: &dyn Report,
+) -> Result<(), WizardError> {
+    let mut engine = Engine::load(cfg, log, interrupt, report)?;
     let read_only = ReadOnly(real);
     let host: &dyn Host = if cfg.dry_run { &read_only } else { real };
     if cfg.mode == Mode::Interactive && !engine.resume {
@@ -382,6 +409,7 @@ fn run_steps(
         );
         if engine.resume && engine.state.run.done.iter().any(|c| c.step == name) {
             let _ = writeln!(out, "  done in the interrupted run; skipping");
+            engine.report(name, StepStatus::Skipped, 0, None, None);
             continue;
         }
         if interrupt.is_set() {
@@ -415,6 +443,10 @@ struct Engine<'a> {
     learned: Vec<String>,
     /// When the current step started (its wall time goes on the worksheet).
     step_started: std::time::Instant,
+    /// Changes the current step has applied so far (reported if it stops).
+    step_changes: usize,
+    /// Told how each step ends.
+    report: &'a dyn Report,
 }
 
 impl<'a> Engine<'a> {
@@ -423,6 +455,7 @@ impl<'a> Engine<'a> {
         cfg: &'a RunConfig,
         log: &'a Log,
         interrupt: &'a Interrupt,
+        report: &'a dyn Report,
     ) -> Result<Self, WizardError> {
         let sd = StateDir::new(&cfg.state_dir);
         // Reading the state is harmless on a dry run; creating anything is not.
@@ -466,6 +499,8 @@ impl<'a> Engine<'a> {
             unplanned: Vec::new(),
             learned: Vec::new(),
             step_started: std::time::Instant::now(),
+            step_changes: 0,
+            report,
         };
         if !resume && !cfg.dry_run {
             engine.state.run = RunRecord {
@@ -531,9 +566,34 @@ impl<'a> Engine<'a> {
         Ok(())
     }
 
-    /// A step stopped the run: log it, save what is known, and return `err`. A failed save
-    /// is logged but never replaces the step's own error.
+    /// Tell the report how step `name` ended.
+    fn report(
+        &self,
+        name: StepName,
+        status: StepStatus,
+        changes: usize,
+        message: Option<String>,
+        plan: Option<String>,
+    ) {
+        self.report.step(&StepReport {
+            step: name,
+            status,
+            changes,
+            seconds: self.step_started.elapsed().as_secs_f64(),
+            message,
+            plan,
+        });
+    }
+
+    /// A step stopped the run: log it, report it, save what is known, and return `err`. A
+    /// failed save is logged but never replaces the step's own error.
     fn stop(&self, name: StepName, err: WizardError) -> WizardError {
+        let status = match err.exit_code() {
+            3 => StepStatus::Refused,
+            130 => StepStatus::Interrupted,
+            _ => StepStatus::Failed,
+        };
+        self.report(name, status, self.step_changes, Some(err.to_string()), None);
         if !self.cfg.dry_run {
             let what = match &err {
                 WizardError::Interrupted(_) => "interrupted".to_string(),
@@ -560,6 +620,7 @@ impl<'a> Engine<'a> {
     ) -> Result<(), WizardError> {
         let name = step.name();
         self.step_started = std::time::Instant::now();
+        self.step_changes = 0;
         let planned = match planned {
             Some(p) => p,
             None if name == StepName::Filesystem && self.cfg.mode == Mode::Interactive => {
@@ -579,9 +640,17 @@ impl<'a> Engine<'a> {
         let Some(plan) = self.plan_step(name, planned, out)? else {
             return Ok(());
         };
-        let _ = write!(out, "{}", plan.render());
+        let text = plan.render();
+        let _ = write!(out, "{text}");
         if self.cfg.dry_run {
             self.learned.extend(plan.learned.iter().cloned());
+            self.report(
+                name,
+                StepStatus::Planned,
+                plan.actions.len(),
+                None,
+                Some(text),
+            );
             return Ok(());
         }
         // The step's questions are answered: the worksheet carries the answers from now on,
@@ -645,6 +714,7 @@ impl<'a> Engine<'a> {
                 if dry_run && !matches!(e, StepError::Ask(crate::steps::AskError::Interrupted)) =>
             {
                 let _ = writeln!(out, "  cannot plan: {e}");
+                self.report(name, StepStatus::Unplanned, 0, Some(e.to_string()), None);
                 self.unplanned.push(name.to_string());
                 Ok(None)
             }
@@ -683,6 +753,7 @@ impl<'a> Engine<'a> {
             changed,
             &mut checkpoint,
         );
+        self.step_changes = changed.len();
         progress.finish();
         applied.map_err(|e| {
             let err = WizardError::from_step(name, e, changed.clone());
@@ -716,6 +787,7 @@ impl<'a> Engine<'a> {
         let took = self.step_started.elapsed().as_secs_f64();
         self.sheet.step_timed(name.as_str(), &at, Some(took));
         self.save()?;
+        self.report(name, StepStatus::Done, changed.len(), None, None);
         self.log.entry(
             &format!(
                 "step {name}: done, {} changes, in {took:.3}s",
@@ -1384,5 +1456,83 @@ UUID=ours /mnt/data ext4 defaults,_netdev,nofail 0 2
         let text = std::fs::read_to_string(&log_path).unwrap();
         assert!(text.contains("step iscsi: done, 0 changes"), "{text}");
         assert!(text.contains("step sessions: interrupted"), "{text}");
+    }
+
+    #[test]
+    fn the_json_report_gets_each_step_as_it_ends_through_a_failure_and_a_resume() {
+        let state = tempfile::tempdir().unwrap();
+        let h = FakeHost::new();
+        h.put_file("/etc/demo.conf", "old\n");
+        let (plans, fail) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(1)));
+        let (p, f) = (plans.clone(), fail.clone());
+        let mut make = move |n: StepName| -> Box<dyn Step> {
+            match n {
+                StepName::Iscsi => Box::new(Conf { plans: p.clone() }),
+                _ => Box::new(Flaky { fail: f.clone() }),
+            }
+        };
+        let cfg = cfg(state.path(), false);
+        let go = |make: &mut dyn FnMut(StepName) -> Box<dyn Step>| {
+            let mut lines = Vec::new();
+            let json = crate::output::JsonLines::new(&mut lines);
+            let r = execute_reporting(
+                &cfg,
+                &h,
+                &Log::disabled(),
+                &Interrupt::new(),
+                make,
+                &mut Vec::new(),
+                &json,
+            );
+            let code = r.as_ref().err().map_or(0, WizardError::exit_code);
+            json.summary(code, None, state.path(), false);
+            let v: Vec<Value> = String::from_utf8(lines)
+                .unwrap()
+                .lines()
+                .map(|l| serde_json::from_str(l).unwrap())
+                .collect();
+            let short: Vec<(String, String, u64)> = v
+                .iter()
+                .filter(|l| l["type"] == "step")
+                .map(|l| {
+                    (
+                        l["step"].as_str().unwrap().to_string(),
+                        l["status"].as_str().unwrap().to_string(),
+                        l["changes"].as_u64().unwrap(),
+                    )
+                })
+                .collect();
+            let failed = v
+                .iter()
+                .find_map(|l| l["message"].as_str().map(String::from));
+            (short, v.last().unwrap().clone(), failed)
+        };
+        let s = |a: &str, b: &str, n: u64| (a.to_string(), b.to_string(), n);
+        // The restart fails after the file is written: one change made, and the message.
+        h.expect(
+            &["systemctl", "restart", "demo"],
+            CmdOutput::status(1, "", "Job for demo.service failed.\n"),
+        );
+        let (steps, summary, failed) = go(&mut make);
+        assert_eq!(steps, [s("iscsi", "failed", 1)]);
+        let failed = failed.unwrap();
+        assert!(failed.starts_with("step iscsi failed"), "{failed}");
+        assert!(failed.contains("Job for demo.service failed."), "{failed}");
+        assert_eq!(summary["exit"], 1);
+        assert_eq!(summary["changed"], true);
+        // Again: iscsi has nothing left to change; sessions is interrupted while applying.
+        let (steps, summary, _) = go(&mut make);
+        assert_eq!(
+            steps,
+            [s("iscsi", "done", 0), s("sessions", "interrupted", 0)]
+        );
+        assert_eq!(summary["exit"], 130);
+        assert_eq!(summary["changed"], false);
+        // The resume skips iscsi, and sessions applies its one change.
+        let (steps, summary, _) = go(&mut make);
+        assert_eq!(steps, [s("iscsi", "skipped", 0), s("sessions", "done", 1)]);
+        assert_eq!(summary["exit"], 0);
+        assert_eq!(summary["changes"], 1);
+        assert!(summary["worksheet"].is_string(), "{summary}");
     }
 }

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod docs;
 pub mod exit;
 pub mod flow;
+pub mod output;
 pub mod progress;
 pub mod prompt;
 #[cfg(test)]

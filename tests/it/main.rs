@@ -7,6 +7,7 @@
 //! - [`terminal`]: the interactive run in a real pseudo-terminal.
 //! - [`docs`]: the man pages, completions, `docs/` and `answers --explain` against the
 //!   validator and the command line.
+//! - [`json`]: `run --json`, line by line.
 //! - [`stats`]: `iser-wizard stats` against ministat's published vectors and Debian's binary.
 //! - [`util`]: the shared builders (running the binary, temporary roots, tree snapshots).
 //!
@@ -16,6 +17,7 @@ mod bare;
 mod cli;
 mod docs;
 mod hostile;
+mod json;
 mod stats;
 mod terminal;
 mod util;
