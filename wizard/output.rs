@@ -18,6 +18,9 @@
 //!   `"message"` when the run did not succeed. `changed` is true when this run changed the
 //!   host (never on a dry run; `planned` counts what a dry run would change); `worksheet` is
 //!   the worksheet the run left (`iser-wizard worksheet` renders it), null on a dry run.
+//!   The summary's counts leave out the `verify` step's action: its test file is written,
+//!   read back and removed on every run, so it leaves the host as it found it; counting it
+//!   would make every run of a configured host "changed" (its own line still says 1).
 
 use std::cell::{Cell, RefCell};
 use std::io::Write;
@@ -170,8 +173,17 @@ impl<'w> JsonLines<'w> {
     }
 }
 
+/// Whether a step's actions leave the host as they found it (see the module's contract).
+fn leaves_nothing(step: StepName) -> bool {
+    step == StepName::Verify
+}
+
 impl Report for JsonLines<'_> {
     fn step(&self, report: &StepReport) {
+        if leaves_nothing(report.step) {
+            self.line("step", report);
+            return;
+        }
         match report.status {
             StepStatus::Planned => self.planned.set(self.planned.get() + report.changes),
             // A failed step's changes were made too: the host changed.
@@ -262,5 +274,26 @@ mod tests {
         let v = lines(&buf);
         assert_eq!(v[1]["changed"], false);
         assert!(v[1]["worksheet"].is_null(), "no worksheet.json there");
+    }
+
+    #[test]
+    fn the_verify_steps_read_back_is_not_a_change_of_the_host() {
+        let mut buf = Vec::new();
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let j = JsonLines::new(&mut buf);
+            let mut verify = step(StepStatus::Done, 1);
+            verify.step = StepName::Verify;
+            j.step(&step(StepStatus::Done, 0));
+            j.step(&verify);
+            verify.status = StepStatus::Planned;
+            j.step(&verify);
+            j.summary(0, None, dir.path(), false);
+        }
+        let v = lines(&buf);
+        assert_eq!(v[1]["changes"], 1, "its own line says what it did");
+        assert_eq!(v[3]["changed"], false);
+        assert_eq!(v[3]["changes"], 0);
+        assert_eq!(v[3]["planned"], 0);
     }
 }
