@@ -2,10 +2,11 @@
 # The lab entry point for CI: build the guest image if needed, run scenarios one after the
 # other (each boots its own VM), fail if any fails.
 #
-# Usage: tests/lab/run-all.sh [--suite S] [--wizard PATH] [--out DIR] [SCENARIO...]
+# Usage: tests/lab/run-all.sh [--suite S] [--wizard PATH | --deb PATH] [--out DIR] [SCENARIO...]
 #   --suite S       the guest's Debian release, bookworm (default) or trixie
 #   --wizard PATH   the iser-wizard binary to test (built for Debian 12 / glibc 2.36 or static);
-#                   without it the wizard scenarios are reported as skipped
+#                   without it (or --deb) the wizard scenarios are reported as skipped
+#   --deb PATH      the iser-wizard .deb, installed in each guest (run-scenario.sh --deb)
 #   --out DIR       results, one folder per scenario (default ${ISER_LAB_OUT:-/tmp/iser-lab})
 #   SCENARIO        names to run, each optionally followed by run-scenario.sh flags after a
 #                   colon, e.g. "baseline:--data-lun". Default: baseline attach rerun data-lun
@@ -16,15 +17,17 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 wizard=
+deb=
 suite=${ISER_LAB_SUITE:-bookworm}
 out=${ISER_LAB_OUT:-/tmp/iser-lab}
 list=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--wizard) wizard=$(readlink -f "$2"); shift 2 ;;
+	--deb) deb=$(readlink -f "$2"); shift 2 ;;
 	--out) out=$2; shift 2 ;;
 	--suite) suite=$2; shift 2 ;;
-	-h | --help) sed -n '2,16p' "$0"; exit 0 ;;
+	-h | --help) sed -n '2,17p' "$0"; exit 0 ;;
 	-*) echo "run-all: unknown option $1" >&2; exit 2 ;;
 	*) list+=("$1"); shift ;;
 	esac
@@ -52,6 +55,7 @@ for spec in "${list[@]}"; do
 	for f in "${flags[@]}"; do dir=$dir-$(tr -c 'A-Za-z0-9=\n-' _ <<<"${f#--}"); done
 	args=("$name" --suite "$suite" --out "$dir" "${flags[@]}")
 	[ -z "$wizard" ] || args+=(--wizard "$wizard")
+	[ -z "$deb" ] || args+=(--deb "$deb")
 	echo "=== $label"
 	s=$(date +%s)
 	rc=0

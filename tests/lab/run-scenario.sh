@@ -8,6 +8,10 @@
 #   --suite S           the guest's Debian release: bookworm (default, or $ISER_LAB_SUITE) or
 #                       trixie; build-image.sh builds and caches each
 #   --wizard PATH       copy this binary to /usr/local/bin/iser-wizard in the guest
+#   --deb PATH          install this .deb in the guest (dpkg -i, before the target setup and
+#                       the scenarios; a package that does not install fails the run as a lab
+#                       failure, 125): the scenarios run the packaged /usr/bin/iser-wizard.
+#                       Takes the place of --wizard (given both, the .deb is tested)
 #   --answers FILE      the answers file of every scenario (default: the first of
 #                       answers/NAME.SUITE.json, NAME.json, default.SUITE.json, default.json),
 #                       copied to /lab/answers/NAME.json; scenarios see it as $LAB_ANSWERS
@@ -35,10 +39,11 @@ set -euo pipefail
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 suite=${ISER_LAB_SUITE:-bookworm}
-usage() { sed -n '2,35p' "$0"; }
+usage() { sed -n '2,39p' "$0"; }
 
 scenario=
 wizard=
+deb=
 answers=
 target_args=
 out=
@@ -49,6 +54,7 @@ envs=()
 while [ $# -gt 0 ]; do
 	case $1 in
 	--wizard) wizard=$2; shift 2 ;;
+	--deb) deb=$2; shift 2 ;;
 	--suite) suite=$2; shift 2 ;;
 	--answers) answers=$2; shift 2 ;;
 	--data-lun) target_args="$target_args --data-lun"; shift ;;
@@ -98,8 +104,14 @@ for s in "${scripts[@]}"; do
 		[[ " $target_args " == *" $a "* ]] || target_args="$target_args $a"
 	done
 done
-if [ "$need_wizard" -eq ${#scripts[@]} ] && [ -z "$wizard" ]; then
-	echo "run-scenario[$name]: SKIPPED: needs the wizard binary (--wizard PATH)" >&2
+if [ -n "$deb" ]; then
+	[ -f "$deb" ] || { echo "run-scenario: no package $deb" >&2; exit 2; }
+	# The package is what gets tested: no binary is copied beside it, which PATH
+	# (/usr/local/bin first) would run instead of the packaged one.
+	wizard=
+fi
+if [ "$need_wizard" -eq ${#scripts[@]} ] && [ -z "$wizard" ] && [ -z "$deb" ]; then
+	echo "run-scenario[$name]: SKIPPED: needs the wizard binary (--wizard PATH or --deb PATH)" >&2
 	exit 77
 fi
 if [ "$no_target" -eq ${#scripts[@]} ]; then
@@ -163,6 +175,10 @@ for i in "${!scripts[@]}"; do
 		cp -r "$here/../../$c" "$stage/lab/repo/$(dirname "$c")/"
 	done
 done
+if [ -n "$deb" ]; then
+	mkdir -p "$stage/lab/pkg"
+	cp "$deb" "$stage/lab/pkg/"
+fi
 if [ -n "$wizard" ]; then
 	mkdir -p "$stage/usr/local/bin"
 	cp "$wizard" "$stage/usr/local/bin/iser-wizard"
