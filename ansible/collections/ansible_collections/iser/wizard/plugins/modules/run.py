@@ -29,7 +29,8 @@ options:
     description:
       - The answers document itself, given on standard input (C(--answers -)) instead of
         reading O(answers); for check mode, where the templated file is not written yet.
-    type: str
+      - JSON text, or the document as data (Ansible turns a templated JSON text into a dict).
+    type: raw
   root:
     description: Every file the wizard reads or writes lives below this directory (C(--root)).
     type: path
@@ -116,7 +117,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             answers=dict(type="path", required=True),
-            answers_content=dict(type="str", no_log=False),
+            answers_content=dict(type="raw", no_log=False),
             root=dict(type="path", default="/"),
             state_dir=dict(type="path", default="/var/lib/iser-wizard"),
             executable=dict(type="path", default="/usr/bin/iser-wizard"),
@@ -131,7 +132,11 @@ def main():
             # The package task before this one would install it: nothing to plan with yet.
             module.exit_json(changed=True, msg="%s is not installed yet" % p["executable"])
         module.fail_json(msg="%s is not installed" % p["executable"])
-    source = "-" if p["answers_content"] is not None else p["answers"]
+    content = p["answers_content"]
+    if isinstance(content, (dict, list)):
+        # A templated JSON text arrives as data: give the wizard JSON again.
+        content = json.dumps(content)
+    source = "-" if content is not None else p["answers"]
     cmd = [p["executable"], "run", "--answers", source, "--json"]
     cmd += ["--root", p["root"], "--state-dir", p["state_dir"]]
     if module.check_mode:
@@ -143,7 +148,7 @@ def main():
         module.no_log_values.add(v)
     rc, stdout, stderr = module.run_command(
         cmd,
-        data=p["answers_content"],
+        data=content,
         binary_data=True,
         environ_update=env,
     )
