@@ -10,7 +10,8 @@
 # stripped copy of the binary for the RPM (cargo-deb strips its own copy); then `cargo deb
 # --no-build` and `cargo generate-rpm`, which read [package.metadata.deb] and
 # [package.metadata.generate-rpm] in Cargo.toml. Needs cargo-deb and cargo-generate-rpm
-# (`cargo install --locked cargo-deb cargo-generate-rpm`). Prints the two packages' paths.
+# (`cargo install --locked cargo-deb cargo-generate-rpm`). Prints the .deb's path, then the
+# .rpm's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -45,5 +46,7 @@ strip "$gen/rpm/iser-wizard"
 rm -f "$out"/iser-wizard*.deb "$out"/iser-wizard*.rpm
 cargo deb --no-build --locked --output "$out" >/dev/null
 cargo generate-rpm --output "$out"
-# shellcheck disable=SC2012 # our own file names, without blanks
-ls "$out"/iser-wizard*.deb "$out"/iser-wizard*.rpm
+# The .deb's path, then the .rpm's (one each: both were removed above).
+for ext in deb rpm; do
+	find "$out" -maxdepth 1 -name "iser-wizard*.$ext" -print
+done
