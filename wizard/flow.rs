@@ -413,6 +413,9 @@ fn run_steps(
             continue;
         }
         if interrupt.is_set() {
+            // Stopped before it began: none of the last step's changes or time are its own.
+            engine.step_changes = 0;
+            engine.step_started = std::time::Instant::now();
             return Err(engine.stop(name, WizardError::Interrupted(Some(name))));
         }
         let (mut step, planned) = match early.take() {
@@ -1534,5 +1537,71 @@ UUID=ours /mnt/data ext4 defaults,_netdev,nofail 0 2
         assert_eq!(summary["exit"], 0);
         assert_eq!(summary["changes"], 1);
         assert!(summary["worksheet"].is_string(), "{summary}");
+    }
+
+    /// [`Conf`], then Ctrl-C as soon as it is verified: the next step stops before it begins.
+    struct ConfThenCtrlC {
+        inner: Conf,
+        interrupt: Interrupt,
+    }
+
+    impl Step for ConfThenCtrlC {
+        fn name(&self) -> StepName {
+            self.inner.name()
+        }
+        fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
+            self.inner.plan(cx)
+        }
+        fn verify(&mut self, cx: &mut Ctx<'_>) -> Result<(), StepError> {
+            let verified = self.inner.verify(cx);
+            self.interrupt.set();
+            verified
+        }
+    }
+
+    #[test]
+    fn a_step_stopped_before_it_began_reports_none_of_the_last_steps_changes() {
+        let state = tempfile::tempdir().unwrap();
+        let h = FakeHost::new();
+        h.put_file("/etc/demo.conf", "old\n");
+        h.expect(&["systemctl", "restart", "demo"], CmdOutput::ok(""));
+        let interrupt = Interrupt::new();
+        let (plans, fail) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
+        let i = interrupt.clone();
+        let mut make = move |n: StepName| -> Box<dyn Step> {
+            match n {
+                StepName::Iscsi => Box::new(ConfThenCtrlC {
+                    inner: Conf {
+                        plans: plans.clone(),
+                    },
+                    interrupt: i.clone(),
+                }),
+                _ => Box::new(Flaky { fail: fail.clone() }),
+            }
+        };
+        let mut lines = Vec::new();
+        let json = crate::output::JsonLines::new(&mut lines);
+        let r = execute_reporting(
+            &cfg(state.path(), false),
+            &h,
+            &Log::disabled(),
+            &interrupt,
+            &mut make,
+            &mut Vec::new(),
+            &json,
+        );
+        assert!(matches!(r, Err(WizardError::Interrupted(_))), "{r:?}");
+        json.summary(130, None, state.path(), false);
+        let v: Vec<Value> = String::from_utf8(lines)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(v[0]["status"], "done");
+        assert_eq!(v[0]["changes"], 2);
+        assert_eq!(v[1]["step"], "sessions");
+        assert_eq!(v[1]["status"], "interrupted");
+        assert_eq!(v[1]["changes"], 0);
+        assert_eq!(v[2]["changes"], 2, "{}", v[2]);
     }
 }
