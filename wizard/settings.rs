@@ -1004,12 +1004,12 @@ pub struct Answers {
     /// `multipath`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multipath: Option<MultipathAnswers>,
-    /// `volume` (one object; the list form `volumes` is the model the next features use).
+    /// `volume` (one object): the same as `volumes` with one entry. Read the volumes through
+    /// [`Answers::volume_list`], which takes whichever of the two the file gives.
     #[serde(default)]
     pub volume: VolumeAnswers,
     /// `volumes` (CONTRACT.md): several volumes, each with its own map, file system and
-    /// mount. The model is here for the features that attach several; the answers file
-    /// does not accept the key until they are built.
+    /// mount. The validator refuses a file that gives both this and `volume`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<VolumeAnswers>>,
     /// `verify`.
