@@ -29,6 +29,7 @@ pub mod observe;
 use std::path::Path;
 
 use crate::settings::{FsType, MountPoint, Wwid};
+use crate::steps::facts::VolumeFact;
 use crate::steps::{Action, Ctx, Plan, Step, StepError, StepName};
 
 pub use apply::{Layout, Parted};
@@ -98,6 +99,8 @@ pub struct Wanted {
     pub fstab: bool,
     /// The WWID the map must carry (the one the multipath step verified).
     pub wwid: Option<String>,
+    /// Which volume of the answers' list this is (its facts are found through it).
+    pub volume: usize,
     /// `--force-format`.
     pub force: bool,
 }
@@ -155,7 +158,8 @@ impl Filesystem {
             fstype,
             mount_point,
             fstab,
-            wwid: cx.facts.volume.wwid.clone(),
+            wwid: fact(cx, 0).wwid,
+            volume: 0,
             force: cx.options.force_format,
         })
     }
@@ -170,7 +174,10 @@ impl Filesystem {
     fn plan_from_answers(&mut self, cx: &mut Ctx<'_>, want: Wanted) -> Result<Plan, StepError> {
         let mut plan = Plan::new(StepName::Filesystem);
         let map = plan.learn("multipath map of the volume");
-        let wwid = match (&want.wwid, &cx.ask.answers().volume.wwid) {
+        let wwid = match (
+            &want.wwid,
+            &cx.ask.answers().volume_list()[want.volume].wwid,
+        ) {
             (Some(w), _) => w.clone(),
             // multipath prints WWIDs in lowercase; the answer may be in either case.
             (None, Some(Wwid::Id(w))) => w.to_ascii_lowercase(),
@@ -216,9 +223,9 @@ impl Filesystem {
     /// The safety checks again, on the map the multipath step found: refuse unless the
     /// decision is to make (or keep) the filesystem.
     fn safety_checks(&self, cx: &mut Ctx<'_>, want: &Wanted) -> Result<(), StepError> {
-        let map = known_map(cx)?;
+        let map = known_map(cx, want.volume)?;
         let probe = observe::observe(cx, &map, want.mount_point.as_str())?;
-        match decide(&probe, want, &cx.facts.volume) {
+        match decide(&probe, want, &fact(cx, want.volume)) {
             Decision::Refuse(reason, evidence) => Err(refused(reason, &evidence)),
             Decision::Make { .. } => Ok(()),
         }
@@ -233,9 +240,17 @@ fn refused(reason: String, evidence: &[Finding]) -> StepError {
     }
 }
 
-/// The map the multipath step recorded.
-fn known_map(cx: &Ctx<'_>) -> Result<String, StepError> {
-    cx.facts.volume.map_device.clone().ok_or_else(|| {
+/// What the earlier steps recorded about volume `i` of the answers (empty when nothing).
+fn fact(cx: &Ctx<'_>, i: usize) -> VolumeFact {
+    cx.facts
+        .volume_of(cx.ask.answers(), i)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The map the multipath step recorded for volume `i`.
+fn known_map(cx: &Ctx<'_>, i: usize) -> Result<String, StepError> {
+    fact(cx, i).map_device.ok_or_else(|| {
         StepError::Failed(
             "no multipath map is known yet: run the multipath step first (it finds the \
              volume's map)"
@@ -251,14 +266,15 @@ impl Step for Filesystem {
 
     fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
         let want = Self::wanted(cx)?;
-        let known = cx.facts.volume.map_device.clone();
+        let known = fact(cx, want.volume).map_device;
         let map = match known {
             Some(m) if !cx.options.dry_run || cx.host.exists(Path::new(&m)) => m,
             _ if cx.options.dry_run => return self.plan_from_answers(cx, want),
-            _ => known_map(cx)?,
+            _ => known_map(cx, want.volume)?,
         };
         let probe = observe::observe(cx, &map, want.mount_point.as_str())?;
-        let (wipe, parted, mkfs, target, uuid) = match decide(&probe, &want, &cx.facts.volume) {
+        let ours = fact(cx, want.volume);
+        let (wipe, parted, mkfs, target, uuid) = match decide(&probe, &want, &ours) {
             Decision::Refuse(reason, evidence) => return Err(refused(reason, &evidence)),
             Decision::Make {
                 wipe,
@@ -307,7 +323,7 @@ impl Step for Filesystem {
         let map = || self.map.clone().unwrap_or_default();
         match Task::from_id(id) {
             Some(Task::SafetyChecks) => self.safety_checks(cx, &want),
-            Some(Task::FindPartition) => apply::find_partition(cx, &map()).map(drop),
+            Some(Task::FindPartition) => apply::find_partition(cx, &map(), want.volume).map(drop),
             Some(Task::Mkfs) => apply::mkfs_on_partition(cx, &map(), &want, &uuid),
             Some(Task::Mount) => apply::mount_partition(cx, &map(), &want),
             None => Err(StepError::Failed(format!("internal: no task {id}"))),
@@ -332,7 +348,7 @@ impl Step for Filesystem {
         let map = self
             .map
             .clone()
-            .or_else(|| cx.facts.volume.map_device.clone())
+            .or_else(|| fact(cx, want.volume).map_device)
             .unwrap_or_default();
         let dev = observe::lsblk(cx, &map)?;
         let mut paths = Vec::new();
@@ -384,7 +400,7 @@ impl Filesystem {
         uuid: Option<String>,
         fstab_line: Option<String>,
     ) {
-        let v = &mut cx.facts.volume;
+        let v = cx.facts.volume_of_mut(cx.ask.answers(), want.volume);
         v.fs_device = Some(source.to_string());
         v.fs_uuid = uuid.clone();
         v.mount_point = Some(want.mount_point.to_string());

@@ -510,7 +510,10 @@ impl Multipath {
                 data,
             });
         }
-        let earlier = cx.facts.volume.wwid.clone();
+        let earlier = cx
+            .facts
+            .volume_of(cx.ask.answers(), 0)
+            .and_then(|v| v.wwid.clone());
         choose(&cands, &others, wanted, earlier.as_deref(), &target_iqn(cx))
             .cloned()
             .map_err(StepError::Failed)
@@ -681,14 +684,34 @@ impl Step for Multipath {
             map.vendor.as_deref().unwrap_or(""),
             map.product.as_deref().unwrap_or("")
         );
-        let v = &mut cx.facts.volume;
+        let map_paths: Vec<MapPathFact> = paths
+            .iter()
+            .map(|(dev, state)| {
+                let via = sessions.iter().find(|x| x.disks.contains(dev));
+                MapPathFact {
+                    dev: dev.clone(),
+                    state: state.clone(),
+                    iface: via.map(|x| x.iface.clone()),
+                    portal: via.map(|x| x.portal.clone()),
+                }
+            })
+            .collect();
+        let name = cx.ask.answers().volume_list()[0]
+            .name
+            .as_ref()
+            .map(ToString::to_string);
+        let v = cx.facts.volume_of_mut(cx.ask.answers(), 0);
         if v.wwid.as_deref() != Some(map.wwid.as_str()) {
             // What later steps recorded about another volume must not be taken for this
             // one's (a partition node, a filesystem UUID).
             *v = VolumeFact::default();
         }
+        v.name = name;
+        v.auto = wanted == Wanted::Auto;
         v.wwid = Some(map.wwid.clone());
         v.map_device = Some(format!("/dev/mapper/{}", map.name));
+        v.map_name = Some(map.name.clone());
+        v.paths = map_paths.clone();
         v.size_bytes = size_bytes;
         let rec = cx.sheet.volume.get_or_insert_with(Default::default);
         rec.wwid = Some(map.wwid.clone());
@@ -702,18 +725,7 @@ impl Step for Multipath {
             name: Some(map.name.clone()),
             vendor_product: Some(vendor_product),
             hwhandler: map.hwhandler.clone(),
-            paths: paths
-                .iter()
-                .map(|(dev, state)| {
-                    let via = sessions.iter().find(|x| x.disks.contains(dev));
-                    MapPathFact {
-                        dev: dev.clone(),
-                        state: state.clone(),
-                        iface: via.map(|x| x.iface.clone()),
-                        portal: via.map(|x| x.portal.clone()),
-                    }
-                })
-                .collect(),
+            paths: map_paths,
             data: chosen.data.clone(),
             // A rerun that changes nothing keeps what the run that changed it recorded.
             config_changes: if changes.is_empty() {

@@ -136,9 +136,8 @@ impl Step for Verify {
     fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
         let default_mp = cx
             .facts
-            .volume
-            .mount_point
-            .as_deref()
+            .volume_of(cx.ask.answers(), 0)
+            .and_then(|v| v.mount_point.as_deref())
             .and_then(|m| m.parse::<MountPoint>().ok());
         self.mount_point = cx
             .ask
@@ -180,7 +179,11 @@ impl Step for Verify {
                 self.mount_point
             ))
         })?;
-        if let Some(expected) = &cx.facts.volume.fs_device {
+        let expected = cx
+            .facts
+            .volume_of(cx.ask.answers(), 0)
+            .and_then(|v| v.fs_device.clone());
+        if let Some(expected) = &expected {
             if &source != expected {
                 return Err(StepError::Failed(format!(
                     "{} is mounted from {source}, not from the volume's {expected}",
@@ -223,6 +226,7 @@ impl Step for Verify {
 mod tests {
     use super::*;
     use crate::prompt::Asker;
+    use crate::steps::facts::VolumeFact;
     use crate::steps::fake::FakeHost;
     use crate::steps::{CmdOutput, Facts, NoProgress, Options};
     use crate::worksheets::Worksheet;
@@ -260,7 +264,10 @@ mod tests {
             CmdOutput::ok(r#"{"filesystems": [{"source": "/dev/mapper/36001405aa-part1"}]}"#),
         );
         let mut facts = Facts::default();
-        facts.volume.fs_device = Some("/dev/mapper/36001405aa-part1".into());
+        facts.volumes.push(VolumeFact {
+            fs_device: Some("/dev/mapper/36001405aa-part1".into()),
+            ..Default::default()
+        });
         let mut sheet = Worksheet::default();
         ctx_run(&h, "/mnt/data", &mut facts, &mut sheet).unwrap();
         let rec = sheet.verification.unwrap();
@@ -332,7 +339,10 @@ mod tests {
             CmdOutput::ok(r#"{"filesystems": [{"source": "/dev/sda3"}]}"#),
         );
         let mut facts = Facts::default();
-        facts.volume.fs_device = Some("/dev/mapper/x-part1".into());
+        facts.volumes.push(VolumeFact {
+            fs_device: Some("/dev/mapper/x-part1".into()),
+            ..Default::default()
+        });
         let e = ctx_run(&h, "/mnt/data", &mut facts, &mut Worksheet::default()).unwrap_err();
         assert!(e.to_string().contains("not from the volume's"), "{e}");
         h.finish();

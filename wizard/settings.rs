@@ -1067,6 +1067,45 @@ impl Answers {
         }
     }
 
+    /// The answers of volume `i` of [`Answers::volume_list`], made (with the entries before
+    /// it) when missing; a second volume turns `volume` into the first of `volumes`.
+    pub fn volume_mut(&mut self, i: usize) -> &mut VolumeAnswers {
+        if self.volumes.is_none() && i == 0 {
+            return &mut self.volume;
+        }
+        let list = self
+            .volumes
+            .get_or_insert_with(|| vec![std::mem::take(&mut self.volume)]);
+        if list.len() <= i {
+            list.resize_with(i + 1, VolumeAnswers::default);
+        }
+        &mut list[i]
+    }
+
+    /// The answers key of `field` of volume `i`, as the file spells it: `volume.wwid` for
+    /// the one volume of `volume`, `volumes[1].wwid` in a list.
+    pub fn volume_key(&self, i: usize, field: &str) -> String {
+        if self.volumes.is_none() && i == 0 {
+            format!("volume.{field}")
+        } else {
+            format!("volumes[{i}].{field}")
+        }
+    }
+
+    /// How messages name volume `i`: its name, else its mount point, else its place.
+    pub fn volume_label(&self, i: usize) -> String {
+        let list = self.volume_list();
+        match list.get(i) {
+            Some(v) => match (&v.name, &v.mount_point) {
+                (Some(n), _) => format!("volume {n}"),
+                (None, Some(m)) if list.len() > 1 => format!("the volume for {m}"),
+                _ if list.len() > 1 => format!("volume {}", i + 1),
+                _ => "the volume".into(),
+            },
+            None => format!("volume {}", i + 1),
+        }
+    }
+
     /// The ports whose netdev and address are both known, in order.
     pub fn known_ports(&self) -> Vec<(Netdev, HostAddr)> {
         self.ports
@@ -1262,6 +1301,18 @@ mod tests {
         assert_eq!(a.volume_list().len(), 1);
         a.volumes = Some(vec![VolumeAnswers::default(), VolumeAnswers::default()]);
         assert_eq!(a.volume_list().len(), 2);
+        assert_eq!(a.volume_key(1, "wwid"), "volumes[1].wwid");
+        let mut b = Answers::default();
+        b.volume_mut(0).fstab = Some(true);
+        assert_eq!(b.volume_key(0, "fstab"), "volume.fstab");
+        assert_eq!(b.volume_label(0), "the volume");
+        // A second volume makes the first the head of the list.
+        b.volume_mut(1).fstab = Some(false);
+        assert_eq!(b.volume_key(0, "fstab"), "volumes[0].fstab");
+        assert_eq!(b.volume_list()[0].fstab, Some(true));
+        assert_eq!(b.volume_list()[1].fstab, Some(false));
+        assert_eq!(b.volume, VolumeAnswers::default());
+        assert_eq!(b.volume_label(1), "volume 2");
     }
 
     #[test]

@@ -99,7 +99,7 @@ pub fn configured(state: &State) -> bool {
         || !state.run.done.is_empty()
         || !facts.ports.is_empty()
         || !facts.sessions.is_empty()
-        || facts.volume.wwid.is_some()
+        || !facts.attached_volumes().is_empty()
 }
 
 /// Check the host against the state of the last run (not probed when not configured).
@@ -308,7 +308,21 @@ fn checks(host: &dyn Host, facts: &Facts) -> Result<Vec<Check>, StepError> {
         };
         checks.extend(session_checks(&facts.sessions, &live));
     }
-    if let Some(wwid) = &facts.volume.wwid {
+    // Each attached volume: its map, then its mount.
+    for v in facts.attached_volumes() {
+        volume_checks(host, facts, v, &mut checks)?;
+    }
+    Ok(checks)
+}
+
+/// The checks of one attached volume: its map's paths and its mount.
+fn volume_checks(
+    host: &dyn Host,
+    facts: &Facts,
+    v: &crate::steps::facts::VolumeFact,
+    checks: &mut Vec<Check>,
+) -> Result<(), StepError> {
+    if let Some(wwid) = &v.wwid {
         let out = host.run(&Cmd::probe(["multipath", "-ll", wwid]))?;
         let maps = parse_multipath_ll(&out.stdout);
         let map = maps.iter().find(|m| &m.wwid == wwid);
@@ -324,24 +338,24 @@ fn checks(host: &dyn Host, facts: &Facts) -> Result<Vec<Check>, StepError> {
             }
             None => (false, "no multipath map".to_string()),
         };
-        check(&mut checks, format!("multipath {wwid}"), ok, detail);
+        check(checks, format!("multipath {wwid}"), ok, detail);
     }
-    if let Some(mp) = &facts.volume.mount_point {
+    if let Some(mp) = &v.mount_point {
         let src = crate::steps::verify::mounted_source(host, mp)?;
-        let ok = match (&src, &facts.volume.fs_device) {
+        let ok = match (&src, &v.fs_device) {
             (Some(s), Some(want)) => s == want,
             (Some(_), None) => true,
             (None, _) => false,
         };
         check(
-            &mut checks,
+            checks,
             format!("mount {mp}"),
             ok,
             src.map(|s| format!("mounted from {s}"))
                 .unwrap_or_else(|| "not mounted".into()),
         );
     }
-    Ok(checks)
+    Ok(())
 }
 
 /// The report as text.

@@ -122,7 +122,7 @@ impl Worksheet {
                 fill(&mut have.controller_b, from.controller_b);
             }
         }
-        let v = &a.volume;
+        let v = a.volume_list()[0];
         let wwid = match &v.wwid {
             Some(Wwid::Id(id)) => Some(id.clone()),
             _ => None,

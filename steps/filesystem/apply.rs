@@ -232,7 +232,8 @@ pub fn run_checked(cx: &Ctx<'_>, cmd: &Cmd) -> Result<(), StepError> {
 /// and accept a name only when two looks, a settle apart, agree and the node exists.
 /// The node found is recorded at once, so a run stopped after it resumes on its own
 /// partition instead of refusing it as foreign data.
-pub fn find_partition(cx: &mut Ctx<'_>, map: &str) -> Result<String, StepError> {
+/// `volume`: which volume of the answers' list the map is (where the node is recorded).
+pub fn find_partition(cx: &mut Ctx<'_>, map: &str, volume: usize) -> Result<String, StepError> {
     let start = Instant::now();
     let mut kpartx_tried = false;
     let mut last: Option<String> = None;
@@ -278,7 +279,7 @@ pub fn find_partition(cx: &mut Ctx<'_>, map: &str) -> Result<String, StepError> 
              30 s; check `multipath -ll` and `kpartx -l {map}`"
         )));
     };
-    cx.facts.volume.partition = Some(p.clone());
+    cx.facts.volume_of_mut(cx.ask.answers(), volume).partition = Some(p.clone());
     Ok(p)
 }
 
@@ -289,7 +290,7 @@ pub fn mkfs_on_partition(
     want: &Wanted,
     uuid: &str,
 ) -> Result<(), StepError> {
-    let part = find_partition(cx, map)?;
+    let part = find_partition(cx, map, want.volume)?;
     // The new partition may start where an old filesystem did: never let mkfs meet a
     // signature it would ask about (it reads EOF and stops) or overwrite.
     if let Some(sig) = signature(cx, &part)? {
@@ -313,13 +314,15 @@ pub fn mkfs_on_partition(
     cx.progress.message(&format!("{cmd}"));
     run_checked(cx, &cmd)?;
     // Recorded at once, like the partition: a resumed run knows this filesystem as its own.
-    cx.facts.volume.fs_uuid = Some(uuid.to_string());
+    cx.facts
+        .volume_of_mut(cx.ask.answers(), want.volume)
+        .fs_uuid = Some(uuid.to_string());
     Ok(())
 }
 
 /// Mount the new partition, resolving its node again (its name may have changed).
 pub fn mount_partition(cx: &mut Ctx<'_>, map: &str, want: &Wanted) -> Result<(), StepError> {
-    let part = find_partition(cx, map)?;
+    let part = find_partition(cx, map, want.volume)?;
     run_checked(
         cx,
         &mount_cmd(want.fstype.as_str(), &part, want.mount_point.as_str()),

@@ -34,6 +34,7 @@ fn want() -> Wanted {
         mount_point: "/mnt/ext4".parse().unwrap(),
         fstab: true,
         wwid: Some("36001405aa".into()),
+        volume: 0,
         force: false,
     }
 }
@@ -461,7 +462,10 @@ mod loopdev {
             dry_run: false,
             force_format: force,
         };
-        facts.volume.map_device = Some(dev.to_string());
+        if facts.volumes.is_empty() {
+            facts.volumes.push(Default::default());
+        }
+        facts.volumes[0].map_device = Some(dev.to_string());
         let mut cx = Ctx {
             host,
             ask: &mut ask,
@@ -491,7 +495,7 @@ mod loopdev {
         lo.mounts.push(mp.clone());
         let text = plan.render();
         assert!(text.contains("mkpart iser-data ext4 2048s"), "{text}");
-        let part = facts.volume.partition.clone().unwrap();
+        let part = facts.volumes[0].partition.clone().unwrap();
         assert_eq!(part, format!("{}p1", lo.dev));
         // Aligned: 1 MiB on a loop device (no optimal_io_size), never sector 34.
         let start = std::fs::read_to_string(format!(
@@ -501,7 +505,7 @@ mod loopdev {
         .unwrap();
         assert_eq!(start.trim(), "2048");
         let fstab = std::fs::read_to_string(host.etc.path("/etc/fstab")).unwrap();
-        let uuid = facts.volume.fs_uuid.clone().unwrap();
+        let uuid = facts.volumes[0].fs_uuid.clone().unwrap();
         assert_eq!(
             fstab,
             format!(
@@ -579,7 +583,7 @@ mod loopdev {
         let plan = run_step(&host, &lo.dev, &mp, true, &mut facts).unwrap();
         lo.mounts.push(mp.clone());
         assert!(plan.render().contains(&format!("wipefs -a {}", lo.dev)));
-        assert!(facts.volume.fs_uuid.is_some());
+        assert!(facts.volumes[0].fs_uuid.is_some());
     }
 }
 

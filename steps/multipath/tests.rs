@@ -385,7 +385,7 @@ fn a_fresh_debian_host_adds_every_lun_of_the_target_and_waits_for_the_map() {
     h.finish();
 
     assert!(!h.path(CONF).exists(), "Debian needs no multipath.conf");
-    let v = &run.facts.volume;
+    let v = &run.facts.volumes[0];
     assert_eq!(v.wwid.as_deref(), Some(W0));
     assert_eq!(v.map_device.as_deref(), Some(&*format!("/dev/mapper/{W0}")));
     assert_eq!(v.size_bytes, Some(512 << 20));
@@ -565,10 +565,10 @@ fn rhel_with_its_own_multipath_conf_keeps_it_and_only_adds_the_targets_wwids() {
     assert_eq!(std::fs::read_to_string(h.path(CONF)).unwrap(), own);
     assert!(!state.path().join("backups").exists(), "no file was edited");
     assert_eq!(
-        run.facts.volume.map_device.as_deref(),
+        run.facts.volumes[0].map_device.as_deref(),
         Some("/dev/mapper/mpatha")
     );
-    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W0));
+    assert_eq!(run.facts.volumes[0].wwid.as_deref(), Some(W0));
 }
 
 #[test]
@@ -590,7 +590,7 @@ fn a_rerun_plans_nothing_and_does_not_rebuild_the_initramfs() {
     step.verify(&mut run.cx(&h)).unwrap();
     h.finish();
     assert!(h.changes().is_empty());
-    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W0));
+    assert_eq!(run.facts.volumes[0].wwid.as_deref(), Some(W0));
 }
 
 #[test]
@@ -625,8 +625,8 @@ fn auto_picks_the_one_map_without_data() {
     assert!(plan.is_empty());
     step.verify(&mut run.cx(&h)).unwrap();
     h.finish();
-    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W1));
-    assert_eq!(run.facts.volume.size_bytes, Some(256 << 20));
+    assert_eq!(run.facts.volumes[0].wwid.as_deref(), Some(W1));
+    assert_eq!(run.facts.volumes[0].size_bytes, Some(256 << 20));
 }
 
 #[test]
@@ -647,7 +647,7 @@ fn auto_with_two_empty_maps_lists_both_and_stops() {
     assert!(e.contains(&format!("{W0} (512M, LIO-ORG,FILEIO)")), "{e}");
     assert!(e.contains(&format!("{W1} (256M, LIO-ORG,FILEIO)")), "{e}");
     assert!(e.contains("Set volume.wwid"), "{e}");
-    assert!(run.facts.volume.wwid.is_none());
+    assert!(run.facts.attached_volumes().is_empty());
 }
 
 #[test]
@@ -683,7 +683,10 @@ fn auto_where_the_only_map_carries_data_says_so() {
 fn auto_keeps_the_map_an_earlier_run_chose_though_it_now_carries_data() {
     let h = FakeHost::new();
     let mut run = Run::multipath(Distro::Debian, "auto", false, 1);
-    run.facts.volume.wwid = Some(W0.into());
+    run.facts.volumes.push(VolumeFact {
+        wwid: Some(W0.into()),
+        ..Default::default()
+    });
     let mut step = quick();
     service(&h, "enabled", "active");
     h.allow(
@@ -694,7 +697,7 @@ fn auto_keeps_the_map_an_earlier_run_chose_though_it_now_carries_data() {
     assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
     step.verify(&mut run.cx(&h)).unwrap();
     h.finish();
-    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W0));
+    assert_eq!(run.facts.volumes[0].wwid.as_deref(), Some(W0));
 }
 
 #[test]
@@ -708,7 +711,7 @@ fn a_given_wwid_that_carries_data_is_recorded_not_refused() {
     assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
     step.verify(&mut run.cx(&h)).unwrap();
     h.finish();
-    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W0));
+    assert_eq!(run.facts.volumes[0].wwid.as_deref(), Some(W0));
     let data = &run.facts.multipath.data;
     assert_eq!(data[0], "carries a gpt partition table", "{data:?}");
 }
@@ -771,7 +774,7 @@ fn four_sessions_but_three_paths_fail_naming_the_missing_session() {
         "{e}"
     );
     assert!(
-        run.facts.volume.wwid.is_none(),
+        run.facts.attached_volumes().is_empty(),
         "nothing recorded on failure"
     );
 }
@@ -885,15 +888,15 @@ fn a_path_missing_from_an_existing_map_is_reloaded_not_listed_again() {
 }
 
 #[test]
-fn choosing_another_volume_drops_what_was_recorded_about_the_old_one() {
+fn choosing_another_volume_records_it_apart_from_the_old_one() {
     let h = FakeHost::new();
     let mut run = Run::multipath(Distro::Debian, W0, false, 2);
-    run.facts.volume = VolumeFact {
+    run.facts.volumes = vec![VolumeFact {
         wwid: Some(W1.into()),
         partition: Some(format!("/dev/mapper/{W1}-part1")),
         fs_uuid: Some("170b7b73-5af6-4160-bff9-8e3913308e30".into()),
         ..Default::default()
-    };
+    }];
     let mut step = quick();
     service(&h, "enabled", "active");
     h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
@@ -901,10 +904,16 @@ fn choosing_another_volume_drops_what_was_recorded_about_the_old_one() {
     assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
     step.verify(&mut run.cx(&h)).unwrap();
     h.finish();
-    let v = &run.facts.volume;
-    assert_eq!(v.wwid.as_deref(), Some(W0));
+    let v = run
+        .facts
+        .volumes
+        .iter()
+        .find(|v| v.wwid.as_deref() == Some(W0))
+        .unwrap();
     assert_eq!(v.partition, None);
     assert_eq!(v.fs_uuid, None);
+    // The other volume stays recorded (and attached): only `detach` removes one.
+    assert_eq!(run.facts.attached_volumes().len(), 2);
 }
 
 // ---- a dry run on a bare host ----
@@ -942,7 +951,7 @@ fn a_bare_host_dry_run_plans_from_the_answers_with_the_wwid_as_a_placeholder() {
     assert!(text.contains("update-initramfs -u"), "{text}");
     assert!(text.contains("the target's sessions"), "{text}");
     assert_eq!(run.facts.multipath, MultipathFact::default());
-    assert_eq!(run.facts.volume, VolumeFact::default());
+    assert!(run.facts.volumes.is_empty());
 }
 
 #[test]
