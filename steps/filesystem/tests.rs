@@ -661,7 +661,7 @@ mod bare {
         );
         assert!(text.contains("refuse (exit 3)"), "{text}");
         assert_eq!(run.facts, Facts::default(), "a plan records nothing");
-        assert!(run.sheet.volume.is_none(), "a plan records nothing");
+        assert!(run.sheet.volumes.is_empty(), "a plan records nothing");
     }
 
     #[test]
@@ -706,7 +706,71 @@ mod bare {
     fn task_ids_round_trip() {
         for t in Task::ALL {
             assert_eq!(Task::from_id(t.id()), Some(t));
+            assert_eq!(Task::parse(&t.id_for(0)), Some((t, 0)));
+            assert_eq!(Task::parse(&t.id_for(3)), Some((t, 3)));
         }
         assert_eq!(Task::from_id("format"), None);
+        assert_eq!(Task::parse("mkfs@x"), None);
+        assert_eq!(Task::parse("format@1"), None);
+    }
+
+    #[test]
+    fn each_volume_gets_its_own_actions_and_fstab_line_in_one_plan() {
+        let h = FakeHost::new().only_programs(&["lsblk", "blkid"]);
+        h.put_file("/etc/fstab", "UUID=u1 / ext4 defaults 0 1\n");
+        let mut run = Run::new(
+            serde_json::json!({"volumes": [
+                {"name": "db", "wwid": "36001405aa", "partition": false,
+                 "filesystem": "xfs", "mount_point": "/srv/db", "fstab": true},
+                {"name": "logs", "wwid": "36001405bb", "partition": true,
+                 "filesystem": "ext4", "mount_point": "/srv/logs", "fstab": true}
+            ]}),
+            Facts::default(),
+        );
+        run.options.dry_run = true;
+        let ro = ReadOnly(&h);
+        let plan = step().plan(&mut run.cx(&ro)).unwrap();
+        h.finish();
+        let s = summary(&plan);
+        assert_eq!(s[0], "task safety-checks");
+        let second = s.iter().position(|a| a == "task safety-checks@1").unwrap();
+        assert_eq!(
+            s[second..],
+            [
+                "task safety-checks@1".to_string(),
+                "parted -s '<multipath map of volume logs>' unit s mklabel gpt mkpart \
+                 iser-data ext4 '<first sector, on the alignment>' \
+                 '<last sector, before the backup GPT, on the alignment>'"
+                    .into(),
+                "task find-partition@1".into(),
+                "task mkfs@1".into(),
+                "mkdir -p /srv/logs".into(),
+                "write /etc/fstab".into(),
+                "task mount@1".into(),
+            ]
+        );
+        // The second fstab write starts from the first one's result: both lines end up there.
+        let writes: Vec<(Option<String>, String)> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                crate::steps::Action::Write { old, new, .. } => Some((old.clone(), new.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(writes.len(), 2);
+        assert_eq!(writes[1].0.as_ref(), Some(&writes[0].1));
+        assert!(writes[1].1.contains(" /srv/db xfs "), "{}", writes[1].1);
+        assert!(writes[1].1.contains(" /srv/logs ext4 "), "{}", writes[1].1);
+        // Two volumes, two filesystem UUIDs.
+        let uuids: Vec<&str> = writes[1]
+            .1
+            .lines()
+            .filter_map(|l| l.strip_prefix("UUID="))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|u| *u != "u1")
+            .collect();
+        assert_eq!(uuids.len(), 2);
+        assert_ne!(uuids[0], uuids[1]);
     }
 }

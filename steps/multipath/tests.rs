@@ -389,7 +389,7 @@ fn a_fresh_debian_host_adds_every_lun_of_the_target_and_waits_for_the_map() {
     assert_eq!(v.wwid.as_deref(), Some(W0));
     assert_eq!(v.map_device.as_deref(), Some(&*format!("/dev/mapper/{W0}")));
     assert_eq!(v.size_bytes, Some(512 << 20));
-    let rec = run.sheet.volume.as_ref().unwrap();
+    let rec = &run.sheet.volumes[0];
     assert_eq!(rec.vendor_product.as_deref(), Some("LIO-ORG,FILEIO"));
     assert_eq!(rec.size.as_deref(), Some("512M"));
     assert_eq!(
@@ -784,7 +784,7 @@ fn the_wait_polls_until_the_map_appears() {
     let h = FakeHost::new();
     let mut run = Run::multipath(Distro::Debian, W0, false, 2);
     let mut step = quick();
-    step.wanted = Some(Wanted::Wwid(W0.into()));
+    step.wanted = Some(vec![Wanted::Wwid(W0.into())]);
     for _ in 0..3 {
         h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
     }
@@ -819,7 +819,7 @@ fn the_wait_gives_up_within_its_bound_and_verify_names_what_is_missing() {
         },
         ..Default::default()
     };
-    step.wanted = Some(Wanted::Auto);
+    step.wanted = Some(vec![Wanted::Auto]);
     step.expected = (0..8).map(disk).collect();
     h.allow(&["multipath", "-ll"], CmdOutput::ok(""));
     let start = Instant::now();
@@ -1165,4 +1165,152 @@ fn a_dry_run_without_preflight_s_facts_reads_os_release() {
     run.options.dry_run = false;
     let e = err_text(quick().plan(&mut run.cx(&h)));
     assert!(e.contains("run the preflight step first"), "{e}");
+}
+
+// ---- several volumes ----
+
+/// Two volumes: `first` and `second` as their WWIDs (or "auto").
+fn two_volumes(first: &str, second: &str) -> Run {
+    let mut run = Run::multipath(Distro::Debian, "auto", false, 2);
+    run.ask = Asker::unattended(json!({
+        "multipath": {"rebuild_initramfs": false},
+        "volumes": [
+            {"name": "db", "wwid": first},
+            {"name": "logs", "wwid": second}
+        ]
+    }));
+    run
+}
+
+#[test]
+fn auto_beside_a_given_wwid_takes_the_other_map_and_each_volume_is_recorded() {
+    let h = FakeHost::new();
+    let mut run = two_volumes(W0, "auto");
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    // W0 carries data already: it is not a candidate for "auto", being another volume.
+    used_data(&h, W0);
+    empty_data(&h, W1);
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert!(plan.is_empty());
+    let text = plan.render();
+    assert!(text.contains(&format!("volume db: {W0} (512M")), "{text}");
+    assert!(text.contains(&format!("volume logs: {W1} (256M")), "{text}");
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    let f = &run.facts.volumes;
+    assert_eq!(f.len(), 2);
+    assert_eq!(
+        (f[0].name.as_deref(), f[0].wwid.as_deref(), f[0].auto),
+        (Some("db"), Some(W0), false)
+    );
+    assert_eq!(
+        (f[1].name.as_deref(), f[1].wwid.as_deref(), f[1].auto),
+        (Some("logs"), Some(W1), true)
+    );
+    assert_eq!(f[1].map_name.as_deref(), Some(W1));
+    assert_eq!(
+        f[1].paths
+            .iter()
+            .map(|p| p.dev.as_str())
+            .collect::<Vec<_>>(),
+        ["sdb", "sdd", "sdf", "sdh"]
+    );
+    assert!(f[1].paths.iter().all(|p| p.iface.is_some()));
+    let sheet: Vec<_> = run
+        .sheet
+        .volumes
+        .iter()
+        .map(|r| (r.name.clone().unwrap(), r.wwid.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        sheet,
+        [
+            ("db".into(), W0.to_string()),
+            ("logs".into(), W1.to_string())
+        ]
+    );
+}
+
+#[test]
+fn auto_leaves_out_a_volume_an_earlier_run_attached() {
+    // The earlier run attached W1 (then "auto"); the answers now add W0's volume... by
+    // "auto", and list W1's by its WWID: "auto" can only be W0.
+    let h = FakeHost::new();
+    let mut run = two_volumes(W1, "auto");
+    run.facts.volumes.push(VolumeFact {
+        wwid: Some(W1.into()),
+        auto: true,
+        mount_point: Some("/mnt/a".into()),
+        ..Default::default()
+    });
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    empty_data(&h, W0);
+    empty_data(&h, W1);
+    step.plan(&mut run.cx(&h)).unwrap();
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    let f = &run.facts.volumes;
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert_eq!(f[0].wwid.as_deref(), Some(W1));
+    assert_eq!(f[0].mount_point.as_deref(), Some("/mnt/a"), "kept");
+    assert!(!f[0].auto, "now given by its WWID");
+    assert_eq!(f[1].wwid.as_deref(), Some(W0));
+    assert!(f[1].auto);
+}
+
+#[test]
+fn a_volume_whose_lun_is_missing_stops_naming_its_key() {
+    let h = FakeHost::new();
+    let mut run = two_volumes(W0, "3600140500000000000000000000000ff");
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    let e = err_text(step.plan(&mut run.cx(&h)));
+    assert!(
+        e.contains("has WWID 3600140500000000000000000000000ff (volumes[1].wwid)"),
+        "{e}"
+    );
+    assert!(run.facts.volumes.is_empty());
+}
+
+#[test]
+fn at_a_terminal_another_volume_may_be_added_after_the_first() {
+    use crate::steps::Ask;
+    let h = FakeHost::new();
+    let mut run = Run::multipath(Distro::Debian, "auto", false, 2);
+    // Typed: the first WWID, yes to another, its WWID, no to a third.
+    run.ask = Asker::scripted(json!({
+        "multipath": {"rebuild_initramfs": false},
+        "volume": {"wwid": W0},
+        "volumes": [{"wwid": W0}, {"wwid": W1}],
+        "add_volume": [true, false]
+    }));
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    empty_data(&h, W0);
+    empty_data(&h, W1);
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    let text = plan.render();
+    assert!(text.contains(&format!("volume 1: {W0}")), "{text}");
+    assert!(text.contains(&format!("volume 2: {W1}")), "{text}");
+    step.verify(&mut run.cx(&h)).unwrap();
+    let a = run.ask.answers();
+    assert_eq!(a.volume_list().len(), 2);
+    assert_eq!(a.volume_key(1, "wwid"), "volumes[1].wwid");
+    assert_eq!(run.facts.attached_volumes().len(), 2);
+    // Enter at the question adds none.
+    let mut run = Run::multipath(Distro::Debian, "auto", false, 2);
+    run.ask = Asker::scripted(json!({
+        "multipath": {"rebuild_initramfs": false},
+        "volume": {"wwid": W0}
+    }));
+    let mut step = quick();
+    step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(run.ask.answers().volume_list().len(), 1);
+    h.finish();
 }
