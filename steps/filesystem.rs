@@ -194,6 +194,20 @@ impl Filesystem {
             default_mp.parse::<MountPoint>().ok(),
             |a| &mut a.volume_mut(i).mount_point,
         )?;
+        // A mount point typed at a terminal is not checked across volumes as a file is.
+        let answers = cx.ask.answers();
+        for (j, other) in answers.volume_list().iter().enumerate().take(i) {
+            if let Some(o) = &other.mount_point {
+                let (a, b) = (Path::new(mount_point.as_str()), Path::new(o.as_str()));
+                if a.starts_with(b) || b.starts_with(a) {
+                    return Err(StepError::Failed(format!(
+                        "{k_mp}: {mount_point} is, holds or lies inside {o} ({}): give each \
+                         volume a directory of its own",
+                        answers.volume_key(j, "mount_point")
+                    )));
+                }
+            }
+        }
         let fstab = cx.ask.want_yes(
             &k_fstab,
             &of("Mount at boot (fstab, by UUID, _netdev)?"),

@@ -931,6 +931,13 @@ pub struct VolumeAnswers {
     pub fstab: Option<bool>,
 }
 
+impl VolumeAnswers {
+    /// Nothing answered.
+    pub fn is_empty(&self) -> bool {
+        *self == VolumeAnswers::default()
+    }
+}
+
 /// `verify`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1005,8 +1012,10 @@ pub struct Answers {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multipath: Option<MultipathAnswers>,
     /// `volume` (one object): the same as `volumes` with one entry. Read the volumes through
-    /// [`Answers::volume_list`], which takes whichever of the two the file gives.
-    #[serde(default)]
+    /// [`Answers::volume_list`], which takes whichever of the two the file gives. Left out
+    /// of a written file when empty, so answers recorded with `volumes` replay (the two
+    /// keys together are refused).
+    #[serde(default, skip_serializing_if = "VolumeAnswers::is_empty")]
     pub volume: VolumeAnswers,
     /// `volumes` (CONTRACT.md): several volumes, each with its own map, file system and
     /// mount. The validator refuses a file that gives both this and `volume`.
@@ -1313,6 +1322,10 @@ mod tests {
         assert_eq!(b.volume_list()[1].fstab, Some(false));
         assert_eq!(b.volume, VolumeAnswers::default());
         assert_eq!(b.volume_label(1), "volume 2");
+        // Written back, only the list: `volume` and `volumes` together would be refused.
+        let written = serde_json::to_value(&b).unwrap();
+        assert!(written.get("volume").is_none(), "{written}");
+        assert_eq!(written["volumes"].as_array().unwrap().len(), 2);
     }
 
     #[test]

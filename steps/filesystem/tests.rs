@@ -715,6 +715,32 @@ mod bare {
     }
 
     #[test]
+    fn a_mount_point_inside_another_volumes_is_refused() {
+        let h = FakeHost::new().only_programs(&["lsblk", "blkid"]);
+        let mut run = Run::new(
+            serde_json::json!({"volumes": [
+                {"wwid": "36001405aa", "partition": true, "filesystem": "ext4",
+                 "mount_point": "/srv/db", "fstab": true},
+                {"wwid": "36001405bb", "partition": true, "filesystem": "ext4",
+                 "mount_point": "/srv/db/logs", "fstab": true}
+            ]}),
+            Facts::default(),
+        );
+        run.options.dry_run = true;
+        let e = step()
+            .plan(&mut run.cx(&ReadOnly(&h)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "volumes[1].mount_point: /srv/db/logs is, holds or lies inside /srv/db \
+                 (volumes[0].mount_point): give each volume a directory of its own"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn each_volume_gets_its_own_actions_and_fstab_line_in_one_plan() {
         let h = FakeHost::new().only_programs(&["lsblk", "blkid"]);
         h.put_file("/etc/fstab", "UUID=u1 / ext4 defaults 0 1\n");
