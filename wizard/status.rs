@@ -488,6 +488,63 @@ mod tests {
     }
 
     #[test]
+    fn every_attached_volume_is_checked_on_its_own() {
+        const W1: &str = "360014051ab0000000000000000000000";
+        const W2: &str = "360014052ab0000000000000000000000";
+        let h = FakeHost::new();
+        h.put_file("/sys/class/net/vA/operstate", "up\n");
+        h.put_file("/sys/class/infiniband/rxe0/ports/1/state", "4: ACTIVE\n");
+        h.allow(&["iscsiadm", "-m", "session", "-P", "3"], CmdOutput::ok(P3));
+        h.allow(
+            &["multipath", "-ll", W1],
+            CmdOutput::ok(format!(
+                "{W1} dm-0 LIO-ORG,FILEIO\nsize=512M features='0' hwhandler='1 alua' wp=rw\n\
+                 `-+- policy='service-time 0' prio=50 status=active\n  \
+                 `- 3:0:0:0 sdb 8:16 active ready running\n"
+            )),
+        );
+        h.allow(&["multipath", "-ll", W2], CmdOutput::ok(""));
+        for (mp, src) in [("/mnt/a", "/dev/mapper/a-part1"), ("/mnt/b", "/dev/sdz")] {
+            h.allow(
+                &["findmnt", "-J", "-o", "SOURCE", "--mountpoint", mp],
+                CmdOutput::ok(format!(r#"{{"filesystems": [{{"source": "{src}"}}]}}"#)),
+            );
+        }
+        let mut st = state();
+        for (w, mp, dev) in [
+            (W1, "/mnt/a", "/dev/mapper/a-part1"),
+            (W2, "/mnt/b", "/dev/mapper/b"),
+        ] {
+            st.facts.volumes.push(crate::steps::facts::VolumeFact {
+                wwid: Some(w.into()),
+                mount_point: Some(mp.into()),
+                fs_device: Some(dev.into()),
+                ..Default::default()
+            });
+        }
+        let r = report(&h, &st).unwrap();
+        let text = render(&r);
+        h.finish();
+        assert_eq!(r.status, Health::Degraded, "{text}");
+        assert!(
+            text.contains(&format!("ok   multipath {W1}: 1 of 1 paths active")),
+            "{text}"
+        );
+        assert!(
+            text.contains("ok   mount /mnt/a: mounted from /dev/mapper/a-part1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("FAIL multipath {W2}: no multipath map")),
+            "{text}"
+        );
+        assert!(
+            text.contains("FAIL mount /mnt/b: mounted from /dev/sdz"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn a_host_never_set_up_is_not_configured_and_not_probed() {
         // The fake fails on any command or file it was not told of.
         let h = FakeHost::new();
