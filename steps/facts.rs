@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::settings::{Answers, Wwid};
+
 /// The distribution families the wizard knows how to configure.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -215,12 +217,24 @@ pub struct SessionFact {
     pub disks: Vec<String>,
 }
 
-/// The multipath volume and what was made on it.
+/// One multipath volume and what was made on it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VolumeFact {
+    /// The volume's name in the answers (`volumes[].name`), when given.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Chosen by `wwid: "auto"` (the one empty LUN), so a later run finds the same one.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auto: bool,
     /// Multipath WWID.
     pub wwid: Option<String>,
+    /// The map's name (`mpatha`, or the WWID).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub map_name: Option<String>,
+    /// The map's paths when the multipath step verified it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub paths: Vec<MapPathFact>,
     /// Map device (`/dev/mapper/<name>`).
     pub map_device: Option<String>,
     /// Size in bytes.
@@ -265,8 +279,12 @@ pub struct Facts {
     pub ifaces: Vec<IfaceFact>,
     /// Logged-in sessions.
     pub sessions: Vec<SessionFact>,
-    /// The volume.
-    pub volume: VolumeFact,
+    /// The volumes, one per entry of the answers' volume list that the multipath step
+    /// found (in its order), then any recorded earlier and since left out of the answers
+    /// (they stay attached: only `detach` removes one). An earlier version's `volume` (one
+    /// object) is read as a list of one.
+    #[serde(alias = "volume", deserialize_with = "one_or_many")]
+    pub volumes: Vec<VolumeFact>,
     /// What the multipath step recorded about the map and its own changes.
     pub multipath: MultipathFact,
     /// The untyped record of earlier versions (`extra` in an old `state.json`): read so
@@ -276,15 +294,66 @@ pub struct Facts {
     pub legacy_extra: LegacyExtra,
 }
 
+/// `volumes` as a list, or an earlier version's `volume` as a list of one; a record with
+/// nothing in it (an old state saved before the multipath step) is no volume.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<VolumeFact>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<VolumeFact>),
+        One(Box<VolumeFact>),
+    }
+    let list = match OneOrMany::deserialize(d)? {
+        OneOrMany::Many(v) => v,
+        OneOrMany::One(v) => vec![*v],
+    };
+    Ok(list
+        .into_iter()
+        .filter(|v| *v != VolumeFact::default())
+        .collect())
+}
+
 impl Facts {
-    /// The volumes the wizard attached and has not detached: those with a WWID. Today the
-    /// record holds at most one (`volume`); `detach` and `status` read volumes only through
-    /// here, so a list of volumes changes this function and not its callers.
+    /// The volumes the wizard attached and has not detached: those with a WWID, in the
+    /// order of the record. `detach` and `status` read volumes only through here.
     pub fn attached_volumes(&self) -> Vec<&VolumeFact> {
-        [&self.volume]
-            .into_iter()
-            .filter(|v| v.wwid.is_some())
-            .collect()
+        self.volumes.iter().filter(|v| v.wwid.is_some()).collect()
+    }
+
+    /// Which record is the volume of answers entry `i`: the one of its WWID, or for
+    /// `"auto"` the one an earlier run chose by "auto" (or, from a state of the time of one
+    /// volume, the only record when the answers have only one volume).
+    pub fn volume_index(&self, answers: &Answers, i: usize) -> Option<usize> {
+        let list = answers.volume_list();
+        let a = list.get(i)?;
+        match &a.wwid {
+            Some(Wwid::Id(w)) => self
+                .volumes
+                .iter()
+                .position(|v| v.wwid.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(w))),
+            _ => self
+                .volumes
+                .iter()
+                .position(|v| v.auto)
+                .or_else(|| (list.len() == 1 && self.volumes.len() == 1).then_some(0)),
+        }
+    }
+
+    /// The record of answers entry `i`, when there is one.
+    pub fn volume_of(&self, answers: &Answers, i: usize) -> Option<&VolumeFact> {
+        self.volume_index(answers, i).map(|k| &self.volumes[k])
+    }
+
+    /// The record of answers entry `i`, made (empty) when there is none.
+    pub fn volume_of_mut(&mut self, answers: &Answers, i: usize) -> &mut VolumeFact {
+        let k = match self.volume_index(answers, i) {
+            Some(k) => k,
+            None => {
+                self.volumes.push(VolumeFact::default());
+                self.volumes.len() - 1
+            }
+        };
+        &mut self.volumes[k]
     }
 
     /// Whether a change to the multipath configuration still waits for its initramfs
@@ -393,10 +462,80 @@ mod tests {
     fn only_a_volume_with_a_wwid_counts_as_attached() {
         let mut f = Facts::default();
         assert!(f.attached_volumes().is_empty());
-        f.volume.mount_point = Some("/data".into());
+        f.volumes.push(VolumeFact {
+            mount_point: Some("/data".into()),
+            ..Default::default()
+        });
         assert!(f.attached_volumes().is_empty());
-        f.volume.wwid = Some("3600a098000a0b1c2000000005f0a0b1c".into());
-        assert_eq!(f.attached_volumes().len(), 1);
+        f.volumes[0].wwid = Some("3600a098000a0b1c2000000005f0a0b1c".into());
+        f.volumes.push(VolumeFact {
+            wwid: Some("3600a098000a0b1c2000000005f0a0b1d".into()),
+            ..Default::default()
+        });
+        assert_eq!(f.attached_volumes().len(), 2);
+    }
+
+    #[test]
+    fn an_old_state_with_one_volume_loads_as_a_list_and_is_written_as_one() {
+        let old = serde_json::json!({"volume": {
+            "wwid": "3600a098000a0b1c2000000005f0a0b1c",
+            "map_device": "/dev/mapper/mpatha",
+            "mount_point": "/data"
+        }});
+        let f: Facts = serde_json::from_value(old).unwrap();
+        assert_eq!(f.volumes.len(), 1);
+        assert_eq!(
+            f.volumes[0].map_device.as_deref(),
+            Some("/dev/mapper/mpatha")
+        );
+        let written = serde_json::to_value(&f).unwrap();
+        assert!(written.get("volume").is_none(), "{written}");
+        assert_eq!(written["volumes"][0]["mount_point"], "/data");
+        let back: Facts = serde_json::from_value(written).unwrap();
+        assert_eq!(back, f);
+        // An old state saved before the multipath step holds an empty record: no volume.
+        let empty: Facts = serde_json::from_value(serde_json::json!({"volume": {
+            "wwid": null, "map_device": null
+        }}))
+        .unwrap();
+        assert!(empty.volumes.is_empty());
+    }
+
+    #[test]
+    fn each_answered_volume_finds_its_record_by_wwid_or_by_auto() {
+        let answers: Answers = serde_json::from_value(serde_json::json!({
+            "version": 1,
+            "volumes": [
+                {"wwid": "auto", "mount_point": "/mnt/a"},
+                {"wwid": "3600A098000A0B1C2000000005F0A0B1D", "mount_point": "/mnt/b"}
+            ]
+        }))
+        .unwrap();
+        let mut f = Facts::default();
+        assert_eq!(f.volume_index(&answers, 0), None);
+        assert_eq!(f.volume_index(&answers, 2), None);
+        f.volume_of_mut(&answers, 1).wwid = Some("3600a098000a0b1c2000000005f0a0b1d".into());
+        assert_eq!(f.volume_index(&answers, 1), Some(0), "case does not matter");
+        assert_eq!(
+            f.volume_index(&answers, 0),
+            None,
+            "no record chosen by auto yet"
+        );
+        let v = f.volume_of_mut(&answers, 0);
+        v.auto = true;
+        v.wwid = Some("3600a098000a0b1c2000000005f0a0b1c".into());
+        assert_eq!(f.volume_index(&answers, 0), Some(1));
+        assert_eq!(f.volume_of(&answers, 1).unwrap().wwid, f.volumes[0].wwid);
+        // A state of the time of one volume: its only record is the "auto" volume's.
+        let one: Answers =
+            serde_json::from_value(serde_json::json!({"version": 1, "volume": {"wwid": "auto"}}))
+                .unwrap();
+        let mut old = Facts::default();
+        old.volumes.push(VolumeFact {
+            wwid: Some("3600a098000a0b1c2000000005f0a0b1c".into()),
+            ..Default::default()
+        });
+        assert_eq!(old.volume_index(&one, 0), Some(0));
     }
 
     #[test]

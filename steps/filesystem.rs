@@ -29,6 +29,7 @@ pub mod observe;
 use std::path::Path;
 
 use crate::settings::{FsType, MountPoint, Wwid};
+use crate::steps::facts::VolumeFact;
 use crate::steps::{Action, Ctx, Plan, Step, StepError, StepName};
 
 pub use apply::{Layout, Parted};
@@ -79,9 +80,26 @@ impl Task {
         Task::ALL.into_iter().find(|t| t.id() == id)
     }
 
-    /// The plan's action for this task.
-    pub fn action(self, description: String) -> Action {
-        Action::task(self.id(), description)
+    /// The plan's id of this task for volume `volume` of the answers' list: the bare id for
+    /// the first, `mkfs@2` for the third.
+    pub fn id_for(self, volume: usize) -> String {
+        match volume {
+            0 => self.id().to_string(),
+            i => format!("{}@{i}", self.id()),
+        }
+    }
+
+    /// The task and volume of a plan's id.
+    pub fn parse(id: &str) -> Option<(Task, usize)> {
+        match id.split_once('@') {
+            None => Task::from_id(id).map(|t| (t, 0)),
+            Some((t, i)) => Some((Task::from_id(t)?, i.parse().ok()?)),
+        }
+    }
+
+    /// The plan's action for this task on volume `volume`.
+    pub fn action(self, volume: usize, description: String) -> Action {
+        Action::task(self.id_for(volume), description)
     }
 }
 
@@ -98,6 +116,8 @@ pub struct Wanted {
     pub fstab: bool,
     /// The WWID the map must carry (the one the multipath step verified).
     pub wwid: Option<String>,
+    /// Which volume of the answers' list this is (its facts are found through it).
+    pub volume: usize,
     /// `--force-format`.
     pub force: bool,
 }
@@ -112,81 +132,147 @@ fn new_uuid() -> String {
     crate::steps::templates::uuid_text(b, 4)
 }
 
+/// What the plan decided for one volume, for its tasks and verify.
+#[derive(Debug, Clone)]
+struct Planned {
+    want: Wanted,
+    /// The map (none: a dry run before it exists).
+    map: Option<String>,
+    uuid: String,
+}
+
 /// The filesystem step.
 #[derive(Debug, Default)]
 pub struct Filesystem {
-    want: Option<Wanted>,
-    map: Option<String>,
-    uuid: Option<String>,
-    /// Fixed UUID for tests.
+    /// One per volume of the answers' list, in order.
+    planned: Vec<Planned>,
+    /// Fixed UUID for tests (the first volume's).
     pub uuid_for_tests: Option<String>,
 }
 
 impl Filesystem {
-    /// What the operator wants: the only place this step asks.
-    pub fn wanted(cx: &mut Ctx<'_>) -> Result<Wanted, StepError> {
+    /// What the operator wants for volume `i` of the answers' list: the only place this
+    /// step asks.
+    pub fn wanted(cx: &mut Ctx<'_>, i: usize) -> Result<Wanted, StepError> {
+        let answers = cx.ask.answers();
+        let key = |field: &str| answers.volume_key(i, field);
+        let (k_part, k_fs, k_mp, k_fstab) = (
+            key("partition"),
+            key("filesystem"),
+            key("mount_point"),
+            key("fstab"),
+        );
+        let several = answers.volume_list().len() > 1;
+        let label = answers.volume_label(i);
+        let of = |q: &str| {
+            if several {
+                format!("{q} ({label})")
+            } else {
+                q.to_string()
+            }
+        };
         let partition = cx.ask.want_yes(
-            "volume.partition",
-            "Partition the volume (GPT, one aligned partition)?",
+            &k_part,
+            &of("Partition the volume (GPT, one aligned partition)?"),
             true,
-            |a| &mut a.volume.partition,
+            |a| &mut a.volume_mut(i).partition,
         )?;
-        let fstype = cx.ask.want_choice(
-            "volume.filesystem",
-            "Filesystem",
-            FsType::ALL,
-            FsType::Ext4,
-            |a| &mut a.volume.filesystem,
-        )?;
+        let fstype =
+            cx.ask
+                .want_choice(&k_fs, &of("Filesystem"), FsType::ALL, FsType::Ext4, |a| {
+                    &mut a.volume_mut(i).filesystem
+                })?;
+        // The second volume's default mount point is not the first's.
+        let default_mp = if i == 0 {
+            format!("/mnt/{fstype}")
+        } else {
+            format!("/mnt/{fstype}-{}", i + 1)
+        };
         let mount_point = cx.ask.want(
-            "volume.mount_point",
-            "Mount point",
-            format!("/mnt/{fstype}").parse::<MountPoint>().ok(),
-            |a| &mut a.volume.mount_point,
+            &k_mp,
+            &of("Mount point"),
+            default_mp.parse::<MountPoint>().ok(),
+            |a| &mut a.volume_mut(i).mount_point,
         )?;
+        // A mount point typed at a terminal is not checked across volumes as a file is.
+        let answers = cx.ask.answers();
+        for (j, other) in answers.volume_list().iter().enumerate().take(i) {
+            if let Some(o) = &other.mount_point {
+                let (a, b) = (Path::new(mount_point.as_str()), Path::new(o.as_str()));
+                if a.starts_with(b) || b.starts_with(a) {
+                    return Err(StepError::Failed(format!(
+                        "{k_mp}: {mount_point} is, holds or lies inside {o} ({}): give each \
+                         volume a directory of its own",
+                        answers.volume_key(j, "mount_point")
+                    )));
+                }
+            }
+        }
         let fstab = cx.ask.want_yes(
-            "volume.fstab",
-            "Mount at boot (fstab, by UUID, _netdev)?",
+            &k_fstab,
+            &of("Mount at boot (fstab, by UUID, _netdev)?"),
             true,
-            |a| &mut a.volume.fstab,
+            |a| &mut a.volume_mut(i).fstab,
         )?;
         Ok(Wanted {
             partition,
             fstype,
             mount_point,
             fstab,
-            wwid: cx.facts.volume.wwid.clone(),
+            wwid: fact(cx, i).wwid,
+            volume: i,
             force: cx.options.force_format,
         })
     }
 
-    fn chosen_uuid(&self) -> String {
-        self.uuid_for_tests.clone().unwrap_or_else(new_uuid)
+    fn chosen_uuid(&self, i: usize) -> String {
+        match &self.uuid_for_tests {
+            Some(u) if i == 0 => u.clone(),
+            _ => new_uuid(),
+        }
     }
 
     /// A dry run before the map exists: the real run's actions from the answers, the map
     /// and the partition's sectors as values the real run learns. The safety checks the
     /// real run makes while planning are shown as a task of their own.
-    fn plan_from_answers(&mut self, cx: &mut Ctx<'_>, want: Wanted) -> Result<Plan, StepError> {
-        let mut plan = Plan::new(StepName::Filesystem);
-        let map = plan.learn("multipath map of the volume");
-        let wwid = match (&want.wwid, &cx.ask.answers().volume.wwid) {
+    fn plan_from_answers(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        plan: &mut Plan,
+        want: Wanted,
+        fstab: &mut Option<String>,
+    ) -> Result<(), StepError> {
+        let map = plan.learn(&if cx.ask.answers().volume_list().len() > 1 {
+            format!(
+                "multipath map of {}",
+                cx.ask.answers().volume_label(want.volume)
+            )
+        } else {
+            "multipath map of the volume".to_string()
+        });
+        let wwid = match (
+            &want.wwid,
+            &cx.ask.answers().volume_list()[want.volume].wwid,
+        ) {
             (Some(w), _) => w.clone(),
             // multipath prints WWIDs in lowercase; the answer may be in either case.
             (None, Some(Wwid::Id(w))) => w.to_ascii_lowercase(),
             _ => plan.learn("WWID of the volume, learned after login"),
         };
-        plan.push(Task::SafetyChecks.action(format!(
-            "check that {map} is the multipath map of WWID {wwid}, that nothing on it is \
+        plan.push(Task::SafetyChecks.action(
+            want.volume,
+            format!(
+                "check that {map} is the multipath map of WWID {wwid}, that nothing on it is \
              mounted, used as swap or held by another device, and that it carries no \
              partition table or filesystem signature{}; otherwise refuse (exit 3), changing \
              nothing",
-            if want.force {
-                " (--force-format: signatures alone are erased)"
-            } else {
-                ""
-            }
-        )));
+                if want.force {
+                    " (--force-format: signatures alone are erased)"
+                } else {
+                    ""
+                }
+            ),
+        ));
         let parted = want.partition.then(|| Parted {
             first: plan.learn("first sector, on the alignment"),
             last: plan.learn("last sector, before the backup GPT, on the alignment"),
@@ -205,20 +291,22 @@ impl Filesystem {
             mounted: false,
             mount_point_exists: cx.host.exists(Path::new(want.mount_point.as_str())),
         };
-        let uuid = self.chosen_uuid();
-        let fstab = cx.host.read(Path::new("/etc/fstab"))?;
-        apply::push_actions(&mut plan, &want, &layout, &uuid, fstab.as_deref())?;
-        self.want = Some(want);
-        self.uuid = Some(uuid);
-        Ok(plan)
+        let uuid = self.chosen_uuid(want.volume);
+        apply::push_actions(plan, &want, &layout, &uuid, fstab)?;
+        self.planned.push(Planned {
+            want,
+            map: None,
+            uuid,
+        });
+        Ok(())
     }
 
     /// The safety checks again, on the map the multipath step found: refuse unless the
     /// decision is to make (or keep) the filesystem.
     fn safety_checks(&self, cx: &mut Ctx<'_>, want: &Wanted) -> Result<(), StepError> {
-        let map = known_map(cx)?;
+        let map = known_map(cx, want.volume)?;
         let probe = observe::observe(cx, &map, want.mount_point.as_str())?;
-        match decide(&probe, want, &cx.facts.volume) {
+        match decide(&probe, want, &fact(cx, want.volume)) {
             Decision::Refuse(reason, evidence) => Err(refused(reason, &evidence)),
             Decision::Make { .. } => Ok(()),
         }
@@ -233,9 +321,17 @@ fn refused(reason: String, evidence: &[Finding]) -> StepError {
     }
 }
 
-/// The map the multipath step recorded.
-fn known_map(cx: &Ctx<'_>) -> Result<String, StepError> {
-    cx.facts.volume.map_device.clone().ok_or_else(|| {
+/// What the earlier steps recorded about volume `i` of the answers (empty when nothing).
+fn fact(cx: &Ctx<'_>, i: usize) -> VolumeFact {
+    cx.facts
+        .volume_of(cx.ask.answers(), i)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The map the multipath step recorded for volume `i`.
+fn known_map(cx: &Ctx<'_>, i: usize) -> Result<String, StepError> {
+    fact(cx, i).map_device.ok_or_else(|| {
         StepError::Failed(
             "no multipath map is known yet: run the multipath step first (it finds the \
              volume's map)"
@@ -250,15 +346,77 @@ impl Step for Filesystem {
     }
 
     fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
-        let want = Self::wanted(cx)?;
-        let known = cx.facts.volume.map_device.clone();
+        let mut plan = Plan::new(StepName::Filesystem);
+        self.planned.clear();
+        // One fstab for every volume's line: each planned write starts from the one before.
+        let mut fstab = cx.host.read(Path::new("/etc/fstab"))?;
+        for i in 0..cx.ask.answers().volume_list().len() {
+            let want = Self::wanted(cx, i)?;
+            self.plan_volume(cx, &mut plan, want, &mut fstab)?;
+        }
+        Ok(plan)
+    }
+
+    fn task(&mut self, cx: &mut Ctx<'_>, id: &str) -> Result<(), StepError> {
+        let Some((task, i)) = Task::parse(id) else {
+            return Err(StepError::Failed(format!("internal: no task {id}")));
+        };
+        let p = self
+            .planned
+            .iter()
+            .find(|p| p.want.volume == i)
+            .cloned()
+            .expect("plan ran before task");
+        let map = p.map.clone().unwrap_or_default();
+        match task {
+            Task::SafetyChecks => self.safety_checks(cx, &p.want),
+            Task::FindPartition => apply::find_partition(cx, &map, i).map(drop),
+            Task::Mkfs => apply::mkfs_on_partition(cx, &map, &p.want, &p.uuid),
+            Task::Mount => apply::mount_partition(cx, &map, &p.want),
+        }
+    }
+
+    fn verify(&mut self, cx: &mut Ctx<'_>) -> Result<(), StepError> {
+        // Every volume is checked before anything is recorded.
+        let mut seen = Vec::new();
+        for i in 0..cx.ask.answers().volume_list().len() {
+            let planned = self.planned.iter().find(|p| p.want.volume == i).cloned();
+            let (want, map) = match planned {
+                Some(p) => (p.want, p.map),
+                None => (Self::wanted(cx, i)?, None),
+            };
+            seen.push(self.verify_volume(cx, want, map)?);
+        }
+        for (want, source, fstype, uuid, fstab_line) in seen {
+            self.record(cx, &want, &source, &fstype, uuid, fstab_line);
+        }
+        Ok(())
+    }
+}
+
+/// What verify saw of one volume: what was asked, the mounted source, its type, its
+/// filesystem UUID and its fstab line.
+type Seen = (Wanted, String, String, Option<String>, Option<String>);
+
+impl Filesystem {
+    /// Plan volume `want.volume`: from the answers on a dry run before its map exists,
+    /// else from what its map carries.
+    fn plan_volume(
+        &mut self,
+        cx: &mut Ctx<'_>,
+        plan: &mut Plan,
+        want: Wanted,
+        fstab: &mut Option<String>,
+    ) -> Result<(), StepError> {
+        let known = fact(cx, want.volume).map_device;
         let map = match known {
             Some(m) if !cx.options.dry_run || cx.host.exists(Path::new(&m)) => m,
-            _ if cx.options.dry_run => return self.plan_from_answers(cx, want),
-            _ => known_map(cx)?,
+            _ if cx.options.dry_run => return self.plan_from_answers(cx, plan, want, fstab),
+            _ => known_map(cx, want.volume)?,
         };
         let probe = observe::observe(cx, &map, want.mount_point.as_str())?;
-        let (wipe, parted, mkfs, target, uuid) = match decide(&probe, &want, &cx.facts.volume) {
+        let ours = fact(cx, want.volume);
+        let (wipe, parted, mkfs, target, uuid) = match decide(&probe, &want, &ours) {
             Decision::Refuse(reason, evidence) => return Err(refused(reason, &evidence)),
             Decision::Make {
                 wipe,
@@ -268,7 +426,7 @@ impl Step for Filesystem {
                 uuid,
             } => (wipe, parted, mkfs, target, uuid),
         };
-        let uuid = uuid.unwrap_or_else(|| self.chosen_uuid());
+        let uuid = uuid.unwrap_or_else(|| self.chosen_uuid(want.volume));
         let (lss, opt, _) = probe.queue;
         let layout = Layout {
             map: map.clone(),
@@ -293,32 +451,22 @@ impl Step for Filesystem {
             target,
             mount_point_exists: probe.mount_point_exists,
         };
-        let mut plan = Plan::new(StepName::Filesystem);
-        apply::push_actions(&mut plan, &want, &layout, &uuid, probe.fstab.as_deref())?;
-        self.want = Some(want);
-        self.map = Some(map);
-        self.uuid = Some(uuid);
-        Ok(plan)
+        apply::push_actions(plan, &want, &layout, &uuid, fstab)?;
+        self.planned.push(Planned {
+            want,
+            map: Some(map),
+            uuid,
+        });
+        Ok(())
     }
 
-    fn task(&mut self, cx: &mut Ctx<'_>, id: &str) -> Result<(), StepError> {
-        let want = self.want.clone().expect("plan ran before task");
-        let uuid = self.uuid.clone().expect("plan ran before task");
-        let map = || self.map.clone().unwrap_or_default();
-        match Task::from_id(id) {
-            Some(Task::SafetyChecks) => self.safety_checks(cx, &want),
-            Some(Task::FindPartition) => apply::find_partition(cx, &map()).map(drop),
-            Some(Task::Mkfs) => apply::mkfs_on_partition(cx, &map(), &want, &uuid),
-            Some(Task::Mount) => apply::mount_partition(cx, &map(), &want),
-            None => Err(StepError::Failed(format!("internal: no task {id}"))),
-        }
-    }
-
-    fn verify(&mut self, cx: &mut Ctx<'_>) -> Result<(), StepError> {
-        let want = match self.want.clone() {
-            Some(w) => w,
-            None => Self::wanted(cx)?,
-        };
+    /// Check one volume as it is now: mounted where asked, from its map, with its fstab line.
+    fn verify_volume(
+        &self,
+        cx: &mut Ctx<'_>,
+        want: Wanted,
+        map: Option<String>,
+    ) -> Result<Seen, StepError> {
         let mount_point = want.mount_point.as_str();
         let (source, fstype) = observe::mounted_on(cx, mount_point)?
             .ok_or_else(|| StepError::Failed(format!("nothing is mounted on {mount_point}")))?;
@@ -329,10 +477,8 @@ impl Step for Filesystem {
             )));
         }
         let sig = observe::signature(cx, &source)?.unwrap_or_default();
-        let map = self
-            .map
-            .clone()
-            .or_else(|| cx.facts.volume.map_device.clone())
+        let map = map
+            .or_else(|| fact(cx, want.volume).map_device)
             .unwrap_or_default();
         let dev = observe::lsblk(cx, &map)?;
         let mut paths = Vec::new();
@@ -368,12 +514,9 @@ impl Step for Filesystem {
                     .map(|l| l.trim_end().to_string())
             }
         };
-        self.record(cx, &want, &source, &fstype, sig.uuid, fstab_line);
-        Ok(())
+        Ok((want, source, fstype, sig.uuid, fstab_line))
     }
-}
 
-impl Filesystem {
     /// Facts and worksheet, from what verify saw.
     fn record(
         &self,
@@ -384,14 +527,15 @@ impl Filesystem {
         uuid: Option<String>,
         fstab_line: Option<String>,
     ) {
-        let v = &mut cx.facts.volume;
+        let v = cx.facts.volume_of_mut(cx.ask.answers(), want.volume);
+        let wwid = v.wwid.clone().unwrap_or_default();
         v.fs_device = Some(source.to_string());
         v.fs_uuid = uuid.clone();
         v.mount_point = Some(want.mount_point.to_string());
         if want.partition {
             v.partition = Some(source.to_string());
         }
-        let rec = cx.sheet.volume.get_or_insert_with(Default::default);
+        let rec = crate::worksheets::volume_record_mut(cx.sheet, &wwid);
         rec.partition = want.partition.then(|| source.to_string());
         rec.filesystem = Some(fstype.to_string());
         rec.uuid = uuid;

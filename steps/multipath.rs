@@ -153,7 +153,8 @@ impl Default for Poll {
 pub struct Multipath {
     /// The wait's bound (shortened in tests).
     pub poll: Poll,
-    wanted: Option<Wanted>,
+    /// Each volume of the answers' list, in order.
+    wanted: Option<Vec<Wanted>>,
     /// Session disks that should end up as paths (the LUNs multipath will map).
     expected: Vec<String>,
     /// The initramfs command, when the plan rebuilds it.
@@ -227,19 +228,61 @@ fn reload_maps() -> Action {
 }
 
 impl Multipath {
-    fn wanted(&mut self, cx: &mut Ctx<'_>) -> Result<Wanted, StepError> {
+    /// Each volume's WWID (or "auto"), in the order of the answers. At a terminal, after a
+    /// WWID typed at the prompt, the operator may add another volume (default no).
+    fn wanted(&mut self, cx: &mut Ctx<'_>) -> Result<Vec<Wanted>, StepError> {
         if let Some(w) = &self.wanted {
             return Ok(w.clone());
         }
-        let a = cx.ask.want(
-            "volume.wwid",
-            "WWID of the volume (\"auto\": the one empty LUN of the target)",
-            Some(Wwid::Auto),
-            |a| &mut a.volume.wwid,
-        )?;
-        let w = Wanted::from(&a);
-        self.wanted = Some(w.clone());
-        Ok(w)
+        let mut out: Vec<Wanted> = Vec::new();
+        let mut i = 0;
+        while i < cx.ask.answers().volume_list().len() {
+            let answers = cx.ask.answers();
+            let key = answers.volume_key(i, "wwid");
+            let asked = answers.volume_list()[i].wwid.is_none();
+            let question = if answers.volume_list().len() == 1 {
+                "WWID of the volume (\"auto\": the one empty LUN of the target)".to_string()
+            } else {
+                format!("WWID of {}", answers.volume_label(i))
+            };
+            // "auto" is offered for one volume only: the first that has none yet.
+            let default = (!out.contains(&Wanted::Auto)).then_some(Wwid::Auto);
+            let a = cx
+                .ask
+                .want(&key, &question, default, |a| &mut a.volume_mut(i).wwid)?;
+            let w = Wanted::from(&a);
+            if w == Wanted::Auto && out.contains(&Wanted::Auto) {
+                return Err(StepError::Failed(format!(
+                    "{key} is \"auto\", but another volume already is: only one volume can be \
+                     the one empty LUN of the target; give this one its WWID (`multipath -ll` \
+                     shows it in parentheses)"
+                )));
+            }
+            if let Wanted::Wwid(id) = &w {
+                if out.contains(&w) {
+                    return Err(StepError::Failed(format!(
+                        "{key}: {id} is the WWID of another volume too: each volume is its own LUN"
+                    )));
+                }
+            }
+            out.push(w);
+            i += 1;
+            let last = i == cx.ask.answers().volume_list().len();
+            if asked && last && cx.ask.interactive() {
+                // Keyed by the volume it follows, so a script can answer each one.
+                let more = cx.ask.prompt(
+                    &format!("add_volume[{}]", i - 1),
+                    "Add another volume?",
+                    crate::steps::Question::Confirm { default: false },
+                )?;
+                if more == crate::steps::Reply::Yes(true) {
+                    // An empty entry: its WWID is asked next, the rest by the filesystem step.
+                    cx.ask.answers_mut().volume_mut(i);
+                }
+            }
+        }
+        self.wanted = Some(out.clone());
+        Ok(out)
     }
 
     /// RHEL's multipath.conf when it is absent; returns whether the plan creates it.
@@ -299,14 +342,22 @@ impl Multipath {
     }
 
     /// The wait for the maps; `sessions`: how many there are, when known.
-    fn wait_action(&self, wanted: &Wanted, sessions: Option<usize>) -> Action {
+    fn wait_action(&self, wanted: &[Wanted], sessions: Option<usize>) -> Action {
+        let ids: Vec<&str> = wanted
+            .iter()
+            .filter_map(|w| match w {
+                Wanted::Wwid(w) => Some(w.as_str()),
+                Wanted::Auto => None,
+            })
+            .collect();
         Task::WaitMap.action(format!(
             "wait (at most {} s) until multipath -ll shows the {} with a healthy path \
              through each of the {}",
             self.poll.bound.as_secs(),
-            match wanted {
-                Wanted::Wwid(w) => format!("map of {w}"),
-                Wanted::Auto => "maps of the target's LUNs".into(),
+            match ids[..] {
+                _ if ids.len() < wanted.len() => "maps of the target's LUNs".to_string(),
+                [one] => format!("map of {one}"),
+                _ => format!("maps of {}", ids.join(", ")),
             },
             match sessions {
                 Some(n) => format!("{n} sessions"),
@@ -322,7 +373,7 @@ impl Multipath {
         cx: &mut Ctx<'_>,
         plan: &mut Plan,
         distro: Distro,
-        wanted: &Wanted,
+        wanted: &[Wanted],
         rebuild: bool,
         created_conf: bool,
     ) -> Result<(), StepError> {
@@ -334,19 +385,22 @@ impl Multipath {
         if !cx.host.exists(Path::new("/sys/module/dm_multipath")) {
             plan.push(load_driver());
         }
-        let wwid = match wanted {
-            Wanted::Wwid(w) => w.clone(),
-            Wanted::Auto => plan.learn("WWID of the volume, learned after login"),
-        };
-        plan.push(Action::run(
-            Cmd::change(["multipath", "-a", &wwid]),
-            format!(
-                "add the volume's WWID to {WWIDS} when `multipath -t` shows a find_multipaths \
-                 that would leave it unmapped (strict, Debian's default); the real run does \
-                 this for every LUN of the target, naming one of its path devices"
-            ),
-        ));
-        self.config_changes.push(format!("{wwid} added to {WWIDS}"));
+        for w in wanted {
+            let wwid = match w {
+                Wanted::Wwid(w) => w.clone(),
+                Wanted::Auto => plan.learn("WWID of the volume, learned after login"),
+            };
+            plan.push(Action::run(
+                Cmd::change(["multipath", "-a", &wwid]),
+                format!(
+                    "add the volume's WWID to {WWIDS} when `multipath -t` shows a \
+                     find_multipaths that would leave it unmapped (strict, Debian's default); \
+                     the real run does this for every LUN of the target, naming one of its \
+                     path devices"
+                ),
+            ));
+            self.config_changes.push(format!("{wwid} added to {WWIDS}"));
+        }
         for a in service.actions(created_conf) {
             plan.push(a);
         }
@@ -408,7 +462,7 @@ impl Multipath {
         &mut self,
         cx: &Ctx<'_>,
         plan: &mut Plan,
-        wanted: &Wanted,
+        wanted: &[Wanted],
         sessions: &[SessionFact],
         maps: &[Map],
         created_conf: bool,
@@ -420,7 +474,9 @@ impl Multipath {
             .filter_map(|p| p.dev.clone())
             .filter(|d| sessions.iter().any(|s| s.disks.contains(d)))
             .collect();
-        if let Wanted::Wwid(w) = wanted {
+        for (i, w) in wanted.iter().enumerate() {
+            let Wanted::Wwid(w) = w else { continue };
+            let key = cx.ask.answers().volume_key(i, "wwid");
             let seen = maps.iter().any(|m| &m.wwid == w) || groups.contains_key(w);
             if !seen {
                 let mut all: Vec<String> = target_maps(maps, sessions)
@@ -433,7 +489,7 @@ impl Multipath {
                         .map(|(w, d)| format!("{w} (not mapped yet, disks {})", d.join(", "))),
                 );
                 return Err(StepError::Failed(format!(
-                    "no LUN of {} has WWID {w} (volume.wwid); its LUNs: {}. Check the WWID \
+                    "no LUN of {} has WWID {w} ({key}); its LUNs: {}. Check the WWID \
                      against the array's volume, and that the volume is mapped to this host",
                     target_iqn(cx),
                     if all.is_empty() {
@@ -485,15 +541,39 @@ impl Multipath {
         Ok(changed)
     }
 
-    /// Find the volume among fresh maps and probe what the candidates carry.
+    /// Find volume `i` among fresh maps and probe what the candidates carry. "auto" chooses
+    /// among the maps no other volume is: not another answered WWID, not a volume recorded
+    /// by an earlier run.
     fn select(
         &self,
         cx: &Ctx<'_>,
         maps: &[Map],
         sessions: &[SessionFact],
-        wanted: &Wanted,
+        all: &[Wanted],
+        i: usize,
     ) -> Result<Candidate, StepError> {
-        let target: Vec<&Map> = target_maps(maps, sessions);
+        let wanted = &all[i];
+        let answers = cx.ask.answers();
+        let mine = cx.facts.volume_index(answers, i);
+        let claimed: BTreeSet<String> = all
+            .iter()
+            .filter_map(|w| match w {
+                Wanted::Wwid(w) => Some(w.clone()),
+                Wanted::Auto => None,
+            })
+            .chain(
+                cx.facts
+                    .volumes
+                    .iter()
+                    .enumerate()
+                    .filter(|(k, _)| Some(*k) != mine)
+                    .filter_map(|(_, v)| v.wwid.as_ref().map(|w| w.to_ascii_lowercase())),
+            )
+            .collect();
+        let target: Vec<&Map> = target_maps(maps, sessions)
+            .into_iter()
+            .filter(|m| *wanted != Wanted::Auto || !claimed.contains(&m.wwid))
+            .collect();
         let others: Vec<Map> = maps
             .iter()
             .filter(|m| !target.iter().any(|t| t.wwid == m.wwid))
@@ -510,7 +590,7 @@ impl Multipath {
                 data,
             });
         }
-        let earlier = cx.facts.volume.wwid.clone();
+        let earlier = mine.and_then(|k| cx.facts.volumes[k].wwid.clone());
         choose(&cands, &others, wanted, earlier.as_deref(), &target_iqn(cx))
             .cloned()
             .map_err(StepError::Failed)
@@ -526,7 +606,10 @@ impl Multipath {
             Wait::new(self.poll.bound, self.poll.interval),
             || {
                 let (maps, _) = list_maps(cx)?;
-                if complete(&maps, &sessions, &wanted, &self.expected) {
+                if wanted
+                    .iter()
+                    .all(|w| complete(&maps, &sessions, w, &self.expected))
+                {
                     return Ok(Some(()));
                 }
                 cx.progress.message(&format!(
@@ -614,13 +697,16 @@ impl Step for Multipath {
         if !plan.is_empty() {
             plan.push(self.wait_action(&wanted, Some(sessions.len())));
         } else {
-            // Nothing to change: find the volume now so a problem stops the run here.
-            let c = self.select(cx, &maps, &sessions, &wanted)?;
-            plan.note(format!(
-                "the volume: {} (/dev/mapper/{})",
-                describe(&c.map),
-                c.map.name
-            ));
+            // Nothing to change: find the volumes now so a problem stops the run here.
+            for i in 0..wanted.len() {
+                let c = self.select(cx, &maps, &sessions, &wanted, i)?;
+                plan.note(format!(
+                    "{}: {} (/dev/mapper/{})",
+                    cx.ask.answers().volume_label(i),
+                    describe(&c.map),
+                    c.map.name
+                ));
+            }
         }
         Ok(plan)
     }
@@ -650,20 +736,79 @@ impl Step for Multipath {
         let wanted = self.wanted(cx)?;
         let sessions = sessions(cx)?;
         let (maps, _) = list_maps(cx)?;
-        let chosen = self.select(cx, &maps, &sessions, &wanted)?;
-        let map = &chosen.map;
-        let (paths, diffs) = path_differences(map, &sessions);
-        if !diffs.is_empty() {
-            let problems: Vec<String> = diffs.iter().map(ToString::to_string).collect();
-            return Err(StepError::Failed(format!(
-                "the multipath map {} ({}) is not healthy:\n    - {}\n  Check the sessions \
-                 (`iscsiadm -m session -P 3`) and `multipath -ll {}`",
-                map.name,
-                map.wwid,
-                problems.join("\n    - "),
-                map.wwid
-            )));
+        // Every volume is checked before anything is recorded: a failure records nothing.
+        let mut chosen = Vec::new();
+        for i in 0..wanted.len() {
+            let c = self.select(cx, &maps, &sessions, &wanted, i)?;
+            let map = &c.map;
+            let (paths, diffs) = path_differences(map, &sessions);
+            if !diffs.is_empty() {
+                let problems: Vec<String> = diffs.iter().map(ToString::to_string).collect();
+                return Err(StepError::Failed(format!(
+                    "the multipath map {} ({}) is not healthy:\n    - {}\n  Check the sessions \
+                     (`iscsiadm -m session -P 3`) and `multipath -ll {}`",
+                    map.name,
+                    map.wwid,
+                    problems.join("\n    - "),
+                    map.wwid
+                )));
+            }
+            chosen.push((c, paths));
         }
+        let first = chosen.first().map(|(c, _)| c.clone());
+        for (i, (c, paths)) in chosen.into_iter().enumerate() {
+            self.record(cx, &wanted, i, &c, paths, &sessions)?;
+        }
+        // The host-wide record; its map and paths are the first volume's, as before there
+        // were several (each volume's are in its own record).
+        let changes = std::mem::take(&mut self.config_changes);
+        let first_rec = cx
+            .facts
+            .volume_of(cx.ask.answers(), 0)
+            .cloned()
+            .unwrap_or_default();
+        let m = &mut cx.facts.multipath;
+        let kept = std::mem::take(m);
+        *m = MultipathFact {
+            name: first_rec.map_name.clone(),
+            vendor_product: first.as_ref().map(|c| vendor_product(&c.map)),
+            hwhandler: first.as_ref().and_then(|c| c.map.hwhandler.clone()),
+            paths: first_rec.paths,
+            data: first.map(|c| c.data).unwrap_or_default(),
+            // A rerun that changes nothing keeps what the run that changed it recorded.
+            config_changes: if changes.is_empty() {
+                kept.config_changes
+            } else {
+                changes
+            },
+            initramfs_pending: kept.initramfs_pending,
+            initramfs_rebuilt: kept.initramfs_rebuilt,
+        };
+        Ok(())
+    }
+}
+
+/// `VENDOR,PRODUCT` of a map.
+fn vendor_product(map: &Map) -> String {
+    format!(
+        "{},{}",
+        map.vendor.as_deref().unwrap_or(""),
+        map.product.as_deref().unwrap_or("")
+    )
+}
+
+impl Multipath {
+    /// Volume `i`'s facts and worksheet record, from its verified map.
+    fn record(
+        &self,
+        cx: &mut Ctx<'_>,
+        wanted: &[Wanted],
+        i: usize,
+        chosen: &Candidate,
+        paths: Vec<(String, String)>,
+        sessions: &[SessionFact],
+    ) -> Result<(), StepError> {
+        let map = &chosen.map;
         let size_bytes = map
             .dm
             .as_ref()
@@ -676,54 +821,56 @@ impl Step for Multipath {
             .and_then(|s| s.trim().parse::<u64>().ok())
             // The size file counts 512-byte sectors whatever the device's sector size.
             .map(|sectors| sectors * 512);
-        let vendor_product = format!(
-            "{},{}",
-            map.vendor.as_deref().unwrap_or(""),
-            map.product.as_deref().unwrap_or("")
-        );
-        let v = &mut cx.facts.volume;
+        let map_paths: Vec<MapPathFact> = paths
+            .iter()
+            .map(|(dev, state)| {
+                let via = sessions.iter().find(|x| x.disks.contains(dev));
+                MapPathFact {
+                    dev: dev.clone(),
+                    state: state.clone(),
+                    iface: via.map(|x| x.iface.clone()),
+                    portal: via.map(|x| x.portal.clone()),
+                }
+            })
+            .collect();
+        let name = cx.ask.answers().volume_list()[i]
+            .name
+            .as_ref()
+            .map(ToString::to_string);
+        // Its record: found through the answers, or one an earlier run made for this map
+        // (chosen then by "auto", say), or a new one.
+        let facts = &mut *cx.facts;
+        let k = facts
+            .volume_index(cx.ask.answers(), i)
+            .or_else(|| {
+                facts
+                    .volumes
+                    .iter()
+                    .position(|v| v.wwid.as_deref() == Some(map.wwid.as_str()))
+            })
+            .unwrap_or_else(|| {
+                facts.volumes.push(VolumeFact::default());
+                facts.volumes.len() - 1
+            });
+        let v = &mut facts.volumes[k];
         if v.wwid.as_deref() != Some(map.wwid.as_str()) {
             // What later steps recorded about another volume must not be taken for this
             // one's (a partition node, a filesystem UUID).
             *v = VolumeFact::default();
         }
+        v.name = name.clone();
+        v.auto = wanted[i] == Wanted::Auto;
         v.wwid = Some(map.wwid.clone());
         v.map_device = Some(format!("/dev/mapper/{}", map.name));
+        v.map_name = Some(map.name.clone());
+        v.paths = map_paths;
         v.size_bytes = size_bytes;
-        let rec = cx.sheet.volume.get_or_insert_with(Default::default);
+        let rec = crate::worksheets::volume_record_mut(cx.sheet, &map.wwid);
+        rec.name = name;
         rec.wwid = Some(map.wwid.clone());
-        rec.vendor_product = Some(vendor_product.clone());
+        rec.vendor_product = Some(vendor_product(map));
         rec.size = map.size.clone();
-        rec.paths = paths.clone();
-        let changes = std::mem::take(&mut self.config_changes);
-        let m = &mut cx.facts.multipath;
-        let kept = std::mem::take(m);
-        *m = MultipathFact {
-            name: Some(map.name.clone()),
-            vendor_product: Some(vendor_product),
-            hwhandler: map.hwhandler.clone(),
-            paths: paths
-                .iter()
-                .map(|(dev, state)| {
-                    let via = sessions.iter().find(|x| x.disks.contains(dev));
-                    MapPathFact {
-                        dev: dev.clone(),
-                        state: state.clone(),
-                        iface: via.map(|x| x.iface.clone()),
-                        portal: via.map(|x| x.portal.clone()),
-                    }
-                })
-                .collect(),
-            data: chosen.data.clone(),
-            // A rerun that changes nothing keeps what the run that changed it recorded.
-            config_changes: if changes.is_empty() {
-                kept.config_changes
-            } else {
-                changes
-            },
-            initramfs_pending: kept.initramfs_pending,
-            initramfs_rebuilt: kept.initramfs_rebuilt,
-        };
+        rec.paths = paths;
         Ok(())
     }
 }

@@ -25,9 +25,11 @@ pub fn step() -> Box<dyn Step> {
 /// The verify step.
 #[derive(Debug, Default)]
 pub struct Verify {
-    mount_point: String,
+    /// Each volume's mount point, in the order of the answers' list.
+    mount_points: Vec<String>,
     size: u64,
-    report: Option<VerifyReport>,
+    /// Each volume's report, once its check ran.
+    reports: Vec<Option<VerifyReport>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,21 +136,29 @@ impl Step for Verify {
     }
 
     fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
-        let default_mp = cx
-            .facts
-            .volume
-            .mount_point
-            .as_deref()
-            .and_then(|m| m.parse::<MountPoint>().ok());
-        self.mount_point = cx
-            .ask
-            .want(
-                "volume.mount_point",
-                "Mount point of the volume",
-                default_mp,
-                |a| &mut a.volume.mount_point,
-            )?
-            .to_string();
+        let n = cx.ask.answers().volume_list().len();
+        self.mount_points.clear();
+        for i in 0..n {
+            let default_mp = cx
+                .facts
+                .volume_of(cx.ask.answers(), i)
+                .and_then(|v| v.mount_point.as_deref())
+                .and_then(|m| m.parse::<MountPoint>().ok());
+            let key = cx.ask.answers().volume_key(i, "mount_point");
+            let question = if n == 1 {
+                "Mount point of the volume".to_string()
+            } else {
+                format!("Mount point of {}", cx.ask.answers().volume_label(i))
+            };
+            let mp = cx
+                .ask
+                .want(&key, &question, default_mp, |a| {
+                    &mut a.volume_mut(i).mount_point
+                })?
+                .to_string();
+            self.mount_points.push(mp);
+        }
+        self.reports = vec![None; n];
         let size = cx.ask.want(
             "verify.size",
             "How much to write and read back",
@@ -157,38 +167,42 @@ impl Step for Verify {
         )?;
         self.size = size.bytes();
         let mut plan = Plan::new(StepName::Verify);
-        plan.push(Action::task(
-            "verify",
-            format!(
-                "write {size} to a test file on {} with O_DIRECT (every 4 KiB stamped with its \
-                 offset, this run's seed and a checksum), read it back with O_DIRECT, compare, \
-                 remove it",
-                self.mount_point
-            ),
-        ));
+        for (i, mp) in self.mount_points.iter().enumerate() {
+            plan.push(Action::task(
+                task_id(i),
+                format!(
+                    "write {size} to a test file on {mp} with O_DIRECT (every 4 KiB stamped \
+                     with its offset, this run's seed and a checksum), read it back with \
+                     O_DIRECT, compare, remove it"
+                ),
+            ));
+        }
         Ok(plan)
     }
 
     fn task(&mut self, cx: &mut Ctx<'_>, id: &str) -> Result<(), StepError> {
-        if id != "verify" {
+        let Some(i) = (0..self.mount_points.len()).find(|i| task_id(*i) == id) else {
             return Err(StepError::Failed(format!("internal: no task {id}")));
-        }
+        };
+        let mount_point = self.mount_points[i].clone();
         // Never write the test file into whatever lies below an unmounted mount point.
-        let source = mounted_source(cx.host, &self.mount_point)?.ok_or_else(|| {
+        let source = mounted_source(cx.host, &mount_point)?.ok_or_else(|| {
             StepError::Failed(format!(
-                "nothing is mounted on {}: the verify writes only to the volume",
-                self.mount_point
+                "nothing is mounted on {mount_point}: the verify writes only to the volume"
             ))
         })?;
-        if let Some(expected) = &cx.facts.volume.fs_device {
+        let expected = cx
+            .facts
+            .volume_of(cx.ask.answers(), i)
+            .and_then(|v| v.fs_device.clone());
+        if let Some(expected) = &expected {
             if &source != expected {
                 return Err(StepError::Failed(format!(
-                    "{} is mounted from {source}, not from the volume's {expected}",
-                    self.mount_point
+                    "{mount_point} is mounted from {source}, not from the volume's {expected}"
                 )));
             }
         }
-        let dir = under_root(cx.host.root(), Path::new(&self.mount_point))?;
+        let dir = under_root(cx.host.root(), Path::new(&mount_point))?;
         let size = self.size;
         let progress = cx.progress;
         progress.start_bytes("writing", size * 2);
@@ -196,10 +210,17 @@ impl Step for Verify {
             let base = if phase == Phase::Read { size } else { 0 };
             progress.set_bytes(base + done);
         })?;
-        cx.sheet.verification = Some(record(&report));
+        // The worksheet's verification is the first volume's; every volume's result is a note.
+        if i == 0 {
+            cx.sheet.verification = Some(record(&report));
+        }
         let passed = report.passed();
-        let line = summary(&report);
-        self.report = Some(report);
+        let line = if self.mount_points.len() > 1 {
+            format!("{mount_point}: {}", summary(&report))
+        } else {
+            summary(&report)
+        };
+        self.reports[i] = Some(report);
         if !passed {
             return Err(StepError::Failed(format!(
                 "{line}. The data read back from {source} is not what was written: check the \
@@ -211,11 +232,25 @@ impl Step for Verify {
     }
 
     fn verify(&mut self, _cx: &mut Ctx<'_>) -> Result<(), StepError> {
-        match &self.report {
-            Some(r) if r.passed() => Ok(()),
-            Some(r) => Err(StepError::Failed(summary(r))),
-            None => Err(StepError::Failed("the verify did not run".into())),
+        if self.reports.is_empty() {
+            return Err(StepError::Failed("the verify did not run".into()));
         }
+        for (mp, r) in self.mount_points.iter().zip(&self.reports) {
+            match r {
+                Some(r) if r.passed() => {}
+                Some(r) => return Err(StepError::Failed(format!("{mp}: {}", summary(r)))),
+                None => return Err(StepError::Failed(format!("the verify of {mp} did not run"))),
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The plan's task id of volume `i`'s check: `verify`, then `verify@1`, ...
+fn task_id(i: usize) -> String {
+    match i {
+        0 => "verify".into(),
+        i => format!("verify@{i}"),
     }
 }
 
@@ -223,6 +258,7 @@ impl Step for Verify {
 mod tests {
     use super::*;
     use crate::prompt::Asker;
+    use crate::steps::facts::VolumeFact;
     use crate::steps::fake::FakeHost;
     use crate::steps::{CmdOutput, Facts, NoProgress, Options};
     use crate::worksheets::Worksheet;
@@ -252,6 +288,86 @@ mod tests {
     }
 
     #[test]
+    fn each_volume_is_checked_on_its_own_mount_point_against_its_own_device() {
+        let h = FakeHost::new();
+        for (mp, dev) in [
+            ("/mnt/a", "/dev/mapper/aa-part1"),
+            ("/mnt/b", "/dev/mapper/bb"),
+        ] {
+            h.put_file(&format!("{mp}/keep"), "");
+            h.allow(
+                &["findmnt", "-J", "-o", "SOURCE", "--mountpoint", mp],
+                CmdOutput::ok(format!(r#"{{"filesystems": [{{"source": "{dev}"}}]}}"#)),
+            );
+        }
+        let mut facts = Facts::default();
+        for (w, dev) in [
+            ("36001405aa", "/dev/mapper/aa-part1"),
+            ("36001405bb", "/dev/mapper/bb"),
+        ] {
+            facts.volumes.push(VolumeFact {
+                wwid: Some(w.into()),
+                fs_device: Some(dev.into()),
+                ..Default::default()
+            });
+        }
+        let answers = |second: &str| {
+            Asker::unattended(serde_json::json!({"volumes": [
+                {"wwid": "36001405aa", "mount_point": "/mnt/a"},
+                {"wwid": "36001405bb", "mount_point": second}
+            ], "verify": {"size": "1MiB"}}))
+        };
+        let options = Options::default();
+        let mut sheet = Worksheet::default();
+        let mut ask = answers("/mnt/b");
+        let mut cx = Ctx {
+            host: &h,
+            ask: &mut ask,
+            facts: &mut facts,
+            sheet: &mut sheet,
+            progress: &NoProgress,
+            options: &options,
+        };
+        let mut v = Verify::default();
+        let plan = v.plan(&mut cx).unwrap();
+        assert_eq!(
+            crate::steps::testkit::summary(&plan),
+            ["task verify", "task verify@1"]
+        );
+        v.task(&mut cx, "verify").unwrap();
+        assert!(v.verify(&mut cx).is_err(), "the second has not run yet");
+        v.task(&mut cx, "verify@1").unwrap();
+        v.verify(&mut cx).unwrap();
+        assert!(sheet
+            .notes
+            .iter()
+            .any(|n| n.starts_with("/mnt/a: verified 1 MiB")));
+        assert!(sheet
+            .notes
+            .iter()
+            .any(|n| n.starts_with("/mnt/b: verified 1 MiB")));
+        // The second volume's mount point mounted from the first's device is refused.
+        let mut ask = answers("/mnt/a2");
+        h.put_file("/mnt/a2/keep", "");
+        h.allow(
+            &["findmnt", "-J", "-o", "SOURCE", "--mountpoint", "/mnt/a2"],
+            CmdOutput::ok(r#"{"filesystems": [{"source": "/dev/mapper/aa-part1"}]}"#),
+        );
+        let mut cx = Ctx {
+            host: &h,
+            ask: &mut ask,
+            facts: &mut facts,
+            sheet: &mut Worksheet::default(),
+            progress: &NoProgress,
+            options: &options,
+        };
+        let mut v = Verify::default();
+        v.plan(&mut cx).unwrap();
+        let e = v.task(&mut cx, "verify@1").unwrap_err().to_string();
+        assert!(e.contains("not from the volume's /dev/mapper/bb"), "{e}");
+    }
+
+    #[test]
     fn passes_on_a_mounted_volume_and_records_the_result() {
         let h = FakeHost::new();
         h.put_file("/mnt/data/keep", "");
@@ -260,7 +376,10 @@ mod tests {
             CmdOutput::ok(r#"{"filesystems": [{"source": "/dev/mapper/36001405aa-part1"}]}"#),
         );
         let mut facts = Facts::default();
-        facts.volume.fs_device = Some("/dev/mapper/36001405aa-part1".into());
+        facts.volumes.push(VolumeFact {
+            fs_device: Some("/dev/mapper/36001405aa-part1".into()),
+            ..Default::default()
+        });
         let mut sheet = Worksheet::default();
         ctx_run(&h, "/mnt/data", &mut facts, &mut sheet).unwrap();
         let rec = sheet.verification.unwrap();
@@ -332,7 +451,10 @@ mod tests {
             CmdOutput::ok(r#"{"filesystems": [{"source": "/dev/sda3"}]}"#),
         );
         let mut facts = Facts::default();
-        facts.volume.fs_device = Some("/dev/mapper/x-part1".into());
+        facts.volumes.push(VolumeFact {
+            fs_device: Some("/dev/mapper/x-part1".into()),
+            ..Default::default()
+        });
         let e = ctx_run(&h, "/mnt/data", &mut facts, &mut Worksheet::default()).unwrap_err();
         assert!(e.to_string().contains("not from the volume's"), "{e}");
         h.finish();

@@ -300,13 +300,22 @@ const MULTIPATH: &[Field] = &[opt(
      from the initramfs uses the same settings.",
 )];
 const VOLUME: &[Field] = &[
+    opt(
+        "name",
+        Kind::Str(check_text),
+        TEXT_FORMS,
+        "none",
+        "The volume's name: on the worksheet and in messages, and the array's volume name \
+         when the array side is built. Two volumes cannot share one.",
+    ),
     req(
         "wwid",
         Kind::Str(check_wwid),
         "\"auto\", or 8 to 64 hex digits, as `multipath -ll` shows in parentheses",
         "The multipath WWID of the volume. \"auto\" takes the one map of the target that \
          appears, only when there is exactly one and it carries no data; otherwise the run \
-         stops and lists the candidates.",
+         stops and lists the candidates. Among several volumes at most one is \"auto\", and \
+         no two have the same WWID.",
     ),
     req(
         "partition",
@@ -330,7 +339,7 @@ const VOLUME: &[Field] = &[
          backslash; not a system directory (/etc, /var, ...) nor inside /usr, /etc and the \
          like",
         "Where the volume is mounted (created when missing). It must not hide the wizard's \
-         state directory.",
+         state directory, nor be (or lie inside) another volume's mount point.",
     ),
     req(
         "fstab",
@@ -340,6 +349,9 @@ const VOLUME: &[Field] = &[
          volume is mounted at boot once the network is up.",
     ),
 ];
+const VOLUME_KIND: Kind = Kind::Object(VOLUME);
+/// The most volumes one answers file attaches.
+pub const MAX_VOLUMES: usize = 64;
 const VERIFY: &[Field] = &[req(
     "size",
     Kind::Str(check_size),
@@ -400,11 +412,28 @@ pub const ROOT: &[Field] = &[
         "rebuild_initramfs false",
         "device-mapper multipath settings.",
     ),
-    req(
+    opt(
         "volume",
         Kind::Object(VOLUME),
         "",
-        "The volume: which multipath map, and how it is partitioned, formatted and mounted.",
+        "none: then `volumes` is required",
+        "The volume: which multipath map, and how it is partitioned, formatted and mounted. \
+         The same as `volumes` with one entry; give one of the two, not both.",
+    ),
+    opt(
+        "volumes",
+        Kind::Array(&VOLUME_KIND, 1, MAX_VOLUMES),
+        "",
+        "none: then `volume` is required",
+        "Several volumes, each with the keys of `volume`: each gets its own map, partition, \
+         filesystem, mount and fstab line. Adding one to the list and running again attaches \
+         it on a host already set up (the sessions are rescanned for the new LUN), leaving \
+         the others as they are; removing one from the list does not detach it. Two entries:\n\
+         { \"name\": \"db\", \"wwid\": \"auto\", \"partition\": true, \"filesystem\": \"xfs\", \
+         \"mount_point\": \"/mnt/db\", \"fstab\": true }\n\
+         { \"name\": \"logs\", \"wwid\": \"3600140512f5e8a2c4b1d4e6f8a0b2c4d\", \
+         \"partition\": true, \"filesystem\": \"ext4\", \"mount_point\": \"/mnt/logs\", \
+         \"fstab\": true }",
     ),
     req(
         "verify",
@@ -694,9 +723,122 @@ pub fn validate(v: &Value, env: &dyn Fn(&str) -> Option<String>) -> Vec<Problem>
         return out;
     };
     check_object(map, ROOT, "", &mut out);
+    one_of_volume_and_volumes(map, &mut out);
     let typed = typed(v, &out);
     cross_checks(&typed, env, &mut out);
+    volume_checks(&typed, &mut out);
     out
+}
+
+/// `volume` and `volumes` are two spellings of one list: exactly one of them is given.
+fn one_of_volume_and_volumes(map: &Map<String, Value>, out: &mut Vec<Problem>) {
+    match (map.contains_key("volume"), map.contains_key("volumes")) {
+        (true, true) => out.push(Problem {
+            path: "volumes".into(),
+            message: "is given together with `volume`: give one of them. Move the `volume` \
+                      object into the `volumes` list and remove the `volume` key"
+                .into(),
+        }),
+        (false, false) => out.push(Problem {
+            path: "volume".into(),
+            message: "is missing: add it (an object), or `volumes` (a list of such objects) \
+                      for several; `iser-wizard answers --template` shows every key"
+                .into(),
+        }),
+        _ => {}
+    }
+}
+
+/// The JSON path of volume `i` as the file spells it: `volume` or `volumes[i]`.
+pub fn volume_path(a: &Answers, i: usize) -> String {
+    if a.volumes.is_some() {
+        format!("volumes[{i}]")
+    } else {
+        "volume".into()
+    }
+}
+
+/// Checks across volumes: at most one `"auto"` WWID (none with an `array` section, which
+/// gives every WWID), and no WWID, name or mount point shared by two volumes (nor a mount
+/// point inside another's, which would hide it or depend on its mount order).
+fn volume_checks(a: &Answers, out: &mut Vec<Problem>) {
+    let list = a.volume_list();
+    let mut bad = |i: usize, key: &str, message: String| {
+        out.push(Problem {
+            path: format!("{}.{key}", volume_path(a, i)),
+            message,
+        })
+    };
+    let mut auto: Option<usize> = None;
+    for (i, v) in list.iter().enumerate() {
+        if v.wwid != Some(Wwid::Auto) {
+            continue;
+        }
+        if a.array.is_some() {
+            bad(
+                i,
+                "wwid",
+                "\"auto\" is not needed with the array section, which gives each volume's \
+                 WWID: remove the wwid key (or give the WWID the array shows)"
+                    .into(),
+            );
+        } else if let Some(first) = auto {
+            bad(
+                i,
+                "wwid",
+                format!(
+                    "\"auto\" is already the WWID of {}: only one volume can be the one \
+                     empty LUN of the target. Give this one its WWID (`multipath -ll` shows \
+                     it in parentheses)",
+                    volume_path(a, first)
+                ),
+            );
+        } else {
+            auto = Some(i);
+        }
+    }
+    for (i, v) in list.iter().enumerate() {
+        for (j, w) in list.iter().enumerate().take(i) {
+            let other = volume_path(a, j);
+            if let (Some(Wwid::Id(x)), Some(Wwid::Id(y))) = (&v.wwid, &w.wwid) {
+                if x == y {
+                    bad(
+                        i,
+                        "wwid",
+                        format!("{x} is also the WWID of {other}: each volume is its own LUN"),
+                    );
+                }
+            }
+            if let (Some(x), Some(y)) = (&v.name, &w.name) {
+                if x == y {
+                    bad(i, "name", format!("{x} is also the name of {other}"));
+                }
+            }
+            if let (Some(x), Some(y)) = (&v.mount_point, &w.mount_point) {
+                let (px, py) = (
+                    std::path::Path::new(x.as_str()),
+                    std::path::Path::new(y.as_str()),
+                );
+                if px == py {
+                    bad(
+                        i,
+                        "mount_point",
+                        format!("{x} is also the mount point of {other}: give each volume its own"),
+                    );
+                } else if px.starts_with(py) || py.starts_with(px) {
+                    bad(
+                        i,
+                        "mount_point",
+                        format!(
+                            "{x} and {y} (the mount point of {other}) lie one inside the other: \
+                             one mount would hide the other or depend on its order; give each \
+                             volume a directory of its own"
+                        ),
+                    );
+                }
+            }
+        }
+    }
 }
 
 /// The largest answers file read: a real one is a few KiB.
@@ -833,28 +975,42 @@ impl<'de> serde::de::Visitor<'de> for Tree<'_> {
     }
 }
 
-/// A mount point inside the wizard's own state directory would hide its state.
+/// A mount point inside the wizard's own state directory would hide its state (each volume's,
+/// at its path as the file spells it).
 pub fn check_against_state_dir(v: &Value, state_dir: &std::path::Path) -> Vec<Problem> {
-    let Some(mp) = v
+    volume_values(v)
+        .into_iter()
+        .filter_map(|(path, vol)| {
+            let mp = std::path::Path::new(vol.get("mount_point")?.as_str()?);
+            let sd = state_dir;
+            (mp.starts_with(sd) || sd.starts_with(mp)).then(|| Problem {
+                path: format!("{path}.mount_point"),
+                message: format!(
+                    "{} would hide the wizard's state directory {}: choose another mount point",
+                    mp.display(),
+                    sd.display()
+                ),
+            })
+        })
+        .collect()
+}
+
+/// Each volume object of a file with its path: `volume`, or `volumes[i]`.
+fn volume_values(v: &Value) -> Vec<(String, &Value)> {
+    let mut out: Vec<(String, &Value)> = v
         .get("volume")
-        .and_then(|x| x.get("mount_point"))
-        .and_then(Value::as_str)
-    else {
-        return Vec::new();
-    };
-    let (mp, sd) = (std::path::Path::new(mp), state_dir);
-    if mp.starts_with(sd) || sd.starts_with(mp) {
-        vec![Problem {
-            path: "volume.mount_point".into(),
-            message: format!(
-                "{} would hide the wizard's state directory {}: choose another mount point",
-                mp.display(),
-                sd.display()
-            ),
-        }]
-    } else {
-        Vec::new()
+        .filter(|x| x.is_object())
+        .map(|x| ("volume".to_string(), x))
+        .into_iter()
+        .collect();
+    if let Some(list) = v.get("volumes").and_then(Value::as_array) {
+        out.extend(
+            list.iter()
+                .enumerate()
+                .map(|(i, x)| (format!("volumes[{i}]"), x)),
+        );
     }
+    out
 }
 
 /// The problems of a partial answers file: every check of [`validate`] on the values that
@@ -887,10 +1043,14 @@ pub fn host_specific(v: &Value) -> Vec<String> {
             true,
         ),
         ("host.initiator_iqn", ["host", "initiator_iqn"], false),
-        ("volume.wwid", ["volume", "wwid"], false),
     ] {
         if let Some(x) = s(v, &path).filter(|x| always || *x != "auto") {
             out.push(format!("{key} ({x})"));
+        }
+    }
+    for (path, vol) in volume_values(v) {
+        if let Some(x) = s(vol, &["wwid"]).filter(|x| *x != "auto") {
+            out.push(format!("{path}.wwid ({x})"));
         }
     }
     out
@@ -1089,6 +1249,139 @@ mod tests {
     #[test]
     fn the_template_validates() {
         assert_eq!(problems(&template()), Vec::<String>::new());
+    }
+
+    /// The template with its `volume` moved into a `volumes` list of `n` copies, each with
+    /// its own WWID and mount point.
+    fn with_volumes(n: usize) -> Value {
+        let mut v = template();
+        let one = v.as_object_mut().unwrap().remove("volume").unwrap();
+        let list: Vec<Value> = (0..n)
+            .map(|i| {
+                let mut x = one.clone();
+                x["wwid"] = json!(format!("36001405{i:024x}"));
+                x["mount_point"] = json!(format!("/mnt/v{i}"));
+                x["name"] = json!(format!("v{i}"));
+                x
+            })
+            .collect();
+        v["volumes"] = json!(list);
+        v
+    }
+
+    #[test]
+    fn volumes_is_a_list_and_volume_a_list_of_one() {
+        assert_eq!(problems(&with_volumes(3)), Vec::<String>::new());
+        let a = typed(&with_volumes(3), &[]);
+        assert_eq!(a.volume_list().len(), 3);
+        assert_eq!(
+            a.volume_list()[2].mount_point.as_ref().unwrap().as_str(),
+            "/mnt/v2"
+        );
+        assert_eq!(typed(&template(), &[]).volume_list().len(), 1);
+        let mut none = template();
+        none.as_object_mut().unwrap().remove("volume");
+        assert!(
+            problems(&none)
+                .iter()
+                .any(|p| p.starts_with("volume: is missing: add it (an object), or `volumes`")),
+            "{:?}",
+            problems(&none)
+        );
+        let mut empty = with_volumes(1);
+        empty["volumes"] = json!([]);
+        assert!(problems(&empty)
+            .iter()
+            .any(|p| p.starts_with("volumes: has 0 entries")));
+    }
+
+    #[test]
+    fn volume_and_volumes_together_are_refused_naming_the_fix() {
+        let mut v = with_volumes(2);
+        v["volume"] = template()["volume"].clone();
+        let p = problems(&v);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("volumes: is given together with `volume`"));
+        assert!(p[0].contains("Move the `volume` object into the `volumes` list"));
+    }
+
+    #[test]
+    fn one_auto_wwid_at_most_and_none_with_an_array() {
+        let mut v = with_volumes(3);
+        v["volumes"][0]["wwid"] = json!("auto");
+        assert_eq!(problems(&v), Vec::<String>::new());
+        v["volumes"][2]["wwid"] = json!("auto");
+        assert_eq!(
+            problems(&v),
+            [
+                "volumes[2].wwid: \"auto\" is already the WWID of volumes[0]: only one volume \
+              can be the one empty LUN of the target. Give this one its WWID (`multipath -ll` \
+              shows it in parentheses)"
+            ]
+        );
+        // The array section gives the WWIDs (its schema is another feature's; the rule is
+        // checked on the typed answers).
+        let mut a = typed(&template(), &[]);
+        a.array = Some(
+            serde_json::from_value(json!({
+                "controllers": ["https://10.0.0.1:8443"], "user": "admin",
+                "password_env": "ISER_ARRAY_PASSWORD"
+            }))
+            .unwrap(),
+        );
+        let mut out = Vec::new();
+        volume_checks(&a, &mut out);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert_eq!(out[0].path, "volume.wwid");
+        assert!(out[0].message.contains("with the array section"));
+    }
+
+    #[test]
+    fn two_volumes_cannot_share_a_wwid_a_name_or_a_mount_point() {
+        let mut v = with_volumes(3);
+        v["volumes"][1]["wwid"] = v["volumes"][0]["wwid"].clone();
+        v["volumes"][2]["name"] = json!("v0");
+        v["volumes"][2]["mount_point"] = json!("/mnt/v1");
+        let p = problems(&v);
+        assert_eq!(p.len(), 3, "{p:?}");
+        assert!(p[0].starts_with("volumes[1].wwid: 36001405"), "{p:?}");
+        assert!(p[0].ends_with("is also the WWID of volumes[0]: each volume is its own LUN"));
+        assert_eq!(p[1], "volumes[2].name: v0 is also the name of volumes[0]");
+        assert_eq!(
+            p[2],
+            "volumes[2].mount_point: /mnt/v1 is also the mount point of volumes[1]: give each \
+             volume its own"
+        );
+        let mut nested = with_volumes(2);
+        nested["volumes"][1]["mount_point"] = json!("/mnt/v0/logs");
+        let p = problems(&nested);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(p[0].starts_with("volumes[1].mount_point: /mnt/v0/logs and /mnt/v0 (the mount point of volumes[0]) lie one inside the other"));
+        // Different directories that share a prefix are not nested.
+        nested["volumes"][1]["mount_point"] = json!("/mnt/v00");
+        assert_eq!(problems(&nested), Vec::<String>::new());
+    }
+
+    #[test]
+    fn every_volume_is_checked_against_the_state_dir_and_named_as_this_hosts() {
+        let mut v = with_volumes(2);
+        v["volumes"][1]["mount_point"] = json!("/var/lib/iser-wizard");
+        let p = check_against_state_dir(&v, std::path::Path::new("/var/lib/iser-wizard"));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].path, "volumes[1].mount_point");
+        let named = host_specific(&with_volumes(2));
+        assert!(
+            named.contains(&format!("volumes[1].wwid (36001405{:024x})", 1)),
+            "{named:?}"
+        );
+        // A bad item is reported at its own path.
+        let mut bad = with_volumes(2);
+        bad["volumes"][1]["mount_pint"] = json!("/mnt/x");
+        assert!(problems(&bad)
+            .iter()
+            .any(|p| p == "volumes[1].mount_pint: unknown key: did you mean \"mount_point\"?"));
+        assert!(check_field("volumes[0].mount_point", &json!("/etc")).is_err());
+        assert!(check_field("volumes[3].name", &json!("logs")).is_ok());
     }
 
     #[test]

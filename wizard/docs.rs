@@ -260,8 +260,7 @@ const RULES: &[&str] = &[
     "Values are checked exactly as the same answer typed at a prompt would be. A missing \
      optional key takes its default; in an interactive run the wizard asks for what is \
      missing instead.",
-    "Not built yet, so not accepted: the `array` section (the SANtricity REST API side), \
-     `volumes` (several volumes) and a volume's `name`.",
+    "Not built yet, so not accepted: the `array` section (the SANtricity REST API side).",
 ];
 
 /// `docs/answers.md`: the answers reference in Markdown (a test keeps the committed copy in
@@ -391,7 +390,7 @@ pub const STEPS_TEXT: &str = "A run takes the steps in this order: preflight, su
 /// What the contract names that this version does not have, for iser-wizard(8).
 pub const NOT_BUILT: &str = "The commands detach, undo, bench and tune, run --json, the \
     array step and the answers file's array section (the SANtricity REST API: host and \
-    mapping creation), and several volumes (volumes) are not built yet: the target's portals, \
+    mapping creation) are not built yet: the target's portals, \
     IQN and LUN mapping come from the operator.";
 
 const FILES_TEXT: &[(&str, &str)] = &[

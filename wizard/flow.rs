@@ -206,12 +206,12 @@ fn unescape_octal(s: &str) -> String {
 }
 
 /// The mount points other volumes hold: mounted now (`mountinfo`) or listed in `fstab`.
-/// What this wizard's own volume holds (from an earlier run's facts) is left out, so that a
+/// What this wizard's own volumes hold (from an earlier run's facts) is left out, so that a
 /// run again over a finished one can answer the same mount point.
 fn taken_mount_points(
     mountinfo: Option<&str>,
     fstab: Option<&str>,
-    ours: &crate::steps::facts::VolumeFact,
+    ours: &[&crate::steps::facts::VolumeFact],
 ) -> Vec<TakenMountPoint> {
     let mut taken = Vec::new();
     for line in mountinfo.unwrap_or_default().lines() {
@@ -241,17 +241,23 @@ fn taken_mount_points(
             mounted: false,
         });
     }
-    let our_sources: Vec<String> = [
-        ours.fs_uuid.as_ref().map(|u| format!("UUID={u}")),
-        ours.fs_device.clone(),
-        ours.partition.clone(),
-        ours.map_device.clone(),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
+    let our_sources: Vec<String> = ours
+        .iter()
+        .flat_map(|v| {
+            [
+                v.fs_uuid.as_ref().map(|u| format!("UUID={u}")),
+                v.fs_device.clone(),
+                v.partition.clone(),
+                v.map_device.clone(),
+            ]
+        })
+        .flatten()
+        .collect();
     taken.retain(|t| {
-        !our_sources.contains(&t.source) && ours.mount_point.as_deref() != Some(&t.mount_point)
+        !our_sources.contains(&t.source)
+            && !ours
+                .iter()
+                .any(|v| v.mount_point.as_deref() == Some(&t.mount_point))
     });
     taken
 }
@@ -632,7 +638,7 @@ impl<'a> Engine<'a> {
                 self.ask.refuse_mount_points(taken_mount_points(
                     read("/proc/self/mountinfo").as_deref(),
                     read("/etc/fstab").as_deref(),
-                    &self.state.facts.volume,
+                    &self.state.facts.attached_volumes(),
                 ));
                 let planned = self.probe(host, step);
                 self.ask.refuse_mount_points(Vec::new());
@@ -1399,7 +1405,7 @@ UUID=ours /mnt/data ext4 defaults,_netdev,nofail 0 2
             ..Default::default()
         };
         let got: Vec<(String, String, bool)> =
-            taken_mount_points(Some(mountinfo), Some(fstab), &ours)
+            taken_mount_points(Some(mountinfo), Some(fstab), &[&ours])
                 .into_iter()
                 .map(|t| (t.mount_point, t.source, t.mounted))
                 .collect();
@@ -1411,7 +1417,7 @@ UUID=ours /mnt/data ext4 defaults,_netdev,nofail 0 2
                 ("/srv/backup".to_string(), "UUID=0a1b".to_string(), false),
             ]
         );
-        assert!(taken_mount_points(None, None, &ours).is_empty());
+        assert!(taken_mount_points(None, None, &[&ours]).is_empty());
     }
 
     #[test]

@@ -460,7 +460,10 @@ impl Asker {
     ) -> Result<Reply, AskError> {
         let own_check;
         let q = match q {
-            Question::Text { default, check } if key == "volume.mount_point" => {
+            Question::Text { default, check }
+                if key == "volume.mount_point"
+                    || (key.starts_with("volumes[") && key.ends_with("].mount_point")) =>
+            {
                 own_check = move |s: &str| {
                     check(s)?;
                     match taken.iter().find(|t| same_dir(&t.mount_point, s)) {

@@ -931,6 +931,13 @@ pub struct VolumeAnswers {
     pub fstab: Option<bool>,
 }
 
+impl VolumeAnswers {
+    /// Nothing answered.
+    pub fn is_empty(&self) -> bool {
+        *self == VolumeAnswers::default()
+    }
+}
+
 /// `verify`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1004,12 +1011,14 @@ pub struct Answers {
     /// `multipath`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub multipath: Option<MultipathAnswers>,
-    /// `volume` (one object; the list form `volumes` is the model the next features use).
-    #[serde(default)]
+    /// `volume` (one object): the same as `volumes` with one entry. Read the volumes through
+    /// [`Answers::volume_list`], which takes whichever of the two the file gives. Left out
+    /// of a written file when empty, so answers recorded with `volumes` replay (the two
+    /// keys together are refused).
+    #[serde(default, skip_serializing_if = "VolumeAnswers::is_empty")]
     pub volume: VolumeAnswers,
     /// `volumes` (CONTRACT.md): several volumes, each with its own map, file system and
-    /// mount. The model is here for the features that attach several; the answers file
-    /// does not accept the key until they are built.
+    /// mount. The validator refuses a file that gives both this and `volume`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes: Option<Vec<VolumeAnswers>>,
     /// `verify`.
@@ -1064,6 +1073,45 @@ impl Answers {
         match &self.volumes {
             Some(list) => list.iter().collect(),
             None => vec![&self.volume],
+        }
+    }
+
+    /// The answers of volume `i` of [`Answers::volume_list`], made (with the entries before
+    /// it) when missing; a second volume turns `volume` into the first of `volumes`.
+    pub fn volume_mut(&mut self, i: usize) -> &mut VolumeAnswers {
+        if self.volumes.is_none() && i == 0 {
+            return &mut self.volume;
+        }
+        let list = self
+            .volumes
+            .get_or_insert_with(|| vec![std::mem::take(&mut self.volume)]);
+        if list.len() <= i {
+            list.resize_with(i + 1, VolumeAnswers::default);
+        }
+        &mut list[i]
+    }
+
+    /// The answers key of `field` of volume `i`, as the file spells it: `volume.wwid` for
+    /// the one volume of `volume`, `volumes[1].wwid` in a list.
+    pub fn volume_key(&self, i: usize, field: &str) -> String {
+        if self.volumes.is_none() && i == 0 {
+            format!("volume.{field}")
+        } else {
+            format!("volumes[{i}].{field}")
+        }
+    }
+
+    /// How messages name volume `i`: its name, else its mount point, else its place.
+    pub fn volume_label(&self, i: usize) -> String {
+        let list = self.volume_list();
+        match list.get(i) {
+            Some(v) => match (&v.name, &v.mount_point) {
+                (Some(n), _) => format!("volume {n}"),
+                (None, Some(m)) if list.len() > 1 => format!("the volume for {m}"),
+                _ if list.len() > 1 => format!("volume {}", i + 1),
+                _ => "the volume".into(),
+            },
+            None => format!("volume {}", i + 1),
         }
     }
 
@@ -1262,6 +1310,22 @@ mod tests {
         assert_eq!(a.volume_list().len(), 1);
         a.volumes = Some(vec![VolumeAnswers::default(), VolumeAnswers::default()]);
         assert_eq!(a.volume_list().len(), 2);
+        assert_eq!(a.volume_key(1, "wwid"), "volumes[1].wwid");
+        let mut b = Answers::default();
+        b.volume_mut(0).fstab = Some(true);
+        assert_eq!(b.volume_key(0, "fstab"), "volume.fstab");
+        assert_eq!(b.volume_label(0), "the volume");
+        // A second volume makes the first the head of the list.
+        b.volume_mut(1).fstab = Some(false);
+        assert_eq!(b.volume_key(0, "fstab"), "volumes[0].fstab");
+        assert_eq!(b.volume_list()[0].fstab, Some(true));
+        assert_eq!(b.volume_list()[1].fstab, Some(false));
+        assert_eq!(b.volume, VolumeAnswers::default());
+        assert_eq!(b.volume_label(1), "volume 2");
+        // Written back, only the list: `volume` and `volumes` together would be refused.
+        let written = serde_json::to_value(&b).unwrap();
+        assert!(written.get("volume").is_none(), "{written}");
+        assert_eq!(written["volumes"].as_array().unwrap().len(), 2);
     }
 
     #[test]

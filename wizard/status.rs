@@ -99,7 +99,7 @@ pub fn configured(state: &State) -> bool {
         || !state.run.done.is_empty()
         || !facts.ports.is_empty()
         || !facts.sessions.is_empty()
-        || facts.volume.wwid.is_some()
+        || !facts.attached_volumes().is_empty()
 }
 
 /// Check the host against the state of the last run (not probed when not configured).
@@ -308,7 +308,21 @@ fn checks(host: &dyn Host, facts: &Facts) -> Result<Vec<Check>, StepError> {
         };
         checks.extend(session_checks(&facts.sessions, &live));
     }
-    if let Some(wwid) = &facts.volume.wwid {
+    // Each attached volume: its map, then its mount.
+    for v in facts.attached_volumes() {
+        volume_checks(host, facts, v, &mut checks)?;
+    }
+    Ok(checks)
+}
+
+/// The checks of one attached volume: its map's paths and its mount.
+fn volume_checks(
+    host: &dyn Host,
+    facts: &Facts,
+    v: &crate::steps::facts::VolumeFact,
+    checks: &mut Vec<Check>,
+) -> Result<(), StepError> {
+    if let Some(wwid) = &v.wwid {
         let out = host.run(&Cmd::probe(["multipath", "-ll", wwid]))?;
         let maps = parse_multipath_ll(&out.stdout);
         let map = maps.iter().find(|m| &m.wwid == wwid);
@@ -324,24 +338,24 @@ fn checks(host: &dyn Host, facts: &Facts) -> Result<Vec<Check>, StepError> {
             }
             None => (false, "no multipath map".to_string()),
         };
-        check(&mut checks, format!("multipath {wwid}"), ok, detail);
+        check(checks, format!("multipath {wwid}"), ok, detail);
     }
-    if let Some(mp) = &facts.volume.mount_point {
+    if let Some(mp) = &v.mount_point {
         let src = crate::steps::verify::mounted_source(host, mp)?;
-        let ok = match (&src, &facts.volume.fs_device) {
+        let ok = match (&src, &v.fs_device) {
             (Some(s), Some(want)) => s == want,
             (Some(_), None) => true,
             (None, _) => false,
         };
         check(
-            &mut checks,
+            checks,
             format!("mount {mp}"),
             ok,
             src.map(|s| format!("mounted from {s}"))
                 .unwrap_or_else(|| "not mounted".into()),
         );
     }
-    Ok(checks)
+    Ok(())
 }
 
 /// The report as text.
@@ -471,6 +485,63 @@ mod tests {
             facts: facts(),
             ..State::default()
         }
+    }
+
+    #[test]
+    fn every_attached_volume_is_checked_on_its_own() {
+        const W1: &str = "360014051ab0000000000000000000000";
+        const W2: &str = "360014052ab0000000000000000000000";
+        let h = FakeHost::new();
+        h.put_file("/sys/class/net/vA/operstate", "up\n");
+        h.put_file("/sys/class/infiniband/rxe0/ports/1/state", "4: ACTIVE\n");
+        h.allow(&["iscsiadm", "-m", "session", "-P", "3"], CmdOutput::ok(P3));
+        h.allow(
+            &["multipath", "-ll", W1],
+            CmdOutput::ok(format!(
+                "{W1} dm-0 LIO-ORG,FILEIO\nsize=512M features='0' hwhandler='1 alua' wp=rw\n\
+                 `-+- policy='service-time 0' prio=50 status=active\n  \
+                 `- 3:0:0:0 sdb 8:16 active ready running\n"
+            )),
+        );
+        h.allow(&["multipath", "-ll", W2], CmdOutput::ok(""));
+        for (mp, src) in [("/mnt/a", "/dev/mapper/a-part1"), ("/mnt/b", "/dev/sdz")] {
+            h.allow(
+                &["findmnt", "-J", "-o", "SOURCE", "--mountpoint", mp],
+                CmdOutput::ok(format!(r#"{{"filesystems": [{{"source": "{src}"}}]}}"#)),
+            );
+        }
+        let mut st = state();
+        for (w, mp, dev) in [
+            (W1, "/mnt/a", "/dev/mapper/a-part1"),
+            (W2, "/mnt/b", "/dev/mapper/b"),
+        ] {
+            st.facts.volumes.push(crate::steps::facts::VolumeFact {
+                wwid: Some(w.into()),
+                mount_point: Some(mp.into()),
+                fs_device: Some(dev.into()),
+                ..Default::default()
+            });
+        }
+        let r = report(&h, &st).unwrap();
+        let text = render(&r);
+        h.finish();
+        assert_eq!(r.status, Health::Degraded, "{text}");
+        assert!(
+            text.contains(&format!("ok   multipath {W1}: 1 of 1 paths active")),
+            "{text}"
+        );
+        assert!(
+            text.contains("ok   mount /mnt/a: mounted from /dev/mapper/a-part1"),
+            "{text}"
+        );
+        assert!(
+            text.contains(&format!("FAIL multipath {W2}: no multipath map")),
+            "{text}"
+        );
+        assert!(
+            text.contains("FAIL mount /mnt/b: mounted from /dev/sdz"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -122,15 +122,33 @@ impl Worksheet {
                 fill(&mut have.controller_b, from.controller_b);
             }
         }
-        let v = &a.volume;
-        let wwid = match &v.wwid {
-            Some(Wwid::Id(id)) => Some(id.clone()),
-            _ => None,
-        };
-        let filesystem = v.filesystem.as_ref().map(ToString::to_string);
-        let mount_point = v.mount_point.as_ref().map(ToString::to_string);
-        if wwid.is_some() || filesystem.is_some() || mount_point.is_some() {
-            let rec = self.volume.get_or_insert_with(VolumeRecord::default);
+        // Each volume: its record found by WWID, else by mount point, else a new one.
+        for v in a.volume_list() {
+            let wwid = match &v.wwid {
+                Some(Wwid::Id(id)) => Some(id.to_ascii_lowercase()),
+                _ => None,
+            };
+            let name = v.name.as_ref().map(ToString::to_string);
+            let filesystem = v.filesystem.as_ref().map(ToString::to_string);
+            let mount_point = v.mount_point.as_ref().map(ToString::to_string);
+            if wwid.is_none() && filesystem.is_none() && mount_point.is_none() {
+                continue;
+            }
+            let found = self
+                .volumes
+                .iter()
+                .position(|r| wwid.is_some() && r.wwid == wwid)
+                .or_else(|| {
+                    self.volumes
+                        .iter()
+                        .position(|r| mount_point.is_some() && r.mount_point == mount_point)
+                });
+            let k = found.unwrap_or_else(|| {
+                self.volumes.push(VolumeRecord::default());
+                self.volumes.len() - 1
+            });
+            let rec = &mut self.volumes[k];
+            fill(&mut rec.name, name);
             fill(&mut rec.wwid, wwid);
             fill(&mut rec.filesystem, filesystem);
             fill(&mut rec.mount_point, mount_point);
@@ -180,7 +198,7 @@ mod tests {
         let (_, addr) = &a.known_ports()[0];
         assert_eq!(sheet.subnets[0].host_port, Some(addr.addr().to_string()));
         assert_eq!(
-            sheet.volume.as_ref().and_then(|v| v.mount_point.clone()),
+            sheet.volumes.first().and_then(|v| v.mount_point.clone()),
             a.volume.mount_point.as_ref().map(ToString::to_string)
         );
     }

@@ -14,7 +14,7 @@
 //!   characters and Markdown or PDF syntax are the renderers' business.
 //! - Column weights and [`Table::dense`] are layout hints for paper; Markdown ignores them.
 
-use super::{SubnetRecord, Worksheet};
+use super::{SubnetRecord, VolumeRecord, Worksheet};
 
 /// The worksheet's title.
 pub const TITLE: &str = "iSER configuration worksheet";
@@ -303,7 +303,7 @@ fn subnet(w: &Worksheet, i: usize) -> Section {
 
 /// What the wizard learned beyond the vendor's form.
 fn learned(w: &Worksheet) -> Vec<Section> {
-    vec![
+    let mut out = vec![
         items_section(
             Part::Learned,
             "Host",
@@ -316,7 +316,9 @@ fn learned(w: &Worksheet) -> Vec<Section> {
         ports(w),
         subnet_manager(w),
         sessions(w),
-        volume(w),
+    ];
+    out.extend(volumes(w));
+    out.extend([
         verification(w),
         steps(w),
         Section {
@@ -327,7 +329,8 @@ fn learned(w: &Worksheet) -> Vec<Section> {
                 items: w.notes.iter().map(|n| Cell::text(n.as_str())).collect(),
             }),
         },
-    ]
+    ]);
+    out
 }
 
 fn ports(w: &Worksheet) -> Section {
@@ -404,27 +407,49 @@ fn sessions(w: &Worksheet) -> Section {
     section(Part::Learned, "Sessions", columns, rows)
 }
 
-fn volume(w: &Worksheet) -> Section {
-    let v = w.volume.clone().unwrap_or_default();
+/// One "Volume" section per volume (one blank section before any is known); with several,
+/// each starts with its name (or its place in the list).
+fn volumes(w: &Worksheet) -> Vec<Section> {
+    if w.volumes.is_empty() {
+        return vec![volume(&VolumeRecord::default(), None)];
+    }
+    let several = w.volumes.len() > 1;
+    w.volumes
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let name = several.then(|| {
+                v.name
+                    .clone()
+                    .unwrap_or_else(|| format!("volume {} of {}", i + 1, w.volumes.len()))
+            });
+            volume(v, name)
+        })
+        .collect()
+}
+
+fn volume(v: &VolumeRecord, name: Option<String>) -> Section {
     let paths = v
         .paths
         .iter()
         .map(|(device, state)| format!("{device} {state}"));
-    items_section(
-        Part::Learned,
-        "Volume",
-        vec![
-            ("WWID", Cell::value(&v.wwid).mono()),
-            ("Vendor/product", Cell::value(&v.vendor_product)),
-            ("Size", Cell::value(&v.size)),
-            ("Multipath paths", Cell::list(paths)),
-            ("Partition", Cell::value(&v.partition)),
-            ("Filesystem", Cell::value(&v.filesystem)),
-            ("Filesystem UUID", Cell::value(&v.uuid).mono()),
-            ("Mount point", Cell::value(&v.mount_point)),
-            ("fstab line", Cell::value(&v.fstab_line).mono()),
-        ],
-    )
+    let name = name.or_else(|| v.name.clone());
+    let mut items = Vec::new();
+    if name.is_some() {
+        items.push(("Name", Cell::value(&name)));
+    }
+    items.extend([
+        ("WWID", Cell::value(&v.wwid).mono()),
+        ("Vendor/product", Cell::value(&v.vendor_product)),
+        ("Size", Cell::value(&v.size)),
+        ("Multipath paths", Cell::list(paths)),
+        ("Partition", Cell::value(&v.partition)),
+        ("Filesystem", Cell::value(&v.filesystem)),
+        ("Filesystem UUID", Cell::value(&v.uuid).mono()),
+        ("Mount point", Cell::value(&v.mount_point)),
+        ("fstab line", Cell::value(&v.fstab_line).mono()),
+    ]);
+    items_section(Part::Learned, "Volume", items)
 }
 
 fn verification(w: &Worksheet) -> Section {
@@ -502,6 +527,49 @@ mod tests {
     }
 
     /// The row of `heading` with a cell reading exactly `label`.
+    #[test]
+    fn every_volume_has_its_section_named_when_there_are_several() {
+        let mut w = full();
+        let one = w.volumes[0].clone();
+        let sections = content(&w);
+        let vols: Vec<&Section> = sections.iter().filter(|s| s.heading == "Volume").collect();
+        assert_eq!(vols.len(), 1);
+        let Body::Table(t) = &vols[0].body else {
+            panic!("a table")
+        };
+        assert!(
+            !t.rows.iter().any(|r| r[0].values == ["Name"]),
+            "one volume: no name row"
+        );
+        w.volumes.push(VolumeRecord {
+            name: Some("logs".into()),
+            mount_point: Some("/srv/logs".into()),
+            ..one
+        });
+        let sections = content(&w);
+        let vols: Vec<&Section> = sections.iter().filter(|s| s.heading == "Volume").collect();
+        assert_eq!(vols.len(), 2);
+        let names: Vec<Vec<String>> = vols
+            .iter()
+            .map(|s| {
+                let Body::Table(t) = &s.body else {
+                    panic!("a table")
+                };
+                assert_eq!(t.rows[0][0].values, ["Name"]);
+                t.rows[0][1].values.clone()
+            })
+            .collect();
+        assert_eq!(
+            names,
+            [vec!["volume 1 of 2".to_string()], vec!["logs".into()]]
+        );
+        // And both render in Markdown (the PDF: pdf.rs's tests).
+        let md = crate::worksheets::markdown::render(&w);
+        assert_eq!(md.matches("### Volume").count(), 2, "{md}");
+        assert!(md.contains("| Name | logs |"), "{md}");
+        assert!(md.contains("/srv/logs"), "{md}");
+    }
+
     fn row<'a>(sections: &'a [Section], heading: &str, label: &str) -> &'a [Cell] {
         table(sections, heading)
             .rows

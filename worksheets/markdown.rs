@@ -137,13 +137,13 @@ mod tests {
     fn lists_of_values_are_comma_separated_and_empty_notes_are_left_out() {
         let mut w = Worksheet::default();
         assert!(!render(&w).contains("### Notes"));
-        w.volume = Some(VolumeRecord {
+        w.volumes = vec![VolumeRecord {
             paths: vec![
                 ("sdb".into(), "active ready running".into()),
                 ("sd|c".into(), "failed".into()),
             ],
             ..Default::default()
-        });
+        }];
         w.note("first");
         let text = render(&w);
         assert!(

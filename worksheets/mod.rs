@@ -34,8 +34,10 @@ pub struct Worksheet {
     pub subnet_manager: Option<SubnetManagerRecord>,
     /// iSCSI sessions.
     pub sessions: Vec<SessionRecord>,
-    /// The volume.
-    pub volume: Option<VolumeRecord>,
+    /// The volumes, in the order of the answers (an earlier version's `volume`, one
+    /// object or null, reads as a list of one or none).
+    #[serde(alias = "volume", deserialize_with = "volume_list")]
+    pub volumes: Vec<VolumeRecord>,
     /// The verification result.
     pub verification: Option<VerificationRecord>,
     /// When each step completed.
@@ -141,10 +143,43 @@ pub struct SessionRecord {
     pub state: String,
 }
 
-/// The volume.
+/// `volumes` as a list, or an earlier version's `volume` (an object or null).
+fn volume_list<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<VolumeRecord>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        Many(Vec<VolumeRecord>),
+        One(Option<Box<VolumeRecord>>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::Many(v) => v,
+        OneOrMany::One(v) => v.into_iter().map(|b| *b).collect(),
+    })
+}
+
+/// The record of the volume of `wwid`, made (at the end) when there is none. A record the
+/// answers made before the WWID was known (an "auto" volume) is taken for it, the first one
+/// without a WWID.
+pub fn volume_record_mut<'w>(sheet: &'w mut Worksheet, wwid: &str) -> &'w mut VolumeRecord {
+    let list = &mut sheet.volumes;
+    let k = list
+        .iter()
+        .position(|v| v.wwid.as_deref() == Some(wwid))
+        .or_else(|| list.iter().position(|v| v.wwid.is_none()))
+        .unwrap_or_else(|| {
+            list.push(VolumeRecord::default());
+            list.len() - 1
+        });
+    &mut list[k]
+}
+
+/// One volume.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct VolumeRecord {
+    /// The volume's name in the answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Multipath WWID.
     pub wwid: Option<String>,
     /// Vendor/product.

@@ -954,21 +954,23 @@ mod tests {
                 s.state.clone(),
             ]);
         }
-        let vol = w.volume.clone().unwrap_or_default();
-        for o in [
-            &vol.wwid,
-            &vol.vendor_product,
-            &vol.size,
-            &vol.partition,
-            &vol.filesystem,
-            &vol.uuid,
-            &vol.mount_point,
-            &vol.fstab_line,
-        ] {
-            v.extend(o.clone());
-        }
-        for (d, s) in &vol.paths {
-            v.push(format!("{d} {s}"));
+        for vol in &w.volumes {
+            v.extend(vol.name.clone());
+            for o in [
+                &vol.wwid,
+                &vol.vendor_product,
+                &vol.size,
+                &vol.partition,
+                &vol.filesystem,
+                &vol.uuid,
+                &vol.mount_point,
+                &vol.fstab_line,
+            ] {
+                v.extend(o.clone());
+            }
+            for (d, s) in &vol.paths {
+                v.push(format!("{d} {s}"));
+            }
         }
         let r = w.verification.clone().unwrap_or_default();
         v.push(r.bytes.to_string());
@@ -1043,6 +1045,28 @@ mod tests {
         // A table that spills over repeats its header under a "continued" heading.
         assert!(text.contains("Sessions (continued)"), "{text}");
         assert!(text.matches("iface Portal Transport State").count() >= 2);
+    }
+
+    #[test]
+    fn every_volume_of_several_reads_back() {
+        let mut w = full();
+        let second = VolumeRecord {
+            name: Some("logs".into()),
+            wwid: Some("3600a098000af3c2a00000b4d5f3e1d99".into()),
+            mount_point: Some("/srv/logs".into()),
+            paths: vec![("sdc".into(), "active ready running".into())],
+            ..w.volumes[0].clone()
+        };
+        w.volumes.push(second);
+        let Some(text) = pdftotext(&render(&w, Paper::A4)) else {
+            return;
+        };
+        let flat = squeeze(&text);
+        for v in values(&w) {
+            assert!(flat.contains(&squeeze(&v)), "{v:?} missing from:\n{text}");
+        }
+        assert!(flat.contains("Namelogs"), "{text}");
+        assert!(flat.contains("Namevolume1of2"), "{text}");
     }
 
     #[test]

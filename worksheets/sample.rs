@@ -86,7 +86,7 @@ pub fn full() -> Worksheet {
                 state: "FREE".into(),
             },
         ],
-        volume: Some(VolumeRecord {
+        volumes: vec![VolumeRecord {
             wwid: Some("3600a098000af3c2a00000b4d5f3e1d7c".into()),
             vendor_product: Some("NETAPP,INF-01-00".into()),
             size: Some("1.5 TiB".into()),
@@ -103,7 +103,8 @@ pub fn full() -> Worksheet {
                  defaults,_netdev,nofail,x-systemd.requires=multipathd.service 0 0"
                     .into(),
             ),
-        }),
+            ..Default::default()
+        }],
         verification: Some(VerificationRecord {
             bytes: 1_073_741_824,
             result: "passed".into(),

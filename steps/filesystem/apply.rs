@@ -87,14 +87,17 @@ pub fn fstab_line(want: &Wanted, uuid: &str) -> Result<String, StepError> {
     .map_err(StepError::Failed)
 }
 
-/// The plan's actions for `layout`, in the order they run.
+/// The plan's actions for `layout`, in the order they run. `fstab` is /etc/fstab as the
+/// plan leaves it so far (another volume's line may be planned already); a planned line
+/// updates it.
 pub fn push_actions(
     plan: &mut Plan,
     want: &Wanted,
     layout: &Layout,
     uuid: &str,
-    fstab: Option<&str>,
+    fstab: &mut Option<String>,
 ) -> Result<(), StepError> {
+    let v = want.volume;
     let map = layout.map.as_str();
     let fstype = want.fstype.as_str();
     let mount_point = want.mount_point.as_str();
@@ -130,9 +133,10 @@ pub fn push_actions(
             ]),
             "GPT label with one aligned partition",
         ));
-        plan.push(Task::FindPartition.action(format!(
-            "find the new partition of {map} through lsblk (its name differs by distro)"
-        )));
+        plan.push(Task::FindPartition.action(
+            v,
+            format!("find the new partition of {map} through lsblk (its name differs by distro)"),
+        ));
     }
     if layout.mkfs {
         match &layout.target {
@@ -140,10 +144,13 @@ pub fn push_actions(
                 mkfs_cmd(fstype, uuid, dev),
                 "make the filesystem with a UUID chosen now, so fstab can name it",
             )),
-            _ => plan.push(Task::Mkfs.action(format!(
-                "{} on the new partition",
-                mkfs_cmd(fstype, uuid, "<partition>")
-            ))),
+            _ => plan.push(Task::Mkfs.action(
+                v,
+                format!(
+                    "{} on the new partition",
+                    mkfs_cmd(fstype, uuid, "<partition>")
+                ),
+            )),
         };
     }
     if !layout.mount_point_exists {
@@ -159,10 +166,13 @@ pub fn push_actions(
                 mount_cmd(fstype, dev, mount_point),
                 "mount the volume",
             )),
-            _ => plan.push(Task::Mount.action(format!(
-                "{} (the new partition)",
-                mount_cmd(fstype, "<partition>", mount_point)
-            ))),
+            _ => plan.push(Task::Mount.action(
+                v,
+                format!(
+                    "{} (the new partition)",
+                    mount_cmd(fstype, "<partition>", mount_point)
+                ),
+            )),
         };
     }
     Ok(())
@@ -174,13 +184,13 @@ fn plan_fstab(
     plan: &mut Plan,
     want: &Wanted,
     uuid: &str,
-    fstab: Option<&str>,
+    fstab: &mut Option<String>,
 ) -> Result<(), StepError> {
     let line = fstab_line(want, uuid)?;
     if !want.fstab {
         return Ok(());
     }
-    let current = fstab.unwrap_or_default();
+    let current = fstab.as_deref().unwrap_or_default();
     match fstab_entry(current, want.mount_point.as_str()) {
         Some((spec, _, opts)) if spec == format!("UUID={uuid}") => {
             if !opts.split(',').any(|o| o == "_netdev") {
@@ -206,11 +216,12 @@ fn plan_fstab(
             new.push_str(&line);
             plan.push(Action::write(
                 "/etc/fstab",
-                fstab.map(str::to_string),
-                new,
+                fstab.clone(),
+                new.clone(),
                 0o644,
                 "mount at boot, after the network (_netdev), without blocking boot (nofail)",
             ));
+            *fstab = Some(new);
         }
     }
     Ok(())
@@ -232,7 +243,8 @@ pub fn run_checked(cx: &Ctx<'_>, cmd: &Cmd) -> Result<(), StepError> {
 /// and accept a name only when two looks, a settle apart, agree and the node exists.
 /// The node found is recorded at once, so a run stopped after it resumes on its own
 /// partition instead of refusing it as foreign data.
-pub fn find_partition(cx: &mut Ctx<'_>, map: &str) -> Result<String, StepError> {
+/// `volume`: which volume of the answers' list the map is (where the node is recorded).
+pub fn find_partition(cx: &mut Ctx<'_>, map: &str, volume: usize) -> Result<String, StepError> {
     let start = Instant::now();
     let mut kpartx_tried = false;
     let mut last: Option<String> = None;
@@ -278,7 +290,7 @@ pub fn find_partition(cx: &mut Ctx<'_>, map: &str) -> Result<String, StepError> 
              30 s; check `multipath -ll` and `kpartx -l {map}`"
         )));
     };
-    cx.facts.volume.partition = Some(p.clone());
+    cx.facts.volume_of_mut(cx.ask.answers(), volume).partition = Some(p.clone());
     Ok(p)
 }
 
@@ -289,7 +301,7 @@ pub fn mkfs_on_partition(
     want: &Wanted,
     uuid: &str,
 ) -> Result<(), StepError> {
-    let part = find_partition(cx, map)?;
+    let part = find_partition(cx, map, want.volume)?;
     // The new partition may start where an old filesystem did: never let mkfs meet a
     // signature it would ask about (it reads EOF and stops) or overwrite.
     if let Some(sig) = signature(cx, &part)? {
@@ -313,13 +325,15 @@ pub fn mkfs_on_partition(
     cx.progress.message(&format!("{cmd}"));
     run_checked(cx, &cmd)?;
     // Recorded at once, like the partition: a resumed run knows this filesystem as its own.
-    cx.facts.volume.fs_uuid = Some(uuid.to_string());
+    cx.facts
+        .volume_of_mut(cx.ask.answers(), want.volume)
+        .fs_uuid = Some(uuid.to_string());
     Ok(())
 }
 
 /// Mount the new partition, resolving its node again (its name may have changed).
 pub fn mount_partition(cx: &mut Ctx<'_>, map: &str, want: &Wanted) -> Result<(), StepError> {
-    let part = find_partition(cx, map)?;
+    let part = find_partition(cx, map, want.volume)?;
     run_checked(
         cx,
         &mount_cmd(want.fstype.as_str(), &part, want.mount_point.as_str()),

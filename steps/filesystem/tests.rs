@@ -34,6 +34,7 @@ fn want() -> Wanted {
         mount_point: "/mnt/ext4".parse().unwrap(),
         fstab: true,
         wwid: Some("36001405aa".into()),
+        volume: 0,
         force: false,
     }
 }
@@ -461,7 +462,10 @@ mod loopdev {
             dry_run: false,
             force_format: force,
         };
-        facts.volume.map_device = Some(dev.to_string());
+        if facts.volumes.is_empty() {
+            facts.volumes.push(Default::default());
+        }
+        facts.volumes[0].map_device = Some(dev.to_string());
         let mut cx = Ctx {
             host,
             ask: &mut ask,
@@ -491,7 +495,7 @@ mod loopdev {
         lo.mounts.push(mp.clone());
         let text = plan.render();
         assert!(text.contains("mkpart iser-data ext4 2048s"), "{text}");
-        let part = facts.volume.partition.clone().unwrap();
+        let part = facts.volumes[0].partition.clone().unwrap();
         assert_eq!(part, format!("{}p1", lo.dev));
         // Aligned: 1 MiB on a loop device (no optimal_io_size), never sector 34.
         let start = std::fs::read_to_string(format!(
@@ -501,7 +505,7 @@ mod loopdev {
         .unwrap();
         assert_eq!(start.trim(), "2048");
         let fstab = std::fs::read_to_string(host.etc.path("/etc/fstab")).unwrap();
-        let uuid = facts.volume.fs_uuid.clone().unwrap();
+        let uuid = facts.volumes[0].fs_uuid.clone().unwrap();
         assert_eq!(
             fstab,
             format!(
@@ -579,7 +583,7 @@ mod loopdev {
         let plan = run_step(&host, &lo.dev, &mp, true, &mut facts).unwrap();
         lo.mounts.push(mp.clone());
         assert!(plan.render().contains(&format!("wipefs -a {}", lo.dev)));
-        assert!(facts.volume.fs_uuid.is_some());
+        assert!(facts.volumes[0].fs_uuid.is_some());
     }
 }
 
@@ -657,7 +661,7 @@ mod bare {
         );
         assert!(text.contains("refuse (exit 3)"), "{text}");
         assert_eq!(run.facts, Facts::default(), "a plan records nothing");
-        assert!(run.sheet.volume.is_none(), "a plan records nothing");
+        assert!(run.sheet.volumes.is_empty(), "a plan records nothing");
     }
 
     #[test]
@@ -702,7 +706,97 @@ mod bare {
     fn task_ids_round_trip() {
         for t in Task::ALL {
             assert_eq!(Task::from_id(t.id()), Some(t));
+            assert_eq!(Task::parse(&t.id_for(0)), Some((t, 0)));
+            assert_eq!(Task::parse(&t.id_for(3)), Some((t, 3)));
         }
         assert_eq!(Task::from_id("format"), None);
+        assert_eq!(Task::parse("mkfs@x"), None);
+        assert_eq!(Task::parse("format@1"), None);
+    }
+
+    #[test]
+    fn a_mount_point_inside_another_volumes_is_refused() {
+        let h = FakeHost::new().only_programs(&["lsblk", "blkid"]);
+        let mut run = Run::new(
+            serde_json::json!({"volumes": [
+                {"wwid": "36001405aa", "partition": true, "filesystem": "ext4",
+                 "mount_point": "/srv/db", "fstab": true},
+                {"wwid": "36001405bb", "partition": true, "filesystem": "ext4",
+                 "mount_point": "/srv/db/logs", "fstab": true}
+            ]}),
+            Facts::default(),
+        );
+        run.options.dry_run = true;
+        let e = step()
+            .plan(&mut run.cx(&ReadOnly(&h)))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(
+                "volumes[1].mount_point: /srv/db/logs is, holds or lies inside /srv/db \
+                 (volumes[0].mount_point): give each volume a directory of its own"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn each_volume_gets_its_own_actions_and_fstab_line_in_one_plan() {
+        let h = FakeHost::new().only_programs(&["lsblk", "blkid"]);
+        h.put_file("/etc/fstab", "UUID=u1 / ext4 defaults 0 1\n");
+        let mut run = Run::new(
+            serde_json::json!({"volumes": [
+                {"name": "db", "wwid": "36001405aa", "partition": false,
+                 "filesystem": "xfs", "mount_point": "/srv/db", "fstab": true},
+                {"name": "logs", "wwid": "36001405bb", "partition": true,
+                 "filesystem": "ext4", "mount_point": "/srv/logs", "fstab": true}
+            ]}),
+            Facts::default(),
+        );
+        run.options.dry_run = true;
+        let ro = ReadOnly(&h);
+        let plan = step().plan(&mut run.cx(&ro)).unwrap();
+        h.finish();
+        let s = summary(&plan);
+        assert_eq!(s[0], "task safety-checks");
+        let second = s.iter().position(|a| a == "task safety-checks@1").unwrap();
+        assert_eq!(
+            s[second..],
+            [
+                "task safety-checks@1".to_string(),
+                "parted -s '<multipath map of volume logs>' unit s mklabel gpt mkpart \
+                 iser-data ext4 '<first sector, on the alignment>' \
+                 '<last sector, before the backup GPT, on the alignment>'"
+                    .into(),
+                "task find-partition@1".into(),
+                "task mkfs@1".into(),
+                "mkdir -p /srv/logs".into(),
+                "write /etc/fstab".into(),
+                "task mount@1".into(),
+            ]
+        );
+        // The second fstab write starts from the first one's result: both lines end up there.
+        let writes: Vec<(Option<String>, String)> = plan
+            .actions
+            .iter()
+            .filter_map(|a| match a {
+                crate::steps::Action::Write { old, new, .. } => Some((old.clone(), new.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(writes.len(), 2);
+        assert_eq!(writes[1].0.as_ref(), Some(&writes[0].1));
+        assert!(writes[1].1.contains(" /srv/db xfs "), "{}", writes[1].1);
+        assert!(writes[1].1.contains(" /srv/logs ext4 "), "{}", writes[1].1);
+        // Two volumes, two filesystem UUIDs.
+        let uuids: Vec<&str> = writes[1]
+            .1
+            .lines()
+            .filter_map(|l| l.strip_prefix("UUID="))
+            .filter_map(|l| l.split_whitespace().next())
+            .filter(|u| *u != "u1")
+            .collect();
+        assert_eq!(uuids.len(), 2);
+        assert_ne!(uuids[0], uuids[1]);
     }
 }

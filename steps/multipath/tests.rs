@@ -385,11 +385,11 @@ fn a_fresh_debian_host_adds_every_lun_of_the_target_and_waits_for_the_map() {
     h.finish();
 
     assert!(!h.path(CONF).exists(), "Debian needs no multipath.conf");
-    let v = &run.facts.volume;
+    let v = &run.facts.volumes[0];
     assert_eq!(v.wwid.as_deref(), Some(W0));
     assert_eq!(v.map_device.as_deref(), Some(&*format!("/dev/mapper/{W0}")));
     assert_eq!(v.size_bytes, Some(512 << 20));
-    let rec = run.sheet.volume.as_ref().unwrap();
+    let rec = &run.sheet.volumes[0];
     assert_eq!(rec.vendor_product.as_deref(), Some("LIO-ORG,FILEIO"));
     assert_eq!(rec.size.as_deref(), Some("512M"));
     assert_eq!(
@@ -565,10 +565,10 @@ fn rhel_with_its_own_multipath_conf_keeps_it_and_only_adds_the_targets_wwids() {
     assert_eq!(std::fs::read_to_string(h.path(CONF)).unwrap(), own);
     assert!(!state.path().join("backups").exists(), "no file was edited");
     assert_eq!(
-        run.facts.volume.map_device.as_deref(),
+        run.facts.volumes[0].map_device.as_deref(),
         Some("/dev/mapper/mpatha")
     );
-    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W0));
+    assert_eq!(run.facts.volumes[0].wwid.as_deref(), Some(W0));
 }
 
 #[test]
@@ -590,7 +590,7 @@ fn a_rerun_plans_nothing_and_does_not_rebuild_the_initramfs() {
     step.verify(&mut run.cx(&h)).unwrap();
     h.finish();
     assert!(h.changes().is_empty());
-    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W0));
+    assert_eq!(run.facts.volumes[0].wwid.as_deref(), Some(W0));
 }
 
 #[test]
@@ -625,8 +625,8 @@ fn auto_picks_the_one_map_without_data() {
     assert!(plan.is_empty());
     step.verify(&mut run.cx(&h)).unwrap();
     h.finish();
-    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W1));
-    assert_eq!(run.facts.volume.size_bytes, Some(256 << 20));
+    assert_eq!(run.facts.volumes[0].wwid.as_deref(), Some(W1));
+    assert_eq!(run.facts.volumes[0].size_bytes, Some(256 << 20));
 }
 
 #[test]
@@ -647,7 +647,7 @@ fn auto_with_two_empty_maps_lists_both_and_stops() {
     assert!(e.contains(&format!("{W0} (512M, LIO-ORG,FILEIO)")), "{e}");
     assert!(e.contains(&format!("{W1} (256M, LIO-ORG,FILEIO)")), "{e}");
     assert!(e.contains("Set volume.wwid"), "{e}");
-    assert!(run.facts.volume.wwid.is_none());
+    assert!(run.facts.attached_volumes().is_empty());
 }
 
 #[test]
@@ -683,7 +683,10 @@ fn auto_where_the_only_map_carries_data_says_so() {
 fn auto_keeps_the_map_an_earlier_run_chose_though_it_now_carries_data() {
     let h = FakeHost::new();
     let mut run = Run::multipath(Distro::Debian, "auto", false, 1);
-    run.facts.volume.wwid = Some(W0.into());
+    run.facts.volumes.push(VolumeFact {
+        wwid: Some(W0.into()),
+        ..Default::default()
+    });
     let mut step = quick();
     service(&h, "enabled", "active");
     h.allow(
@@ -694,7 +697,7 @@ fn auto_keeps_the_map_an_earlier_run_chose_though_it_now_carries_data() {
     assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
     step.verify(&mut run.cx(&h)).unwrap();
     h.finish();
-    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W0));
+    assert_eq!(run.facts.volumes[0].wwid.as_deref(), Some(W0));
 }
 
 #[test]
@@ -708,7 +711,7 @@ fn a_given_wwid_that_carries_data_is_recorded_not_refused() {
     assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
     step.verify(&mut run.cx(&h)).unwrap();
     h.finish();
-    assert_eq!(run.facts.volume.wwid.as_deref(), Some(W0));
+    assert_eq!(run.facts.volumes[0].wwid.as_deref(), Some(W0));
     let data = &run.facts.multipath.data;
     assert_eq!(data[0], "carries a gpt partition table", "{data:?}");
 }
@@ -771,7 +774,7 @@ fn four_sessions_but_three_paths_fail_naming_the_missing_session() {
         "{e}"
     );
     assert!(
-        run.facts.volume.wwid.is_none(),
+        run.facts.attached_volumes().is_empty(),
         "nothing recorded on failure"
     );
 }
@@ -781,7 +784,7 @@ fn the_wait_polls_until_the_map_appears() {
     let h = FakeHost::new();
     let mut run = Run::multipath(Distro::Debian, W0, false, 2);
     let mut step = quick();
-    step.wanted = Some(Wanted::Wwid(W0.into()));
+    step.wanted = Some(vec![Wanted::Wwid(W0.into())]);
     for _ in 0..3 {
         h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
     }
@@ -816,7 +819,7 @@ fn the_wait_gives_up_within_its_bound_and_verify_names_what_is_missing() {
         },
         ..Default::default()
     };
-    step.wanted = Some(Wanted::Auto);
+    step.wanted = Some(vec![Wanted::Auto]);
     step.expected = (0..8).map(disk).collect();
     h.allow(&["multipath", "-ll"], CmdOutput::ok(""));
     let start = Instant::now();
@@ -885,15 +888,15 @@ fn a_path_missing_from_an_existing_map_is_reloaded_not_listed_again() {
 }
 
 #[test]
-fn choosing_another_volume_drops_what_was_recorded_about_the_old_one() {
+fn choosing_another_volume_records_it_apart_from_the_old_one() {
     let h = FakeHost::new();
     let mut run = Run::multipath(Distro::Debian, W0, false, 2);
-    run.facts.volume = VolumeFact {
+    run.facts.volumes = vec![VolumeFact {
         wwid: Some(W1.into()),
         partition: Some(format!("/dev/mapper/{W1}-part1")),
         fs_uuid: Some("170b7b73-5af6-4160-bff9-8e3913308e30".into()),
         ..Default::default()
-    };
+    }];
     let mut step = quick();
     service(&h, "enabled", "active");
     h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
@@ -901,10 +904,16 @@ fn choosing_another_volume_drops_what_was_recorded_about_the_old_one() {
     assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
     step.verify(&mut run.cx(&h)).unwrap();
     h.finish();
-    let v = &run.facts.volume;
-    assert_eq!(v.wwid.as_deref(), Some(W0));
+    let v = run
+        .facts
+        .volumes
+        .iter()
+        .find(|v| v.wwid.as_deref() == Some(W0))
+        .unwrap();
     assert_eq!(v.partition, None);
     assert_eq!(v.fs_uuid, None);
+    // The other volume stays recorded (and attached): only `detach` removes one.
+    assert_eq!(run.facts.attached_volumes().len(), 2);
 }
 
 // ---- a dry run on a bare host ----
@@ -942,7 +951,7 @@ fn a_bare_host_dry_run_plans_from_the_answers_with_the_wwid_as_a_placeholder() {
     assert!(text.contains("update-initramfs -u"), "{text}");
     assert!(text.contains("the target's sessions"), "{text}");
     assert_eq!(run.facts.multipath, MultipathFact::default());
-    assert_eq!(run.facts.volume, VolumeFact::default());
+    assert!(run.facts.volumes.is_empty());
 }
 
 #[test]
@@ -1156,4 +1165,152 @@ fn a_dry_run_without_preflight_s_facts_reads_os_release() {
     run.options.dry_run = false;
     let e = err_text(quick().plan(&mut run.cx(&h)));
     assert!(e.contains("run the preflight step first"), "{e}");
+}
+
+// ---- several volumes ----
+
+/// Two volumes: `first` and `second` as their WWIDs (or "auto").
+fn two_volumes(first: &str, second: &str) -> Run {
+    let mut run = Run::multipath(Distro::Debian, "auto", false, 2);
+    run.ask = Asker::unattended(json!({
+        "multipath": {"rebuild_initramfs": false},
+        "volumes": [
+            {"name": "db", "wwid": first},
+            {"name": "logs", "wwid": second}
+        ]
+    }));
+    run
+}
+
+#[test]
+fn auto_beside_a_given_wwid_takes_the_other_map_and_each_volume_is_recorded() {
+    let h = FakeHost::new();
+    let mut run = two_volumes(W0, "auto");
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    // W0 carries data already: it is not a candidate for "auto", being another volume.
+    used_data(&h, W0);
+    empty_data(&h, W1);
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert!(plan.is_empty());
+    let text = plan.render();
+    assert!(text.contains(&format!("volume db: {W0} (512M")), "{text}");
+    assert!(text.contains(&format!("volume logs: {W1} (256M")), "{text}");
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    let f = &run.facts.volumes;
+    assert_eq!(f.len(), 2);
+    assert_eq!(
+        (f[0].name.as_deref(), f[0].wwid.as_deref(), f[0].auto),
+        (Some("db"), Some(W0), false)
+    );
+    assert_eq!(
+        (f[1].name.as_deref(), f[1].wwid.as_deref(), f[1].auto),
+        (Some("logs"), Some(W1), true)
+    );
+    assert_eq!(f[1].map_name.as_deref(), Some(W1));
+    assert_eq!(
+        f[1].paths
+            .iter()
+            .map(|p| p.dev.as_str())
+            .collect::<Vec<_>>(),
+        ["sdb", "sdd", "sdf", "sdh"]
+    );
+    assert!(f[1].paths.iter().all(|p| p.iface.is_some()));
+    let sheet: Vec<_> = run
+        .sheet
+        .volumes
+        .iter()
+        .map(|r| (r.name.clone().unwrap(), r.wwid.clone().unwrap()))
+        .collect();
+    assert_eq!(
+        sheet,
+        [
+            ("db".into(), W0.to_string()),
+            ("logs".into(), W1.to_string())
+        ]
+    );
+}
+
+#[test]
+fn auto_leaves_out_a_volume_an_earlier_run_attached() {
+    // The earlier run attached W1 (then "auto"); the answers now add W0's volume... by
+    // "auto", and list W1's by its WWID: "auto" can only be W0.
+    let h = FakeHost::new();
+    let mut run = two_volumes(W1, "auto");
+    run.facts.volumes.push(VolumeFact {
+        wwid: Some(W1.into()),
+        auto: true,
+        mount_point: Some("/mnt/a".into()),
+        ..Default::default()
+    });
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    empty_data(&h, W0);
+    empty_data(&h, W1);
+    step.plan(&mut run.cx(&h)).unwrap();
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    let f = &run.facts.volumes;
+    assert_eq!(f.len(), 2, "{f:#?}");
+    assert_eq!(f[0].wwid.as_deref(), Some(W1));
+    assert_eq!(f[0].mount_point.as_deref(), Some("/mnt/a"), "kept");
+    assert!(!f[0].auto, "now given by its WWID");
+    assert_eq!(f[1].wwid.as_deref(), Some(W0));
+    assert!(f[1].auto);
+}
+
+#[test]
+fn a_volume_whose_lun_is_missing_stops_naming_its_key() {
+    let h = FakeHost::new();
+    let mut run = two_volumes(W0, "3600140500000000000000000000000ff");
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    let e = err_text(step.plan(&mut run.cx(&h)));
+    assert!(
+        e.contains("has WWID 3600140500000000000000000000000ff (volumes[1].wwid)"),
+        "{e}"
+    );
+    assert!(run.facts.volumes.is_empty());
+}
+
+#[test]
+fn at_a_terminal_another_volume_may_be_added_after_the_first() {
+    use crate::steps::Ask;
+    let h = FakeHost::new();
+    let mut run = Run::multipath(Distro::Debian, "auto", false, 2);
+    // Typed: the first WWID, yes to another, its WWID, no to a third.
+    run.ask = Asker::scripted(json!({
+        "multipath": {"rebuild_initramfs": false},
+        "volume": {"wwid": W0},
+        "volumes": [{"wwid": W0}, {"wwid": W1}],
+        "add_volume": [true, false]
+    }));
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+    empty_data(&h, W0);
+    empty_data(&h, W1);
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    let text = plan.render();
+    assert!(text.contains(&format!("volume 1: {W0}")), "{text}");
+    assert!(text.contains(&format!("volume 2: {W1}")), "{text}");
+    step.verify(&mut run.cx(&h)).unwrap();
+    let a = run.ask.answers();
+    assert_eq!(a.volume_list().len(), 2);
+    assert_eq!(a.volume_key(1, "wwid"), "volumes[1].wwid");
+    assert_eq!(run.facts.attached_volumes().len(), 2);
+    // Enter at the question adds none.
+    let mut run = Run::multipath(Distro::Debian, "auto", false, 2);
+    run.ask = Asker::scripted(json!({
+        "multipath": {"rebuild_initramfs": false},
+        "volume": {"wwid": W0}
+    }));
+    let mut step = quick();
+    step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(run.ask.answers().volume_list().len(), 1);
+    h.finish();
 }

@@ -23,6 +23,8 @@
 //!
 //! Verify rescans, then requires exactly one LOGGED_IN iSER session per expected pair and
 //! no other session to the target, and records the sessions, their disks and the subnets.
+//! A volume's WWID with no disk yet (a LUN mapped after the login) gets a bounded wait with
+//! another rescan ([`rescan`]).
 //!
 //! The CHAP secret is read from the environment variable the answers name, passed to
 //! iscsiadm only as a masked [`Cmd::secret`](crate::steps::Cmd::secret), and never written
@@ -41,6 +43,7 @@ mod apply;
 pub(crate) mod decide;
 mod observe;
 mod record;
+mod rescan;
 mod want;
 
 use std::fmt;
@@ -291,6 +294,16 @@ impl Step for Sessions {
         let want = self.planned()?.want.clone();
         let iqn = self.iqn()?;
         let sessions = observe::sessions_after_rescan(cx, &iqn, self.disk_wait)?;
+        // A volume added to the answers since the login: its LUN may need another scan.
+        let expected = rescan::expected_wwids(cx);
+        let (sessions, missing) =
+            rescan::until_expected_luns(cx, &iqn, sessions, &expected, self.disk_wait)?;
+        for w in &missing {
+            cx.sheet.note(format!(
+                "no disk of LUN {w} (a volume's WWID) appeared through the sessions to {iqn} \
+                 after a rescan: is that volume mapped to this host on the array?"
+            ));
+        }
         let checked = decide::check(&want, &iqn, &sessions);
         for p in &checked.no_disk {
             cx.sheet.note(format!(

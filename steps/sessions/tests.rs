@@ -1010,3 +1010,143 @@ fn a_task_id_the_step_does_not_have_is_an_internal_error() {
     let msg = "prune".parse::<TaskId>().unwrap_err().to_string();
     assert!(msg.contains("no task \"prune\""), "{msg}");
 }
+
+// ---- a volume added later ----
+
+const OLD: &str = "36001405aaaaaaaaaaaaaaaaaaaaaaaa0";
+const NEW: &str = "36001405bbbbbbbbbbbbbbbbbbbbbbbb0";
+
+/// The answers with two volumes of these WWIDs.
+fn two_volumes() -> Value {
+    let mut a = answers();
+    a["volumes"] = json!([
+        {"wwid": OLD, "mount_point": "/mnt/a"},
+        {"wwid": NEW.to_ascii_uppercase(), "mount_point": "/mnt/b"}
+    ]);
+    a
+}
+
+/// What sysfs says of each disk: `sd?` of the old LUN, `sdw`-`sdz` of the new one.
+fn wwids_in_sysfs(h: &FakeHost, new_disks: &[&str]) {
+    for d in ["sda", "sdb", "sdc", "sdd", "sde", "sdf", "sdg", "sdh"] {
+        h.put_file(
+            &format!("/sys/block/{d}/device/wwid"),
+            &format!("naa.{}\n", &OLD[1..]),
+        );
+    }
+    for d in new_disks {
+        h.put_file(
+            &format!("/sys/block/{d}/device/wwid"),
+            &format!("naa.{}\n", &NEW[1..]),
+        );
+    }
+}
+
+#[test]
+fn a_lun_with_no_disk_yet_is_rescanned_for_until_it_appears() {
+    let h = FakeHost::new();
+    configured(&h, all_logged_in("iser"));
+    let mut run = Run::sessions(two_volumes());
+    let mut step = Sessions {
+        disk_wait: Duration::from_secs(10),
+        ..Sessions::default()
+    };
+    assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
+    wwids_in_sysfs(&h, &["sdw", "sdx", "sdy", "sdz"]);
+    // The first look: only the old LUN's disks; then a rescan, and the new LUN's disks.
+    verified(&h, all_logged_in("iser"));
+    h.expect(
+        &["iscsiadm", "-m", "session", "--rescan"],
+        CmdOutput::ok(""),
+    );
+    h.expect(
+        &["iscsiadm", "-m", "session", "-P", "3"],
+        all_logged_in("iser"),
+    );
+    h.allow(
+        &["iscsiadm", "-m", "session", "-P", "3"],
+        tree(&[
+            (
+                3,
+                A1,
+                "iface-vA",
+                "iser",
+                "LOGGED_IN",
+                &["sda", "sdb", "sdw"],
+            ),
+            (
+                4,
+                B1,
+                "iface-vA",
+                "iser",
+                "LOGGED_IN",
+                &["sdc", "sdd", "sdx"],
+            ),
+            (
+                5,
+                A2,
+                "iface-vB",
+                "iser",
+                "LOGGED_IN",
+                &["sde", "sdf", "sdy"],
+            ),
+            (
+                6,
+                B2,
+                "iface-vB",
+                "iser",
+                "LOGGED_IN",
+                &["sdg", "sdh", "sdz"],
+            ),
+        ]),
+    );
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    assert!(
+        run.facts.sessions.iter().all(|s| s.disks.len() == 3),
+        "{:?}",
+        run.facts.sessions
+    );
+    assert!(run.sheet.notes.is_empty(), "{:?}", run.sheet.notes);
+}
+
+#[test]
+fn a_lun_that_never_appears_is_named_and_left_to_the_multipath_step() {
+    let h = FakeHost::new();
+    configured(&h, all_logged_in("iser"));
+    let mut run = Run::sessions(two_volumes());
+    let mut step = Sessions {
+        disk_wait: Duration::from_millis(50),
+        ..Sessions::default()
+    };
+    assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
+    wwids_in_sysfs(&h, &[]);
+    verified(&h, all_logged_in("iser"));
+    h.expect(
+        &["iscsiadm", "-m", "session", "--rescan"],
+        CmdOutput::ok(""),
+    );
+    h.allow(
+        &["iscsiadm", "-m", "session", "-P", "3"],
+        all_logged_in("iser"),
+    );
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    assert_eq!(run.sheet.notes.len(), 1, "{:?}", run.sheet.notes);
+    assert!(run.sheet.notes[0].starts_with(&format!("no disk of LUN {NEW}")));
+}
+
+#[test]
+fn every_lun_present_means_no_second_rescan() {
+    let h = FakeHost::new();
+    configured(&h, all_logged_in("iser"));
+    let mut a = answers();
+    a["volume"] = json!({"wwid": OLD, "mount_point": "/mnt/a"});
+    let mut run = Run::sessions(a);
+    let mut step = quick();
+    assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
+    wwids_in_sysfs(&h, &[]);
+    verified(&h, all_logged_in("iser"));
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+}

@@ -101,12 +101,30 @@ fn explain_knows_every_key_as_the_validator_does() {
     }
 }
 
-/// The template with a CHAP section, so every key of the schema is present once.
+/// The template with a CHAP section and a volume name, so every key of the schema is present
+/// once, but for `volumes`, the list form of `volume` (see [`complete_for`]).
 fn complete() -> Value {
     let mut v: Value = serde_json::from_str(TEMPLATE).unwrap();
     v["target"]["chap"] = json!({"username": "db01", "password_env": SECRET_VAR});
+    v["volume"]["name"] = json!("data");
     v
 }
+
+/// The complete document in the form that has `key`: `volume` and `volumes` cannot be
+/// given together, so a key under `volumes` gets the volume moved into a list of one.
+fn complete_for(key: &str) -> Value {
+    let mut v = complete();
+    if key.starts_with("volumes") {
+        let one = v.as_object_mut().unwrap().remove("volume").unwrap();
+        v["volumes"] = json!([one]);
+    }
+    v
+}
+
+/// What the validator says when neither `volume` nor `volumes` is given.
+const NO_VOLUME: &str = "volume: is missing: add it (an object), or `volumes` (a list of \
+                         such objects) for several; `iser-wizard answers --template` shows \
+                         every key";
 
 fn env(k: &str) -> Option<String> {
     (k == SECRET_VAR).then(|| "s3cret".to_string())
@@ -128,22 +146,27 @@ fn parent_mut<'a>(v: &'a mut Value, path: &str) -> (&'a mut Value, String) {
 
 #[test]
 fn the_documented_required_keys_are_those_the_validator_requires() {
-    let full = complete();
-    assert_eq!(
-        validate(&full, &env),
-        vec![],
-        "the complete document validates"
-    );
+    for key in ["volume", "volumes"] {
+        assert_eq!(
+            validate(&complete_for(key), &env),
+            vec![],
+            "the complete document validates (with {key})"
+        );
+    }
     for (key, required) in iser_wizard::docs::keys()
         .into_iter()
         .map(|(p, f)| (p, f.required))
     {
-        let mut v = full.clone();
+        let mut v = complete_for(&key);
         let (parent, name) = parent_mut(&mut v, &key);
         parent.as_object_mut().unwrap().remove(&name);
         let problems: Vec<String> = validate(&v, &env).iter().map(|p| p.to_string()).collect();
         let path = key.replace("[]", "[0]");
-        if required {
+        if key == "volume" || key == "volumes" {
+            // Each is optional, but one of the two is needed.
+            assert!(!required, "{key} is documented as optional");
+            assert_eq!(problems, [NO_VOLUME], "{key}: one of volume and volumes");
+        } else if required {
             assert_eq!(
                 problems.first().map(String::as_str),
                 Some(
@@ -190,7 +213,7 @@ fn missing_words(key: &str) -> String {
 fn the_validator_knows_each_documented_key_by_name() {
     // A misspelt key is refused, naming the documented one: the validator knows it.
     for (key, _) in iser_wizard::docs::keys() {
-        let mut v = complete();
+        let mut v = complete_for(&key);
         let (parent, name) = parent_mut(&mut v, &key);
         let m = parent.as_object_mut().unwrap();
         let x = m.remove(&name).unwrap();
@@ -209,14 +232,29 @@ fn the_template_has_every_key_but_chaps_which_explain_shows() {
     let mut t: Value = serde_json::from_str(TEMPLATE).unwrap();
     let mut absent = Vec::new();
     for (key, _) in validator_keys() {
+        if key.starts_with("volumes") {
+            absent.push(key);
+            continue;
+        }
         let (parent, name) = parent_mut(&mut t, &key);
         if parent.get(&name).is_none() {
             absent.push(key);
         }
     }
     // CHAP validates only with its secret's variable set, so the template keeps it null
-    // and its example lives in the reference.
-    assert_eq!(absent, ["target.chap.username", "target.chap.password_env"]);
+    // and its example lives in the reference. The template gives one `volume`, without the
+    // optional name; `volumes`, its list form, cannot be given with it.
+    let (volumes, absent): (Vec<String>, Vec<String>) =
+        absent.into_iter().partition(|k| k.starts_with("volumes"));
+    assert_eq!(
+        absent,
+        [
+            "target.chap.username",
+            "target.chap.password_env",
+            "volume.name"
+        ]
+    );
+    assert_eq!(volumes.len(), 7, "{volumes:?}");
     let o = run(&["answers", "--explain", "target.chap"], None);
     let out = text(&o.stdout);
     assert!(

@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Inside the lab guest: build the fabric and the storage array the host will attach to.
 #
-# Usage: target-setup.sh [--data-lun]
+# Usage: target-setup.sh [--data-lun] [--luns N]
 #   --data-lun   LUN 0 already carries an ext4 file system holding /precious.txt (the
 #                "LUN carries data" case: the wizard must refuse to format it).
+#   --luns N     N LUNs (1 to 9; default 2, LUN 0 and LUN 1 as below), for the scenarios
+#                with several volumes; "--luns=N" is the same.
 #
 # Topology (everything in the initial network namespace, see "Routing" below):
 #   host port A  vA  <-veth->  tA  target, subnet A: 192.168.130.101/24, 192.168.130.102/24
@@ -13,27 +15,36 @@
 # wizard's) job, as on a real host.
 #
 # Target: LIO via configfs, IQN iqn.2002-09.com.lab:array, tpg 1, one iSER-enabled network
-# portal per target address, LUN 0 fileio 512M and LUN 1 fileio 256M, each with its own
-# vpd_unit_serial (LIO derives the NAA WWID from the first 25 hex digits of the serial, so the
-# serials differ in their first digit).
+# portal per target address, LUN 0 fileio 512M, LUN 1 fileio 256M and any further LUN 128M,
+# each with its own vpd_unit_serial (LIO derives the NAA WWID from the first 25 hex digits of
+# the serial, so the serials differ in their first digit: LUN i's starts with i+1).
 #
 # Writes /run/lab/target.env (facts for scenarios) and prints one line per phase timing.
 set -euo pipefail
 
 data_lun=0
-for a in "$@"; do
-	case $a in
-	--data-lun) data_lun=1 ;;
-	*) echo "target-setup: unknown argument: $a" >&2; exit 2 ;;
+luns=2
+while [ $# -gt 0 ]; do
+	case $1 in
+	--data-lun) data_lun=1; shift ;;
+	--luns) luns=${2:-}; shift 2 || { echo "target-setup: --luns wants a number" >&2; exit 2; } ;;
+	--luns=*) luns=${1#--luns=}; shift ;;
+	*) echo "target-setup: unknown argument: $1" >&2; exit 2 ;;
 	esac
 done
+[[ $luns =~ ^[1-9]$ ]] || { echo "target-setup: --luns wants 1 to 9, not '$luns'" >&2; exit 2; }
 
 iqn=iqn.2002-09.com.lab:array
 store=/var/lib/lab-target
-lun_sizes=(512M 256M)
-lun_serials=(1ab00000000000000000000000000000 2ab00000000000000000000000000000)
-# What multipath and udev will call the LUNs: "3" + NAA 6 + OUI 001405 + 25 serial digits.
-lun_wwids=(360014051ab0000000000000000000000 360014052ab0000000000000000000000)
+lun_sizes=()
+lun_serials=()
+lun_wwids=()
+for ((i = 0; i < luns; i++)); do
+	case $i in 0) lun_sizes+=(512M) ;; 1) lun_sizes+=(256M) ;; *) lun_sizes+=(128M) ;; esac
+	lun_serials+=("$((i + 1))ab00000000000000000000000000000")
+	# What multipath and udev will call the LUN: "3" + NAA 6 + OUI 001405 + 25 serial digits.
+	lun_wwids+=("36001405$((i + 1))ab0000000000000000000000")
+done
 portals_a=(192.168.130.101 192.168.130.102)
 portals_b=(192.168.131.101 192.168.131.102)
 
@@ -111,7 +122,7 @@ t_rxe=$(ts)
 mkdir -p "$store"
 cfg=/sys/kernel/config/target
 tpg=$cfg/iscsi/$iqn/tpgt_1
-for i in 0 1; do
+for ((i = 0; i < luns; i++)); do
 	img=$store/lun$i.img
 	rm -f "$img"
 	truncate -s "${lun_sizes[$i]}" "$img"
@@ -129,7 +140,7 @@ for i in 0 1; do
 	echo 1 >"$bs/enable"
 done
 mkdir -p "$tpg"
-for i in 0 1; do
+for ((i = 0; i < luns; i++)); do
 	mkdir -p "$tpg/lun/lun_$i"
 	ln -s "$cfg/core/fileio_$i/lun$i" "$tpg/lun/lun_$i/lab_lun$i"
 done
@@ -152,13 +163,13 @@ cat >/run/lab/target.env <<ENV
 LAB_TARGET_IQN=$iqn
 LAB_PORTALS_A="${portals_a[*]}"
 LAB_PORTALS_B="${portals_b[*]}"
-LAB_LUN0_WWID=${lun_wwids[0]}
-LAB_LUN1_WWID=${lun_wwids[1]}
-LAB_LUN0_SERIAL=${lun_serials[0]}
-LAB_LUN1_SERIAL=${lun_serials[1]}
+LAB_LUNS=$luns
 LAB_DATA_LUN=$data_lun
 LAB_LUN0_FILE=$store/lun0.img
 ENV
+for ((i = 0; i < luns; i++)); do
+	printf 'LAB_LUN%d_WWID=%s\nLAB_LUN%d_SERIAL=%s\n' "$i" "${lun_wwids[$i]}" "$i" "${lun_serials[$i]}"
+done >>/run/lab/target.env
 
 d() { awk "BEGIN{printf \"%.2f\", $2 - $1}"; }
 echo "target-setup.modules $(d "$t0" "$t_mod")"
