@@ -6,6 +6,7 @@
 //! facts and the worksheet. A step whose probe already matches returns an empty plan, so a
 //! second run changes nothing.
 
+pub mod array;
 pub mod blockio;
 pub mod facts;
 #[cfg(test)]
