@@ -292,6 +292,74 @@ pub struct Facts {
     /// while that is so (the multipath step clears it when it rebuilds).
     #[serde(rename = "extra", skip_serializing_if = "LegacyExtra::is_empty")]
     pub legacy_extra: LegacyExtra,
+    /// What the array step read back from the array (with an `array` section only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub array: Option<ArrayFact>,
+}
+
+/// The array as the array step verified it: the values the later steps use instead of
+/// answers (`target.iqn: "from-array"`, omitted portals, each volume's WWID) and the
+/// worksheet records.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ArrayFact {
+    /// The array's name.
+    pub name: String,
+    /// Controller firmware version.
+    pub firmware: String,
+    /// The controller URLs, as configured.
+    pub controllers: Vec<String>,
+    /// The target IQN from the array's iSCSI settings.
+    pub target_iqn: String,
+    /// The array's iSER ports (all of them, with link state and whether they are used).
+    pub ports: Vec<ArrayPortFact>,
+    /// The host's name on the array.
+    pub host_name: String,
+    /// Its host type index.
+    pub host_type_index: u32,
+    /// Its host type's name (`LnxDHALUA`).
+    pub host_type: String,
+    /// The mapped volumes.
+    pub volumes: Vec<ArrayVolumeFact>,
+}
+
+impl ArrayFact {
+    /// The portals sessions log in to: the ports that are up and in a host port's subnet.
+    pub fn portals(&self) -> Vec<&ArrayPortFact> {
+        self.ports.iter().filter(|p| p.used).collect()
+    }
+}
+
+/// One iSER port of the array.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ArrayPortFact {
+    /// `A` or `B`.
+    pub controller: String,
+    /// Host-side channel (port number on the controller).
+    pub channel: u32,
+    /// IPv4 address.
+    pub address: String,
+    /// Link state from the hardware inventory (`active`, `down`; empty when not listed).
+    pub link: String,
+    /// Up and in one of the host ports' subnets: a portal the sessions use.
+    pub used: bool,
+}
+
+/// One volume mapped to the host.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ArrayVolumeFact {
+    /// The array's volume name.
+    pub name: String,
+    /// Its WWN as the array gives it.
+    pub wwn: String,
+    /// The host's multipath WWID (`3` + lower-case WWN).
+    pub wwid: String,
+    /// The LUN it is mapped at.
+    pub lun: u32,
+    /// The mapping's reference (for `detach --unmap`).
+    pub lun_mapping_ref: String,
 }
 
 /// `volumes` as a list, or an earlier version's `volume` as a list of one; a record with

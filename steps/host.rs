@@ -279,6 +279,10 @@ pub trait Host: Send + Sync {
     fn interrupted(&self) -> bool {
         self.interrupt().is_set()
     }
+
+    /// Record work that is not a command (a call to the array's API) in the run's log, as a
+    /// line and indented detail. A host without a log keeps nothing.
+    fn log_entry(&self, _line: &str, _detail: &str) {}
 }
 
 /// Refuse a target path that is relative or holds `..`.
@@ -577,6 +581,10 @@ impl RealHost {
 const EXTRA_PATH: &str = "/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin";
 
 impl Host for RealHost {
+    fn log_entry(&self, line: &str, detail: &str) {
+        self.log.entry(line, detail);
+    }
+
     fn run(&self, cmd: &Cmd) -> Result<CmdOutput, HostError> {
         if self.interrupt.is_set() {
             return Err(HostError::Interrupted);

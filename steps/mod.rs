@@ -6,6 +6,7 @@
 //! facts and the worksheet. A step whose probe already matches returns an empty plan, so a
 //! second run changes nothing.
 
+pub mod array;
 pub mod blockio;
 pub mod facts;
 #[cfg(test)]
@@ -52,6 +53,8 @@ pub enum StepName {
     Network,
     /// iscsid.conf, services, initiator IQN, one iser iface per port.
     Iscsi,
+    /// The array side through its API: host, mappings, target facts (with `array` only).
+    Array,
     /// Discovery or manual nodes, login, verification.
     Sessions,
     /// multipath.conf, multipathd, initramfs, the map and its paths.
@@ -64,11 +67,12 @@ pub enum StepName {
 
 impl StepName {
     /// All steps in order.
-    pub const ALL: [StepName; 8] = [
+    pub const ALL: [StepName; 9] = [
         StepName::Preflight,
         StepName::SubnetManager,
         StepName::Network,
         StepName::Iscsi,
+        StepName::Array,
         StepName::Sessions,
         StepName::Multipath,
         StepName::Filesystem,
@@ -82,6 +86,7 @@ impl StepName {
             StepName::SubnetManager => "subnet-manager",
             StepName::Network => "network",
             StepName::Iscsi => "iscsi",
+            StepName::Array => "array",
             StepName::Sessions => "sessions",
             StepName::Multipath => "multipath",
             StepName::Filesystem => "filesystem",
@@ -400,6 +405,7 @@ pub fn step(name: StepName) -> Box<dyn Step> {
         StepName::SubnetManager => subnet_manager::step(),
         StepName::Network => network::step(),
         StepName::Iscsi => iscsi::step(),
+        StepName::Array => array::step(),
         StepName::Sessions => sessions::step(),
         StepName::Multipath => multipath::step(),
         StepName::Filesystem => filesystem::step(),

@@ -121,9 +121,10 @@ const HOST: &[Field] = &[
         "mapping_host_name",
         Kind::Str(check_host_name),
         "up to 30 letters, digits, '-' or '_'",
-        "The host's name on the array (the worksheet's mapping host name). The array side is \
-         not built yet: create the host on the array with this name and the initiator IQN as \
-         its port; the wizard records it on the worksheet.",
+        "The host's name on the array (the worksheet's mapping host name). With an array \
+         section the array step creates (or checks) the host of this name with the initiator \
+         IQN as its port; without one, create it on the array by hand. The wizard records it \
+         on the worksheet.",
     ),
     req(
         "host_os_type",
@@ -245,13 +246,12 @@ const TARGET: &[Field] = &[
     req(
         "iqn",
         Kind::Str(check_target_iqn),
-        "\"discover\", or an iSCSI name per RFC 3720 in lower case: \
+        "\"discover\", \"from-array\", or an iSCSI name per RFC 3720 in lower case: \
          iqn.YYYY-MM.reversed.domain[:unique], eui. and 16 hex digits, or naa. and 16 or 32 \
          hex digits",
         "The target's name, as the array shows it in its iSCSI settings; \"discover\" takes \
-         it from SendTargets discovery (discovery must then be \"sendtargets\"). \
-         (\"from-array\" is kept for the array side, which is not built yet: it does not \
-         validate.)",
+         it from SendTargets discovery (discovery must then be \"sendtargets\"); \
+         \"from-array\" reads it from the array's API (needs the array section).",
     ),
     req(
         "discovery",
@@ -261,12 +261,15 @@ const TARGET: &[Field] = &[
          portals that lie in a host port's subnet, each from that port; \"manual\" creates \
          one node record per portal with no discovery (the vendor's Method 2).",
     ),
-    req(
+    opt(
         "portals",
         Kind::Array(&PORTAL_KIND, 1, 16),
         "",
+        "required without an array section; with one, the array's iSER ports that are up \
+         and in a host port's subnet",
         "The target's iSER ports the host logs in to, one session per portal from the port \
-         whose subnet holds it.",
+         whose subnet holds it. With an array section it may be left out: the array's iSER \
+         ports that are up and lie in a host port's subnet are used.",
     ),
     opt(
         "chap",
@@ -304,14 +307,18 @@ const VOLUME: &[Field] = &[
         "name",
         Kind::Str(check_text),
         TEXT_FORMS,
-        "none",
-        "The volume's name: on the worksheet and in messages, and the array's volume name \
-         when the array side is built. Two volumes cannot share one.",
+        "none; required with array",
+        "The volume's name: on the worksheet and in messages. With an array section it is \
+         the array's name of the volume: the array step maps it to this host, and its WWN \
+         gives the WWID (wwid may then be left out); with an array section and no name, an \
+         interactive run offers the array's unmapped volumes and an unattended one stops at \
+         the array step naming this key. Two volumes cannot share one.",
     ),
-    req(
+    opt(
         "wwid",
         Kind::Str(check_wwid),
         "\"auto\", or 8 to 64 hex digits, as `multipath -ll` shows in parentheses",
+        "required without an array section; with one, from the array's volume WWN",
         "The multipath WWID of the volume. \"auto\" takes the one map of the target that \
          appears, only when there is exactly one and it carries no data; otherwise the run \
          stops and lists the candidates. Among several volumes at most one is \"auto\", and \
@@ -361,6 +368,82 @@ const VERIFY: &[Field] = &[req(
      stamped, and reads back from the device, checking every sector; the file is removed \
      afterwards.",
 )];
+
+const ARRAY_TLS: &[Field] = &[
+    opt(
+        "fingerprint_sha256",
+        Kind::Str(check_fingerprint),
+        "64 hex digits, colons allowed, as `openssl x509 -noout -fingerprint -sha256` prints",
+        "absent: ca_file is used",
+        "The SHA-256 fingerprint of the controllers' certificate, pinned (E-Series controllers \
+         ship self-signed certificates). A run without it prints the fingerprint it was shown.",
+    ),
+    opt(
+        "ca_file",
+        Kind::Str(check_text),
+        TEXT_FORMS,
+        "absent: fingerprint_sha256 is used",
+        "A PEM file of the CA that signed the controllers' certificates (which must then name \
+         the controllers' addresses). When both are given, the pinned fingerprint is used.",
+    ),
+];
+const ARRAY_TLS_KIND: Kind = Kind::Object(ARRAY_TLS);
+const CONTROLLER_KIND: Kind = Kind::Str(check_controller);
+const ARRAY_KIND: Kind = Kind::Object(ARRAY);
+const ARRAY: &[Field] = &[
+    req(
+        "controllers",
+        Kind::Array(&CONTROLLER_KIND, 1, 2),
+        "",
+        "The base URLs of the controllers' SANtricity Web Services API, A then B, like \
+         \"https://10.113.1.10:8443\". The first that answers serves the run; the other is \
+         tried when one does not answer.",
+    ),
+    req(
+        "user",
+        Kind::Str(check_text),
+        TEXT_FORMS,
+        "The API user (a storage administrator, to create hosts and mappings).",
+    ),
+    req(
+        "password_env",
+        Kind::Str(check_env_name),
+        "an environment variable name: letters, digits and '_', not starting with a digit",
+        "The name of the environment variable that holds the API password, never the password \
+         itself: it is never written to the worksheet, the log, the state or recorded \
+         answers, nor passed to any child process's environment.",
+    ),
+    opt(
+        "tls",
+        ARRAY_TLS_KIND,
+        "",
+        "nothing trusted: the run stops and prints the certificate's fingerprint (an \
+         interactive run shows it and asks)",
+        "How the controllers' certificate is trusted: a pinned fingerprint or a CA file. There \
+         is no switch to accept any certificate.",
+    ),
+    opt(
+        "system_id",
+        Kind::Str(check_text),
+        TEXT_FORMS,
+        "\"1\", the embedded API's",
+        "The storage system's id in the API.",
+    ),
+    opt(
+        "host_type_index",
+        Kind::Int(0, 255),
+        "",
+        "28 (Linux DM-MP, LnxDHALUA)",
+        "The host type the array step gives the host it creates.",
+    ),
+    opt(
+        "host_group",
+        Kind::NullOr(&Kind::Str(check_text)),
+        "null",
+        "null",
+        "Must be null (or absent): this version maps volumes to the host, not to a host group.",
+    ),
+];
 
 /// The whole file.
 pub const ROOT: &[Field] = &[
@@ -441,6 +524,21 @@ pub const ROOT: &[Field] = &[
         "",
         "The write and read-back check of the mounted volume.",
     ),
+    opt(
+        "array",
+        Kind::NullOr(&ARRAY_KIND),
+        "null, or an object with controllers, user, password_env and tls",
+        "null: the array side is done by hand in SANtricity System Manager",
+        "The array's SANtricity Web Services API: the array step creates the host (named \
+         host.mapping_host_name, the initiator IQN as its port) and maps each named volume \
+         (volume.name) to it, and the target IQN (target.iqn \"from-array\"), the portals \
+         (target.portals left out) and each volume's WWID (wwid left out) come from the \
+         array. The template leaves it null. An example, with `export \
+         ISER_ARRAY_PASSWORD=...` before the run:\n\
+         \"array\": { \"controllers\": [\"https://10.113.1.10:8443\", \
+         \"https://10.113.1.11:8443\"], \"user\": \"admin\", \"password_env\": \
+         \"ISER_ARRAY_PASSWORD\", \"tls\": { \"fingerprint_sha256\": \"AB:CD:...:EF\" } }",
+    ),
 ];
 
 /// No value of the answers file is valid beyond this many bytes.
@@ -520,6 +618,20 @@ fn check_portal(s: &str) -> Result<(), String> {
     parses::<PortalAddr>(s)
 }
 
+fn check_fingerprint(s: &str) -> Result<(), String> {
+    parses::<crate::steps::array::client::Fingerprint>(s)
+}
+fn check_controller(s: &str) -> Result<(), String> {
+    check_text(s)?;
+    if !s.starts_with("https://") || s.len() <= "https://".len() {
+        return Err(format!(
+            "{s:?} is not an https:// URL: give the controller's API base, like \
+             \"https://10.113.1.10:8443\" (the API carries the password, so plain http is \
+             refused)"
+        ));
+    }
+    Ok(())
+}
 fn check_env_name(s: &str) -> Result<(), String> {
     parses::<EnvName>(s)
 }
@@ -724,6 +836,34 @@ pub fn validate(v: &Value, env: &dyn Fn(&str) -> Option<String>) -> Vec<Problem>
     };
     check_object(map, ROOT, "", &mut out);
     one_of_volume_and_volumes(map, &mut out);
+    // Required unless the array gives them (its iSER ports; each volume's WWN).
+    if map.get("array").is_none_or(Value::is_null) {
+        let mut need = |path: String, o: &Map<String, Value>, key: &str, kind: Kind| {
+            if !o.contains_key(key) {
+                out.push(Problem {
+                    path: format!("{path}.{key}"),
+                    message: format!(
+                        "is missing: add it ({}), or add an array section that gives it; \
+                         `iser-wizard answers --template` shows every key",
+                        describe(&kind)
+                    ),
+                });
+            }
+        };
+        if let Some(Value::Object(o)) = map.get("target") {
+            need("target".into(), o, "portals", Kind::Array(&PORTAL_KIND, 1, 16));
+        }
+        if let Some(Value::Object(o)) = map.get("volume") {
+            need("volume".into(), o, "wwid", Kind::Str(check_wwid));
+        }
+        if let Some(Value::Array(list)) = map.get("volumes") {
+            for (i, v) in list.iter().enumerate() {
+                if let Value::Object(o) = v {
+                    need(format!("volumes[{i}]"), o, "wwid", Kind::Str(check_wwid));
+                }
+            }
+        }
+    }
     let typed = typed(v, &out);
     cross_checks(&typed, env, &mut out);
     volume_checks(&typed, &mut out);
@@ -1182,8 +1322,17 @@ fn cross_checks(a: &Answers, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec
     if a.target.iqn == Some(TargetIqn::FromArray) && a.array.is_none() {
         bad(
             "target.iqn".into(),
-            "\"from-array\" reads the target from the array's API (the array section), which this version does not build yet: give the target IQN, or \"discover\"".into(),
+            "\"from-array\" reads the target from the array's API: add the array section, or give the target IQN, or \"discover\"".into(),
         );
+    }
+    if let Some(arr) = &a.array {
+        if arr.host_group.is_some() {
+            bad(
+                "array.host_group".into(),
+                "mapping through a host group is not supported by this version: leave it null"
+                    .into(),
+            );
+        }
     }
     // With a port address unreadable, subnet membership would only repeat that problem.
     let ports_readable = nets.len() == ports.len();
@@ -1556,7 +1705,7 @@ mod tests {
     }
 
     #[test]
-    fn from_array_is_refused_until_the_array_side_is_built() {
+    fn from_array_needs_the_array_section() {
         let mut v = template();
         v["target"]["iqn"] = json!("from-array");
         let p = problems(&v);
@@ -1565,6 +1714,60 @@ mod tests {
             p[0].starts_with("target.iqn: \"from-array\" reads the target from the array's API"),
             "{p:#?}"
         );
+    }
+
+    fn with_array() -> Value {
+        let mut v = template();
+        v["target"]["iqn"] = json!("from-array");
+        v["target"].as_object_mut().unwrap().remove("portals");
+        v["volume"].as_object_mut().unwrap().remove("wwid");
+        v["volume"]["name"] = json!("db01_data");
+        v["array"] = json!({
+            "controllers": ["https://10.113.1.10:8443", "https://10.113.1.11:8443"],
+            "user": "admin",
+            "password_env": "ISER_ARRAY_PASSWORD",
+            "tls": {"fingerprint_sha256": "AB".repeat(32)},
+            "host_type_index": 28
+        });
+        v
+    }
+
+    #[test]
+    fn an_array_section_lets_target_iqn_portals_and_wwid_come_from_the_array() {
+        assert_eq!(problems(&with_array()), Vec::<String>::new());
+    }
+
+    #[test]
+    fn the_array_section_is_checked_key_by_key() {
+        let mut v = with_array();
+        v["array"]["controllers"] = json!(["http://10.113.1.10:8080"]);
+        v["array"]["tls"]["fingerprint_sha256"] = json!("AB:CD");
+        v["array"]["insecure"] = json!(true);
+        let p = problems(&v).join("\n");
+        for want in [
+            "array.controllers[0]: ",
+            "array.tls.fingerprint_sha256: ",
+            "array.insecure: ",
+        ] {
+            assert!(p.contains(want), "{want} in {p}");
+        }
+        let mut v = with_array();
+        v["array"]["host_group"] = json!("cluster1");
+        let p = problems(&v).join("\n");
+        assert!(
+            p.contains("array.host_group: mapping through a host group"),
+            "{p}"
+        );
+    }
+
+    #[test]
+    fn without_an_array_section_portals_and_wwid_stay_required() {
+        let mut v = template();
+        v["target"].as_object_mut().unwrap().remove("portals");
+        v["volume"].as_object_mut().unwrap().remove("wwid");
+        let p = problems(&v).join("\n");
+        assert!(p.contains("target.portals: is missing"), "{p}");
+        assert!(p.contains("volume.wwid: is missing"), "{p}");
     }
 
     #[test]

@@ -126,6 +126,9 @@ fn step_summary(step: StepName) -> &'static str {
             "gives each iSER port its address, persistently, and checks every portal answers"
         }
         StepName::Iscsi => "configures iscsid, the initiator IQN and one iser iface per port",
+        StepName::Array => {
+            "creates the host and maps the volumes on the array through its API (with `array`)"
+        }
         StepName::Sessions => "finds the target's portals and logs in over iSER on each path",
         StepName::Multipath => "configures multipath and finds the volume's map and paths",
         StepName::Filesystem => {
@@ -1275,7 +1278,7 @@ mod tests {
         let stops = out
             .find("A real run would stop at preflight on this host")
             .unwrap_or_else(|| panic!("{out}"));
-        let first_step = out.find("[1/8] preflight").unwrap();
+        let first_step = out.find("[1/9] preflight").unwrap();
         assert!(stops < first_step, "{out}");
         assert!(
             out[stops..first_step].contains("  - no RDMA device: load the HCA driver\n"),

@@ -959,8 +959,7 @@ pub struct ArrayTls {
     pub fingerprint_sha256: Option<Text>,
 }
 
-/// `array`: the SANtricity Web Services API (CONTRACT.md). The model is here so answers
-/// files that carry it keep their shape; the array step that uses it is not built yet.
+/// `array`: the SANtricity Web Services API (CONTRACT.md), used by the array step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ArrayAnswers {
@@ -1024,8 +1023,8 @@ pub struct Answers {
     /// `verify`.
     #[serde(default)]
     pub verify: VerifyAnswers,
-    /// `array`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// `array` (`null` when absent, as the template writes it: no array side).
+    #[serde(default)]
     pub array: Option<ArrayAnswers>,
 }
 

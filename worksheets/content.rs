@@ -8,8 +8,9 @@
 //! wrapping and pagination). A new row or section is added here and appears in both.
 //!
 //! Contract:
-//! - Every section is present whatever the record holds; a table with no rows keeps one blank
-//!   row to write in. A [`List`] may be empty; each renderer decides how to show that.
+//! - Every section is present whatever the record holds (except "Array", present only when the
+//!   run has an `array` section and so a record of the array); a table with no rows keeps one
+//!   blank row to write in. A [`List`] may be empty; each renderer decides how to show that.
 //! - Cell values are the record's strings unchanged (no escaping, no encoding): control
 //!   characters and Markdown or PDF syntax are the renderers' business.
 //! - Column weights and [`Table::dense`] are layout hints for paper; Markdown ignores them.
@@ -330,7 +331,38 @@ fn learned(w: &Worksheet) -> Vec<Section> {
             }),
         },
     ]);
+    if w.array.is_some() {
+        // After "Host": the array is the other end of everything that follows.
+        out.insert(1, array(w));
+    }
     out
+}
+
+/// The array as its API showed it.
+fn array(w: &Worksheet) -> Section {
+    let a = w.array.clone().unwrap_or_default();
+    let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    let volumes = a
+        .volumes
+        .iter()
+        .map(|(name, wwn, lun)| format!("{name}: WWN {wwn}, LUN {lun}"));
+    items_section(
+        Part::Learned,
+        "Array",
+        vec![
+            ("Array name", Cell::value(&opt(&a.name))),
+            ("Firmware", Cell::value(&opt(&a.firmware))),
+            ("Controllers", Cell::list(a.controllers.clone())),
+            (
+                "Target IQN (from the array)",
+                Cell::value(&opt(&a.target_iqn)).mono(),
+            ),
+            ("iSER ports", Cell::list(a.ports.clone())),
+            ("Host on the array", Cell::value(&opt(&a.host_name))),
+            ("Host type", Cell::value(&opt(&a.host_type))),
+            ("Volumes mapped", Cell::list(volumes)),
+        ],
+    )
 }
 
 fn ports(w: &Worksheet) -> Section {
@@ -639,6 +671,55 @@ mod tests {
             let got: Vec<(Part, &str)> = content(&w).iter().map(|s| (s.part, s.heading)).collect();
             assert_eq!(got, expected);
         }
+    }
+
+    #[test]
+    fn the_array_section_follows_host_when_the_run_had_an_array() {
+        let mut w = full();
+        let f = crate::steps::facts::ArrayFact {
+            name: "ictm0704s01".into(),
+            firmware: "08.52.00.00".into(),
+            controllers: vec!["https://10.113.1.10:8443".into()],
+            target_iqn: "iqn.1992-08.com.netapp:2806.600a098000a4b28d000000005da9d744".into(),
+            ports: vec![crate::steps::facts::ArrayPortFact {
+                controller: "A".into(),
+                channel: 1,
+                address: "10.10.10.110".into(),
+                link: "active".into(),
+                used: true,
+            }],
+            host_name: "db01".into(),
+            host_type_index: 28,
+            host_type: "LnxDHALUA".into(),
+            volumes: vec![crate::steps::facts::ArrayVolumeFact {
+                name: "Matthew".into(),
+                wwn: "600A098000A4B9D100000F095C2F7F31".into(),
+                wwid: "3600a098000a4b9d100000f095c2f7f31".into(),
+                lun: 1,
+                lun_mapping_ref: "88".into(),
+            }],
+        };
+        crate::worksheets::fill_array(&mut w, &f);
+        let sections = content(&w);
+        assert_eq!(sections[6].heading, "Array");
+        assert_eq!(sections[5].heading, "Host");
+        for (label, want) in [
+            ("Array name", "ictm0704s01"),
+            ("Target IQN (from the array)", f.target_iqn.as_str()),
+            ("iSER ports", "A1 10.10.10.110 active, used"),
+            ("Host type", "28 LnxDHALUA"),
+            (
+                "Volumes mapped",
+                "Matthew: WWN 600A098000A4B9D100000F095C2F7F31, LUN 1",
+            ),
+        ] {
+            let cells = row(&sections, "Array", label);
+            assert!(
+                format!("{:?}", cells[1]).contains(want),
+                "{label}: {cells:?}"
+            );
+        }
+        assert_eq!(w.target_iqn.as_deref(), Some(f.target_iqn.as_str()));
     }
 
     #[test]

@@ -44,6 +44,96 @@ pub struct Worksheet {
     pub steps: Vec<StepRecord>,
     /// Findings worth keeping with the record.
     pub notes: Vec<String>,
+    /// The array as its API showed it (runs with an `array` section).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub array: Option<ArrayRecord>,
+}
+
+/// The array's facts, read from its API by the array step.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ArrayRecord {
+    /// The array's name.
+    pub name: String,
+    /// Controller firmware.
+    pub firmware: String,
+    /// Controller API addresses.
+    pub controllers: Vec<String>,
+    /// Target IQN from the array.
+    pub target_iqn: String,
+    /// iSER ports: "A1 10.10.10.110 active, used".
+    pub ports: Vec<String>,
+    /// The host's name on the array.
+    pub host_name: String,
+    /// Its host type (`28 LnxDHALUA`).
+    pub host_type: String,
+    /// Mapped volumes: (name, WWN, LUN).
+    pub volumes: Vec<(String, String, u32)>,
+}
+
+/// Put the array step's verified facts on the worksheet: its own section, the target IQN
+/// (callout 6) and each subnet's controller A/B port addresses (callouts 5/4 and 10/9) from
+/// the array's iSER ports in that subnet.
+pub fn fill_array(w: &mut Worksheet, f: &crate::steps::facts::ArrayFact) {
+    w.target_iqn = Some(f.target_iqn.clone());
+    for s in &mut w.subnets {
+        let (Some(net), Some(mask)) = (&s.network, &s.netmask) else {
+            continue;
+        };
+        let (Ok(net), Ok(mask)) = (
+            net.parse::<std::net::Ipv4Addr>(),
+            mask.parse::<std::net::Ipv4Addr>(),
+        ) else {
+            continue;
+        };
+        let Ok(net) = ipnet::Ipv4Net::with_netmask(net, mask) else {
+            continue;
+        };
+        for p in &f.ports {
+            let Ok(a) = p.address.parse::<std::net::Ipv4Addr>() else {
+                continue;
+            };
+            if !net.contains(&a) {
+                continue;
+            }
+            match p.controller.as_str() {
+                "A" => s.controller_a = Some(p.address.clone()),
+                "B" => s.controller_b = Some(p.address.clone()),
+                _ => {}
+            }
+        }
+    }
+    w.array = Some(ArrayRecord {
+        name: f.name.clone(),
+        firmware: f.firmware.clone(),
+        controllers: f.controllers.clone(),
+        target_iqn: f.target_iqn.clone(),
+        ports: f
+            .ports
+            .iter()
+            .map(|p| {
+                format!(
+                    "{}{} {} {}{}",
+                    p.controller,
+                    p.channel,
+                    p.address,
+                    if p.link.is_empty() {
+                        "link unknown"
+                    } else {
+                        &p.link
+                    },
+                    if p.used { ", used" } else { "" }
+                )
+            })
+            .collect(),
+        host_name: f.host_name.clone(),
+        host_type: format!("{} {}", f.host_type_index, f.host_type),
+        volumes: f
+            .volumes
+            .iter()
+            .map(|v| (v.name.clone(), v.wwn.clone(), v.lun))
+            .collect(),
+    });
 }
 
 /// Host identifiers.

@@ -331,7 +331,8 @@ impl Step for Network {
                 p.answer.netdev
             ));
         }
-        if cx.ask.interactive() {
+        // With an array section the portals come from the array (the array step, later).
+        if cx.ask.interactive() && cx.ask.answers().array.is_none() {
             // Asked here, not first in the sessions step, so this step can ping them.
             let ports: Vec<(Netdev, HostAddr)> = self
                 .ports

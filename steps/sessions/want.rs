@@ -198,7 +198,11 @@ pub(super) fn want(cx: &mut Ctx<'_>, env: fn(&str) -> Option<String>) -> Result<
         })
         .collect();
     Ok(Want {
-        explicit_iqn: (!discover).then(|| iqn_answer.to_string()),
+        explicit_iqn: match &iqn_answer {
+            TargetIqn::Discover => None,
+            TargetIqn::FromArray => Some(from_array(cx)?.target_iqn.clone()),
+            other => Some(other.to_string()),
+        },
         manual,
         ifaces,
         portals,
@@ -255,10 +259,53 @@ pub(crate) fn portal_answers(
     Ok(list)
 }
 
+/// What the array step read back; `target.iqn: "from-array"` needs it.
+fn from_array<'a>(cx: &'a Ctx<'_>) -> Result<&'a crate::steps::facts::ArrayFact, StepError> {
+    cx.facts.array.as_ref().ok_or_else(|| {
+        StepError::Failed(
+            "target.iqn is \"from-array\", but the array step has not read the array yet: \
+             run it first (it needs the array section)"
+                .into(),
+        )
+    })
+}
+
+/// With an array section and no `target.portals`: the array's iSER ports that are up and in
+/// a host port's subnet, as the array step recorded them.
+fn array_portals(cx: &Ctx<'_>) -> Option<Vec<settings::Portal>> {
+    if cx.ask.answers().target.portals.is_some() {
+        return None;
+    }
+    let a = cx.facts.array.as_ref()?;
+    Some(
+        a.portals()
+            .iter()
+            .filter_map(|p| {
+                Some(settings::Portal {
+                    address: p.address.parse().ok()?,
+                    label: format!("Controller {}, port {}", p.controller, p.channel)
+                        .parse()
+                        .ok(),
+                })
+            })
+            .collect(),
+    )
+}
+
 /// The answers' target portals, each with the iface of its subnet.
 fn target_portals(cx: &mut Ctx<'_>, ifaces: &[IfaceFact]) -> Result<Vec<TargetPortal>, StepError> {
     let ports = iface_ports(ifaces)?;
-    let list = portal_answers(cx, &ports)?;
+    let list = match array_portals(cx) {
+        Some(l) if !l.is_empty() => l,
+        Some(_) => {
+            return Err(StepError::Failed(
+                "the array has no iSER port that is up and in a host port's subnet: check the \
+                 array's port addresses and links against ports[].address"
+                    .into(),
+            ))
+        }
+        None => portal_answers(cx, &ports)?,
+    };
     let resolved = settings::resolve_portals(&ports, &list).map_err(|e| {
         let k = list
             .iter()

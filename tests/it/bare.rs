@@ -47,6 +47,7 @@ fn a_dry_run_on_a_bare_host_plans_every_step_and_writes_nothing() {
         "subnet-manager",
         "network",
         "iscsi",
+        "array",
         "sessions",
         "multipath",
         "filesystem",
@@ -55,7 +56,7 @@ fn a_dry_run_on_a_bare_host_plans_every_step_and_writes_nothing() {
     .iter()
     .enumerate()
     {
-        assert!(out.contains(&format!("[{}/8] {step}\n", i + 1)), "{out}");
+        assert!(out.contains(&format!("[{}/9] {step}\n", i + 1)), "{out}");
     }
     assert!(out.contains("<initiator IQN from iscsi-iname>"), "{out}");
     assert!(out.contains("are learned by the real run"), "{out}");

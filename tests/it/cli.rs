@@ -113,7 +113,7 @@ fn a_dry_run_writes_nothing_anywhere() {
         let stdin = a.contains(&"-").then_some(answers.as_str());
         let o = run(&a, stdin);
         let out = text(&o.stdout);
-        assert!(out.contains("[1/8] preflight"), "{out}");
+        assert!(out.contains("[1/9] preflight"), "{out}");
         assert!(out.contains("Dry run: nothing was changed."), "{out}");
         // Unbuilt steps say so plainly, and the dry run then exits 1.
         if out.contains("not built yet") {

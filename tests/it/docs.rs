@@ -101,12 +101,21 @@ fn explain_knows_every_key_as_the_validator_does() {
     }
 }
 
-/// The template with a CHAP section and a volume name, so every key of the schema is present
-/// once, but for `volumes`, the list form of `volume` (see [`complete_for`]).
+/// The template with a CHAP section, a volume name and an array section, so every key of the
+/// schema is present once, but for `volumes`, the list form of `volume` (see [`complete_for`]).
 fn complete() -> Value {
     let mut v: Value = serde_json::from_str(TEMPLATE).unwrap();
     v["target"]["chap"] = json!({"username": "db01", "password_env": SECRET_VAR});
-    v["volume"]["name"] = json!("data");
+    v["volume"]["name"] = json!("db01_data");
+    v["array"] = json!({
+        "controllers": ["https://10.113.1.10:8443", "https://10.113.1.11:8443"],
+        "user": "admin",
+        "password_env": "ISER_ARRAY_PASSWORD",
+        "tls": {"fingerprint_sha256": "AB".repeat(32), "ca_file": "/etc/iser/array-ca.pem"},
+        "system_id": "1",
+        "host_type_index": 28,
+        "host_group": null
+    });
     v
 }
 
@@ -242,8 +251,9 @@ fn the_template_has_every_key_but_chaps_which_explain_shows() {
         }
     }
     // CHAP validates only with its secret's variable set, so the template keeps it null
-    // and its example lives in the reference. The template gives one `volume`, without the
-    // optional name; `volumes`, its list form, cannot be given with it.
+    // and its example lives in the reference; the array section turns the array step on, so
+    // the template keeps it null too, and volume.name is optional. The template gives one
+    // `volume`; `volumes`, its list form, cannot be given with it.
     let (volumes, absent): (Vec<String>, Vec<String>) =
         absent.into_iter().partition(|k| k.starts_with("volumes"));
     assert_eq!(
@@ -251,7 +261,16 @@ fn the_template_has_every_key_but_chaps_which_explain_shows() {
         [
             "target.chap.username",
             "target.chap.password_env",
-            "volume.name"
+            "volume.name",
+            "array.controllers",
+            "array.user",
+            "array.password_env",
+            "array.tls",
+            "array.tls.fingerprint_sha256",
+            "array.tls.ca_file",
+            "array.system_id",
+            "array.host_type_index",
+            "array.host_group",
         ]
     );
     assert_eq!(volumes.len(), 7, "{volumes:?}");
@@ -306,7 +325,7 @@ fn explain_takes_indexes_and_last_names_and_suggests_for_typos() {
         assert_eq!(code, Some(2));
         assert!(!err.contains("did you mean"), "{far:?}: {err}");
     }
-    let (code, _, err) = one("array.controllers");
+    let (code, _, err) = one("array.insecure");
     assert_eq!(code, Some(2));
     assert!(err.contains("no such key"), "{err}");
     let o = run(&["answers", "--template", "--explain", "mtu"], None);

@@ -13,6 +13,7 @@
 //!
 //! Run one part with `cargo test --test it cli::` or `cargo test --test it terminal::`.
 
+mod array;
 mod bare;
 mod cli;
 mod docs;

@@ -223,7 +223,7 @@ fn the_plan_is_shown_and_declining_exits_130_with_state_saved() {
     let (_tmp, root, state) = scratch();
     let mut pty = preflight_at_its_prompt(&root, &state);
     let screen = pty.text();
-    assert!(screen.contains("[1/8] preflight"), "{screen}");
+    assert!(screen.contains("[1/9] preflight"), "{screen}");
     assert!(
         screen.contains("apt-get install -y --no-install-recommends"),
         "{screen}"
@@ -323,7 +323,7 @@ fn the_first_screen_says_what_happens_and_names_what_a_real_run_would_stop_on() 
     let first = pty.before("Which fabric carries iSER?");
     for line in [
         "1. preflight",
-        "8. verify",
+        "9. verify",
         "Have at hand: the target IQN",
         "the array's iSER port addresses",
         "which volume to use",

@@ -1,0 +1,450 @@
+//! The array step: the array side of the vendor procedure through the SANtricity Web
+//! Services API (DOMAIN.md "SANtricity REST API"), between `iscsi` (which fixes the
+//! initiator IQN) and `sessions` (which must find the volumes mapped).
+//!
+//! Contract:
+//! - Runs only with an `array` section in the answers; otherwise its plan is empty with a
+//!   note saying why.
+//! - *want*: the host's name (`host.mapping_host_name`), host type (`array.host_type_index`,
+//!   28 Linux DM-MP by default), the initiator IQN (the iscsi step's fact), the array's names
+//!   of the volumes (`volume.name` / `volumes[].name`; offered from the array's unmapped
+//!   volumes in an interactive run), the password from `array.password_env` (never stored,
+//!   logged or recorded; the variable is kept out of every command's environment by the
+//!   engine).
+//! - *observe* ([`observe`]): one probe of the array, read-only (`GET` only).
+//! - *decide* ([`decide()`]): pure; refuses (exit 3, the array's evidence listed) an
+//!   initiator IQN on another host, a host of our name that is another machine's, or a
+//!   volume mapped to another host or group; plans nothing when all is in place.
+//! - *apply* ([`apply`]): `POST hosts`, then `POST volume-mappings` per volume, as plan
+//!   tasks.
+//! - *verify*: a fresh probe must decide no change; then [`record`] puts the array's name,
+//!   firmware, target IQN, iSER ports (used: up and in a host port's subnet), host and each
+//!   volume's WWN, WWID and LUN in the facts and the worksheet. `sessions` takes the target
+//!   IQN (`"from-array"`) and, when `target.portals` is omitted, the portals from there; each
+//!   volume's WWID is set in the answers (absent or `"auto"`) or must agree.
+//! - Certificate: pinned or CA-checked ([`client`]); without either, an interactive run
+//!   shows the fingerprint and asks to trust it (stored as `array.tls.fingerprint_sha256`),
+//!   an unattended one is refused with the fingerprint printed.
+
+pub mod client;
+mod decide;
+
+use std::time::Duration;
+
+use ipnet::Ipv4Net;
+
+use crate::settings::{ArrayAnswers, ArrayTls, Text, VolumeAnswers, Wwid};
+use crate::steps::{Ctx, Plan, Question, Reply, Step, StepError, StepName};
+use client::{ArrayError, Client, Config, Secret, Timeouts, Trust};
+pub use decide::{decide, mapping_body, record, Change, Decision, Observed, Stop, Wanted};
+
+pub use crate::steps::facts::ArrayFact;
+
+/// The host type index of Linux DM-MP (`LnxDHALUA`).
+pub const LINUX_DM_MP: u32 = 28;
+
+/// One read-only probe of everything the step decides on. Eight `GET`s.
+pub fn observe(c: &mut Client) -> Result<Observed, ArrayError> {
+    Ok(Observed {
+        system: c.storage_system()?,
+        target: c.target_settings()?,
+        ports: c.iser_ports()?,
+        inventory: c.hardware_inventory()?,
+        host_types: c.host_types()?,
+        hosts: c.hosts()?,
+        volumes: c.volumes()?,
+        mappings: c.mappings()?,
+    })
+}
+
+/// Make one change; `host_ref` is the host's reference, set when the host is created.
+pub fn apply(
+    c: &mut Client,
+    change: &Change,
+    host_ref: &mut Option<String>,
+) -> Result<(), ArrayError> {
+    match change {
+        Change::CreateHost(h) => {
+            let made = c.create_host(h)?;
+            *host_ref = Some(made.host_ref);
+        }
+        Change::Map { volume_ref, .. } => {
+            let host = host_ref.clone().ok_or_else(|| {
+                ArrayError::Config("internal: mapping before the host exists".into())
+            })?;
+            c.create_mapping(&mapping_body(volume_ref, &host))?;
+        }
+    }
+    Ok(())
+}
+
+/// Write the calls made since the last time to the run's log: method, path, controller,
+/// status and time, never headers or bodies (the password is in a header).
+fn log_calls(cx: &Ctx<'_>, c: &mut Client) {
+    for e in c.exchanges.drain(..) {
+        cx.host.log_entry(
+            &format!(
+                "array API: {} {} -> {} ({} ms, {})",
+                e.method, e.path, e.outcome, e.millis, e.controller
+            ),
+            "",
+        );
+    }
+}
+
+/// The environment lookup (a seam for tests).
+type Env = fn(&str) -> Option<String>;
+
+/// What plan found, kept for the tasks and verify.
+struct Planned {
+    wanted: Wanted,
+    decision: Decision,
+    host_ref: Option<String>,
+    client: Client,
+}
+
+/// The array step.
+pub struct ArrayStep {
+    env: Env,
+    planned: Option<Planned>,
+}
+
+impl std::fmt::Debug for ArrayStep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ArrayStep").finish_non_exhaustive()
+    }
+}
+
+/// The step implementation.
+pub fn step() -> Box<dyn Step> {
+    Box::new(ArrayStep {
+        env: |k| std::env::var(k).ok(),
+        planned: None,
+    })
+}
+
+fn failed(e: ArrayError) -> StepError {
+    match e {
+        ArrayError::Certificate { .. } => StepError::Refused {
+            reason: "the array's certificate is not trusted; nothing was sent to it".into(),
+            evidence: vec![e.to_string()],
+        },
+        other => StepError::Failed(format!("array: {other}")),
+    }
+}
+
+fn stopped(s: Stop) -> StepError {
+    match s {
+        Stop::Refused { reason, evidence } => StepError::Refused { reason, evidence },
+        Stop::Failed(m) => StepError::Failed(m),
+    }
+}
+
+/// The volumes of the answers: `volumes` when given, else `volume`.
+fn volume_answers(a: &crate::settings::Answers) -> Vec<&VolumeAnswers> {
+    match &a.volumes {
+        Some(list) => list.iter().collect(),
+        None => vec![&a.volume],
+    }
+}
+
+impl ArrayStep {
+    fn connect(&self, cx: &mut Ctx<'_>, a: &ArrayAnswers) -> Result<Client, StepError> {
+        let var = a.password_env.to_string();
+        let password = (self.env)(&var).filter(|s| !s.is_empty()).ok_or_else(|| {
+            StepError::Failed(format!(
+                "array.password_env: the environment variable {var} is not set: export it \
+                 with the password of array user {} before running",
+                a.user
+            ))
+        })?;
+        let trust = trust(a)?;
+        let cfg = Config {
+            controllers: a.controllers.iter().map(|c| c.to_string()).collect(),
+            user: a.user.to_string(),
+            password: Secret::new(password),
+            trust,
+            system_id: a
+                .system_id
+                .as_ref()
+                .map_or_else(|| "1".to_string(), |s| s.to_string()),
+            timeouts: Timeouts {
+                connect: Duration::from_secs(5),
+                total: Duration::from_secs(30),
+            },
+        };
+        cx.progress.message("connecting to the array's API");
+        match Client::connect(cfg.clone()) {
+            Ok((c, _)) => Ok(c),
+            Err(ArrayError::Certificate {
+                controller,
+                fingerprint,
+                reason,
+            }) if cx.ask.interactive() && cfg.trust == Trust::Nothing => {
+                let q = format!(
+                    "{controller} presents a certificate with SHA-256 fingerprint {fingerprint}. \
+                     Compare it with the controller's (System Manager: Settings > \
+                     Certificates). Trust it"
+                );
+                match cx
+                    .ask
+                    .prompt("array.tls", &q, Question::Confirm { default: false })?
+                {
+                    Reply::Yes(true) => {}
+                    _ => {
+                        return Err(failed(ArrayError::Certificate {
+                            controller,
+                            fingerprint,
+                            reason,
+                        }))
+                    }
+                }
+                let pin = fingerprint.to_string();
+                if let Some(arr) = cx.ask.answers_mut().array.as_mut() {
+                    arr.tls = Some(ArrayTls {
+                        ca_file: None,
+                        fingerprint_sha256: pin.parse::<Text>().ok(),
+                    });
+                }
+                Client::connect(Config {
+                    trust: Trust::Pin(fingerprint),
+                    ..cfg
+                })
+                .map(|(c, _)| c)
+                .map_err(failed)
+            }
+            Err(e) => Err(failed(e)),
+        }
+    }
+
+    /// The volume names; asked from the array's unmapped volumes when missing and a
+    /// person answers.
+    fn volume_names(cx: &mut Ctx<'_>, o: &Observed) -> Result<Vec<String>, StepError> {
+        let a = cx.ask.answers();
+        let named: Vec<Option<String>> = volume_answers(a)
+            .iter()
+            .map(|v| v.name.as_ref().map(|n| n.to_string()))
+            .collect();
+        if named.iter().all(Option::is_some) {
+            return Ok(named.into_iter().flatten().collect());
+        }
+        if a.volumes.is_some() || !cx.ask.interactive() {
+            let k = named.iter().position(Option::is_none).unwrap_or(0);
+            let key = if a.volumes.is_some() {
+                format!("volumes[{k}].name")
+            } else {
+                "volume.name".to_string()
+            };
+            return Err(crate::steps::AskError::Missing { key }.into());
+        }
+        let free: Vec<&str> = o
+            .volumes
+            .iter()
+            .filter(|v| !o.mappings.iter().any(|m| m.volume_ref == v.volume_ref))
+            .map(|v| v.name.as_str())
+            .collect();
+        if free.is_empty() {
+            return Err(StepError::Failed(
+                "the array has no unmapped volume to offer: create one, or name one in \
+                 volume.name"
+                    .into(),
+            ));
+        }
+        let r = cx.ask.prompt(
+            "volume.name",
+            "Which of the array's unmapped volumes is this host's",
+            Question::Select {
+                choices: &free,
+                default: 0,
+            },
+        )?;
+        let name = match r {
+            Reply::Chose(i) => free.get(i).map(|s| s.to_string()),
+            Reply::Text(s) => Some(s),
+            Reply::Yes(_) => None,
+        }
+        .ok_or_else(|| StepError::Failed("volume.name: no volume chosen".into()))?;
+        cx.ask.answers_mut().volume.name = name.parse::<Text>().ok();
+        Ok(vec![name])
+    }
+
+    /// The subnets of the host's ports: the iscsi step's ifaces, else the answers.
+    fn host_nets(cx: &Ctx<'_>) -> Vec<Ipv4Net> {
+        let from_facts: Vec<Ipv4Net> = cx
+            .facts
+            .ifaces
+            .iter()
+            .filter_map(|i| i.address.parse::<Ipv4Net>().ok())
+            .collect();
+        if !from_facts.is_empty() {
+            return from_facts;
+        }
+        cx.ask
+            .answers()
+            .known_ports()
+            .iter()
+            .filter_map(|(_, a)| Ipv4Net::new(a.addr(), a.prefix()).ok())
+            .collect()
+    }
+}
+
+fn trust(a: &ArrayAnswers) -> Result<Trust, StepError> {
+    match &a.tls {
+        Some(ArrayTls {
+            fingerprint_sha256: Some(f),
+            ..
+        }) => f
+            .to_string()
+            .parse()
+            .map(Trust::Pin)
+            .map_err(|e| StepError::Failed(format!("array.tls.fingerprint_sha256: {e}"))),
+        Some(ArrayTls {
+            ca_file: Some(p), ..
+        }) => Ok(Trust::CaFile(p.to_string().into())),
+        _ => Ok(Trust::Nothing),
+    }
+}
+
+impl Step for ArrayStep {
+    fn name(&self) -> StepName {
+        StepName::Array
+    }
+
+    fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
+        let mut plan = Plan::new(StepName::Array);
+        cx.ask.check_refused("array")?;
+        let Some(a) = cx.ask.answers().array.clone() else {
+            plan.note(
+                "array: skipped: the answers have no array section, so the host and its \
+                 mapping are made on the array by hand (SANtricity System Manager)",
+            );
+            return Ok(plan);
+        };
+        if a.host_group.is_some() {
+            return Err(StepError::Failed(
+                "array.host_group: mapping through a host group is not supported by this \
+                 version: map to the host (remove host_group)"
+                    .into(),
+            ));
+        }
+        let host_name = cx.ask.want(
+            "host.mapping_host_name",
+            "Host name to use in the array's host mapping",
+            cx.facts.hostname.as_ref().and_then(|h| h.parse().ok()),
+            |x| &mut x.host.mapping_host_name,
+        )?;
+        let initiator_iqn = match &cx.facts.initiator_iqn {
+            Some(i) => i.clone(),
+            None if cx.options.dry_run => plan.learn("initiator IQN from the iscsi step"),
+            None => {
+                return Err(StepError::Failed(
+                    "the initiator IQN is not known: run the iscsi step first".into(),
+                ))
+            }
+        };
+        let mut client = self.connect(cx, &a)?;
+        let observed = observe(&mut client);
+        log_calls(cx, &mut client);
+        let observed = observed.map_err(failed)?;
+        let volumes = Self::volume_names(cx, &observed)?;
+        let wanted = Wanted {
+            host_name: host_name.to_string(),
+            host_type_index: a.host_type_index.unwrap_or(LINUX_DM_MP),
+            initiator_iqn,
+            volumes,
+        };
+        let decision = decide(&wanted, &observed).map_err(stopped)?;
+        plan.note(format!(
+            "array {} (firmware {}) answered at {}",
+            observed.system.name,
+            observed.system.fw_version,
+            client.controller()
+        ));
+        for n in &decision.notes {
+            plan.note(n.clone());
+        }
+        for ch in &decision.changes {
+            plan.push(crate::steps::Action::task(
+                ch.id(),
+                ch.describe(&wanted.host_name),
+            ));
+        }
+        self.planned = Some(Planned {
+            host_ref: decision.host_ref.clone(),
+            wanted,
+            decision,
+            client,
+        });
+        Ok(plan)
+    }
+
+    fn task(&mut self, cx: &mut Ctx<'_>, id: &str) -> Result<(), StepError> {
+        let p = self
+            .planned
+            .as_mut()
+            .ok_or_else(|| StepError::Failed("internal: task before plan".into()))?;
+        let ch = p
+            .decision
+            .changes
+            .iter()
+            .find(|c| c.id() == id)
+            .cloned()
+            .ok_or_else(|| StepError::Failed(format!("internal: no array task {id:?}")))?;
+        let done = apply(&mut p.client, &ch, &mut p.host_ref);
+        log_calls(cx, &mut p.client);
+        done.map_err(failed)
+    }
+
+    fn verify(&mut self, cx: &mut Ctx<'_>) -> Result<(), StepError> {
+        let Some(p) = self.planned.as_mut() else {
+            // Skipped (no array section): nothing to check.
+            return Ok(());
+        };
+        let o = observe(&mut p.client);
+        log_calls(cx, &mut p.client);
+        let o = o.map_err(failed)?;
+        let again = decide(&p.wanted, &o).map_err(stopped)?;
+        if !again.changes.is_empty() {
+            let left: Vec<String> = again
+                .changes
+                .iter()
+                .map(|c| c.describe(&p.wanted.host_name))
+                .collect();
+            return Err(StepError::Failed(format!(
+                "the array does not show what was applied; still to do:\n    - {}",
+                left.join("\n    - ")
+            )));
+        }
+        let nets = Self::host_nets(cx);
+        let fact = record(&p.wanted, &o, p.client.controllers(), &nets)
+            .map_err(|e| StepError::Failed(format!("reading back the array: {e}")))?;
+        // Each volume's WWID comes from the array: fill it in, or check the one given.
+        let answers = cx.ask.answers_mut();
+        let slots: Vec<&mut VolumeAnswers> = match answers.volumes.as_mut() {
+            Some(list) => list.iter_mut().collect(),
+            None => vec![&mut answers.volume],
+        };
+        for v in slots {
+            let Some(name) = v.name.as_ref().map(|n| n.to_string()) else {
+                continue;
+            };
+            let Some(f) = fact.volumes.iter().find(|f| f.name == name) else {
+                continue;
+            };
+            match &v.wwid {
+                Some(Wwid::Id(w)) if !w.eq_ignore_ascii_case(&f.wwid) => {
+                    return Err(StepError::Failed(format!(
+                        "volume {name}: the answers give WWID {w}, but the array's volume has \
+                         WWN {} (WWID {}): remove wwid or correct it",
+                        f.wwn, f.wwid
+                    )));
+                }
+                _ => v.wwid = Some(Wwid::Id(f.wwid.clone())),
+            }
+        }
+        cx.sheet.host.mapping_host_name = Some(fact.host_name.clone());
+        crate::worksheets::fill_array(cx.sheet, &fact);
+        cx.facts.array = Some(fact);
+        Ok(())
+    }
+}
