@@ -107,6 +107,8 @@ fn complete() -> Value {
     let mut v: Value = serde_json::from_str(TEMPLATE).unwrap();
     v["target"]["chap"] = json!({"username": "db01", "password_env": SECRET_VAR});
     v["volume"]["name"] = json!("db01_data");
+    // With an array section the WWID comes from the array: "auto" is refused beside it.
+    v["volume"]["wwid"] = json!("3600a098000a0b1c2000000005f0a0b1c");
     v["array"] = json!({
         "controllers": ["https://10.113.1.10:8443", "https://10.113.1.11:8443"],
         "user": "admin",

@@ -68,6 +68,7 @@ fn a_dry_run_on_a_bare_host_prints_a_line_per_step_and_a_summary() {
             "subnet-manager",
             "network",
             "iscsi",
+            "array",
             "sessions",
             "multipath",
             "filesystem",
@@ -93,7 +94,7 @@ fn a_dry_run_on_a_bare_host_prints_a_line_per_step_and_a_summary() {
     assert!(s["worksheet"].is_null(), "{s}");
     assert!(s.get("message").is_none(), "{s}");
     // The human text is still there, on standard error.
-    assert!(err.contains("[1/8] preflight"), "{err}");
+    assert!(err.contains("[1/9] preflight"), "{err}");
     assert!(err.contains("Dry run: nothing was changed."), "{err}");
     assert_eq!(before, snapshot(tmp.path()));
 }
