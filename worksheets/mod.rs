@@ -213,7 +213,8 @@ pub struct PortRecord {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SubnetManagerRecord {
-    /// "on this host", "already on the fabric (SM lid N)", or "not needed (RoCE)".
+    /// "on this host", "already on the fabric (SM lid N, port GUID G, priority P)" (GUID and
+    /// priority as `sminfo` reports them, when it answers), or "not needed (RoCE)".
     pub placement: String,
     /// (port GUID, priority) pairs of opensm instances on this host.
     pub priorities: Vec<(String, u8)>,

@@ -56,7 +56,7 @@ pub use observe::{
 };
 use observe::{enhanced_ipoib, live_mode, stack_tools};
 use reach::{local_note, ping_all, probes, Probe};
-pub use want::{chosen_ports, fabric_answer, ChosenPort, NetPort, PortAnswer};
+pub use want::{chosen_ports, fabric_answer, interface_ports, ChosenPort, NetPort, PortAnswer};
 use want::{resolve_ports, want_mode};
 
 /// The step implementation.

@@ -251,6 +251,15 @@ fn listing(inv: &[(String, Option<String>)]) -> String {
     }
 }
 
+/// The answers ports for the subnet-manager step, which needs no IPoIB interface: a port
+/// whose interface exists is joined with its RDMA port (and fails as in [`chosen_ports`] when
+/// it has none, or the wrong link layer); a port whose interface does not exist (no IPoIB
+/// interface yet, or no sysfs to map it, as on a simulated fabric) is kept from the answers
+/// alone (`link` and `rdma` `None`), for the step to find by port GUID.
+pub fn interface_ports(cx: &mut Ctx<'_>, fabric: &str) -> Result<Vec<NetPort>, StepError> {
+    Ok(resolve(cx, fabric, false, false, true)?.0)
+}
+
 /// The answers ports joined with what the host shows of them (see [`chosen_ports`]). With
 /// `plan_missing` (a dry run), a port whose interface does not exist, or every port of a host
 /// with no RDMA device yet (preflight loads the drivers), is kept from the answers alone.
@@ -259,6 +268,18 @@ pub fn resolve_ports(
     fabric: &str,
     ask_addresses: bool,
     plan_missing: bool,
+) -> Result<(Vec<NetPort>, Vec<Link>), StepError> {
+    resolve(cx, fabric, ask_addresses, plan_missing, false)
+}
+
+/// [`resolve_ports`], and with `keep_absent` a port whose interface does not exist is kept
+/// from the answers alone in a real run too.
+fn resolve(
+    cx: &mut Ctx<'_>,
+    fabric: &str,
+    ask_addresses: bool,
+    plan_missing: bool,
+    keep_absent: bool,
 ) -> Result<(Vec<NetPort>, Vec<Link>), StepError> {
     let rdma = rdma_ports(cx)?;
     let links = if plan_missing && cx.planning_without("ip") {
@@ -293,7 +314,8 @@ pub fn resolve_ports(
                     .and_then(|p| links.iter().find(|l| l.name == *p))
             })
             .cloned();
-        if plan_missing && (link.is_none() || rdma.is_empty()) {
+        if (plan_missing && (link.is_none() || rdma.is_empty())) || (keep_absent && link.is_none())
+        {
             out.push(NetPort {
                 index: i,
                 answer: a,

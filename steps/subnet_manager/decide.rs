@@ -306,19 +306,48 @@ fn unit_actions(
     Ok(out)
 }
 
+/// A subnet manager elsewhere on a port's fabric: where it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct External {
+    /// Its lid (the port's SM lid, or as `sminfo` reports it).
+    pub lid: u32,
+    /// Its port GUID, when `sminfo` answered.
+    pub guid: Option<Guid>,
+    /// Its priority (0-15), when `sminfo` answered.
+    pub priority: Option<u8>,
+}
+
+impl fmt::Display for External {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "SM lid {}", self.lid)?;
+        if let Some(g) = self.guid {
+            write!(f, ", port GUID {g}")?;
+        }
+        if let Some(p) = self.priority {
+            write!(f, ", priority {p}")?;
+        }
+        Ok(())
+    }
+}
+
 /// The worksheet's placement: where the subnet manager of each port is. `external` holds
-/// the ports served from elsewhere, with the SM lid seen.
-pub fn placement(managed: &[&str], external: &[(&str, u32)]) -> String {
-    let mut lids: Vec<String> = external.iter().map(|(_, l)| l.to_string()).collect();
-    lids.dedup();
-    let lids = lids.join(", ");
+/// the ports served from elsewhere, with the subnet manager seen there.
+pub fn placement(managed: &[&str], external: &[(&str, External)]) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    for (_, e) in external {
+        let e = e.to_string();
+        if !seen.contains(&e) {
+            seen.push(e);
+        }
+    }
+    let where_ = seen.join("; ");
     let names = |ps: &[&str]| ps.join(", ");
     let ext_names: Vec<&str> = external.iter().map(|(n, _)| *n).collect();
     match (managed.is_empty(), external.is_empty()) {
-        (true, _) => format!("already on the fabric (SM lid {lids})"),
+        (true, _) => format!("already on the fabric ({where_})"),
         (false, true) => "on this host".to_string(),
         (false, false) => format!(
-            "on this host for {}; already on the fabric (SM lid {lids}) for {}",
+            "on this host for {}; already on the fabric ({where_}) for {}",
             names(managed),
             names(&ext_names)
         ),

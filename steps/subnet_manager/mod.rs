@@ -4,9 +4,17 @@
 //! Contract:
 //! - Skipped, with the reason on the worksheet, on RoCE ports and when
 //!   `subnet_manager.run_on_host` is false.
+//! - The InfiniBand ports come from `ibstat` (CA, port, port GUID, state, SM lid, link
+//!   layer), keyed by port GUID; no IPoIB interface is needed. The ports served: each answers
+//!   port whose interface exists and is InfiniBand (its GUID from the interface's address and
+//!   sysfs), and each port `subnet_manager.priorities` names by GUID that `ibstat` lists. An
+//!   answers port whose interface does not exist stands for a GUID-named port no interface
+//!   claims; one left over stops the step, naming the InfiniBand ports `ibstat` shows. A GUID
+//!   that is not a port here, or names an Ethernet port, is a note.
 //! - Per InfiniBand port (each host port is usually its own fabric): a subnet manager already
 //!   answering there (port Active with a non-zero SM lid in `ibstat`, confirmed by `sminfo`
-//!   when it is installed) is recorded and left alone; otherwise one opensm runs for that
+//!   when it is installed) is recorded and left alone, the worksheet saying where it runs
+//!   (its lid, and sminfo's port GUID and priority); otherwise one opensm runs for that
 //!   port GUID with its priority (0-15, from `subnet_manager.priorities` by GUID or netdev;
 //!   0 by default as in opensm(8)), started now and at boot. Always with `-g`: without it
 //!   opensm may bind an Ethernet port.
@@ -19,9 +27,9 @@
 
 //! - Facts (`fabric`, `ports`) and the worksheet are written by verify only, never while
 //!   planning.
-//! - A dry run on a host with no RDMA device plans from the answers: one opensm per answered
-//!   port, its GUID a placeholder (`<port GUID of ib0>`) and its priority from the answers
-//!   (a placeholder when they key it by a GUID not known yet).
+//! - A dry run on a host with no RDMA device (none in sysfs, none in `ibstat`) plans from the
+//!   answers: one opensm per answered port, its GUID a placeholder (`<port GUID of ib0>`) and
+//!   its priority from the answers (a placeholder when they key it by a GUID not known yet).
 //!
 //! Shape: [`want`] asks, [`observe`] reads the host, [`decide`] is pure (table-tested), and
 //! this module strings them into a plan and verifies and records.
@@ -34,18 +42,18 @@ use std::time::Duration;
 
 use crate::settings::Fabric;
 use crate::steps::facts::{Distro, PortFact};
-use crate::steps::network::{chosen_ports, distro, ChosenPort};
+use crate::steps::network::{distro, interface_ports, rdma_ports, state_name, NetPort, RdmaPort};
 #[cfg(test)]
 use crate::steps::parse::ibstat::Guid;
-use crate::steps::parse::ibstat::Port;
+use crate::steps::parse::ibstat::{LinkLayer, Port};
 use crate::steps::poll::{poll_until, Wait};
 use crate::steps::{Ctx, Plan, Step, StepError, StepName};
 use crate::worksheets::SubnetManagerRecord;
 #[cfg(test)]
 use decide::{edit_sysconfig, SYSCONFIG, UNIT};
-use decide::{Cause, Launch, Managed, PortGuid, Priority, Served};
+use decide::{Cause, External, Launch, Managed, PortGuid, Priority, Served};
 #[cfg(test)]
-use observe::{sminfo_lid, sysconfig_guids};
+use observe::{sminfo, sysconfig_guids};
 
 /// The step implementation.
 pub fn step() -> Box<dyn Step> {
@@ -60,8 +68,25 @@ const NOT_HERE: &str = "not on this host (run_on_host is false)";
 struct IbPort {
     served: Served,
     priority: u8,
-    /// `Some(lid)`: a subnet manager elsewhere on the fabric serves this port.
-    external: Option<u32>,
+    /// `Some`: a subnet manager elsewhere on the fabric serves this port.
+    external: Option<External>,
+}
+
+impl IbPort {
+    /// The port `p`, known as `name`, with its priority; not known to be served from
+    /// elsewhere yet.
+    fn new(name: &str, p: &Port, priority: u8) -> IbPort {
+        IbPort {
+            served: Served {
+                netdev: name.to_string(),
+                ca: p.ca.clone(),
+                number: p.number,
+                guid: p.port_guid,
+            },
+            priority,
+            external: None,
+        }
+    }
 }
 
 /// The subnet-manager step.
@@ -92,27 +117,53 @@ impl Default for SubnetManager {
     }
 }
 
-/// The facts of the chosen ports, recorded after verify (the network step offers them as the
-/// defaults of its own questions on a later run).
-fn port_facts(chosen: &[ChosenPort]) -> Vec<PortFact> {
-    chosen
+/// The facts of the answers ports, recorded after verify (the network step offers them as the
+/// defaults of its own questions on a later run); `None` (left as they are) when a port's
+/// interface does not exist, as its RDMA port is then not known.
+fn port_facts(named: &[NetPort]) -> Option<Vec<PortFact>> {
+    named
         .iter()
-        .map(|c| PortFact {
-            netdev: c.answer.netdev.clone(),
-            rdma_device: Some(c.rdma.info.ca.clone()),
-            rdma_port: Some(u32::from(c.rdma.info.number)),
-            guid: c.rdma.guid().map(|g| g.to_string()),
-            link_layer: Some(
-                if c.rdma.is_ib() {
-                    "infiniband"
-                } else {
-                    "ethernet"
-                }
-                .into(),
-            ),
-            address: c.answer.address.map(|a| a.to_string()).unwrap_or_default(),
+        .map(|p| {
+            let rdma = p.rdma.as_ref()?;
+            Some(PortFact {
+                netdev: p.answer.netdev.clone(),
+                rdma_device: Some(rdma.info.ca.clone()),
+                rdma_port: Some(u32::from(rdma.info.number)),
+                guid: rdma.guid().map(|g| g.to_string()),
+                link_layer: Some(
+                    if rdma.is_ib() {
+                        "infiniband"
+                    } else {
+                        "ethernet"
+                    }
+                    .into(),
+                ),
+                address: p.answer.address.map(|a| a.to_string()).unwrap_or_default(),
+            })
         })
         .collect()
+}
+
+/// `ibsim0/1 0x0000000000100001 (Initializing)` for each InfiniBand port `live` shows.
+fn ib_listing(live: &[Port]) -> String {
+    let ports: Vec<String> = live
+        .iter()
+        .filter(|p| p.link_layer == LinkLayer::Infiniband)
+        .map(|p| {
+            format!(
+                "{}/{} {} ({})",
+                p.ca,
+                p.number,
+                p.port_guid,
+                state_name(&p.state)
+            )
+        })
+        .collect();
+    if ports.is_empty() {
+        "none".to_string()
+    } else {
+        ports.join(", ")
+    }
 }
 
 const DIFFERENT_PRIORITIES: &str = "the ports want different opensm priorities, which \
@@ -130,47 +181,89 @@ impl SubnetManager {
         });
     }
 
-    /// The InfiniBand ports among `chosen`, each with its priority (asked when not given) and
-    /// its port as `live` (ibstat) shows it, else as sysfs does.
+    /// The InfiniBand ports this step serves, keyed by port GUID, each with its priority
+    /// (asked when not given) and its port as `live` shows it (ibstat; sysfs in a dry run
+    /// without ibstat): the answers ports whose interface exists and is InfiniBand, their GUID
+    /// read from the interface, then the ports `subnet_manager.priorities` names by GUID that
+    /// `live` lists. No IPoIB interface is needed: an answers port whose interface does not
+    /// exist stands for one of the GUID-named ports no interface claims, and more of those
+    /// ports than GUID-named ones is an error naming the ports there are.
     fn ib_ports(
         cx: &mut Ctx<'_>,
-        chosen: &[ChosenPort],
+        plan: &mut Plan,
+        named: &[NetPort],
         live: &[Port],
     ) -> Result<Vec<(IbPort, Port)>, StepError> {
-        let mut ports = Vec::new();
-        for c in chosen.iter().filter(|c| c.rdma.is_ib()) {
-            let guid = c.rdma.guid().ok_or_else(|| {
+        let mut ports: Vec<(IbPort, Port)> = Vec::new();
+        for p in named {
+            let Some(rdma) = p.rdma.as_ref().filter(|r| r.is_ib()) else {
+                continue;
+            };
+            let guid = rdma.guid().ok_or_else(|| {
                 StepError::Failed(format!(
                     "{} ({}) has no port GUID: check `ibstat {} {}`",
-                    c.answer.netdev,
-                    c.rdma.label(),
-                    c.rdma.info.ca,
-                    c.rdma.info.number
+                    p.answer.netdev,
+                    rdma.label(),
+                    rdma.info.ca,
+                    rdma.info.number
                 ))
             })?;
-            let mut names = vec![c.answer.netdev.as_str()];
-            if let Some(n) = &c.answer.persistent_name {
+            let mut names = vec![p.answer.netdev.as_str()];
+            if let Some(n) = &p.answer.persistent_name {
                 names.push(n);
             }
             let priority = want::priority(cx, guid, &names)?;
-            let p = live
+            let port = live
                 .iter()
-                .find(|p| p.port_guid == guid)
-                .unwrap_or(&c.rdma.info)
+                .find(|l| l.port_guid == guid)
+                .unwrap_or(&rdma.info)
                 .clone();
-            let served = Served {
-                netdev: c.name().to_string(),
-                ca: p.ca.clone(),
-                number: p.number,
-                guid,
-            };
-            ports.push((
-                IbPort {
-                    served,
-                    priority,
-                    external: None,
-                },
-                p,
+            ports.push((IbPort::new(p.name(), &port, priority), port));
+        }
+        let mut by_guid = 0;
+        for guid in want::guid_keys(cx)? {
+            if ports.iter().any(|(p, _)| p.served.guid == guid) {
+                continue;
+            }
+            match live.iter().find(|l| l.port_guid == guid) {
+                Some(l) if l.link_layer == LinkLayer::Infiniband => {
+                    let priority = want::priority(cx, guid, &[])?;
+                    let name = format!("{}/{}", l.ca, l.number);
+                    ports.push((IbPort::new(&name, l, priority), l.clone()));
+                    by_guid += 1;
+                }
+                Some(l) => {
+                    plan.note(format!(
+                        "subnet_manager.priorities names {guid}, {}/{}, an Ethernet (RoCE) \
+                         port: it needs no subnet manager",
+                        l.ca, l.number
+                    ));
+                }
+                None => {
+                    plan.note(format!(
+                        "subnet_manager.priorities names {guid}, which is not a port of this \
+                         host (InfiniBand ports here: {}): ignored",
+                        ib_listing(live)
+                    ));
+                }
+            }
+        }
+        let absent: Vec<&NetPort> = named.iter().filter(|p| p.rdma.is_none()).collect();
+        if let Some(p) = absent.get(by_guid) {
+            return Err(StepError::Failed(format!(
+                "ports[{}].netdev: there is no network interface {}, so the subnet manager \
+                 cannot tell its InfiniBand port; name the port by its GUID in \
+                 subnet_manager.priorities (InfiniBand ports here: {})",
+                p.index,
+                p.answer.netdev,
+                ib_listing(live)
+            )));
+        }
+        for p in absent {
+            plan.note(format!(
+                "{} has no network interface yet: the subnet manager serves the ports \
+                 subnet_manager.priorities names by GUID",
+                p.answer.netdev
             ));
         }
         Ok(ports)
@@ -210,15 +303,15 @@ impl SubnetManager {
                 priority: Priority::Known(p.priority),
             })
             .collect();
-        let external: Vec<(&str, u32)> = ports
+        let external: Vec<(&str, External)> = ports
             .iter()
             .filter_map(|p| Some((p.served.netdev.as_str(), p.external?)))
             .collect();
         let names: Vec<&str> = managed.iter().map(|m| m.netdev.as_str()).collect();
         let placement = decide::placement(&names, &external);
-        for (netdev, lid) in &external {
+        for (netdev, sm) in &external {
             plan.note(format!(
-                "a subnet manager already runs on the fabric of {netdev} (SM lid {lid}): none is started here for it"
+                "a subnet manager already runs on the fabric of {netdev} ({sm}): none is started here for it"
             ));
         }
         self.record = Some(SubnetManagerRecord {
@@ -349,13 +442,18 @@ impl Step for SubnetManager {
             self.skip(&mut plan, NOT_HERE, "infiniband");
             return Ok(plan);
         }
-        if cx.options.dry_run && observe::no_rdma_device(cx)? {
+        if cx.options.dry_run && observe::no_rdma_device(cx)? && !observe::ibstat_shows_ports(cx)? {
             self.plan_from_answers(cx, &mut plan, fabric)?;
             return Ok(plan);
         }
-        let (chosen, _) = chosen_ports(cx, fabric.as_str(), false)?;
-        self.port_facts = Some(port_facts(&chosen));
-        if !chosen.iter().any(|p| p.rdma.is_ib()) {
+        let named = interface_ports(cx, fabric.as_str())?;
+        self.port_facts = port_facts(&named);
+        let any_ib = named
+            .iter()
+            .any(|p| p.rdma.as_ref().is_some_and(RdmaPort::is_ib));
+        // A port without an interface may be InfiniBand: found by GUID below.
+        let absent = named.iter().any(|p| p.rdma.is_none());
+        if !any_ib && !absent {
             self.skip(&mut plan, NOT_NEEDED, "roce");
             return Ok(plan);
         }
@@ -366,12 +464,12 @@ impl Step for SubnetManager {
         self.fabric = Some("infiniband");
         // A dry run before preflight installed infiniband-diags reads the ports from sysfs.
         let live = if cx.planning_without("ibstat") {
-            Vec::new()
+            rdma_ports(cx)?.into_iter().map(|p| p.info).collect()
         } else {
             observe::ibstat_ports(cx)?
         };
         let (distro, _) = distro(cx)?;
-        let ports = Self::ib_ports(cx, &chosen, &live)?;
+        let ports = Self::ib_ports(cx, &mut plan, &named, &live)?;
         self.plan_ports(cx, &mut plan, distro, ports)?;
         Ok(plan)
     }

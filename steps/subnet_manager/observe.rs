@@ -5,19 +5,36 @@
 use std::path::Path;
 use std::time::Duration;
 
-use super::decide::{env_path, instance, Instance, Launch, Managed, PortGuid, Seen, Service};
+use super::decide::{
+    env_path, instance, External, Instance, Launch, Managed, PortGuid, Seen, Service,
+};
 use super::decide::{SYSCONFIG, UNIT};
 use crate::steps::network::systemctl_is;
 use crate::steps::parse::ibstat::{parse_ibstat, Guid, Port, PortState};
 use crate::steps::{Cmd, Ctx, Plan, StepError};
 
-/// `sminfo: sm lid 15 sm guid 0x10e0406d5aa0a0, activity count 26263191 priority 14 state 3
-/// SMINFO_MASTER` -> 15.
-pub fn sminfo_lid(text: &str) -> Option<u32> {
-    let toks: Vec<&str> = text.split_whitespace().collect();
-    toks.windows(3)
-        .find(|w| w[0] == "sm" && w[1] == "lid")
-        .and_then(|w| w[2].trim_end_matches(',').parse().ok())
+/// The subnet manager `sminfo` describes (`sminfo: sm lid 15 sm guid 0x10e0406d5aa0a0,
+/// activity count 26263191 priority 14 state 3 SMINFO_MASTER`): its lid, and its port GUID and priority when printed
+/// (sminfo prints the GUID without leading zeros; it is kept as ibstat prints GUIDs).
+pub fn sminfo(text: &str) -> Option<External> {
+    let toks: Vec<&str> = text
+        .split_whitespace()
+        .map(|t| t.trim_end_matches(','))
+        .collect();
+    let after = |a: &str, b: &str| {
+        toks.windows(3)
+            .find(|w| w[0] == a && w[1] == b)
+            .map(|w| w[2])
+    };
+    let lid = after("sm", "lid")?.parse().ok()?;
+    Some(External {
+        lid,
+        guid: after("sm", "guid").and_then(|g| g.parse::<Guid>().ok()),
+        priority: toks
+            .windows(2)
+            .find(|w| w[0] == "priority")
+            .and_then(|w| w[1].parse().ok()),
+    })
 }
 
 /// The GUIDs in the `GUIDS=` line of /etc/sysconfig/opensm.
@@ -41,6 +58,17 @@ pub fn no_rdma_device(cx: &Ctx<'_>) -> Result<bool, StepError> {
         .is_empty())
 }
 
+/// Whether `ibstat` is installed and lists a port: the ports it shows are planned from even
+/// where sysfs shows no RDMA device (a simulated fabric). A failing `ibstat` lists none.
+pub fn ibstat_shows_ports(cx: &Ctx<'_>) -> Result<bool, StepError> {
+    if cx.host.which("ibstat").is_none() {
+        return Ok(false);
+    }
+    let out = cx.host.run(&Cmd::probe(["ibstat"]))?;
+    Ok(out.success()
+        && parse_ibstat(&out.stdout).is_ok_and(|cas| cas.iter().any(|c| !c.ports.is_empty())))
+}
+
 /// Every port `ibstat` lists.
 pub fn ibstat_ports(cx: &Ctx<'_>) -> Result<Vec<Port>, StepError> {
     let cmd = Cmd::probe(["ibstat"]);
@@ -57,22 +85,27 @@ pub fn ibstat_ports(cx: &Ctx<'_>) -> Result<Vec<Port>, StepError> {
     Ok(cas.into_iter().flat_map(|c| c.ports).collect())
 }
 
-/// Whether a subnet manager elsewhere answers on this port: its SM lid, or `None`. A stale
-/// SM lid (sminfo gets no answer) is noted in the plan.
-pub fn external_sm(cx: &Ctx<'_>, plan: &mut Plan, p: &Port) -> Result<Option<u32>, StepError> {
+/// Whether a subnet manager elsewhere answers on this port: where it runs (its lid, with its
+/// GUID and priority from `sminfo`), or `None`. A stale SM lid (sminfo gets no answer) is
+/// noted in the plan.
+pub fn external_sm(cx: &Ctx<'_>, plan: &mut Plan, p: &Port) -> Result<Option<External>, StepError> {
     // The port's own lid as SM lid is an opensm on this very port (this host's).
     if p.state != PortState::Active || p.sm_lid == 0 || p.sm_lid == p.base_lid {
         return Ok(None);
     }
     if cx.host.which("sminfo").is_none() {
-        return Ok(Some(p.sm_lid));
+        return Ok(Some(External {
+            lid: p.sm_lid,
+            guid: None,
+            priority: None,
+        }));
     }
     let port = p.number.to_string();
     let out = cx
         .host
         .run(&Cmd::probe(["sminfo", "-C", &p.ca, "-P", &port]).timeout(Duration::from_secs(15)))?;
-    match sminfo_lid(&out.stdout).filter(|_| out.success()) {
-        Some(lid) => Ok(Some(lid)),
+    match sminfo(&out.stdout).filter(|_| out.success()) {
+        Some(sm) => Ok(Some(sm)),
         None => {
             plan.note(format!(
                 "{}/{} shows SM lid {}, but sminfo got no answer from it: that subnet \

@@ -223,11 +223,14 @@ fn a_subnet_manager_already_on_the_fabric_is_recorded_and_nothing_is_planned() {
     let mut run = Run::for_os(ib_answers(json!({})), DEBIAN);
     let plan = run.full(&h, &mut quick()).unwrap();
     assert!(plan.is_empty(), "{}", plan.render());
-    assert!(plan
-        .render()
-        .contains("already runs on the fabric of ib0 (SM lid 1)"));
+    assert!(plan.render().contains(
+        "already runs on the fabric of ib0 (SM lid 1, port GUID 0x0010e0406d5aa0a0, priority 14)"
+    ));
     let rec = run.sheet.subnet_manager.unwrap();
-    assert_eq!(rec.placement, "already on the fabric (SM lid 1)");
+    assert_eq!(
+        rec.placement,
+        "already on the fabric (SM lid 1, port GUID 0x0010e0406d5aa0a0, priority 14)"
+    );
     assert!(rec.priorities.is_empty());
     assert!(h.changes().is_empty());
     h.finish();
@@ -320,10 +323,33 @@ fn sysconfig_edits_keep_other_lines_and_sminfo_parses() {
         [GUID_A.parse::<Guid>().unwrap(), GUID_B.parse().unwrap()]
     );
     assert_eq!(
-        sminfo_lid("sminfo: sm lid 15 sm guid 0x10e0406d5aa0a0, activity count 26263191 priority 14 state 3 SMINFO_MASTER"),
-        Some(15)
+        sminfo("sminfo: sm lid 15 sm guid 0x10e0406d5aa0a0, activity count 26263191 priority 14 state 3 SMINFO_MASTER"),
+        Some(External {
+            lid: 15,
+            guid: Some(Guid(0x0010_e040_6d5a_a0a0)),
+            priority: Some(14)
+        })
     );
-    assert_eq!(sminfo_lid("ibwarn: query failed"), None);
+    assert_eq!(sminfo("ibwarn: query failed"), None);
+    assert_eq!(
+        sminfo("sminfo: sm lid 4").map(|e| e.to_string()).as_deref(),
+        Some("SM lid 4")
+    );
+    // The real outputs: a switch's SM on hardware, and ibsim's (stderr mixed in).
+    if let Some(text) = crate::steps::parse::fixtures::real_fixture(
+        "sminfo",
+        "oracle-bda-sun-dcs36-switch-sm-master-unpadded-guid.txt",
+    ) {
+        assert_eq!(
+            sminfo(&text).unwrap().to_string(),
+            "SM lid 15, port GUID 0x0010e0406d5aa0a0, priority 14"
+        );
+    }
+    let (_, text, _) = ibsim("ibsim-sminfo-external-sm.txt");
+    assert_eq!(
+        sminfo(&text).unwrap().to_string(),
+        "SM lid 4, port GUID 0x0000000000100004, priority 15"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -725,14 +751,32 @@ mod decisions {
 
     #[test]
     fn placement_names_where_each_subnet_manager_is() {
+        let lid = |lid| External {
+            lid,
+            guid: None,
+            priority: None,
+        };
+        let full = External {
+            lid: 4,
+            guid: Some(Guid(0x10_0004)),
+            priority: Some(15),
+        };
         assert_eq!(placement(&["ib0", "ib1"], &[]), "on this host");
         assert_eq!(
-            placement(&[], &[("ib0", 1), ("ib1", 1)]),
+            placement(&[], &[("ib0", lid(1)), ("ib1", lid(1))]),
             "already on the fabric (SM lid 1)"
         );
         assert_eq!(
-            placement(&["ib1"], &[("ib0", 5)]),
+            placement(&["ib1"], &[("ib0", lid(5))]),
             "on this host for ib1; already on the fabric (SM lid 5) for ib0"
+        );
+        assert_eq!(
+            placement(&[], &[("ibsim0/1", full)]),
+            "already on the fabric (SM lid 4, port GUID 0x0000000000100004, priority 15)"
+        );
+        assert_eq!(
+            placement(&[], &[("ib0", lid(1)), ("ib1", lid(2))]),
+            "already on the fabric (SM lid 1; SM lid 2)"
         );
     }
 
@@ -806,5 +850,375 @@ fn a_person_on_a_bare_host_is_asked_the_fabric_and_a_port_but_no_priority_yet() 
     );
     assert!(written(&plan, &format!("/etc/opensm/opensm-{G0}.env"))
         .contains("OPENSM_PRIORITY=<opensm priority of ib0, asked once its port GUID is known>\n"));
+    h.finish();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ports from ibstat, named by GUID, with no IPoIB interface: the simulated fabric (ibsim, the
+// lab's captured outputs) and real hardware outputs.
+
+/// The ibsim port: ibstat `Port GUID: 0x0000000000100001` on CA `ibsim0`.
+const SIM: &str = "0x0000000000100001";
+
+/// A lab capture of `tests/lab/fixtures-captured/ibsim/`: (command, output, status).
+fn ibsim(name: &str) -> (String, String, Option<i32>) {
+    let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/lab/fixtures-captured/ibsim")
+        .join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    crate::steps::parse::fixtures::lab_capture(&text)
+}
+
+/// A capture as the wizard sees it: umad2sim's `ibwarn:` lines go to stderr.
+fn sim_out(name: &str) -> CmdOutput {
+    let (_, text, status) = ibsim(name);
+    let (warn, out): (Vec<&str>, Vec<&str>) = text.lines().partition(|l| l.starts_with("ibwarn:"));
+    CmdOutput::status(
+        status.unwrap_or(0),
+        format!("{}\n", out.join("\n")),
+        format!("{}\n", warn.join("\n")),
+    )
+}
+
+/// A host with no RDMA port in sysfs and no IPoIB interface: all it shows of InfiniBand is
+/// what `ibstat` prints (the lab's simulated fabric, or a host before ib_ipoib is loaded).
+fn ibstat_only_host(ibstat: CmdOutput) -> FakeHost {
+    let h = FakeHost::new();
+    h.allow(
+        &IP,
+        ip_out(&[link(
+            2,
+            "eno1",
+            None,
+            "52:54:00:12:34:56",
+            1500,
+            true,
+            &["10.0.2.15/24"],
+        )]),
+    );
+    h.allow(&["ibstat"], ibstat);
+    h
+}
+
+/// Answers naming one iSER port whose interface does not exist, its SM port by GUID.
+fn by_guid(priorities: serde_json::Value) -> serde_json::Value {
+    json!({"version": 1, "fabric": "infiniband",
+           "subnet_manager": {"run_on_host": true, "priorities": priorities},
+           "ports": [{"netdev": "ib0", "address": "192.168.130.10/24"}],
+           "target": portals()})
+}
+
+#[test]
+fn the_simulated_fabric_port_is_served_by_guid_without_an_ipoib_interface() {
+    let h = ibstat_only_host(sim_out("ibsim-ibstat-no-sm.txt"));
+    let unit = format!("opensm@{SIM}.service");
+    h.expect(
+        &["systemctl", "is-enabled", &unit],
+        CmdOutput::status(1, "disabled\n", ""),
+    );
+    h.expect(
+        &["systemctl", "is-enabled", &unit],
+        CmdOutput::status(1, "disabled\n", ""),
+    );
+    h.expect(
+        &["systemctl", "is-active", &unit],
+        CmdOutput::status(3, "inactive\n", ""),
+    );
+    allow_is(&h, "is-enabled", "opensm.service", "masked");
+    allow_is(&h, "is-active", "opensm.service", "inactive");
+    h.expect(&["systemctl", "daemon-reload"], CmdOutput::ok(""));
+    h.expect(&["systemctl", "enable", "--now", &unit], CmdOutput::ok(""));
+    let answers = by_guid(json!({SIM: 7}));
+    let mut run = Run::for_os(answers.clone(), DEBIAN);
+    let mut step = quick();
+    let plan = run.with(&h, |cx| step.plan(cx)).unwrap();
+    assert_eq!(
+        steps_of(&plan),
+        [
+            "write /etc/systemd/system/opensm@.service".to_string(),
+            format!("write /etc/opensm/opensm-{SIM}.env"),
+            "run systemctl daemon-reload".to_string(),
+            format!("run systemctl enable --now {unit}"),
+        ],
+        "{}",
+        plan.render()
+    );
+    assert!(
+        written(&plan, &format!("/etc/opensm/opensm-{SIM}.env")).contains("OPENSM_PRIORITY=7\n")
+    );
+    assert!(
+        plan.render()
+            .contains("ib0 has no network interface yet: the subnet manager serves the ports"),
+        "{}",
+        plan.render()
+    );
+    run.with(&h, |cx| crate::steps::testkit::apply(&mut step, cx, &plan))
+        .unwrap();
+    // Verify reads the port through the same probe: still Initializing, then Active.
+    let err = run.with(&h, |cx| step.verify(cx)).unwrap_err().to_string();
+    assert!(
+        err.contains(&format!(
+            "ibsim0/1 (ibsim0/1, GUID {SIM}): State: Initializing"
+        )),
+        "{err}"
+    );
+    let h2 = ibstat_only_host(sim_out("ibsim-ibstat-own-sm.txt"));
+    run.with(&h2, |cx| step.verify(cx)).unwrap();
+    let rec = run.sheet.subnet_manager.clone().unwrap();
+    assert_eq!(rec.placement, "on this host");
+    assert_eq!(rec.priorities, [(SIM.to_string(), 7)]);
+    assert_eq!(run.facts.fabric.as_deref(), Some("infiniband"));
+    // No interface, no RDMA port known: the port facts are left as they were.
+    assert!(run.facts.ports.is_empty());
+    h.finish();
+    h2.finish();
+
+    // The rerun on the running, enabled instance (its port Active with its own lid as SM
+    // lid): nothing to do, and sminfo is not asked (the port is this host's).
+    let h = ibstat_only_host(sim_out("ibsim-ibstat-own-sm.txt"));
+    allow_is(&h, "is-enabled", &unit, "enabled");
+    allow_is(&h, "is-active", &unit, "active");
+    allow_is(&h, "is-enabled", "opensm.service", "masked");
+    allow_is(&h, "is-active", "opensm.service", "inactive");
+    let done = written(&plan, UNIT);
+    h.put_file(UNIT, &done);
+    h.put_file(
+        &format!("/etc/opensm/opensm-{SIM}.env"),
+        &written(&plan, &format!("/etc/opensm/opensm-{SIM}.env")),
+    );
+    let mut run = Run::for_os(answers, DEBIAN);
+    let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
+    assert!(plan.actions.is_empty(), "{}", plan.render());
+    assert!(
+        !h.ran().iter().any(|c| c.starts_with("sminfo")),
+        "{:?}",
+        h.ran()
+    );
+    h.finish();
+}
+
+#[test]
+fn an_sm_elsewhere_on_the_simulated_fabric_is_named_and_none_is_started() {
+    let h = ibstat_only_host(sim_out("ibsim-ibstat-external-sm.txt"));
+    allow_is(
+        &h,
+        "is-enabled",
+        &format!("opensm@{SIM}.service"),
+        "disabled",
+    );
+    h.expect(
+        &["sminfo", "-C", "ibsim0", "-P", "1"],
+        sim_out("ibsim-sminfo-external-sm.txt"),
+    );
+    let mut run = Run::for_os(by_guid(json!({SIM: 7})), DEBIAN);
+    let plan = run.full(&h, &mut quick()).unwrap();
+    assert!(plan.is_empty(), "{}", plan.render());
+    let where_ = "SM lid 4, port GUID 0x0000000000100004, priority 15";
+    assert!(
+        plan.render().contains(&format!(
+            "already runs on the fabric of ibsim0/1 ({where_})"
+        )),
+        "{}",
+        plan.render()
+    );
+    let rec = run.sheet.subnet_manager.unwrap();
+    assert_eq!(rec.placement, format!("already on the fabric ({where_})"));
+    assert!(rec.priorities.is_empty());
+    assert!(h.changes().is_empty());
+    h.finish();
+}
+
+#[test]
+fn a_port_without_interface_or_guid_is_refused_naming_the_ports_ibstat_shows() {
+    // Priorities by netdev only: nothing tells which port ib0 is.
+    let h = ibstat_only_host(sim_out("ibsim-ibstat-no-sm.txt"));
+    let mut run = Run::for_os(by_guid(json!({"ib0": 7})), DEBIAN);
+    let err = run.with(&h, |cx| quick().plan(cx)).unwrap_err().to_string();
+    assert!(
+        err.contains("ports[0].netdev: there is no network interface ib0")
+            && err.contains("name the port by its GUID in subnet_manager.priorities")
+            && err.contains(&format!("ibsim0/1 {SIM} (Initializing)")),
+        "{err}"
+    );
+    assert!(h.changes().is_empty());
+
+    // A GUID this host does not have: said, and ib0 still unaccounted for.
+    let mut run = Run::for_os(by_guid(json!({"0x0000000000abcdef": 7})), DEBIAN);
+    let err = run.with(&h, |cx| quick().plan(cx)).unwrap_err().to_string();
+    assert!(err.contains("there is no network interface ib0"), "{err}");
+
+    // Two ports without interface, one named by GUID: the second is refused.
+    let mut answers = by_guid(json!({SIM: 7}));
+    answers["ports"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"netdev": "ib1", "address": "192.168.131.10/24"}));
+    let mut run = Run::for_os(answers, DEBIAN);
+    let err = run.with(&h, |cx| quick().plan(cx)).unwrap_err().to_string();
+    assert!(
+        err.contains("ports[1].netdev: there is no network interface ib1"),
+        "{err}"
+    );
+    h.finish();
+}
+
+#[test]
+fn a_guid_key_for_a_port_not_here_is_noted_beside_the_ports_served() {
+    // ib0 and ib1 exist (sysfs, IPoIB): a third GUID in the answers is another host's.
+    let h = ib_host("Initializing", 0);
+    h.allow(&["ibstat"], ibstat("Initializing", 0));
+    for g in [GUID_A, GUID_B] {
+        let unit = format!("opensm@{g}.service");
+        allow_is(&h, "is-enabled", &unit, "disabled");
+        allow_is(&h, "is-active", &unit, "inactive");
+    }
+    allow_is(&h, "is-enabled", "opensm.service", "disabled");
+    allow_is(&h, "is-active", "opensm.service", "inactive");
+    let mut run = Run::for_os(
+        with_priorities(json!({GUID_A: 3, "0x0000000000abcdef": 9})),
+        DEBIAN,
+    );
+    let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
+    let text = plan.render();
+    assert!(
+        text.contains(
+            "subnet_manager.priorities names 0x0000000000abcdef, which is not a port of this host"
+        ) && text.contains(&format!("mlx5_0/1 {GUID_A} (Initializing)")),
+        "{text}"
+    );
+    assert_eq!(
+        steps_of(&plan)
+            .iter()
+            .filter(|s| s.starts_with("run systemctl enable --now"))
+            .count(),
+        2,
+        "{text}"
+    );
+    h.finish();
+}
+
+/// The hardware path on real ibstat outputs (`../shared/fixtures/real/ibstat/`, skipped when
+/// absent): the ports named by GUID, no interface, the decision each port's state calls for.
+#[test]
+fn real_ibstat_outputs_ports_named_by_guid() {
+    // (fixture, GUID named, expected: Some(placement) when served from elsewhere, None when
+    // this host runs opensm for it, plus a note the plan must carry)
+    let cases: [(&str, &str, Option<&str>, Option<&str>); 5] = [
+        (
+            "kaust-ibex-cx6-mt4123-hdr100-active-lid762.txt",
+            "0xb8599f030022626e",
+            Some("already on the fabric (SM lid 8)"),
+            None,
+        ),
+        (
+            "ckuelker-connectx2-mt26428-old-no-link-layer-line.txt",
+            "0x002590ffff2e4f71",
+            Some("already on the fabric (SM lid 1)"),
+            None,
+        ),
+        // Its own lid as SM lid: an opensm on this very port, not one of ours; ours runs.
+        (
+            "archwiki-connectx-mt25418-dual-port-active-and-polling.txt",
+            "0x0002c90300002f79",
+            None,
+            None,
+        ),
+        // The port without link: opensm is set up for it (verify then says "no link").
+        (
+            "archwiki-connectx-mt25418-dual-port-active-and-polling.txt",
+            "0x0002c90300002f7a",
+            None,
+            None,
+        ),
+        // An Ethernet port named by GUID needs no SM; the InfiniBand ports beside it are
+        // served by the fabric's (SM lid 83).
+        (
+            "gpud-a100-vm-mt4126-ib-200-plus-eth.txt",
+            "0x1c918efffe7a03a0",
+            None,
+            Some("an Ethernet (RoCE) port: it needs no subnet manager"),
+        ),
+    ];
+    for (file, guid, external, note) in cases {
+        let Some(text) = crate::steps::parse::fixtures::real_fixture("ibstat", file) else {
+            return;
+        };
+        // sminfo is not installed: the SM lid ibstat shows is taken as it is.
+        let h = ibstat_only_host(CmdOutput::ok(text)).only_programs(&[
+            "ip",
+            "ibstat",
+            "systemctl",
+            "opensm",
+        ]);
+        let unit = format!("opensm@{guid}.service");
+        allow_is(&h, "is-enabled", &unit, "disabled");
+        allow_is(&h, "is-active", &unit, "inactive");
+        allow_is(&h, "is-enabled", "opensm.service", "disabled");
+        allow_is(&h, "is-active", "opensm.service", "inactive");
+        // ib0 does not exist, and one GUID names it.
+        let mut answers = by_guid(json!({guid: 4}));
+        if note.is_some() {
+            // The Ethernet GUID cannot stand for ib0: name an InfiniBand port too.
+            answers["subnet_manager"]["priorities"]["0x6b9d7f2c99902a63"] = json!(4);
+            allow_is(
+                &h,
+                "is-enabled",
+                "opensm@0x6b9d7f2c99902a63.service",
+                "disabled",
+            );
+        }
+        let mut run = Run::for_os(answers, DEBIAN);
+        let mut step = quick();
+        let plan = run
+            .with(&h, |cx| step.plan(cx))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+        let text = plan.render();
+        if let Some(n) = note {
+            assert!(text.contains(n), "{file}: {text}");
+            assert!(plan.actions.is_empty(), "{file}: {text}");
+            assert!(
+                text.contains("already runs on the fabric of mlx5_1/1 (SM lid 83)"),
+                "{file}: {text}"
+            );
+            continue;
+        }
+        match external {
+            Some(placement) => {
+                assert!(plan.actions.is_empty(), "{file}: {text}");
+                run.with(&h, |cx| step.verify(cx)).unwrap();
+                assert_eq!(
+                    run.sheet.subnet_manager.clone().unwrap().placement,
+                    placement,
+                    "{file}"
+                );
+            }
+            None => assert!(
+                steps_of(&plan).contains(&format!("run systemctl enable --now {unit}"))
+                    && written(&plan, &format!("/etc/opensm/opensm-{guid}.env"))
+                        .contains("OPENSM_PRIORITY=4\n"),
+                "{file}: {text}"
+            ),
+        }
+        h.finish();
+    }
+}
+
+#[test]
+fn a_dry_run_plans_from_ibstat_where_sysfs_shows_no_rdma_device() {
+    let h = ibstat_only_host(sim_out("ibsim-ibstat-no-sm.txt"));
+    let unit = format!("opensm@{SIM}.service");
+    allow_is(&h, "is-enabled", &unit, "disabled");
+    allow_is(&h, "is-active", &unit, "inactive");
+    allow_is(&h, "is-enabled", "opensm.service", "masked");
+    allow_is(&h, "is-active", "opensm.service", "inactive");
+    let mut run = dry(by_guid(json!({SIM: 7})), DEBIAN);
+    let plan = run.with(&h, |cx| quick().plan(cx)).unwrap();
+    assert!(plan.learned.is_empty(), "{}", plan.render());
+    assert!(
+        steps_of(&plan).contains(&format!("run systemctl enable --now {unit}")),
+        "{}",
+        plan.render()
+    );
+    assert!(h.changes().is_empty());
     h.finish();
 }

@@ -1,6 +1,7 @@
 //! What the operator wants of the subnet-manager step, and the only place it asks: the
 //! fabric, whether opensm runs on this host, the ports (from the answers when the host cannot
-//! show them yet) and each port's opensm priority.
+//! show them yet; the ports named by GUID in `subnet_manager.priorities`) and each port's
+//! opensm priority.
 
 use super::decide::Priority;
 use crate::settings::{Fabric, Netdev, PortKey};
@@ -53,6 +54,18 @@ fn priorities(cx: &Ctx<'_>) -> Result<Vec<(PortKey, u8)>, StepError> {
         .and_then(|m| m.priorities.clone())
         .unwrap_or_default()
         .into_iter()
+        .collect())
+}
+
+/// The port GUIDs `subnet_manager.priorities` names (its keys that are GUIDs), in key order:
+/// the ports this step serves even where no interface shows them.
+pub fn guid_keys(cx: &Ctx<'_>) -> Result<Vec<Guid>, StepError> {
+    Ok(priorities(cx)?
+        .into_iter()
+        .filter_map(|(k, _)| match k {
+            PortKey::Guid(g) => g.as_str().parse::<Guid>().ok(),
+            PortKey::Netdev(_) => None,
+        })
         .collect())
 }
 
