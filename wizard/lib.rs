@@ -9,6 +9,7 @@
 //! - `templates/` holds the text of every file the wizard writes.
 
 pub mod answers;
+pub mod bench;
 pub mod cfmt;
 pub mod cli;
 pub mod docs;
