@@ -690,6 +690,43 @@ pub fn render(r: &BenchRecord) -> String {
     out
 }
 
+/// The bench as the worksheet records it.
+pub fn sheet(r: &BenchRecord) -> crate::worksheets::BenchSheet {
+    crate::worksheets::BenchSheet {
+        label: r.label.clone(),
+        started_at: r.started_at.clone(),
+        mount_point: r.target.mount_point.clone(),
+        link: r.link_gbps.map(|g| format!("{g:.2} Gb/s")),
+        runs: format!("{} x {} s", r.runs, r.runtime),
+        workloads: r
+            .workloads
+            .iter()
+            .map(|w| {
+                let mut balance: Vec<String> = w
+                    .balance
+                    .groups
+                    .iter()
+                    .flat_map(|g| &g.paths)
+                    .map(|p| match p.share_pct {
+                        Some(s) => format!("{} {s:.1}%", p.dev),
+                        None => format!("{} -", p.dev),
+                    })
+                    .collect();
+                balance.extend(w.balance.imbalance.clone());
+                crate::worksheets::BenchWorkloadRecord {
+                    workload: w.workload.name().to_string(),
+                    unit: w.unit.label().to_string(),
+                    values: w.values.clone(),
+                    median: si(w.median, w.unit.label()),
+                    pct_of_link: w.pct_of_link,
+                    p99: w.p99_ns.map(latency),
+                    balance,
+                }
+            })
+            .collect(),
+    }
+}
+
 /// Read a kept bench.
 pub fn load(state_dir: &Path, label: &str) -> Result<BenchRecord, WizardError> {
     check_label(label).map_err(WizardError::Usage)?;
@@ -846,6 +883,13 @@ pub fn command(
     let json = serde_json::to_string_pretty(&record).map_err(|e| WizardError::Other(e.into()))?;
     crate::state::write_private(&keep.join("bench.json"), format!("{json}\n").as_bytes())
         .map_err(|e| WizardError::Other(anyhow::anyhow!("keeping bench.json: {e}")))?;
+    // The last bench goes on the worksheet (CONTRACT.md "Worksheet").
+    let mut ws = sd
+        .load_worksheet()
+        .map_err(|e| WizardError::Other(anyhow::anyhow!("reading the worksheet: {e}")))?;
+    ws.bench = Some(sheet(&record));
+    sd.save_worksheet(&ws)
+        .map_err(|e| WizardError::Other(anyhow::anyhow!("saving the worksheet: {e}")))?;
     drop(lock);
     let text = if f.json {
         format!("{json}\n")
