@@ -522,7 +522,10 @@ fn bench(w: &Worksheet) -> Section {
                 Cell::text(r.workload.as_str()),
                 Cell::list(r.values.iter().map(|v| crate::cfmt::g6(*v))),
                 Cell::text(r.median.as_str()),
-                Cell::value(&r.pct_of_link.map(|p| format!("{p:.1}%"))),
+                Cell::value(
+                    &r.pct_of_link
+                        .map(|p| format!("{}%", crate::bench::percent(p))),
+                ),
                 Cell::value(&r.p99),
                 Cell::list(r.balance.iter().cloned()),
             ]

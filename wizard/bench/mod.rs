@@ -491,6 +491,24 @@ pub fn run(
     })
 }
 
+/// fio's command line that fills the test file with data, sequentially and past the cache.
+pub fn layout_argv(file: &str, size: u64) -> Vec<String> {
+    [
+        "fio",
+        "--name=layout",
+        &format!("--filename={file}"),
+        &format!("--size={size}"),
+        "--rw=write",
+        "--bs=1M",
+        "--iodepth=16",
+        "--direct=1",
+        "--ioengine=libaio",
+        "--fallocate=none",
+    ]
+    .map(String::from)
+    .to_vec()
+}
+
 fn fio(host: &dyn Host, argv: Vec<String>, seconds: u32) -> Result<String, BenchError> {
     // fio's own time plus its file layout and start-up, with a wide margin for a slow array.
     let cmd = Cmd::change(argv).timeout(Duration::from_secs(u64::from(seconds) + 300));
@@ -511,21 +529,11 @@ fn run_workloads(
     on_run: &mut OnRun<'_>,
 ) -> Result<Vec<WorkloadResult>, BenchError> {
     let keep_err = |path: PathBuf| move |source| BenchError::Keep { path, source };
-    // Lay the file out once, before any counter is read, so that the first workload's
-    // balance is not the layout's writes.
-    fio(
-        host,
-        vec![
-            "fio".into(),
-            "--name=layout".into(),
-            format!("--filename={file}"),
-            format!("--size={size}"),
-            "--rw=write".into(),
-            "--bs=1M".into(),
-            "--create_only=1".into(),
-        ],
-        0,
-    )?;
+    // Write the whole file once, before any counter is read: a file fio only allocates
+    // (fallocate: unwritten extents) reads back as zeros without touching the device, which
+    // would measure the filesystem, not the volume; and the first workload's balance must
+    // not be the layout's writes.
+    fio(host, layout_argv(file, size), 0)?;
     let devs = target.layout.devices();
     let mut results = Vec::new();
     for &w in &plan.workloads {
@@ -596,6 +604,16 @@ pub fn si(v: f64, unit: &str) -> String {
         2
     };
     format!("{x:.digits$} {p}{unit}")
+}
+
+/// A percentage with one decimal, or three significant figures below 1% (a slow link's
+/// worst case must not print as 0.0%).
+pub fn percent(p: f64) -> String {
+    if p >= 1.0 || p == 0.0 {
+        format!("{p:.1}")
+    } else {
+        crate::cfmt::g(p, 0, 3)
+    }
 }
 
 /// A latency in nanoseconds, in the unit that reads best.
@@ -673,7 +691,7 @@ pub fn render(r: &BenchRecord) -> String {
         let rate = si(w.workload.bits_per_second(w.median), "b/s");
         let pct = w
             .pct_of_link
-            .map(|p| format!(", {p:.1}% of the link"))
+            .map(|p| format!(", {}% of the link", percent(p)))
             .unwrap_or_default();
         let p99 = w
             .p99_ns
@@ -1095,18 +1113,10 @@ mod tests {
         };
         let (real, file) = test_file(&h, "/mnt/v");
         std::fs::write(&real, "left by fio").unwrap();
-        h.expect(
-            &[
-                "fio",
-                "--name=layout",
-                &format!("--filename={file}"),
-                &format!("--size={MIN_FILE}"),
-                "--rw=write",
-                "--bs=1M",
-                "--create_only=1",
-            ],
-            CmdOutput::ok(""),
-        );
+        let layout = layout_argv(&file, MIN_FILE);
+        let layout: Vec<&str> = layout.iter().map(String::as_str).collect();
+        assert!(layout.contains(&"--direct=1") && layout.contains(&"--fallocate=none"));
+        h.expect(&layout, CmdOutput::ok(""));
         for w in Workload::ALL {
             let argv = w.argv(&file, MIN_FILE, 5, 1, 2);
             let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
@@ -1160,16 +1170,10 @@ mod tests {
         let target = resolve(&h, &facts(), None).unwrap();
         let (real, file) = test_file(&h, "/mnt/v");
         std::fs::write(&real, "x").unwrap();
+        let layout = layout_argv(&file, MIN_FILE);
+        let layout: Vec<&str> = layout.iter().map(String::as_str).collect();
         h.allow(
-            &[
-                "fio",
-                "--name=layout",
-                &format!("--filename={file}"),
-                &format!("--size={MIN_FILE}"),
-                "--rw=write",
-                "--bs=1M",
-                "--create_only=1",
-            ],
+            &layout,
             CmdOutput::status(1, "", "fio: pid=0, err=28/file:No space left on device"),
         );
         let plan = Plan {
