@@ -23,6 +23,7 @@ pub mod settings;
 pub mod state;
 pub mod stats;
 pub mod status;
+pub mod tune;
 
 #[path = "../steps/mod.rs"]
 pub mod steps;

@@ -448,16 +448,27 @@ pub fn check_label(label: &str) -> Result<(), String> {
 /// Progress of a bench: called before each run with (workload, 1-based run).
 pub type OnRun<'a> = dyn FnMut(Workload, usize) + 'a;
 
-/// Run the bench on `target`, keeping everything under `keep` (created). The test file is
-/// removed whatever happens.
-pub fn run(
-    host: &dyn Host,
-    target: &Target,
-    plan: &Plan,
-    label: &str,
-    keep: &Path,
-    on_run: &mut OnRun<'_>,
-) -> Result<BenchRecord, BenchError> {
+/// A test file laid out on the volume, for one bench or several (tune).
+#[derive(Debug)]
+pub struct TestFile {
+    /// Its path on this machine.
+    pub real: PathBuf,
+    /// Its path on the target system, as fio is given it.
+    pub file: String,
+    /// Its size in bytes.
+    pub size: u64,
+}
+
+impl Drop for TestFile {
+    fn drop(&mut self) {
+        // The test file goes in every case; fio killed by an interruption may leave it.
+        let _ = std::fs::remove_file(&self.real);
+    }
+}
+
+/// Size the test file for the filesystem's free space, and fill it with data. Dropping
+/// the result removes the file.
+pub fn prepare(host: &dyn Host, target: &Target, plan: &Plan) -> Result<TestFile, BenchError> {
     let (real, file) = test_file(host, &target.mount_point);
     let mp_real = host.root().join(target.mount_point.trim_start_matches('/'));
     let free = free_bytes(&mp_real).map_err(|source| {
@@ -468,25 +479,39 @@ pub fn run(
         })
     })?;
     let size = file_size(plan.size, free, &target.mount_point)?;
-    std::fs::create_dir_all(keep).map_err(|source| BenchError::Keep {
-        path: keep.to_path_buf(),
-        source,
-    })?;
+    let t = TestFile { real, file, size };
+    // Write the whole file once, before any counter is read: a file fio only allocates
+    // (fallocate: unwritten extents) reads back as zeros without touching the device, which
+    // would measure the filesystem, not the volume; and the first workload's balance must
+    // not be the layout's writes.
+    fio(host, layout_argv(&t.file, size), 0)?;
+    Ok(t)
+}
+
+/// Run the bench on `target`, keeping everything under `keep` (created). The test file is
+/// removed whatever happens.
+pub fn run(
+    host: &dyn Host,
+    target: &Target,
+    plan: &Plan,
+    label: &str,
+    keep: &Path,
+    on_run: &mut OnRun<'_>,
+) -> Result<BenchRecord, BenchError> {
     let started_at = crate::steps::timefmt::now_rfc3339();
-    let result = run_workloads(host, target, plan, &file, size, keep, on_run);
-    // The test file goes in every case; fio killed by an interruption may leave it.
-    let _ = std::fs::remove_file(&real);
-    let workloads = result?;
-    let link_gbps = linerate::total_gbps(&target.ports);
+    let t = prepare(host, target, plan)?;
+    let workloads = measure(host, target, plan, &t, keep, on_run)?;
+    let file_bytes = t.size;
+    drop(t);
     Ok(BenchRecord {
         label: label.to_string(),
         started_at,
         target: target.clone(),
-        link_gbps,
+        link_gbps: linerate::total_gbps(&target.ports),
         runs: plan.runs,
         runtime: plan.runtime,
         ramp: plan.ramp,
-        file_bytes: size,
+        file_bytes,
         workloads,
     })
 }
@@ -519,21 +544,22 @@ fn fio(host: &dyn Host, argv: Vec<String>, seconds: u32) -> Result<String, Bench
     Ok(out.stdout)
 }
 
-fn run_workloads(
+/// Run the plan's workloads on a prepared test file, keeping each run's JSON and each
+/// workload's values under `keep` (created).
+pub fn measure(
     host: &dyn Host,
     target: &Target,
     plan: &Plan,
-    file: &str,
-    size: u64,
+    t: &TestFile,
     keep: &Path,
     on_run: &mut OnRun<'_>,
 ) -> Result<Vec<WorkloadResult>, BenchError> {
+    let (file, size) = (t.file.as_str(), t.size);
+    std::fs::create_dir_all(keep).map_err(|source| BenchError::Keep {
+        path: keep.to_path_buf(),
+        source,
+    })?;
     let keep_err = |path: PathBuf| move |source| BenchError::Keep { path, source };
-    // Write the whole file once, before any counter is read: a file fio only allocates
-    // (fallocate: unwritten extents) reads back as zeros without touching the device, which
-    // would measure the filesystem, not the volume; and the first workload's balance must
-    // not be the layout's writes.
-    fio(host, layout_argv(file, size), 0)?;
     let devs = target.layout.devices();
     let mut results = Vec::new();
     for &w in &plan.workloads {
@@ -881,7 +907,7 @@ pub fn command(
     let host = crate::steps::host::RealHost::new(f.root.clone(), None, log, interrupt);
     let target =
         resolve(&host, &state.facts, f.mount_point.as_deref()).map_err(BenchError::into_wizard)?;
-    let bar = progress_bar((plan.runs * plan.workloads.len()) as u64);
+    let bar = progress_bar((plan.runs * plan.workloads.len()) as u64, "bench", "runs");
     let mut started = 0;
     let mut on_run = |w: Workload, run: usize| {
         bar.set_message(format!("{w} run {run}/{}", plan.runs));
@@ -918,8 +944,8 @@ pub fn command(
         .map_err(|e| WizardError::Other(e.into()))
 }
 
-/// An indicatif bar over the runs, drawn only on a terminal.
-fn progress_bar(len: u64) -> indicatif::ProgressBar {
+/// An indicatif bar over `len` steps counted as `what`, drawn only on a terminal.
+pub fn progress_bar(len: u64, prefix: &str, what: &str) -> indicatif::ProgressBar {
     use std::io::IsTerminal;
     let bar = indicatif::ProgressBar::new(len);
     if std::io::stderr().is_terminal() {
@@ -930,7 +956,7 @@ fn progress_bar(len: u64) -> indicatif::ProgressBar {
     }
     bar.set_style(
         indicatif::ProgressStyle::with_template(
-            "bench: {msg} [{bar:30}] {pos}/{len} runs, {elapsed} (about {eta} left)",
+            &format!("{prefix}: {{msg}} [{{bar:30}}] {{pos}}/{{len}} {what}, {{elapsed}} (about {{eta}} left)"),
         )
         .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar())
         .progress_chars("=> "),

@@ -4,7 +4,8 @@
 # bench: `bench --runs 3 --runtime 5` exits 0 with every workload's values (kept, one a line,
 # plain ministat reads them), its percentage of the link and its per-path lines; the test
 # file is gone afterwards. Refusals: an unmounted volume (exit 3). tune with two knobs leaves
-# every knob as it found it unless kept, and prints its table.
+# every knob as it found it unless kept (its restore script puts a kept one back), and prints
+# its table; a tune stopped by SIGTERM exits 130 with every knob as it was found.
 # shellcheck source=../guest/lib.sh
 . /lab/guest/lib.sh
 set -euo pipefail
@@ -40,7 +41,10 @@ done
 # Each workload's four paths (2 ports x 2 portals) have a line, and the map its total.
 [ "$(grep -cE '^    sd[a-z]+ ' "$LAB_RESULTS/bench.txt")" -eq 16 ] || fail "expected 4 path lines per workload"
 [ "$(grep -c '^  map dm-' "$LAB_RESULTS/bench.txt")" -eq 4 ] || fail "expected the map's total per workload"
-ls -a "$mnt" | grep -q iser-wizard-bench && fail "the test file is left in $mnt"
+left_test_file() {
+	compgen -G "$mnt/.iser-wizard-bench.*" >/dev/null
+}
+left_test_file && fail "the test file is left in $mnt"
 "$LAB_WIZARD" bench --json --runs 3 --runtime 2 --ramp 1 --label lab2 >"$LAB_RESULTS/bench2.json" ||
 	fail "second bench exited non-zero"
 jq -e '.workloads | length == 4' "$LAB_RESULTS/bench2.json" >/dev/null || fail "bench --json lacks workloads"
@@ -55,6 +59,79 @@ rc=0
 mount "$mnt"
 [ "$rc" -eq 3 ] || fail "bench on an unmounted volume exited $rc, expected 3"
 [ ! -e /var/lib/iser-wizard/bench/refused ] || fail "a refused bench kept a directory"
+phase_end
+
+phase tune
+# Two knobs, one workload, short runs: the loop, its table and the restore, in about 2 min.
+knob_files() {
+	local d
+	for d in $devs; do
+		printf '%s nr_requests=%s read_ahead_kb=%s\n' "$d" \
+			"$(cat "/sys/block/$d/queue/nr_requests")" "$(cat "/sys/block/$d/queue/read_ahead_kb")"
+	done
+}
+dm=$(basename "$(readlink -f "$src")")
+# The map under the filesystem (a partition's dm sits on it): its slaves that are sd devices.
+mapdev=$dm
+if ! compgen -G "/sys/block/$mapdev/slaves/sd*" >/dev/null; then
+	for s in /sys/block/"$dm"/slaves/*; do mapdev=${s##*/}; done
+fi
+devs=$mapdev
+for s in /sys/block/"$mapdev"/slaves/*; do devs="$devs ${s##*/}"; done
+echo "tune devices: $devs"
+knob_files >"$LAB_RESULTS/knobs.before"
+"$LAB_WIZARD" tune --dry-run --knobs read_ahead_kb,nr_requests --workloads rand4k-read \
+	--runs 3 --runtime 2 --ramp 1 >"$LAB_RESULTS/tune-dry-run.txt" || fail "tune --dry-run failed"
+cat "$LAB_RESULTS/tune-dry-run.txt"
+grep -q '^  nr_requests ' "$LAB_RESULTS/tune-dry-run.txt" || fail "tune --dry-run lists no nr_requests"
+grep -q 'at most ' "$LAB_RESULTS/tune-dry-run.txt" || fail "tune --dry-run gives no time"
+knob_files | diff -u "$LAB_RESULTS/knobs.before" - || fail "tune --dry-run changed a knob"
+rc=0
+"$LAB_WIZARD" tune --knobs read_ahead_kb,nr_requests --workloads rand4k-read \
+	--runs 3 --runtime 2 --ramp 1 >"$LAB_RESULTS/tune.txt" 2>"$LAB_RESULTS/tune.err" || rc=$?
+cat "$LAB_RESULTS/tune.txt" "$LAB_RESULTS/tune.err"
+[ "$rc" -eq 0 ] || fail "tune exited $rc"
+grep -q '^knob (old -> new) | workload' "$LAB_RESULTS/tune.txt" || fail "tune printed no table"
+grep -qE '^nr_requests \([0-9]+ -> [0-9]+\)' "$LAB_RESULTS/tune.txt" || fail "no nr_requests row"
+grep -qE '^read_ahead_kb \([0-9]+ -> [0-9]+\)' "$LAB_RESULTS/tune.txt" || fail "no read_ahead_kb row"
+grep -q 'expected by chance' "$LAB_RESULTS/tune.txt" || fail "no word on chance differences"
+knob_files >"$LAB_RESULTS/knobs.after"
+kept=$(sed -n 's/^kept: //p' "$LAB_RESULTS/tune.txt")
+echo "kept: $kept"
+if [ "$kept" = "nothing (every knob is as it was found)" ]; then
+	diff -u "$LAB_RESULTS/knobs.before" "$LAB_RESULTS/knobs.after" || fail "tune kept nothing but changed a knob"
+else
+	# Every knob not kept is as it was found; a kept one has its value on every device.
+	for k in nr_requests read_ahead_kb; do
+		v=$(echo "$kept" | tr ',' '\n' | sed -n "s/^ *$k=//p")
+		if [ -z "$v" ]; then
+			diff <(grep -o "$k=[0-9]*" "$LAB_RESULTS/knobs.before") <(grep -o "$k=[0-9]*" "$LAB_RESULTS/knobs.after") ||
+				fail "$k was not kept but changed"
+		else
+			[ "$(grep -c "$k=$v\b" "$LAB_RESULTS/knobs.after")" -eq "$(echo "$devs" | wc -w)" ] ||
+				fail "$k=$v kept but not on every device"
+		fi
+	done
+	sh /var/lib/iser-wizard/tune/*/restore.sh
+	knob_files | diff -u "$LAB_RESULTS/knobs.before" - || fail "the restore script did not put the knobs back"
+fi
+left_test_file && fail "tune left its test file in $mnt"
+
+phase tune-interrupted
+"$LAB_WIZARD" tune --knobs nr_requests --workloads seq1m-write --runs 3 --runtime 5 --ramp 1 \
+	>"$LAB_RESULTS/tune-int.txt" 2>&1 &
+pid=$!
+# SIGTERM (a background job of a script ignores SIGINT) during a trial (after the reference bench's 3 runs of 6 s and the layout).
+sleep 30
+kill -TERM "$pid"
+rc=0
+wait "$pid" || rc=$?
+cat "$LAB_RESULTS/tune-int.txt"
+[ "$rc" -eq 130 ] || fail "interrupted tune exited $rc, expected 130"
+grep -q "every knob was put back as it was found" "$LAB_RESULTS/tune-int.txt" ||
+	fail "the interrupted tune does not say the knobs were put back"
+knob_files | diff -u "$LAB_RESULTS/knobs.before" - || fail "an interrupted tune left a knob changed"
+left_test_file && fail "interrupted tune left its test file in $mnt"
 phase_end
 phase_total bench.total
 echo "bench: PASS"
