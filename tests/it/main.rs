@@ -7,12 +7,14 @@
 //! - [`terminal`]: the interactive run in a real pseudo-terminal.
 //! - [`docs`]: the man pages, completions, `docs/` and `answers --explain` against the
 //!   validator and the command line.
+//! - [`bench`]: `bench` and `tune`: their refusals and exit codes.
 //! - [`stats`]: `iser-wizard stats` against ministat's published vectors and Debian's binary.
 //! - [`util`]: the shared builders (running the binary, temporary roots, tree snapshots).
 //!
 //! Run one part with `cargo test --test it cli::` or `cargo test --test it terminal::`.
 
 mod bare;
+mod bench;
 mod cli;
 mod docs;
 mod hostile;
