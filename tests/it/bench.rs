@@ -41,7 +41,10 @@ fn bench_with_no_attached_volume_says_so_and_exits_2() {
         let o = run(&[cmd, "--state-dir", s, "--runs", "3"], None);
         assert_eq!(o.status.code(), Some(2), "{cmd}: {}", text(&o.stderr));
         let err = text(&o.stderr);
-        assert!(err.contains("no attached volume is recorded"), "{cmd}: {err}");
+        assert!(
+            err.contains("no attached volume is recorded"),
+            "{cmd}: {err}"
+        );
     }
     assert!(!sd.path().join("bench").exists());
     assert!(!sd.path().join("tune").exists());
@@ -51,7 +54,10 @@ fn bench_with_no_attached_volume_says_so_and_exits_2() {
 fn compare_names_a_bench_that_is_not_kept() {
     let sd = state_dir();
     let s = sd.path().to_str().unwrap();
-    let o = run(&["bench", "--state-dir", s, "--compare", "before", "after"], None);
+    let o = run(
+        &["bench", "--state-dir", s, "--compare", "before", "after"],
+        None,
+    );
     assert_eq!(o.status.code(), Some(2));
     let err = text(&o.stderr);
     assert!(err.contains("no kept bench \"before\""), "{err}");
