@@ -704,10 +704,18 @@ pub fn render(r: &BenchRecord) -> String {
         .iter()
         .map(|p| format!("{}: {}", p.netdev, p.basis))
         .collect();
+    let ports = if ports.is_empty() {
+        "no host port is recorded".to_string()
+    } else {
+        ports.join("; ")
+    };
     out.push_str(&match r.link_gbps {
-        Some(g) => format!("link: {g:.2} Gb/s of data ({})\n", ports.join("; ")),
-        None => format!("link: data rate not known ({})\n", ports.join("; ")),
+        Some(g) => format!("link: {g:.2} Gb/s of data ({ports})\n"),
+        None => format!("link: data rate not known ({ports})\n"),
     });
+    // The paths' rates span each workload's wall time, ramps and fio's start included: they
+    // read a little below fio's figures; the shares are what to compare.
+    out.push_str("per-path rates are over each workload's wall time (ramps included)\n");
     for w in &r.workloads {
         out.push('\n');
         out.push_str(&format!("{} ({})\n", w.workload, w.unit.label()));

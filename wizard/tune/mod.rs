@@ -500,7 +500,10 @@ pub const UDEV_RULE: &str = "/etc/udev/rules.d/62-iser-wizard-tune.rules";
 /// The longest a tune can take, in seconds: the reference bench, each value's trial, and
 /// one confirming bench per knob.
 pub fn longest_seconds(knobs: &[(Knob, Vec<String>)], plan: &Plan) -> u64 {
-    let benches = 1 + knobs.iter().map(|(_, v)| v.len() + 1).sum::<usize>();
+    let benches = 1 + knobs
+        .iter()
+        .map(|(_, v)| v.len() + usize::from(!v.is_empty()))
+        .sum::<usize>();
     let per_bench = plan.workloads.len() * plan.runs * (plan.runtime + plan.ramp) as usize;
     (benches * per_bench) as u64
 }
@@ -576,12 +579,16 @@ pub fn command(
             .first()
             .and_then(|d| attrs.get(&attr_path(d, k)))
             .map(|t| current_value(&t));
-        let values: Vec<String> = k
-            .candidates
-            .iter()
-            .filter(|v| Some(**v) != now.as_deref())
-            .map(|v| v.to_string())
-            .collect();
+        // An attribute the map does not have is not tried (tune_loop skips it alike).
+        let values: Vec<String> = match &now {
+            None => Vec::new(),
+            Some(now) => k
+                .candidates
+                .iter()
+                .filter(|v| *v != now)
+                .map(|v| v.to_string())
+                .collect(),
+        };
         tries.push((*k, now, values));
     }
     if f.dry_run {
@@ -603,7 +610,7 @@ pub fn command(
             text.push_str(&format!(
                 "  {:<15} now {:<12} try {:<24} on {}\n",
                 k.name,
-                now.as_deref().unwrap_or("(absent)"),
+                now.as_deref().unwrap_or("(absent: not tried)"),
                 if values.is_empty() {
                     "-".to_string()
                 } else {
@@ -655,7 +662,10 @@ pub fn command(
         script.display()
     );
     let mut report = Report::default();
-    let benches = 1 + tries.iter().map(|(_, _, v)| v.len() + 1).sum::<usize>();
+    let benches = 1 + tries
+        .iter()
+        .map(|(_, _, v)| v.len() + usize::from(!v.is_empty()))
+        .sum::<usize>();
     let bar = bench::progress_bar(benches as u64, "tune", "benches");
     let result = (|| -> Result<(), BenchError> {
         let t = bench::prepare(&host, &target, &plan)?;
@@ -997,5 +1007,8 @@ mod tests {
             (qd[0], vec!["32".into()]),
         ];
         assert_eq!(longest_seconds(&tries, &plan), 6 * 36);
+        // A knob with nothing to try costs no confirming bench.
+        let none = vec![(qd[0], Vec::new())];
+        assert_eq!(longest_seconds(&none, &plan), 36);
     }
 }
