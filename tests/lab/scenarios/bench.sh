@@ -91,7 +91,7 @@ rc=0
 	--runs 3 --runtime 2 --ramp 1 >"$LAB_RESULTS/tune.txt" 2>"$LAB_RESULTS/tune.err" || rc=$?
 cat "$LAB_RESULTS/tune.txt" "$LAB_RESULTS/tune.err"
 [ "$rc" -eq 0 ] || fail "tune exited $rc"
-grep -q '^knob (old -> new) | workload' "$LAB_RESULTS/tune.txt" || fail "tune printed no table"
+grep -q '^knob (old -> new) *| workload' "$LAB_RESULTS/tune.txt" || fail "tune printed no table"
 # Each knob has its rows, or says why the kernel would not take a value (then it is as found).
 for k in nr_requests read_ahead_kb; do
 	grep -qE "^$k \([0-9]+ -> [0-9]+\)" "$LAB_RESULTS/tune.txt" ||
