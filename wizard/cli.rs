@@ -50,6 +50,10 @@ pub enum Command {
     Verify(VerifyFlags),
     /// ministat(1) digit for digit: compare data sets (the first is the reference).
     Stats(crate::stats::StatsFlags),
+    /// Measure the attached volume with fio (METHOD.md), or compare two kept benches.
+    Bench(crate::bench::BenchFlags),
+    /// One knob at a time: keep a value only when benches prove it twice (METHOD.md).
+    Tune(crate::tune::TuneFlags),
 }
 
 /// Flags of `run`.
@@ -388,6 +392,8 @@ pub fn main_with(cli: Cli, interrupt: Interrupt, out: &mut dyn Write, err: &mut 
         Some(Command::Status(f)) => status(&f, interrupt, out),
         Some(Command::Verify(f)) => verify(&f, interrupt, out),
         Some(Command::Stats(f)) => crate::stats::run(&f, out),
+        Some(Command::Bench(f)) => crate::bench::command(&f, interrupt, out),
+        Some(Command::Tune(f)) => crate::tune::command(&f, interrupt, out),
     };
     match result {
         Ok(()) => 0,

@@ -77,6 +77,13 @@ pub enum WizardError {
         /// Why the state could not be saved after it.
         save: Box<WizardError>,
     },
+    /// A command other than `run` refused for safety (exit 3); nothing was changed.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// A command other than `run` was interrupted (exit 130); the message says what was
+    /// left as it was.
+    #[error("interrupted: {0}")]
+    CommandInterrupted(String),
     /// Anything else (state directory unreadable, ...).
     #[error("{}", chain(.0))]
     Other(#[from] anyhow::Error),
@@ -166,7 +173,10 @@ impl WizardError {
                 source: StepError::Refused { .. },
                 ..
             } => 3,
-            WizardError::Interrupted(_) | WizardError::RunInterrupted { .. } => 130,
+            WizardError::Refused(_) => 3,
+            WizardError::Interrupted(_)
+            | WizardError::RunInterrupted { .. }
+            | WizardError::CommandInterrupted(_) => 130,
             WizardError::Step { .. }
             | WizardError::Unplanned(_)
             | WizardError::NotBuilt(_)
@@ -215,6 +225,8 @@ mod tests {
         );
         assert_eq!(WizardError::NotBuilt("status".into()).exit_code(), 1);
         assert_eq!(WizardError::NotConfigured("/s".into()).exit_code(), 4);
+        assert_eq!(WizardError::Refused("x".into()).exit_code(), 3);
+        assert_eq!(WizardError::CommandInterrupted("x".into()).exit_code(), 130);
         let busy = WizardError::from(StateError::Busy {
             path: "/s".into(),
             pid: Some(42),

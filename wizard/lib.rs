@@ -9,6 +9,7 @@
 //! - `templates/` holds the text of every file the wizard writes.
 
 pub mod answers;
+pub mod bench;
 pub mod cfmt;
 pub mod cli;
 pub mod docs;
@@ -23,6 +24,7 @@ pub mod settings;
 pub mod state;
 pub mod stats;
 pub mod status;
+pub mod tune;
 
 #[path = "../steps/mod.rs"]
 pub mod steps;

@@ -15,7 +15,7 @@
 //!   characters and Markdown or PDF syntax are the renderers' business.
 //! - Column weights and [`Table::dense`] are layout hints for paper; Markdown ignores them.
 
-use super::{SubnetRecord, VolumeRecord, Worksheet};
+use super::{BenchSheet, SubnetRecord, VolumeRecord, Worksheet};
 
 /// The worksheet's title.
 pub const TITLE: &str = "iSER configuration worksheet";
@@ -57,6 +57,27 @@ pub enum Body {
     Table(Table),
     /// A list of entries of one kind (the notes).
     List(List),
+    /// A chart of values (the bench's runs): paper draws it; Markdown leaves it out, the
+    /// values being in the table before it.
+    Chart(Chart),
+}
+
+/// Points on a horizontal axis per series, from 0 to the series' largest value.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Chart {
+    /// The series, top to bottom; possibly none (nothing is drawn then).
+    pub series: Vec<Series>,
+}
+
+/// One row of a [`Chart`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Series {
+    /// What the row shows (`rand4k-read`).
+    pub label: String,
+    /// The values' unit (`IOPS`).
+    pub unit: String,
+    /// The points, in order.
+    pub values: Vec<f64>,
 }
 
 /// A table: columns and rows of cells, one cell per column in every row.
@@ -321,6 +342,24 @@ fn learned(w: &Worksheet) -> Vec<Section> {
     out.extend(volumes(w));
     out.extend([
         verification(w),
+        bench_identity(w),
+        bench(w),
+        Section {
+            part: Part::Learned,
+            heading: "Last bench: each run per workload",
+            body: Body::Chart(Chart {
+                series: w
+                    .bench
+                    .iter()
+                    .flat_map(|b| &b.workloads)
+                    .map(|r| Series {
+                        label: r.workload.clone(),
+                        unit: r.unit.clone(),
+                        values: r.values.clone(),
+                    })
+                    .collect(),
+            }),
+        },
         steps(w),
         Section {
             part: Part::Learned,
@@ -508,6 +547,58 @@ fn verification(w: &Worksheet) -> Section {
     section(Part::Learned, "Verification", columns, rows)
 }
 
+/// Which bench is the last, where it ran and against what link.
+fn bench_identity(w: &Worksheet) -> Section {
+    let b = w.bench.as_ref();
+    let get = |f: fn(&BenchSheet) -> &str| Cell::value(&b.map(|b| f(b).to_string()));
+    items_section(
+        Part::Learned,
+        "Last bench",
+        vec![
+            ("Label", get(|b| &b.label)),
+            ("Started (UTC)", get(|b| &b.started_at)),
+            ("Mount point", get(|b| &b.mount_point)),
+            ("Runs per workload", get(|b| &b.runs)),
+            (
+                "Link data rate",
+                Cell::value(&b.and_then(|b| b.link.clone())),
+            ),
+        ],
+    )
+}
+
+/// The last bench: per workload its runs, median, share of the link, p99 and per-path
+/// balance.
+fn bench(w: &Worksheet) -> Section {
+    let rows = w
+        .bench
+        .iter()
+        .flat_map(|b| &b.workloads)
+        .map(|r| {
+            vec![
+                Cell::text(r.workload.as_str()),
+                Cell::list(r.values.iter().map(|v| crate::cfmt::g6(*v))),
+                Cell::text(r.median.as_str()),
+                Cell::value(
+                    &r.pct_of_link
+                        .map(|p| format!("{}%", crate::bench::percent(p))),
+                ),
+                Cell::value(&r.p99),
+                Cell::list(r.balance.iter().cloned()),
+            ]
+        })
+        .collect();
+    let columns = vec![
+        column("Workload", 2.2),
+        column("Runs", 2.0),
+        column("Median", 2.0),
+        column("% of link", 1.4),
+        column("p99 latency", 1.6),
+        column("Per-path share", 3.0),
+    ];
+    section(Part::Learned, "Last bench: workloads", columns, rows)
+}
+
 /// A step's duration as the operator reads it: `0.4 s`, `12.3 s`, `2 min 5 s`.
 fn seconds(s: f64) -> String {
     if s < 120.0 {
@@ -555,6 +646,7 @@ mod tests {
         match &section(sections, heading).body {
             Body::Table(t) => t,
             Body::List(_) => panic!("{heading} is a list"),
+            Body::Chart(_) => panic!("{heading} is a chart"),
         }
     }
 
@@ -664,6 +756,9 @@ mod tests {
             (Part::Learned, "Sessions"),
             (Part::Learned, "Volume"),
             (Part::Learned, "Verification"),
+            (Part::Learned, "Last bench"),
+            (Part::Learned, "Last bench: workloads"),
+            (Part::Learned, "Last bench: each run per workload"),
             (Part::Learned, "Steps completed"),
             (Part::Learned, "Notes"),
         ];

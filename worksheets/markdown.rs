@@ -5,7 +5,8 @@
 //!
 //! Vendor sections are `##` headings; the part "What the wizard learned" is a `##` heading
 //! with its sections at `###`. A list with no entries is left out: unlike a table it has no
-//! blank row to write in.
+//! blank row to write in. A chart is left out too: it is a drawing, and its values are in
+//! the table before it.
 
 use std::fmt::Write as _;
 
@@ -51,10 +52,11 @@ fn list(out: &mut String, l: &List) {
 }
 
 fn section(out: &mut String, s: &Section) {
-    if let Body::List(l) = &s.body {
-        if l.items.is_empty() {
-            return;
-        }
+    match &s.body {
+        Body::List(l) if l.items.is_empty() => return,
+        // A drawing: its values are in the table before it.
+        Body::Chart(_) => return,
+        _ => {}
     }
     let level = if s.part.heading().is_some() {
         "###"
@@ -65,6 +67,7 @@ fn section(out: &mut String, s: &Section) {
     match &s.body {
         Body::Table(t) => table(out, t),
         Body::List(l) => list(out, l),
+        Body::Chart(_) => {}
     }
 }
 
@@ -90,6 +93,20 @@ mod tests {
     use crate::worksheets::*;
 
     #[test]
+    fn the_last_bench_shows_each_workload_s_runs_median_share_and_balance() {
+        let text = render(&crate::worksheets::sample::full());
+        for want in [
+            "| Label | before-tune |",
+            "| Link data rate | 200.00 Gb/s |",
+            "| rand4k-read | 729817, 723531, 728540, 727669, 721322 | 728 kIOPS | 11.9% | 1.23 ms | sdb 49.9%, sdd 50.1% |",
+            "| seq1m-write | 9.1e+09, 9.3e+09, 9.2e+09 | 9.20 GB/s |  |  | sdb 80.0%, sdd 20.0%, imbalance in the active group |",
+        ] {
+            assert!(text.contains(want), "{want} in\n{text}");
+        }
+        assert!(!text.contains("each run per workload"), "{text}");
+    }
+
+    #[test]
     fn an_empty_worksheet_has_every_table_with_blank_values() {
         let text = render(&Worksheet::default());
         for heading in [
@@ -102,9 +119,15 @@ mod tests {
             "### Sessions",
             "### Volume",
             "### Verification",
+            "### Last bench",
+            "### Last bench: workloads",
         ] {
             assert!(text.contains(heading), "missing {heading}");
         }
+        assert!(
+            !text.contains("each run per workload"),
+            "a chart is not Markdown"
+        );
         assert!(text.contains("| 1 | Software initiator IQN |  |"), "{text}");
         assert!(text.contains("| 6 | Target port |  |"), "{text}");
         assert!(text.contains("| 5 | Controller A, port 1 |  |"), "{text}");

@@ -47,6 +47,47 @@ pub struct Worksheet {
     /// The array as its API showed it (runs with an `array` section).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub array: Option<ArrayRecord>,
+    /// The last bench (`iser-wizard bench`), once one is kept.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bench: Option<BenchSheet>,
+}
+
+/// The last bench, as the worksheet shows it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BenchSheet {
+    /// The bench's label (`bench/LABEL/` in the state directory).
+    pub label: String,
+    /// When it started (RFC 3339, UTC).
+    pub started_at: String,
+    /// The mount point measured.
+    pub mount_point: String,
+    /// The link's data rate as measured against (`200 Gb/s`), when known.
+    pub link: Option<String>,
+    /// Runs per workload and seconds each (`5 x 30 s`).
+    pub runs: String,
+    /// Each workload.
+    pub workloads: Vec<BenchWorkloadRecord>,
+}
+
+/// One workload of the last bench.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct BenchWorkloadRecord {
+    /// `rand4k-read`, ...
+    pub workload: String,
+    /// What the values count (`IOPS`, `B/s`).
+    pub unit: String,
+    /// Each run's value, in run order.
+    pub values: Vec<f64>,
+    /// The median, as printed (`145 kIOPS`).
+    pub median: String,
+    /// The median in percent of the link's data rate, when known.
+    pub pct_of_link: Option<f64>,
+    /// The p99 completion latency, as printed (`2.97 ms`).
+    pub p99: Option<String>,
+    /// One entry per path (`sdb 50.1%`), then the imbalance warning if any.
+    pub balance: Vec<String>,
 }
 
 /// The array's facts, read from its API by the array step.

@@ -273,6 +273,11 @@ enum Block {
     Title(String),
     Part(String),
     Table(Table),
+    Chart {
+        heading: String,
+        level: Part,
+        chart: content::Chart,
+    },
 }
 
 fn cell(c: &content::Cell) -> Cell {
@@ -304,6 +309,7 @@ fn table(s: &Section) -> Table {
                 .collect(),
             if t.dense { SMALL } else { BODY },
         ),
+        Body::Chart(_) => (Vec::new(), Vec::new(), BODY),
         Body::List(l) => {
             let mut rows: Vec<Vec<Cell>> = l.items.iter().map(|c| vec![cell(c)]).collect();
             if rows.is_empty() {
@@ -337,7 +343,16 @@ fn blocks(w: &Worksheet) -> Vec<Block> {
             }
             part = Some(s.part);
         }
-        out.push(Block::Table(table(&s)));
+        match &s.body {
+            // A chart with nothing to draw has nothing to write in either: left out.
+            Body::Chart(c) if c.series.is_empty() => {}
+            Body::Chart(c) => out.push(Block::Chart {
+                heading: s.heading.to_string(),
+                level: s.part,
+                chart: c.clone(),
+            }),
+            _ => out.push(Block::Table(table(&s))),
+        }
     }
     out
 }
@@ -737,6 +752,66 @@ impl Layout {
     }
 }
 
+/// Height of one series of a chart.
+const CHART_ROW: f32 = 16.0;
+/// Width of a chart's label column, and of the space right of its axis for the scale.
+const CHART_LABEL: f32 = 90.0;
+const CHART_SCALE: f32 = 80.0;
+
+impl Layout {
+    /// A chart: per series its label, an axis from 0 to the series' largest value with a
+    /// small circle per value and a bar at the median, and the largest value at the right.
+    /// Kept on one page with its heading (and a part heading waiting to be drawn).
+    fn chart(&mut self, heading: &str, level: Part, chart: &content::Chart) {
+        let part_h = match self.pending_part {
+            Some(_) => self.part_height() + Self::heading_style(level).1,
+            None => 0.0,
+        };
+        let need = part_h + self.heading_height(level) + chart.series.len() as f32 * CHART_ROW;
+        if !self.at_top() && need > self.room() {
+            self.new_page();
+        }
+        if let Some(part) = self.pending_part.take() {
+            self.part(&part);
+        }
+        self.heading(heading, level);
+        let x0 = MARGIN_X + CHART_LABEL;
+        let x1 = self.width - MARGIN_X - CHART_SCALE;
+        for s in &chart.series {
+            let mid = self.y - CHART_ROW / 2.0;
+            let base = mid - SMALL * ASCENT / 2.0;
+            self.text(MARGIN_X, base, Font::Regular, SMALL, &win_ansi(&s.label));
+            self.push(Op::Line([x0, mid, x1, mid]));
+            self.push(Op::Line([x0, mid - 3.0, x0, mid + 3.0]));
+            self.push(Op::Line([x1, mid - 3.0, x1, mid + 3.0]));
+            let max = s.values.iter().copied().fold(0.0f64, f64::max);
+            let at = |v: f64| {
+                if max > 0.0 && v.is_finite() {
+                    x0 + ((v.max(0.0) / max) as f32) * (x1 - x0)
+                } else {
+                    x0
+                }
+            };
+            for v in &s.values {
+                self.push(Op::Circle([at(*v), mid, 2.0]));
+            }
+            if !s.values.is_empty() {
+                let x = at(crate::bench::median(&s.values));
+                self.push(Op::Line([x, mid - 5.0, x, mid + 5.0]));
+            }
+            let scale = format!("{} {}", crate::cfmt::g6(max), s.unit);
+            self.text(
+                x1 + 6.0,
+                base,
+                Font::Regular,
+                SMALL,
+                &win_ansi(scale.trim()),
+            );
+            self.y -= CHART_ROW;
+        }
+    }
+}
+
 impl Table {
     fn heading_size(&self) -> f32 {
         Layout::heading_style(self.level).0
@@ -751,6 +826,11 @@ fn layout(blocks: &[Block], paper: Paper) -> Vec<Vec<Op>> {
             Block::Title(t) => l.title(t),
             Block::Part(t) => l.pending_part = Some(t.clone()),
             Block::Table(t) => l.table(t),
+            Block::Chart {
+                heading,
+                level,
+                chart,
+            } => l.chart(heading, *level, chart),
         }
     }
     if let Some(part) = l.pending_part.take() {
@@ -981,7 +1061,79 @@ mod tests {
             v.extend([s.step.clone(), s.completed_at.clone()]);
         }
         v.extend(w.notes.clone());
+        if let Some(b) = &w.bench {
+            v.extend([
+                b.label.clone(),
+                b.started_at.clone(),
+                b.mount_point.clone(),
+                b.runs.clone(),
+            ]);
+            v.extend(b.link.clone());
+            for r in &b.workloads {
+                v.push(r.workload.clone());
+                v.push(r.median.clone());
+                v.extend(r.values.iter().map(|x| crate::cfmt::g6(*x)));
+                v.extend(r.pct_of_link.map(|p| format!("{p:.1}%")));
+                v.extend(r.p99.clone());
+                v.extend(r.balance.clone());
+            }
+        }
         v
+    }
+
+    #[test]
+    fn the_bench_chart_draws_a_point_per_run_and_a_scale_per_workload() {
+        let w = full();
+        let ops: Vec<Op> = layout(&blocks(&w), Paper::A4).concat();
+        let circles = ops.iter().filter(|o| matches!(o, Op::Circle(_))).count();
+        let runs: usize = w
+            .bench
+            .as_ref()
+            .unwrap()
+            .workloads
+            .iter()
+            .map(|r| r.values.len())
+            .sum();
+        let callouts = layout(
+            &blocks(&Worksheet {
+                bench: None,
+                ..w.clone()
+            }),
+            Paper::A4,
+        )
+        .concat()
+        .iter()
+        .filter(|o| matches!(o, Op::Circle(_)))
+        .count();
+        assert_eq!(circles - callouts, runs);
+        let texts: Vec<String> = ops
+            .iter()
+            .filter_map(|o| match o {
+                Op::Text { text, .. } => Some(String::from_utf8_lossy(text).into_owned()),
+                _ => None,
+            })
+            .collect();
+        assert!(texts.contains(&"729817 IOPS".to_string()), "{texts:?}");
+        assert!(texts.contains(&"9.3e+09 B/s".to_string()), "{texts:?}");
+        // The largest run sits at the axis' right end, every point inside the axis.
+        let x1 = Paper::A4.size().0 - MARGIN_X - CHART_SCALE;
+        let points: Vec<f32> = ops
+            .iter()
+            .skip_while(|o| !matches!(o, Op::Text { text, .. } if text == b"rand4k-read"))
+            .filter_map(|o| match o {
+                Op::Circle([x, _, r]) if *r == 2.0 => Some(*x),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(points.len(), runs);
+        assert!(points
+            .iter()
+            .all(|x| *x > MARGIN_X + CHART_LABEL - 0.01 && *x <= x1 + 0.01));
+        assert!(points.iter().any(|x| (*x - x1).abs() < 0.01));
+        // No bench: no chart at all.
+        assert!(!blocks(&Worksheet::default())
+            .iter()
+            .any(|b| matches!(b, Block::Chart { .. })));
     }
 
     fn page_count(pdf: &[u8]) -> usize {
@@ -1021,11 +1173,16 @@ mod tests {
 
     #[test]
     fn output_is_a_pdf_file_of_the_expected_length() {
-        for (w, pages) in [(Worksheet::default(), 2), (full(), 2), (large(), 6)] {
+        for (w, pages) in [(Worksheet::default(), 2), (full(), 3), (large(), 7)] {
             let pdf = render(&w, Paper::A4);
             assert!(pdf.starts_with(b"%PDF-"));
             assert!(pdf.trim_ascii_end().ends_with(b"%%EOF"));
-            assert_eq!(page_count(&pdf), pages);
+            assert_eq!(
+                page_count(&pdf),
+                pages,
+                "{}",
+                w.host.host_name.clone().unwrap_or_default()
+            );
             let tree = format!("/Count {pages}");
             assert!(String::from_utf8_lossy(&pdf).contains(&tree), "{tree}");
         }

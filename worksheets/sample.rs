@@ -117,6 +117,37 @@ pub fn full() -> Worksheet {
             "port enp66s0f1 is DOWN: check the cable".into(),
         ],
         array: None,
+        bench: Some(BenchSheet {
+            label: "before-tune".into(),
+            started_at: "2024-05-01T10:30:00Z".into(),
+            mount_point: "/srv/bench-vol".into(),
+            link: Some("200.00 Gb/s".into()),
+            runs: "5 x 30 s".into(),
+            workloads: vec![
+                BenchWorkloadRecord {
+                    workload: "rand4k-read".into(),
+                    unit: "IOPS".into(),
+                    values: vec![729817.0, 723531.0, 728540.0, 727669.0, 721322.0],
+                    median: "728 kIOPS".into(),
+                    pct_of_link: Some(11.9),
+                    p99: Some("1.23 ms".into()),
+                    balance: vec!["sdb 49.9%".into(), "sdd 50.1%".into()],
+                },
+                BenchWorkloadRecord {
+                    workload: "seq1m-write".into(),
+                    unit: "B/s".into(),
+                    values: vec![9.1e9, 9.3e9, 9.2e9],
+                    median: "9.20 GB/s".into(),
+                    pct_of_link: None,
+                    p99: None,
+                    balance: vec![
+                        "sdb 80.0%".into(),
+                        "sdd 20.0%".into(),
+                        "imbalance in the active group".into(),
+                    ],
+                },
+            ],
+        }),
     };
     w.step_timed("preflight", "2024-05-01T10:00:01Z", Some(12.34));
     w.step_completed("subnet-manager", "2024-05-01T10:02:33Z");

@@ -8,6 +8,7 @@
 //! - [`docs`]: the man pages, completions, `docs/` and `answers --explain` against the
 //!   validator and the command line.
 //! - [`json`]: `run --json`, line by line.
+//! - [`bench`]: `bench` and `tune`: their refusals and exit codes.
 //! - [`stats`]: `iser-wizard stats` against ministat's published vectors and Debian's binary.
 //! - [`util`]: the shared builders (running the binary, temporary roots, tree snapshots).
 //!
@@ -15,6 +16,7 @@
 
 mod array;
 mod bare;
+mod bench;
 mod cli;
 mod docs;
 mod hostile;
