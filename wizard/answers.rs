@@ -851,7 +851,12 @@ pub fn validate(v: &Value, env: &dyn Fn(&str) -> Option<String>) -> Vec<Problem>
             }
         };
         if let Some(Value::Object(o)) = map.get("target") {
-            need("target".into(), o, "portals", Kind::Array(&PORTAL_KIND, 1, 16));
+            need(
+                "target".into(),
+                o,
+                "portals",
+                Kind::Array(&PORTAL_KIND, 1, 16),
+            );
         }
         if let Some(Value::Object(o)) = map.get("volume") {
             need("volume".into(), o, "wwid", Kind::Str(check_wwid));

@@ -999,9 +999,14 @@ mod tests {
     }
 
     fn facts() -> Facts {
-        let mut f = Facts::default();
-        f.volume.wwid = Some(WWID.into());
-        f.volume.mount_point = Some("/mnt/v".into());
+        let mut f = Facts {
+            volumes: vec![VolumeFact {
+                wwid: Some(WWID.into()),
+                mount_point: Some("/mnt/v".into()),
+                ..VolumeFact::default()
+            }],
+            ..Facts::default()
+        };
         f.ports = vec![
             PortFact {
                 netdev: "ib0".into(),
@@ -1083,8 +1088,11 @@ mod tests {
         let mut f = Facts::default();
         let e = choose_volume(&f, None).unwrap_err();
         assert_eq!(e.into_wizard().exit_code(), 2);
-        f.volume.wwid = Some(WWID.into());
-        f.volume.mount_point = Some("/mnt/v".into());
+        f.volumes = vec![VolumeFact {
+            wwid: Some(WWID.into()),
+            mount_point: Some("/mnt/v".into()),
+            ..VolumeFact::default()
+        }];
         assert!(choose_volume(&f, None).is_ok());
         assert!(choose_volume(&f, Some("/mnt/v")).is_ok());
         let e = choose_volume(&f, Some("/mnt/w")).unwrap_err();
