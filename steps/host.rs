@@ -30,6 +30,7 @@ use crate::steps::timefmt;
 
 mod backup;
 pub mod confine;
+pub mod units;
 
 /// Default time bound of a command when a step does not choose one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
