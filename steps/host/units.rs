@@ -60,7 +60,7 @@ pub fn unit_states_cmd(units: &[&str]) -> Cmd {
         "--",
     ];
     argv.extend_from_slice(units);
-    Cmd::probe(argv)
+    Cmd::probe(argv).reusable()
 }
 
 /// `systemctl show`'s blocks (one per unit, in the order asked, separated by blank lines)

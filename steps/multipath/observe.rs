@@ -58,7 +58,8 @@ fn udev_db_properties(
 
 /// `multipath -ll`: the maps, or none when the kernel driver is not loaded yet.
 pub fn list_maps(cx: &Ctx<'_>) -> Result<(Vec<Map>, bool), StepError> {
-    let cmd = Cmd::probe(["multipath", "-ll"]);
+    // Reusable: plan and verify (and a wait's last look, then verify) ask in turn.
+    let cmd = Cmd::probe(["multipath", "-ll"]).reusable();
     let out = cx.host.run(&cmd)?;
     let all = format!("{}\n{}", out.stdout, out.stderr);
     if all.contains("driver not loaded") {
@@ -127,7 +128,7 @@ pub fn data_on(cx: &Ctx<'_>, map: &Map) -> Result<Vec<String>, StepError> {
     let dev = format!("/dev/mapper/{}", map.name);
     wait_for_node(cx, &dev)?;
     let mut found = Vec::new();
-    let cmd = Cmd::probe(["blkid", "-p", "-o", "export", &dev]);
+    let cmd = Cmd::probe(["blkid", "-p", "-o", "export", &dev]).reusable();
     let out = cx.host.run(&cmd)?;
     match out.code {
         // blkid exits 2 when it finds nothing.
@@ -147,7 +148,7 @@ pub fn data_on(cx: &Ctx<'_>, map: &Map) -> Result<Vec<String>, StepError> {
         }
         _ => return Err(StepError::command(&cmd, &out, None)),
     }
-    let cmd = Cmd::probe(["lsblk", "-J", "-o", "NAME,TYPE,MOUNTPOINT", &dev]);
+    let cmd = Cmd::probe(["lsblk", "-J", "-o", "NAME,TYPE,MOUNTPOINT", &dev]).reusable();
     let out = cx.host.run(&cmd)?;
     if !out.success() {
         return Err(StepError::command(&cmd, &out, None));
