@@ -1020,3 +1020,78 @@ fn a_task_id_the_step_does_not_have_is_an_internal_error() {
     let msg = "prune".parse::<TaskId>().unwrap_err().to_string();
     assert!(msg.contains("no task \"prune\""), "{msg}");
 }
+
+/// A host that counts the discoveries in flight at once (each takes 30 ms).
+struct Overlap<'a> {
+    inner: &'a FakeHost,
+    now: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+impl crate::steps::Host for Overlap<'_> {
+    fn run(&self, cmd: &crate::steps::Cmd) -> Result<CmdOutput, crate::steps::host::HostError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if !cmd.argv.iter().any(|a| a == "discovery") {
+            return self.inner.run(cmd);
+        }
+        let n = self.now.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(n, SeqCst);
+        std::thread::sleep(std::time::Duration::from_millis(30));
+        let out = self.inner.run(cmd);
+        self.now.fetch_sub(1, SeqCst);
+        out
+    }
+    fn which(&self, program: &str) -> Option<std::path::PathBuf> {
+        self.inner.which(program)
+    }
+    fn read(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<Option<String>, crate::steps::host::HostError> {
+        self.inner.read(path)
+    }
+    fn list_dir(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<Vec<String>, crate::steps::host::HostError> {
+        self.inner.list_dir(path)
+    }
+    fn exists(&self, path: &std::path::Path) -> bool {
+        self.inner.exists(path)
+    }
+    fn write(
+        &self,
+        path: &std::path::Path,
+        contents: &str,
+        mode: u32,
+    ) -> Result<crate::steps::host::WriteOutcome, crate::steps::host::HostError> {
+        self.inner.write(path, contents, mode)
+    }
+    fn root(&self) -> &std::path::Path {
+        self.inner.root()
+    }
+    fn is_root(&self) -> bool {
+        self.inner.is_root()
+    }
+}
+
+#[test]
+fn discoveries_run_one_at_a_time() {
+    // Two SendTargets at once over iSER made the lab's LIO target reject one (dmesg:
+    // "MaxXmitDataSegmentLength 0"), and the run waited 20 s for its bound.
+    let h = FakeHost::new();
+    none_listed(&h);
+    let mut run = Run::sessions(answers());
+    let mut step = quick();
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    h.expect(&discovery_argv(A1, "iface-vA"), discovery_output());
+    h.expect(&discovery_argv(A2, "iface-vB"), discovery_output());
+    expect_prune_configure_login(&h);
+    let o = Overlap {
+        inner: &h,
+        now: Default::default(),
+        most: Default::default(),
+    };
+    apply(&mut step, &mut run.cx(&o), &plan).unwrap();
+    assert_eq!(o.most.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
