@@ -13,6 +13,10 @@
 //!   original under `backups/`, complete and checked, before the file is touched (`backup`).
 //! - A dry run wraps the host in [`ReadOnly`], which refuses anything that would change it,
 //!   so a bug in a step cannot turn a dry run into a real one.
+//! - A probe marked [`Cmd::reusable`] is run once while nothing changes: [`RealHost`] keeps
+//!   its output and gives it again (logged as `reused`) until a command that changes the
+//!   host runs, a file is written, or a wait looks again ([`Host::forget`], called by
+//!   [`poll_until`](crate::steps::poll::poll_until)). A rerun then asks each listing once.
 
 use std::ffi::OsStr;
 use std::fmt;
@@ -30,6 +34,7 @@ use crate::steps::timefmt;
 
 mod backup;
 pub mod confine;
+pub mod units;
 
 /// Default time bound of a command when a step does not choose one.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(120);
@@ -45,6 +50,9 @@ pub struct Cmd {
     pub changes_host: bool,
     /// Values masked as `******` wherever the command is shown or logged.
     pub secrets: Vec<String>,
+    /// A probe whose output the host may give again, without running it, until anything
+    /// changes the host or a wait looks again ([`Cmd::reusable`]).
+    pub reuse: bool,
 }
 
 impl Cmd {
@@ -59,6 +67,7 @@ impl Cmd {
             timeout: DEFAULT_TIMEOUT,
             changes_host: false,
             secrets: Vec::new(),
+            reuse: false,
         }
     }
 
@@ -77,6 +86,17 @@ impl Cmd {
     /// The same command with another time bound.
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
+        self
+    }
+
+    /// The same probe, its output reusable within the run: a host that keeps outputs
+    /// ([`RealHost`]) answers it again from the last run of the same argv as long as
+    /// nothing changed the host since (no command that changes it, no file written) and no
+    /// wait looked again ([`Host::forget`]). For listings two steps (or plan and verify)
+    /// ask in turn: `multipath -ll`, `iscsiadm -m session`, `ip -j addr`. No effect on a
+    /// command that changes the host.
+    pub fn reusable(mut self) -> Self {
+        self.reuse = !self.changes_host;
         self
     }
 
@@ -283,6 +303,10 @@ pub trait Host: Send + Sync {
     /// Record work that is not a command (a call to the array's API) in the run's log, as a
     /// line and indented detail. A host without a log keeps nothing.
     fn log_entry(&self, _line: &str, _detail: &str) {}
+
+    /// Forget the outputs kept for reusable probes: the host may have changed by itself (a
+    /// wait calls this before it looks again). A host that keeps none does nothing.
+    fn forget(&self) {}
 }
 
 /// Refuse a target path that is relative or holds `..`.
@@ -488,6 +512,8 @@ pub struct RealHost {
     interrupt: Interrupt,
     /// Environment variables that hold secrets: no child process inherits them.
     secret_env: Vec<String>,
+    /// The last output of each reusable probe (by argv) since the host last changed.
+    kept: Mutex<std::collections::HashMap<Vec<String>, CmdOutput>>,
 }
 
 impl RealHost {
@@ -505,7 +531,12 @@ impl RealHost {
             log,
             interrupt,
             secret_env: Vec::new(),
+            kept: Mutex::default(),
         }
+    }
+
+    fn kept(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<Vec<String>, CmdOutput>> {
+        self.kept.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Keep these environment variables (the ones holding secrets, such as the CHAP
@@ -589,6 +620,20 @@ impl Host for RealHost {
         if self.interrupt.is_set() {
             return Err(HostError::Interrupted);
         }
+        if cmd.changes_host {
+            self.forget();
+        } else if cmd.reuse {
+            if let Some(out) = self.kept().get(&cmd.argv).cloned() {
+                self.log.entry(
+                    &format!(
+                        "reused {cmd} -> {} (nothing changed since it ran)",
+                        out.describe_status()
+                    ),
+                    "",
+                );
+                return Ok(out);
+            }
+        }
         let program = self
             .which(cmd.program())
             .ok_or_else(|| HostError::NotFound {
@@ -658,7 +703,17 @@ impl Host for RealHost {
         if interrupted {
             return Err(HostError::Interrupted);
         }
+        if cmd.changes_host {
+            // What it changed shows only in probes run after it.
+            self.forget();
+        } else if cmd.reuse && !timed_out && result.code.is_some() {
+            self.kept().insert(cmd.argv.clone(), result.clone());
+        }
         Ok(result)
+    }
+
+    fn forget(&self) {
+        self.kept().clear();
     }
 
     fn which(&self, program: &str) -> Option<PathBuf> {
@@ -704,6 +759,7 @@ impl Host for RealHost {
     }
 
     fn write(&self, path: &Path, contents: &str, mode: u32) -> Result<WriteOutcome, HostError> {
+        self.forget();
         if self.interrupt.is_set() {
             return Err(HostError::Interrupted);
         }
@@ -800,6 +856,10 @@ impl Host for ReadOnly<'_> {
     fn interrupt(&self) -> Interrupt {
         self.0.interrupt()
     }
+
+    fn forget(&self) {
+        self.0.forget()
+    }
 }
 
 #[cfg(test)]
@@ -814,6 +874,30 @@ mod tests {
             Arc::new(Log::disabled()),
             Interrupt::new(),
         )
+    }
+
+    #[test]
+    fn a_reusable_probe_runs_again_only_after_a_change_or_a_forget() {
+        let root = tempfile::tempdir().unwrap();
+        let h = host(root.path(), None);
+        // Prints its own process id: a new run prints another number.
+        let probe = Cmd::probe(["sh", "-c", "echo $$"]).reusable();
+        let first = h.run(&probe).unwrap().stdout;
+        assert_eq!(h.run(&probe).unwrap().stdout, first);
+        // Not reusable: runs every time.
+        let plain = Cmd::probe(["sh", "-c", "echo $$"]);
+        assert_ne!(h.run(&plain).unwrap().stdout, first);
+        assert_eq!(h.run(&probe).unwrap().stdout, first);
+        h.run(&Cmd::change(["true"])).unwrap();
+        let second = h.run(&probe).unwrap().stdout;
+        assert_ne!(second, first);
+        h.forget();
+        let third = h.run(&probe).unwrap().stdout;
+        assert_ne!(third, second);
+        h.write(Path::new("/x"), "y", 0o644).unwrap();
+        assert_ne!(h.run(&probe).unwrap().stdout, third);
+        // A change command is never reused.
+        assert!(!Cmd::change(["true"]).reusable().reuse);
     }
 
     #[test]

@@ -2,6 +2,8 @@
 //! finds what it waits for or `bound` has passed. An interruption (Ctrl-C, SIGTERM) ends the
 //! wait at once. Every wait for the host to catch up (a map to appear, a port to go Active,
 //! a partition node to hold still) goes through here instead of sleeping a fixed time.
+//! Each look after the first forgets the host's reusable probe outputs
+//! ([`Host::forget`]): a wait sees the host as it is now.
 
 use std::time::{Duration, Instant};
 
@@ -31,7 +33,13 @@ pub fn poll_until<T>(
     mut probe: impl FnMut() -> Result<Option<T>, StepError>,
 ) -> Result<Option<T>, StepError> {
     let start = Instant::now();
+    let mut first = true;
     loop {
+        // Looking again means looking at the host, not at outputs kept from before.
+        if !first {
+            host.forget();
+        }
+        first = false;
         if let Some(v) = probe()? {
             return Ok(Some(v));
         }

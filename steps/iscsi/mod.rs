@@ -13,12 +13,19 @@
 //!   iscsid is restarted: it keeps the old name otherwise and logins fail with rc 7
 //!   "Invalid Initiatorname".
 //! - `ib_iser` loaded (`modprobe ib_iser` when `/sys/module/ib_iser` is absent);
-//! - the distro's services enabled and started (`iscsid`, and `iscsi` or `open-iscsi`, the
-//!   unit that logs in at boot);
+//! - the distro's services enabled and started (`iscsid` or, on Debian and Ubuntu, its
+//!   socket; and `iscsi` or `open-iscsi`, the unit that logs in at boot), none enabled
+//!   again that already is;
 //! - one iface per port, `iface-<netdev>` (never `iser` or `default`, which open-iscsi
-//!   reserves), transport `iser`, bound to the netdev, carrying the initiator IQN.
+//!   reserves), transport `iser`, bound to the netdev, carrying the initiator IQN (the
+//!   settings an iface lacks in one `iscsiadm -o update` with several `-n`/`-v` pairs).
 //!
-//! Verify re-reads all of it and records the IQN and ifaces in the facts and worksheet.
+//! Verify re-reads all of it (when the plan changed nothing, only the files: the units and
+//! ifaces are those plan read a moment before, nothing was applied in between) and records the IQN and ifaces in the
+//! facts and worksheet. The units' states come from one `systemctl show` for all of them;
+//! on Debian and Ubuntu iscsid is the socket-activated `iscsid.socket` their package
+//! enables ([`decide::service_units`]), and the units to enable start in one
+//! `systemctl enable --now` call.
 //!
 //! A dry run on a host without open-iscsi yet (preflight installs it) plans from the answers:
 //! the units enabled and started, every iface created, and a name `iscsi-iname` would
@@ -103,6 +110,10 @@ struct Planned {
     wanted: Wanted,
     /// The initiator IQN in effect after apply.
     iqn: String,
+    /// What plan saw, when the plan changes nothing: verify then re-reads the files but
+    /// takes the units and ifaces from it instead of asking systemd and iscsiadm again (a
+    /// rerun runs each probe once).
+    unchanged: Option<observe::Observed>,
 }
 
 /// The iscsi step.
@@ -126,16 +137,28 @@ impl Step for Iscsi {
         let observed = observe::observe(cx, &wanted, Phase::Plan)?;
         let mut plan = Plan::new(StepName::Iscsi);
         let iqn = decide::plan(&wanted, &observed, &mut plan)?;
-        self.planned = Some(Planned { wanted, iqn });
+        let unchanged = plan.actions.is_empty().then_some(observed);
+        self.planned = Some(Planned {
+            wanted,
+            iqn,
+            unchanged,
+        });
         Ok(plan)
     }
 
     fn verify(&mut self, cx: &mut Ctx<'_>) -> Result<(), StepError> {
-        let Planned { wanted: w, iqn } = self
+        let Planned {
+            wanted: w,
+            iqn,
+            unchanged,
+        } = self
             .planned
             .clone()
             .ok_or_else(|| StepError::Failed("internal: verify before plan".into()))?;
-        let observed = observe::observe(cx, &w, Phase::Verify)?;
+        let observed = match &unchanged {
+            Some(prior) => observe::recheck(cx, prior)?,
+            None => observe::observe(cx, &w, Phase::Verify)?,
+        };
         let problems = decide::check(&w, &iqn, &observed);
         if !problems.is_empty() {
             let shown: Vec<String> = problems.iter().map(|p| p.to_string()).collect();

@@ -1,5 +1,6 @@
 //! What is there: the only IO of the iscsi step, read-only. iscsid.conf and its mode, the
-//! initiator name file, whether ib_iser is loaded, the distro's units, and each iface record.
+//! initiator name file, whether ib_iser is loaded, the distro's units (one `systemctl show`
+//! for all of them), and each iface record.
 //! At plan time it also runs `iscsi-iname` when a name must be generated (it only prints a
 //! random name, so the plan can show the exact file it writes).
 //!
@@ -11,30 +12,19 @@ use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use super::decide::{service_units, ISCSID_SOCKET};
 use super::want::Wanted;
 use super::{INITIATORNAME, ISCSID_CONF};
 use crate::answers::check_iscsi_name;
 use crate::settings::InitiatorIqn;
+use crate::steps::host::units::unit_states;
 use crate::steps::parse::iscsiadm::{parse_initiatorname, parse_record};
 use crate::steps::{Cmd, Ctx, StepError};
 
 /// An iface record's settings, as `iscsiadm -m iface -I NAME` prints them.
 pub(super) type Record = BTreeMap<String, String>;
 
-/// `systemctl is-enabled` and `is-active` of a unit, as printed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct UnitState {
-    pub enabled: String,
-    pub active: String,
-}
-
-impl UnitState {
-    /// Whether systemd knows the unit: older systemctl prints nothing for a unit it does not
-    /// know, newer "not-found".
-    pub fn installed(&self) -> bool {
-        !(self.enabled.is_empty() || self.enabled == "not-found")
-    }
-}
+pub(super) use crate::steps::host::units::UnitState;
 
 /// A name `iscsi-iname` generated for a host without one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,16 +65,6 @@ pub(super) enum Phase {
     Verify,
 }
 
-/// `systemctl is-enabled` / `is-active` of a unit.
-fn unit_state(cx: &Ctx<'_>, unit: &str) -> Result<UnitState, StepError> {
-    let enabled = cx.probe(&["systemctl", "is-enabled", unit])?;
-    let active = cx.probe(&["systemctl", "is-active", unit])?;
-    Ok(UnitState {
-        enabled: enabled.stdout.trim().to_string(),
-        active: active.stdout.trim().to_string(),
-    })
-}
-
 /// The iface record, or `None` when there is no such iface.
 fn iface_record(cx: &Ctx<'_>, name: &str) -> Result<Option<Record>, StepError> {
     let out = cx.probe(&["iscsiadm", "-m", "iface", "-I", name])?;
@@ -117,9 +97,11 @@ fn new_name(cx: &Ctx<'_>, w: &Wanted, file: Option<&str>) -> Result<NewName, Ste
     Ok(NewName::Generated(name))
 }
 
-/// Look at everything the step manages.
-pub(super) fn observe(cx: &Ctx<'_>, w: &Wanted, phase: Phase) -> Result<Observed, StepError> {
-    let not_installed = phase == Phase::Plan && cx.planning_without("iscsiadm");
+/// The files and the module: iscsid.conf (text, real path and mode), initiatorname.iscsi,
+/// `/sys/module/ib_iser`. Reads only, no process.
+type Files = (Option<String>, Option<(PathBuf, u32)>, Option<String>, bool);
+
+fn files(cx: &Ctx<'_>) -> Result<Files, StepError> {
     let conf = cx.host.read(Path::new(ISCSID_CONF))?;
     let conf_mode = match conf {
         Some(_) => {
@@ -132,18 +114,42 @@ pub(super) fn observe(cx: &Ctx<'_>, w: &Wanted, phase: Phase) -> Result<Observed
         None => None,
     };
     let initiatorname = cx.host.read(Path::new(INITIATORNAME))?;
+    let ib_iser = cx.host.exists(Path::new("/sys/module/ib_iser"));
+    Ok((conf, conf_mode, initiatorname, ib_iser))
+}
+
+/// Verify after a plan that changed nothing: the files read again (no process), the units
+/// and ifaces as plan saw them a moment before (nothing was applied in between).
+pub(super) fn recheck(cx: &Ctx<'_>, prior: &Observed) -> Result<Observed, StepError> {
+    let (conf, conf_mode, initiatorname, ib_iser) = files(cx)?;
+    Ok(Observed {
+        conf,
+        conf_mode,
+        initiatorname,
+        new_name: NewName::NotNeeded,
+        ib_iser,
+        units: prior.units.clone(),
+        ifaces: prior.ifaces.clone(),
+    })
+}
+
+/// Look at everything the step manages.
+pub(super) fn observe(cx: &Ctx<'_>, w: &Wanted, phase: Phase) -> Result<Observed, StepError> {
+    let not_installed = phase == Phase::Plan && cx.planning_without("iscsiadm");
+    let (conf, conf_mode, initiatorname, ib_iser) = files(cx)?;
     let new_name = match phase {
         Phase::Plan => new_name(cx, w, initiatorname.as_deref())?,
         Phase::Verify => NewName::NotNeeded,
     };
-    let ib_iser = cx.host.exists(Path::new("/sys/module/ib_iser"));
     let units = if not_installed {
         None
     } else {
-        let mut units = Vec::new();
-        for &unit in w.distro.iscsi_services() {
-            units.push((unit, unit_state(cx, unit)?));
-        }
+        let names = service_units(w.distro);
+        let states = unit_states(cx.host, names)?;
+        let mut units: Vec<(&'static str, UnitState)> = names.iter().copied().zip(states).collect();
+        // An open-iscsi without the socket unit: iscsid is judged as a service alone.
+        let service_installed = units.iter().any(|(u, s)| *u == "iscsid" && s.installed());
+        units.retain(|(u, s)| *u != ISCSID_SOCKET || s.installed() || !service_installed);
         Some(units)
     };
     // A unit that is not installed stops the plan with the package to install; asking

@@ -103,31 +103,33 @@ fn no_iface(name: &str) -> CmdOutput {
     )
 }
 
-fn unit(h: &FakeHost, name: &str, enabled: &str, active: &str, once: bool) {
-    let en = CmdOutput::status(
-        if enabled == "enabled" { 0 } else { 1 },
-        format!("{enabled}\n"),
-        "",
-    );
-    let ac = CmdOutput::status(
-        if active == "active" { 0 } else { 3 },
-        format!("{active}\n"),
-        "",
-    );
+/// The units' states as the one `systemctl show` of the step reports them: (unit,
+/// `is-enabled` word, `is-active` word), in the order the step asks.
+fn units(h: &FakeHost, states: &[(&str, &str, &str)], once: bool) {
+    let names: Vec<&str> = states.iter().map(|(u, _, _)| *u).collect();
+    let cmd = crate::steps::host::units::unit_states_cmd(&names);
+    let argv: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
+    let out = CmdOutput::ok(crate::steps::host::units::show_output(states));
     if once {
-        h.expect(&["systemctl", "is-enabled", name], en);
-        h.expect(&["systemctl", "is-active", name], ac);
+        h.expect(&argv, out);
     } else {
-        h.allow(&["systemctl", "is-enabled", name], en);
-        h.allow(&["systemctl", "is-active", name], ac);
+        h.allow(&argv, out);
     }
 }
 
 /// The host as it should be after the step: what a second run finds.
 fn configured(h: &FakeHost) {
     configured_files(h);
-    unit(h, "iscsid", "enabled", "active", false);
-    unit(h, "open-iscsi", "enabled", "inactive", false);
+    // Debian after the step: the socket enabled and listening, iscsid started by it.
+    units(
+        h,
+        &[
+            ("iscsid.socket", "enabled", "active"),
+            ("iscsid", "disabled", "active"),
+            ("open-iscsi", "enabled", "inactive"),
+        ],
+        false,
+    );
 }
 
 /// Files, module and ifaces as they should be after the step (no units).
@@ -155,31 +157,38 @@ fn a_fresh_debian_host_gets_the_whole_setup_and_verifies() {
         INITIATORNAME,
         &format!("## DO NOT EDIT OR REMOVE THIS FILE!\nInitiatorName={IQN}\n"),
     );
-    unit(&h, "iscsid", "disabled", "inactive", true);
-    unit(&h, "open-iscsi", "disabled", "inactive", true);
+    units(
+        &h,
+        &[
+            ("iscsid.socket", "disabled", "inactive"),
+            ("iscsid", "disabled", "inactive"),
+            ("open-iscsi", "disabled", "inactive"),
+        ],
+        true,
+    );
     for name in ["iface-vA", "iface-vB"] {
         h.expect(&["iscsiadm", "-m", "iface", "-I", name], no_iface(name));
     }
     let mut run = Run::iscsi(answers(), Distro::Debian);
     let mut step = Iscsi::default();
     let plan = step.plan(&mut run.cx(&h)).unwrap();
-    let upd =
-        |i: &str, k: &str, v: &str| format!("iscsiadm -m iface -I {i} -o update -n {k} -v {v}");
+    // Every setting of a new iface in one update.
+    let upd = |i: &str, netdev: &str, iqn: &str| {
+        format!(
+            "iscsiadm -m iface -I {i} -o update -n iface.transport_name -v iser \
+             -n iface.net_ifacename -v {netdev} -n iface.initiatorname -v {iqn}"
+        )
+    };
     assert_eq!(
         summary(&plan),
         vec![
             "write /etc/iscsi/iscsid.conf".to_string(),
             "modprobe ib_iser".into(),
-            "systemctl enable --now iscsid".into(),
-            "systemctl enable --now open-iscsi".into(),
+            "systemctl enable --now iscsid.socket open-iscsi".into(),
             "iscsiadm -m iface -I iface-vA -o new".into(),
-            upd("iface-vA", "iface.transport_name", "iser"),
-            upd("iface-vA", "iface.net_ifacename", "vA"),
-            upd("iface-vA", "iface.initiatorname", IQN),
+            upd("iface-vA", "vA", IQN),
             "iscsiadm -m iface -I iface-vB -o new".into(),
-            upd("iface-vB", "iface.transport_name", "iser"),
-            upd("iface-vB", "iface.net_ifacename", "vB"),
-            upd("iface-vB", "iface.initiatorname", IQN),
+            upd("iface-vB", "vB", IQN),
         ]
     );
     assert_eq!(
@@ -246,11 +255,109 @@ fn a_host_that_already_matches_plans_nothing() {
 }
 
 #[test]
+fn a_rerun_asks_systemd_and_iscsiadm_once() {
+    let h = FakeHost::new();
+    configured(&h);
+    let mut run = Run::iscsi(answers(), Distro::Debian);
+    let mut step = Iscsi::default();
+    assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
+    step.verify(&mut run.cx(&h)).unwrap();
+    // One systemctl for the three units, one iscsiadm per iface: plan's, reused by verify.
+    let ran = h.ran();
+    assert_eq!(
+        ran.iter().filter(|c| c.starts_with("systemctl")).count(),
+        1,
+        "{ran:?}"
+    );
+    assert_eq!(
+        ran.iter().filter(|c| c.starts_with("iscsiadm")).count(),
+        2,
+        "{ran:?}"
+    );
+    h.finish();
+}
+
+#[test]
+fn a_running_iscsid_gets_its_socket_enabled_for_boot_not_started() {
+    let h = FakeHost::new();
+    configured_files(&h);
+    // iscsid started by hand, its socket neither enabled nor listening: systemd refuses to
+    // start a socket whose service runs, so only `enable`.
+    units(
+        &h,
+        &[
+            ("iscsid.socket", "disabled", "inactive"),
+            ("iscsid", "disabled", "active"),
+            ("open-iscsi", "enabled", "inactive"),
+        ],
+        false,
+    );
+    let mut run = Run::iscsi(answers(), Distro::Debian);
+    let plan = Iscsi::default().plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(summary(&plan), vec!["systemctl enable iscsid.socket"]);
+    h.finish();
+}
+
+#[test]
+fn an_enabled_iscsid_service_needs_no_socket() {
+    let h = FakeHost::new();
+    configured_files(&h);
+    units(
+        &h,
+        &[
+            ("iscsid.socket", "disabled", "inactive"),
+            ("iscsid", "enabled", "active"),
+            ("open-iscsi", "enabled", "inactive"),
+        ],
+        false,
+    );
+    let mut run = Run::iscsi(answers(), Distro::Debian);
+    let plan = Iscsi::default().plan(&mut run.cx(&h)).unwrap();
+    assert!(plan.is_empty(), "{}", plan.render());
+    h.finish();
+}
+
+#[test]
+fn a_socket_that_stopped_is_started_and_named_when_it_does_not_take() {
+    let h = FakeHost::new();
+    configured_files(&h);
+    units(
+        &h,
+        &[
+            ("iscsid.socket", "enabled", "inactive"),
+            ("iscsid", "disabled", "inactive"),
+            ("open-iscsi", "enabled", "inactive"),
+        ],
+        false,
+    );
+    let mut run = Run::iscsi(answers(), Distro::Debian);
+    let mut step = Iscsi::default();
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(summary(&plan), vec!["systemctl enable --now iscsid.socket"]);
+    h.allow(
+        &["systemctl", "enable", "--now", "iscsid.socket"],
+        CmdOutput::ok(""),
+    );
+    apply(&mut step, &mut run.cx(&h), &plan).unwrap();
+    let msg = step.verify(&mut run.cx(&h)).unwrap_err().to_string();
+    assert!(
+        msg.contains("iscsid.socket is \"inactive\", not running"),
+        "{msg}"
+    );
+}
+
+#[test]
 fn rhel_enables_iscsi_and_a_masked_unit_is_unmasked_first() {
     let h = FakeHost::new();
     configured_files(&h);
-    unit(&h, "iscsid", "enabled", "active", false);
-    unit(&h, "iscsi", "masked", "inactive", false);
+    units(
+        &h,
+        &[
+            ("iscsid", "enabled", "active"),
+            ("iscsi", "masked", "inactive"),
+        ],
+        false,
+    );
     let mut run = Run::iscsi(answers(), Distro::Rhel);
     let plan = Iscsi::default().plan(&mut run.cx(&h)).unwrap();
     assert_eq!(
@@ -414,10 +521,10 @@ fn an_iface_with_tcp_transport_is_corrected_key_by_key() {
     let plan = Iscsi::default().plan(&mut run.cx(&h)).unwrap();
     assert_eq!(
         summary(&plan),
-        vec![
-            "iscsiadm -m iface -I iface-vA -o update -n iface.transport_name -v iser".to_string(),
-            format!("iscsiadm -m iface -I iface-vA -o update -n iface.initiatorname -v {IQN}"),
-        ]
+        vec![format!(
+            "iscsiadm -m iface -I iface-vA -o update -n iface.transport_name -v iser \
+                 -n iface.initiatorname -v {IQN}"
+        ),]
     );
     assert!(plan
         .render()
@@ -452,8 +559,15 @@ fn verify_names_what_did_not_take() {
 fn a_dry_run_plans_everything_without_changing_anything() {
     let h = FakeHost::new();
     put_private(&h, ISCSID_CONF, CONF);
-    unit(&h, "iscsid", "disabled", "inactive", true);
-    unit(&h, "open-iscsi", "disabled", "inactive", true);
+    units(
+        &h,
+        &[
+            ("iscsid.socket", "disabled", "inactive"),
+            ("iscsid", "disabled", "inactive"),
+            ("open-iscsi", "disabled", "inactive"),
+        ],
+        true,
+    );
     h.expect(
         &["iscsi-iname"],
         CmdOutput::ok("iqn.2016-04.com.open-iscsi:5e1f0a9b8c7d\n"),
@@ -464,9 +578,10 @@ fn a_dry_run_plans_everything_without_changing_anything() {
     let ro = crate::steps::host::ReadOnly(&h);
     let mut run = Run::iscsi(answers(), Distro::Debian);
     let plan = Iscsi::default().plan(&mut run.cx(&ro)).unwrap();
-    // Both files, modprobe, two units, and four commands per iface; iscsid was not
-    // running, so it starts with the new name and needs no restart.
-    assert_eq!(plan.actions.len(), 13, "{}", plan.render());
+    // Both files, modprobe, the units in one call, and two commands per iface (create, one
+    // update with every setting); iscsid was not running, so it starts with the new name
+    // and needs no restart.
+    assert_eq!(plan.actions.len(), 8, "{}", plan.render());
     assert!(h.changes().is_empty(), "{:?}", h.changes());
     assert!(!h.path(INITIATORNAME).exists());
     h.finish();
@@ -482,20 +597,22 @@ fn a_dry_run_on_a_bare_host_plans_from_the_answers_with_the_iqn_to_learn() {
     let plan = Iscsi::default().plan(&mut run.cx(&ro)).unwrap();
     // As shown: the placeholder is shell-quoted.
     let iqn = "'<initiator IQN from iscsi-iname>'";
-    let upd =
-        |i: &str, k: &str, v: &str| format!("iscsiadm -m iface -I {i} -o update -n {k} -v {v}");
+    // Every setting of a new iface in one update.
+    let upd = |i: &str, netdev: &str, iqn: &str| {
+        format!(
+            "iscsiadm -m iface -I {i} -o update -n iface.transport_name -v iser \
+             -n iface.net_ifacename -v {netdev} -n iface.initiatorname -v {iqn}"
+        )
+    };
     let mut want = vec![
         "write /etc/iscsi/iscsid.conf".to_string(),
         "write /etc/iscsi/initiatorname.iscsi".into(),
         "modprobe ib_iser".into(),
-        "systemctl enable --now iscsid".into(),
-        "systemctl enable --now open-iscsi".into(),
+        "systemctl enable --now iscsid.socket open-iscsi".into(),
     ];
     for (i, dev) in [("iface-vA", "vA"), ("iface-vB", "vB")] {
         want.push(format!("iscsiadm -m iface -I {i} -o new"));
-        want.push(upd(i, "iface.transport_name", "iser"));
-        want.push(upd(i, "iface.net_ifacename", dev));
-        want.push(upd(i, "iface.initiatorname", iqn));
+        want.push(upd(i, dev, iqn));
     }
     assert_eq!(summary(&plan), want, "{}", plan.render());
     assert_eq!(plan.learned, ["initiator IQN from iscsi-iname"]);
@@ -530,8 +647,15 @@ fn without_preflight_facts_it_says_which_step_to_run() {
 fn a_real_run_without_open_iscsi_names_the_package_before_asking_iscsiadm() {
     let h = FakeHost::new();
     configured_files(&h);
-    unit(&h, "iscsid", "not-found", "inactive", false);
-    unit(&h, "open-iscsi", "not-found", "inactive", false);
+    units(
+        &h,
+        &[
+            ("iscsid.socket", "not-found", "inactive"),
+            ("iscsid", "not-found", "inactive"),
+            ("open-iscsi", "not-found", "inactive"),
+        ],
+        false,
+    );
     let mut run = Run::iscsi(answers(), Distro::Debian);
     let msg = Iscsi::default()
         .plan(&mut run.cx(&h))

@@ -130,17 +130,16 @@ fn quick() -> Multipath {
 }
 
 fn service(h: &FakeHost, enabled: &str, active: &str) {
+    // One `systemctl show` answers both questions.
+    let cmd = crate::steps::host::units::unit_states_cmd(&["multipathd"]);
+    let argv: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
     h.allow(
-        &["systemctl", "is-enabled", "multipathd"],
-        CmdOutput::ok(format!("{enabled}\n")),
-    );
-    h.allow(
-        &["systemctl", "is-active", "multipathd"],
-        CmdOutput::status(
-            if active == "active" { 0 } else { 3 },
-            format!("{active}\n"),
-            "",
-        ),
+        &argv,
+        CmdOutput::ok(crate::steps::host::units::show_output(&[(
+            "multipathd",
+            enabled,
+            active,
+        )])),
     );
 }
 
@@ -1312,5 +1311,34 @@ fn at_a_terminal_another_volume_may_be_added_after_the_first() {
     let mut step = quick();
     step.plan(&mut run.cx(&h)).unwrap();
     assert_eq!(run.ask.answers().volume_list().len(), 1);
+    h.finish();
+}
+
+#[test]
+fn udev_properties_come_from_udevs_database_without_a_process() {
+    let h = FakeHost::new();
+    h.put_file("/sys/block/sdc/dev", "8:32\n");
+    // As udev 252 writes it: S: symlinks, E: properties, G:/Q:/V: the rest.
+    h.put_file(
+        "/run/udev/data/b8:32",
+        &format!(
+            "S:disk/by-id/wwn-0x{w}\nI:2893104\nE:ID_MODEL=FILEIO\nE:ID_SERIAL={W0}\n\
+             E:ID_VENDOR=LIO-ORG\nG:systemd\nQ:systemd\nV:1\n",
+            w = &W0[1..]
+        ),
+    );
+    let mut run = Run::multipath(Distro::Debian, W0, true, 1);
+    let props = observe::udev_properties(&run.cx(&h), "sdc").unwrap();
+    assert_eq!(props.get("ID_SERIAL").map(String::as_str), Some(W0));
+    assert_eq!(props.get("ID_MODEL").map(String::as_str), Some("FILEIO"));
+    assert!(!props.contains_key("S"), "{props:?}");
+    // No database record: udevadm answers, as before.
+    h.expect(
+        &["udevadm", "info", "--query=property", "--name=/dev/sdd"],
+        udev(W1, "sdd"),
+    );
+    let props = observe::udev_properties(&run.cx(&h), "sdd").unwrap();
+    assert_eq!(props.get("ID_SERIAL").map(String::as_str), Some(W1));
+    assert_eq!(h.ran().len(), 1, "{:?}", h.ran());
     h.finish();
 }

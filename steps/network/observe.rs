@@ -133,7 +133,12 @@ pub fn rdma_ports(cx: &Ctx<'_>) -> Result<Vec<RdmaPort>, StepError> {
 /// Every network interface with its addresses (`ip -j -d addr show`).
 pub fn links(cx: &Ctx<'_>) -> Result<Vec<Link>, StepError> {
     let argv = ["ip", "-j", "-d", "addr", "show"];
-    let out = cx.probe_ok(&argv, &[])?;
+    // Reusable: subnet-manager and network, and network's plan and verify, ask in turn.
+    let cmd = Cmd::probe(argv).reusable();
+    let out = cx.host.run(&cmd)?;
+    if !out.success() {
+        return Err(StepError::command(&cmd, &out, None));
+    }
     parse_ip_j_addr(&out.stdout).map_err(|e| {
         StepError::Failed(format!("reading the output of `{}`: {e}", Cmd::probe(argv)))
     })

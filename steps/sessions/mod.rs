@@ -6,7 +6,8 @@
 //! (`iscsiadm -m session -P 1`), the node records (`iscsiadm -m node -P 1`) and the record
 //! of each expected pair. Plans, each only where the host differs:
 //! - node records: SendTargets discovery from each port's iface to a portal of its subnet,
-//!   concurrently and time-bounded (an iface whose portal does not answer tries the next
+//!   one at a time (two at once lost a race in the target, see [`apply`]) and
+//!   time-bounded (an iface whose portal does not answer tries the next
 //!   portal of its subnet), in a task because its result decides the rest; a
 //!   target reports every portal to every iface (open-iscsi issue 439), so the records it
 //!   creates for any other pair are deleted before login. Or, with
@@ -16,7 +17,8 @@
 //! - the target IQN: checked against `target.iqn` (a mismatch names both), or taken from
 //!   discovery with `"discover"`.
 //! - each record brought to the answers' settings (`node.startup`, replacement and login
-//!   timeouts, CHAP): iscsid.conf only seeds new records.
+//!   timeouts, CHAP): iscsid.conf only seeds new records. One `iscsiadm -o update` per
+//!   record sets every key it lacks (several `-n`/`-v` pairs).
 //! - login of every expected pair not logged in, concurrently and time-bounded; exit 15
 //!   (session exists) is success, 24 is named an authentication failure, 8/11/33 a timeout
 //!   of the named portal.
@@ -190,8 +192,8 @@ fn to_plan(
         plan.push(Action::task(
             TaskId::Discover.as_str(),
             format!(
-                "SendTargets discovery {from} (concurrently, each cut off after {}s, then the \
-                 next portal of the subnet for an iface whose portal did not answer){}; then \
+                "SendTargets discovery {from} (one at a time, each cut off after {}s, then \
+                 the next portal of the subnet for an iface whose portal did not answer){}; then \
                  delete every record it creates that is not an expected pair (a target \
                  reports all its portals to every iface)",
                 DISCOVERY_BOUND.as_secs(),
@@ -205,11 +207,24 @@ fn to_plan(
     }
     match (iqn, &d.updates) {
         (Some(iqn), Some(updates)) => {
+            // One iscsiadm per record, with every setting it lacks, in the decided order.
+            let mut by_pair: Vec<(&Pair, Vec<&want::Setting>)> = Vec::new();
             for (p, s) in updates {
-                plan.push(Action::run(
-                    update_cmd(want, iqn, p, s.key, &s.value),
-                    s.why(),
-                ));
+                match by_pair.iter_mut().find(|(q, _)| *q == p) {
+                    Some((_, list)) => list.push(s),
+                    None => by_pair.push((p, vec![s])),
+                }
+            }
+            for (p, settings) in by_pair {
+                let kv: Vec<(&str, &str)> =
+                    settings.iter().map(|s| (s.key, s.value.as_str())).collect();
+                let mut why: Vec<&str> = Vec::new();
+                for s in &settings {
+                    if !why.contains(&s.why()) {
+                        why.push(s.why());
+                    }
+                }
+                plan.push(Action::run(update_cmd(want, iqn, p, &kv), why.join("; ")));
             }
         }
         _ => {

@@ -50,11 +50,11 @@ pub(super) fn observe(cx: &Ctx<'_>, not_installed: bool) -> Result<Observed, Ste
     }
     let sessions = parse_session_p3(&listing(
         cx,
-        Cmd::probe(["iscsiadm", "-m", "session", "-P", "1"]),
+        Cmd::probe(["iscsiadm", "-m", "session", "-P", "1"]).reusable(),
     )?);
     let nodes = parse_nodes(&listing(
         cx,
-        Cmd::probe(["iscsiadm", "-m", "node", "-P", "1"]),
+        Cmd::probe(["iscsiadm", "-m", "node", "-P", "1"]).reusable(),
     )?);
     Ok(Observed { sessions, nodes })
 }

@@ -10,12 +10,24 @@ need_wizard
 mnt=$(jq -r .volume.mount_point "$LAB_ANSWERS")
 wwid=$(jq -r .volume.wwid "$LAB_ANSWERS")
 [ "$wwid" != auto ] || wwid=$LAB_LUN0_WWID
+# The wizard's log (appended by every run) gives each step's wall time: "step NAME: done, N
+# changes, in S.SSSs". steps_since LINES FILE writes the steps of the runs logged after the
+# log's first LINES lines as "NAME SECONDS" to FILE, for benches/attach.sh.
+wizard_log=${LAB_WIZARD_STATE_DIR:-/var/lib/iser-wizard}/log
+log_lines() { if [ -f "$wizard_log" ]; then wc -l <"$wizard_log"; else echo 0; fi; }
+steps_since() {
+	[ -f "$wizard_log" ] || return 0
+	tail -n +"$(($1 + 1))" "$wizard_log" |
+		sed -n 's/^[^ ]* step \([a-z-]*\): done, [0-9]* changes, in \([0-9.]*\)s$/\1 \2/p' >"$2"
+}
 
 phase wizard-run
 rc=0
+from=$(log_lines)
 # Its standard output (every step's plan) also goes to plan.txt: check-replay.sh compares it.
 "$LAB_WIZARD" run --answers "$LAB_ANSWERS" | tee "$LAB_RESULTS/plan.txt" || rc=$?
 phase_end
+steps_since "$from" "$LAB_RESULTS/steps.attach"
 save_wizard_state
 [ "$rc" -eq 0 ] || fail "iser-wizard run exited $rc, expected 0"
 

@@ -3,6 +3,10 @@
 # array (what the wizard replaces). Proves the lab works, gives the speed baseline, and saves
 # the real outputs of the commands the wizard parses (captured/*.txt).
 #
+# Timed by the wizard's step names (network, iscsi, sessions, multipath, filesystem, verify) so
+# that benches/attach.sh compares the same work: captures a person would not type are taken
+# outside the phases (a phase ended, then started again under the same name: the figures add).
+#
 # Pass: 4 sessions, all iser, each on the iface of its portal's subnet; the map of LUN 0 has 4
 # active paths; the new file system is mounted; a file written with O_DIRECT reads back equal;
 # RDMA traffic crossed both host ports (not short-circuited inside the kernel).
@@ -36,23 +40,28 @@ for p in vA vB; do
 		ping -q -c1 -W5 -I "$p" "${port_net[$p]}$t" >/dev/null || fail "no ping from $p to ${port_net[$p]}$t"
 	done
 done
+phase_end
 cap ip-d-j-addr-show ip -d -j addr show
 cap ip-j-addr-show-vA ip -j addr show dev vA
 
-phase iscsi-ifaces
+phase iscsi
 for p in vA vB; do
 	iscsiadm -m iface -I "iface-$p" -o new >/dev/null
 	iscsiadm -m iface -I "iface-$p" -o update -n iface.transport_name -v iser >/dev/null
 	iscsiadm -m iface -I "iface-$p" -o update -n iface.net_ifacename -v "$p" >/dev/null
 done
+phase_end
 cap iscsiadm-iface iscsiadm -m iface
 cap iscsiadm-iface-show-vA iscsiadm -m iface -I iface-vA
 
-phase discovery
+# Discovery and login: the wizard's sessions step.
+phase sessions
 for p in vA vB; do
 	cap "iscsiadm-discovery-st-$p" iscsiadm -m discovery -t st -p "${first_portal[$p]}" -I "iface-$p"
 done
+phase_end
 cap iscsiadm-node-all iscsiadm -m node
+phase sessions
 # SendTargets reports every portal to every iface: keep only each iface's own subnet.
 iscsiadm -m node | while read -r portal target; do
 	addr=${portal%%:*}
@@ -62,19 +71,21 @@ iscsiadm -m node | while read -r portal target; do
 		fi
 	done
 done
+phase_end
 cap iscsiadm-node iscsiadm -m node
 cap iscsiadm-node-P1 iscsiadm -m node -P 1
 n=$(iscsiadm -m node | wc -l)
 [ "$n" -eq 4 ] || fail "expected 4 node records after deleting cross-subnet ones, got $n"
 
-phase login
+phase sessions
 cap iscsiadm-node-login iscsiadm -m node -T "$iqn" -l
+phase_end
 cap iscsiadm-session iscsiadm -m session
 cap initiatorname cat /etc/iscsi/initiatorname.iscsi
 cap iscsiadm-node-login-again iscsiadm -m node -T "$iqn" -p "${first_portal[vA]}" -I iface-vA -l || true
 
-phase multipath
 cap multipath-ll-before-conf multipath -ll || true
+phase multipath
 # Debian's defaults leave the LIO LUNs unmapped: allow every multipath-capable device.
 cat >/etc/multipath.conf <<'CONF'
 defaults {
@@ -92,6 +103,7 @@ wait_for 30 "map $LAB_LUN1_WWID with 4 active paths" paths_up "$LAB_LUN1_WWID" 4
 	fail "no map $LAB_LUN1_WWID with 4 active paths"
 dev=/dev/mapper/$wwid
 wait_for 10 "$dev" test -b "$dev" || fail "$dev does not appear"
+phase_end
 
 cap multipath-ll multipath -ll
 cap multipath-ll-wwid multipath -ll "$wwid"
@@ -109,7 +121,6 @@ cap dm-uuid-name grep -H . "/sys/block/$(basename "$(readlink -f "$dev")")/dm/"{
 if [ "${LAB_DATA_LUN:-0}" = 1 ]; then
 	# Target variant --data-lun: LUN 0 carries a file system. Capture what the wizard's
 	# "carries data" probes see, prove the data is there, and stop before anything destructive.
-	phase_end
 	cap blkid-p-data-lun blkid -p -o export "$dev" || true
 	cap wipefs-json-data-lun wipefs -n -J "$dev" || true
 	cap lsblk-json-data-lun lsblk -J -b -o NAME,KNAME,PATH,TYPE,SIZE,MOUNTPOINT,FSTYPE,PKNAME,WWN,SERIAL "$dev"
@@ -124,10 +135,13 @@ if [ "${LAB_DATA_LUN:-0}" = 1 ]; then
 	exit 0
 fi
 
-phase partition
+# Partition, mkfs and mount: the wizard's filesystem step.
+phase filesystem
 # Start at the device's optimal I/O size (8 MiB on LIO fileio), not parted's 0%.
 cap parted-mklabel parted -s "$dev" mklabel gpt mkpart primary ext4 8MiB 100%
+phase_end
 cap dev-mapper-after-parted ls -l /dev/mapper/
+phase filesystem
 # libparted itself maps the new partition as <wwid>p1; then udev (kpartx) replaces it with
 # Debian's <wwid>-part1. Settle, then take the name lsblk gives once it holds still.
 udevadm settle
@@ -141,19 +155,19 @@ part_stable() {
 }
 wait_for 30 "partition of $dev" part_stable || fail "no partition appeared on $dev"
 part=$(part_of "$dev")
+phase_end
 echo "partition: $part"
 cap parted-m-print parted -s -m "$dev" unit s print
 cap lsblk-part lsblk -J -b -o NAME,KNAME,PATH,TYPE,SIZE,MOUNTPOINT,FSTYPE,PKNAME,WWN,SERIAL "$dev"
 
-phase mkfs
+phase filesystem
 cap mkfs-ext4 mkfs.ext4 -F "$part"
-
-phase mount
 mkdir -p "$mnt"
 mount "$part" "$mnt"
 findmnt -n "$mnt" >/dev/null || fail "$mnt is not mounted"
 
-phase copy
+# The data check: the wizard's verify step.
+phase verify
 # Write with O_DIRECT, drop caches, read back with O_DIRECT: the bytes come from the array.
 head -c 32M /dev/urandom >/tmp/lab-src
 dd if=/tmp/lab-src of="$mnt/lab-check" bs=1M oflag=direct status=none

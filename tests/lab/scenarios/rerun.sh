@@ -12,11 +12,23 @@ need_wizard
 mnt=$(jq -r .volume.mount_point "$LAB_ANSWERS")
 wwid=$(jq -r .volume.wwid "$LAB_ANSWERS")
 [ "$wwid" != auto ] || wwid=$LAB_LUN0_WWID
+# The wizard's log (appended by every run) gives each step's wall time: "step NAME: done, N
+# changes, in S.SSSs". steps_since LINES FILE writes the steps of the runs logged after the
+# log's first LINES lines as "NAME SECONDS" to FILE, for benches/attach.sh.
+wizard_log=${LAB_WIZARD_STATE_DIR:-/var/lib/iser-wizard}/log
+log_lines() { if [ -f "$wizard_log" ]; then wc -l <"$wizard_log"; else echo 0; fi; }
+steps_since() {
+	[ -f "$wizard_log" ] || return 0
+	tail -n +"$(($1 + 1))" "$wizard_log" |
+		sed -n 's/^[^ ]* step \([a-z-]*\): done, [0-9]* changes, in \([0-9.]*\)s$/\1 \2/p' >"$2"
+}
 
 phase wizard-run-1
 rc=0
+from=$(log_lines)
 "$LAB_WIZARD" run --answers "$LAB_ANSWERS" || rc=$?
 phase_end
+steps_since "$from" "$LAB_RESULTS/steps.rerun-1"
 [ "$rc" -eq 0 ] || { save_wizard_state; fail "first run exited $rc"; }
 src=$(check_mounted "$mnt")
 uuid1=$(blkid -s UUID -o value "$src")
@@ -26,8 +38,10 @@ cp /etc/fstab "$LAB_RESULTS/fstab.after-run-1"
 
 phase wizard-run-2
 rc=0
+from=$(log_lines)
 "$LAB_WIZARD" run --answers "$LAB_ANSWERS" || rc=$?
 phase_end
+steps_since "$from" "$LAB_RESULTS/steps.rerun-2"
 save_wizard_state
 [ "$rc" -eq 0 ] || fail "second run exited $rc, expected 0"
 
