@@ -287,6 +287,21 @@ impl Facts {
             .collect()
     }
 
+    /// Forget the attached volume `wwid` (after `detach` took it off the host), with what
+    /// the multipath step recorded of its map. Whether it was attached.
+    pub fn forget_volume(&mut self, wwid: &str) -> bool {
+        if self.volume.wwid.as_deref() != Some(wwid) {
+            return false;
+        }
+        self.volume = VolumeFact::default();
+        let pending = self.multipath.initramfs_pending;
+        self.multipath = MultipathFact {
+            initramfs_pending: pending,
+            ..MultipathFact::default()
+        };
+        true
+    }
+
     /// Whether a change to the multipath configuration still waits for its initramfs
     /// rebuild (recorded by this version, or by an earlier one under `extra`).
     pub fn initramfs_pending(&self) -> bool {

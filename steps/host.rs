@@ -19,6 +19,7 @@ use std::fmt;
 use std::fs;
 use std::io::{self, Read as _, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -279,6 +280,86 @@ pub trait Host: Send + Sync {
     fn interrupted(&self) -> bool {
         self.interrupt().is_set()
     }
+
+    /// Where a symbolic link points (`None`: absent, not a link, or not ours to read), for
+    /// reading `/proc/PID/{cwd,root,exe,fd/N}` when looking for what holds a mount. The
+    /// link itself is never followed: its directory resolves below the root.
+    fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, HostError> {
+        let real = in_root_dir(self.root(), path)?;
+        match fs::read_link(&real) {
+            Ok(p) => Ok(Some(p)),
+            // A process may end between the listing and the read; another user's links
+            // are unreadable to a non-root run: neither is an error of the host.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound
+                        | io::ErrorKind::InvalidInput
+                        | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(source) => Err(HostError::Io {
+                op: "reading the link",
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Write `value` into an existing kernel attribute (`/sys/block/sdc/device/delete`):
+    /// opened for writing in place, never created, never replaced or backed up as
+    /// [`Host::write`] does with files (a sysfs attribute cannot be renamed over).
+    fn write_attr(&self, path: &Path, value: &str) -> Result<(), HostError> {
+        if self.interrupted() {
+            return Err(HostError::Interrupted);
+        }
+        let real = in_root_dir(self.root(), path)?;
+        let io_err = |source| HostError::Io {
+            op: "writing",
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc_nofollow())
+            .open(&real)
+            .map_err(io_err)?;
+        f.write_all(value.as_bytes()).map_err(io_err)
+    }
+
+    /// Remove a file the wizard created (`undo`); `false` when it was already gone.
+    fn remove_file(&self, path: &Path) -> Result<bool, HostError> {
+        if self.interrupted() {
+            return Err(HostError::Interrupted);
+        }
+        let real = in_root_dir(self.root(), path)?;
+        match fs::remove_file(&real) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(HostError::Io {
+                op: "removing",
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+}
+
+/// `O_NOFOLLOW`: an attribute path whose last component is a symlink is refused.
+fn libc_nofollow() -> i32 {
+    OFlags::NOFOLLOW.bits() as i32
+}
+
+/// The real path of a target path whose directory resolves below the root (as
+/// [`under_root`] does) and whose last component is kept as it is, never followed.
+fn in_root_dir(root: &Path, path: &Path) -> Result<PathBuf, HostError> {
+    check_target(path)?;
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(HostError::BadPath(path.to_path_buf()));
+    };
+    Ok(under_root(root, parent)?.join(name))
 }
 
 /// Refuse a target path that is relative or holds `..`.
@@ -781,6 +862,15 @@ impl Host for ReadOnly<'_> {
     }
     fn write(&self, path: &Path, _contents: &str, _mode: u32) -> Result<WriteOutcome, HostError> {
         Err(HostError::DryRun(format!("write {}", path.display())))
+    }
+    fn write_attr(&self, path: &Path, _value: &str) -> Result<(), HostError> {
+        Err(HostError::DryRun(format!("write {}", path.display())))
+    }
+    fn remove_file(&self, path: &Path) -> Result<bool, HostError> {
+        Err(HostError::DryRun(format!("remove {}", path.display())))
+    }
+    fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, HostError> {
+        self.0.read_link(path)
     }
     fn root(&self) -> &Path {
         self.0.root()

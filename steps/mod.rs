@@ -7,6 +7,7 @@
 //! second run changes nothing.
 
 pub mod blockio;
+pub mod detach;
 pub mod facts;
 #[cfg(test)]
 pub mod fake;

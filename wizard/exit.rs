@@ -77,6 +77,18 @@ pub enum WizardError {
         /// Why the state could not be saved after it.
         save: Box<WizardError>,
     },
+    /// `detach` or `undo` stopped: refused for safety (exit 3, nothing changed), or an
+    /// action failed after `changed` was done (exit 1).
+    #[error("{command} {}: {source}{}", if matches!(**.source, StepError::Refused { .. }) { "refused" } else { "failed" },
+        changed_block(.changed))]
+    Command {
+        /// The command (`detach`).
+        command: &'static str,
+        /// Why (boxed: it is the rare error, and keeps every `Result` small).
+        source: Box<StepError>,
+        /// What it had already changed.
+        changed: Vec<String>,
+    },
     /// Anything else (state directory unreadable, ...).
     #[error("{}", chain(.0))]
     Other(#[from] anyhow::Error),
@@ -166,11 +178,22 @@ impl WizardError {
                 source: StepError::Refused { .. },
                 ..
             } => 3,
+            WizardError::Command { source, .. }
+                if matches!(**source, StepError::Refused { .. }) =>
+            {
+                3
+            }
+            WizardError::Command { source, .. }
+                if matches!(**source, StepError::Host(HostError::Interrupted)) =>
+            {
+                130
+            }
             WizardError::Interrupted(_) | WizardError::RunInterrupted { .. } => 130,
             WizardError::Step { .. }
             | WizardError::Unplanned(_)
             | WizardError::NotBuilt(_)
             | WizardError::Degraded
+            | WizardError::Command { .. }
             | WizardError::Other(_) => 1,
         }
     }

@@ -22,6 +22,7 @@ pub mod settings;
 pub mod state;
 pub mod stats;
 pub mod status;
+pub mod undo;
 
 #[path = "../steps/mod.rs"]
 pub mod steps;

@@ -318,6 +318,10 @@ fn learned(w: &Worksheet) -> Vec<Section> {
         sessions(w),
         volume(w),
         verification(w),
+    ]
+    .into_iter()
+    .chain((!w.detached.is_empty()).then(|| detached(w)))
+    .chain([
         steps(w),
         Section {
             part: Part::Learned,
@@ -327,7 +331,35 @@ fn learned(w: &Worksheet) -> Vec<Section> {
                 items: w.notes.iter().map(|n| Cell::text(n.as_str())).collect(),
             }),
         },
-    ]
+    ])
+    .collect()
+}
+
+/// The volumes `detach` took off the host (a section only once there is one).
+fn detached(w: &Worksheet) -> Section {
+    let rows = w
+        .detached
+        .iter()
+        .map(|d| {
+            vec![
+                Cell::text(d.at.as_str()),
+                Cell::text(d.wwid.as_str()).mono(),
+                Cell::value(&d.mount_point),
+                Cell::text(if d.left.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    d.left.join("; ")
+                }),
+            ]
+        })
+        .collect();
+    let columns = vec![
+        column("Detached at", 3.0),
+        column("WWID", 5.0),
+        column("Mount point", 2.0),
+        column("Left behind", 4.0),
+    ];
+    section(Part::Learned, "Detached volumes", columns, rows)
 }
 
 fn ports(w: &Worksheet) -> Section {

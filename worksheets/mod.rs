@@ -42,6 +42,25 @@ pub struct Worksheet {
     pub steps: Vec<StepRecord>,
     /// Findings worth keeping with the record.
     pub notes: Vec<String>,
+    /// Volumes taken off the host by `detach`, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub detached: Vec<DetachRecord>,
+}
+
+/// A volume `detach` took off the host, and what it found left afterwards.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DetachRecord {
+    /// RFC 3339 time the detach finished.
+    pub at: String,
+    /// Multipath WWID of the volume.
+    pub wwid: String,
+    /// Where it was mounted.
+    pub mount_point: Option<String>,
+    /// What the detach did, in order.
+    pub done: Vec<String>,
+    /// What it meant to remove and found still there (empty: nothing).
+    pub left: Vec<String>,
 }
 
 /// Host identifiers.

@@ -115,6 +115,7 @@ pub fn full() -> Worksheet {
             "opensm priority raised so this host wins the election".into(),
             "port enp66s0f1 is DOWN: check the cable".into(),
         ],
+        detached: vec![],
     };
     w.step_timed("preflight", "2024-05-01T10:00:01Z", Some(12.34));
     w.step_completed("subnet-manager", "2024-05-01T10:02:33Z");

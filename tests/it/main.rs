@@ -4,6 +4,7 @@
 //!
 //! - [`cli`]: commands, exit codes and what each leaves on disk, with stdin from a pipe or
 //!   /dev/null.
+//! - [`detach`]: `detach`'s usage errors and refusals, which change nothing.
 //! - [`terminal`]: the interactive run in a real pseudo-terminal.
 //! - [`docs`]: the man pages, completions, `docs/` and `answers --explain` against the
 //!   validator and the command line.
@@ -14,6 +15,7 @@
 
 mod bare;
 mod cli;
+mod detach;
 mod docs;
 mod hostile;
 mod stats;

@@ -1,0 +1,230 @@
+//! Taking the wizard's work back off the host: `detach` (attached volumes, in the order of
+//! DOMAIN.md "Detach"; the host side lives in `steps/detach`) and `undo` (the host's
+//! configuration as it was before the wizard first changed it).
+//!
+//! Contract:
+//! - Both read the state directory of the runs they take back; a state directory that does
+//!   not exist is a usage error (exit 2). Both hold the state directory's lock while they
+//!   change the host; a dry run takes none and writes nothing.
+//! - `detach` records what it did in `state.json` (the volume leaves the attached volumes;
+//!   a detach record) and on the worksheet, also when it stopped part-way (then the volume
+//!   stays attached in the record, so `detach` again carries on from what is left).
+//! - A refusal (busy mount, a flush that would lose queued I/O, a volume still attached for
+//!   `undo`) changes nothing and exits 3.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::exit::WizardError;
+use crate::state::{State, StateDir};
+use crate::steps::detach::{self, apply::Waits, Act};
+use crate::steps::host::{Interrupt, Log, ReadOnly, RealHost};
+use crate::steps::{Host, StepError};
+use crate::worksheets::DetachRecord;
+
+/// What `detach` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct DetachRequest {
+    /// Mount points of the volumes to detach.
+    pub mount_points: Vec<String>,
+    /// Every attached volume.
+    pub all: bool,
+    /// Also remove the mapping on the array.
+    pub unmap: bool,
+    /// Print the plan; change nothing.
+    pub dry_run: bool,
+    /// Let the flush drop I/O queued on a map with a path down.
+    pub force: bool,
+    /// Root of the files read and written.
+    pub root: PathBuf,
+    /// The state directory.
+    pub state_dir: PathBuf,
+}
+
+/// The state directory, which must exist: there is nothing to take back otherwise.
+fn existing(state_dir: &Path) -> Result<StateDir, WizardError> {
+    if !state_dir.is_dir() {
+        return Err(WizardError::Usage(format!(
+            "{}: no such state directory; give the --state-dir of the runs to take back",
+            state_dir.display()
+        )));
+    }
+    Ok(StateDir::new(state_dir))
+}
+
+fn real_host(
+    root: &Path,
+    sd: &StateDir,
+    dry_run: bool,
+    interrupt: Interrupt,
+) -> anyhow::Result<RealHost> {
+    let log = if dry_run {
+        Log::disabled()
+    } else {
+        Log::open(&sd.log()).with_context(|| format!("opening {}", sd.log().display()))?
+    };
+    Ok(RealHost::new(
+        root.to_path_buf(),
+        (!dry_run).then(|| sd.backups()),
+        Arc::new(log),
+        interrupt,
+    ))
+}
+
+fn failed(command: &'static str, source: StepError, changed: Vec<String>) -> WizardError {
+    WizardError::Command {
+        command,
+        source: Box::new(source),
+        changed,
+    }
+}
+
+/// `iser-wizard detach`.
+pub fn detach_command(
+    req: &DetachRequest,
+    interrupt: Interrupt,
+    out: &mut dyn Write,
+) -> Result<(), WizardError> {
+    let sd = existing(&req.state_dir)?;
+    let mut state = sd.load_state().context("reading the state")?;
+    let targets = detach::select(&state.facts, &req.mount_points, req.all)
+        .map_err(|e| WizardError::Usage(format!("detach: {e}; nothing was changed")))?;
+    if req.unmap {
+        let has_array = sd
+            .load_answers()
+            .context("reading the answers of the last run")?
+            .is_some_and(|a| a.get("array").is_some_and(|v| !v.is_null()));
+        if !has_array {
+            return Err(WizardError::Usage(
+                "detach --unmap: the answers of the last run have no `array` section, so the \
+                 wizard cannot reach the array; remove the mapping on the array yourself, or \
+                 detach without --unmap (nothing was changed)"
+                    .into(),
+            ));
+        }
+        return Err(WizardError::NotBuilt(
+            "detach --unmap (the array client); nothing was changed".into(),
+        ));
+    }
+    if targets.is_empty() {
+        let _ = writeln!(out, "detach: no volume is attached; nothing to do");
+        return Ok(());
+    }
+    let _lock = (!req.dry_run).then(|| sd.lock()).transpose()?;
+    let real = real_host(&req.root, &sd, req.dry_run, interrupt)?;
+    let ro = ReadOnly(&real);
+    let host: &dyn Host = if req.dry_run { &ro } else { &real };
+    let obs = detach::observe(host, &targets).map_err(|e| failed("detach", e, vec![]))?;
+    let plan =
+        detach::decide(&targets, &obs, req.force).map_err(|e| failed("detach", e, vec![]))?;
+    let _ = write!(
+        out,
+        "detach {}{}:\n{}",
+        targets
+            .iter()
+            .map(|t| t.mount_point.clone().unwrap_or_else(|| t.wwid.clone()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if req.dry_run {
+            " (dry run: the plan)"
+        } else {
+            ""
+        },
+        plan.render()
+    );
+    if req.dry_run {
+        return Ok(());
+    }
+    let sheet = sd.load_worksheet().context("reading the worksheet")?;
+    let result = detach::apply(host, &plan, Waits::default());
+    let (outcome, stopped) = match result {
+        Ok(o) => (o, None),
+        Err(s) => {
+            let s = *s;
+            (s.outcome, Some(s.error))
+        }
+    };
+    for l in &outcome.left {
+        let _ = writeln!(out, "left: {l}");
+    }
+    record(
+        &mut state,
+        sheet,
+        &sd,
+        &targets,
+        &plan.acts,
+        &outcome,
+        stopped.is_none(),
+    )?;
+    match stopped {
+        None => {
+            let _ = writeln!(
+                out,
+                "detached {} volume{}{}",
+                targets.len(),
+                if targets.len() == 1 { "" } else { "s" },
+                if outcome.left.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} leftover(s) listed above", outcome.left.len())
+                }
+            );
+            Ok(())
+        }
+        Some(e) => Err(failed("detach", e, outcome.done)),
+    }
+}
+
+/// Save what the detach did: a finished one forgets the volumes and the sessions it
+/// logged out, and both records get a detach entry per volume.
+fn record(
+    state: &mut State,
+    mut sheet: crate::worksheets::Worksheet,
+    sd: &StateDir,
+    targets: &[detach::Target],
+    acts: &[Act],
+    outcome: &detach::Outcome,
+    finished: bool,
+) -> Result<(), WizardError> {
+    let at = crate::steps::timefmt::now_rfc3339();
+    if finished {
+        for t in targets {
+            state.facts.forget_volume(&t.wwid);
+            if sheet.volume.as_ref().and_then(|v| v.wwid.as_deref()) == Some(t.wwid.as_str()) {
+                sheet.volume = None;
+            }
+            let rec = DetachRecord {
+                at: at.clone(),
+                wwid: t.wwid.clone(),
+                mount_point: t.mount_point.clone(),
+                done: outcome.done.clone(),
+                left: outcome.left.clone(),
+            };
+            state.detached.push(rec.clone());
+            sheet.detached.push(rec);
+        }
+        // Sessions logged out (and not reported left) leave the record too.
+        let gone: Vec<String> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Act::Logout { sid, portal, .. }
+                    if !outcome
+                        .left
+                        .iter()
+                        .any(|l| l.contains(&format!("session {sid} "))) =>
+                {
+                    Some(portal.to_string())
+                }
+                _ => None,
+            })
+            .collect();
+        state.facts.sessions.retain(|s| !gone.contains(&s.portal));
+        sheet.sessions.retain(|s| !gone.contains(&s.portal));
+    }
+    sd.save_state(state)?;
+    sd.save_worksheet(&sheet)?;
+    Ok(())
+}
