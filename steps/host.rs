@@ -29,7 +29,7 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 
 use crate::steps::timefmt;
 
-mod backup;
+pub mod backup;
 pub mod confine;
 
 /// Default time bound of a command when a step does not choose one.
@@ -657,8 +657,55 @@ impl RealHost {
 /// on every user's PATH.
 const EXTRA_PATH: &str = "/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin";
 
-impl Host for RealHost {
-    fn run(&self, cmd: &Cmd) -> Result<CmdOutput, HostError> {
+impl RealHost {
+    /// Before a command that may create something `undo` must take away: the units of a
+    /// `systemctl enable` that are not enabled yet (only those are the wizard's to disable).
+    fn units_not_enabled(&self, cmd: &Cmd) -> Vec<String> {
+        let a = &cmd.argv;
+        if self.backups.is_none() || a.len() < 3 || a[0] != "systemctl" || a[1] != "enable" {
+            return Vec::new();
+        }
+        a[2..]
+            .iter()
+            .filter(|u| !u.starts_with('-'))
+            .filter(|u| {
+                let probe = Cmd::probe(["systemctl", "is-enabled", u.as_str()]);
+                self.run_command(&probe)
+                    .map(|o| o.stdout.trim() != "enabled")
+                    .unwrap_or(false)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// After a change command succeeded: record in `backups/OBJECTS.json` what it created
+    /// that no file backup covers.
+    fn record_objects(&self, cmd: &Cmd, enabled: Vec<String>) -> Result<(), HostError> {
+        let Some(dir) = &self.backups else {
+            return Ok(());
+        };
+        let new = objects_created(&cmd.argv, enabled);
+        if new.is_empty() {
+            return Ok(());
+        }
+        backup::record_objects(dir, |o| {
+            o.units_enabled.extend(new.units_enabled);
+            o.units_unmasked.extend(new.units_unmasked);
+            o.ifaces.extend(new.ifaces);
+            o.discoveries.extend(new.discoveries);
+            o.nodes.extend(new.nodes);
+        })
+        .map_err(|source| HostError::Io {
+            op: "recording in",
+            path: dir.join(backup::OBJECTS),
+            source,
+        })
+    }
+}
+
+impl RealHost {
+    /// Run a command (the whole of [`Host::run`] but the record of what it created).
+    fn run_command(&self, cmd: &Cmd) -> Result<CmdOutput, HostError> {
         if self.interrupt.is_set() {
             return Err(HostError::Interrupted);
         }
@@ -732,6 +779,62 @@ impl Host for RealHost {
             return Err(HostError::Interrupted);
         }
         Ok(result)
+    }
+}
+
+/// What a change command that succeeded created that no file backup covers (units it
+/// enabled: `enabled`, found not enabled before it ran; units unmasked; iSCSI ifaces,
+/// SendTargets and node records). Pure.
+pub fn objects_created(argv: &[String], enabled: Vec<String>) -> backup::Objects {
+    let a: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let opt = |flag: &str| {
+        a.iter()
+            .position(|x| *x == flag)
+            .and_then(|i| a.get(i + 1))
+            .map(|v| v.to_string())
+    };
+    let mut o = backup::Objects::default();
+    match a.as_slice() {
+        ["systemctl", "enable", ..] => o.units_enabled = enabled,
+        ["systemctl", "unmask", units @ ..] => {
+            o.units_unmasked = units
+                .iter()
+                .filter(|u| !u.starts_with('-'))
+                .map(|u| u.to_string())
+                .collect()
+        }
+        ["iscsiadm", "-m", "iface", ..] if opt("-o").as_deref() == Some("new") => {
+            o.ifaces.extend(opt("-I"))
+        }
+        ["iscsiadm", "-m", "discovery" | "discoverydb", ..]
+            if matches!(opt("-o").as_deref(), None | Some("new")) =>
+        {
+            if let Some(p) = opt("-p") {
+                o.discoveries
+                    .push((p, opt("-I").unwrap_or_else(|| "default".into())));
+            }
+        }
+        ["iscsiadm", "-m", "node", ..] if opt("-o").as_deref() == Some("new") => {
+            if let (Some(t), Some(p)) = (opt("-T"), opt("-p")) {
+                o.nodes.push((t, p, opt("-I")));
+            }
+        }
+        _ => {}
+    }
+    o
+}
+
+impl Host for RealHost {
+    fn run(&self, cmd: &Cmd) -> Result<CmdOutput, HostError> {
+        if !cmd.changes_host {
+            return self.run_command(cmd);
+        }
+        let enabled = self.units_not_enabled(cmd);
+        let out = self.run_command(cmd)?;
+        if out.success() {
+            self.record_objects(cmd, enabled)?;
+        }
+        Ok(out)
     }
 
     fn which(&self, program: &str) -> Option<PathBuf> {
@@ -896,6 +999,53 @@ mod tests {
             Arc::new(Log::disabled()),
             Interrupt::new(),
         )
+    }
+
+    #[test]
+    fn commands_that_create_objects_are_recognised() {
+        let argv = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        let o = objects_created(&argv("iscsiadm -m iface -I iface-vA -o new"), vec![]);
+        assert_eq!(o.ifaces, ["iface-vA"]);
+        let o = objects_created(
+            &argv("iscsiadm -m discovery -t st -p 192.168.130.101:3260 -I iface-vA"),
+            vec![],
+        );
+        assert_eq!(
+            o.discoveries,
+            [("192.168.130.101:3260".into(), "iface-vA".into())]
+        );
+        let o = objects_created(
+            &argv("iscsiadm -m node -T iqn.x -p 10.0.0.1:3260 -I iface-vB -o new"),
+            vec![],
+        );
+        assert_eq!(
+            o.nodes,
+            [(
+                "iqn.x".into(),
+                "10.0.0.1:3260".into(),
+                Some("iface-vB".into())
+            )]
+        );
+        // Enabled units are those found not enabled before the command ran.
+        let o = objects_created(
+            &argv("systemctl enable --now iscsid"),
+            vec!["iscsid".into()],
+        );
+        assert_eq!(o.units_enabled, ["iscsid"]);
+        assert!(objects_created(&argv("systemctl enable --now iscsid"), vec![]).is_empty());
+        assert_eq!(
+            objects_created(&argv("systemctl unmask opensm"), vec![]).units_unmasked,
+            ["opensm"]
+        );
+        // Updates and deletions create nothing.
+        for a in [
+            "iscsiadm -m node -T iqn.x -p 10.0.0.1:3260 -o update -n node.startup -v manual",
+            "iscsiadm -m iface -I iface-vA -o update -n iface.net_ifacename -v vA",
+            "iscsiadm -m discoverydb -t st -p 10.0.0.1:3260 -o delete",
+            "multipath -f mpatha",
+        ] {
+            assert!(objects_created(&argv(a), vec![]).is_empty(), "{a}");
+        }
     }
 
     #[test]

@@ -52,6 +52,22 @@ pub enum Command {
     Stats(crate::stats::StatsFlags),
     /// Take attached volumes off the host safely: unmount, fstab line, map, paths, sessions.
     Detach(DetachFlags),
+    /// Put the host's configuration back as it was before the wizard first changed it.
+    Undo(UndoFlags),
+}
+
+/// Flags of `undo`.
+#[derive(Debug, Args)]
+pub struct UndoFlags {
+    /// Print what would be put back (with the diff of each file); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Every file read or written lives below DIR.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// State directory of the runs to take back.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
 }
 
 /// Flags of `detach`.
@@ -417,6 +433,9 @@ pub fn main_with(cli: Cli, interrupt: Interrupt, out: &mut dyn Write, err: &mut 
             interrupt,
             out,
         ),
+        Some(Command::Undo(f)) => {
+            crate::undo::undo_command(&f.root, &f.state_dir, f.dry_run, interrupt, out)
+        }
     };
     match result {
         Ok(()) => 0,

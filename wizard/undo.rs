@@ -228,3 +228,296 @@ fn record(
     sd.save_worksheet(&sheet)?;
     Ok(())
 }
+
+/// One change of an undo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UndoAct {
+    /// Put a file back as it was before the wizard first changed it.
+    Restore {
+        /// The file.
+        path: PathBuf,
+        /// What it holds now (`None`: it is gone).
+        now: Option<String>,
+        /// What it held.
+        original: String,
+        /// Its mode then (used when the file has to be created again).
+        mode: u32,
+    },
+    /// Remove a file the wizard created.
+    Remove {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Run a command (disable a unit, delete an iface or a record).
+    Run {
+        /// The command.
+        cmd: crate::steps::Cmd,
+        /// Why.
+        why: String,
+    },
+}
+
+impl std::fmt::Display for UndoAct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UndoAct::Restore { path, now, .. } => write!(
+                f,
+                "{} {} from backups/",
+                if now.is_some() { "restore" } else { "recreate" },
+                path.display()
+            ),
+            UndoAct::Remove { path } => {
+                write!(f, "remove {} (the wizard created it)", path.display())
+            }
+            UndoAct::Run { cmd, why } => write!(f, "`{cmd}` ({why})"),
+        }
+    }
+}
+
+/// Whether a probe command succeeds (exit 0).
+fn probe_ok(host: &dyn Host, argv: &[&str]) -> Result<bool, StepError> {
+    if host.which(argv[0]).is_none() {
+        return Ok(false);
+    }
+    Ok(host
+        .run(&crate::steps::Cmd::probe(argv.iter().copied()))?
+        .success())
+}
+
+/// What `undo` would change: files whose content differs from their backup, created files
+/// still there, and the recorded objects still present. Read-only; empty when everything
+/// is already as it was (so a second undo changes nothing).
+pub fn undo_plan(
+    host: &dyn Host,
+    backups: &Path,
+) -> Result<(Vec<UndoAct>, Vec<String>), StepError> {
+    use crate::steps::host::backup;
+    let io = |e: std::io::Error| StepError::Failed(format!("reading {}: {e}", backups.display()));
+    let mut acts = Vec::new();
+    let mut notes = Vec::new();
+    let objects = backup::load_objects(backups).map_err(io)?;
+    // iSCSI database first: records, then ifaces (a record names its iface).
+    for (target, portal, iface) in &objects.nodes {
+        let mut argv = vec!["iscsiadm", "-m", "node", "-T", target, "-p", portal];
+        if let Some(i) = iface {
+            argv.extend(["-I", i]);
+        }
+        if probe_ok(host, &argv)? {
+            argv.extend(["-o", "delete"]);
+            acts.push(UndoAct::Run {
+                cmd: crate::steps::Cmd::change(argv.iter().copied()),
+                why: "a node record the wizard created".into(),
+            });
+        }
+    }
+    for (portal, iface) in &objects.discoveries {
+        let argv = [
+            "iscsiadm",
+            "-m",
+            "discoverydb",
+            "-t",
+            "st",
+            "-p",
+            portal,
+            "-I",
+            iface,
+        ];
+        if probe_ok(host, &argv)? {
+            acts.push(UndoAct::Run {
+                cmd: crate::steps::Cmd::change(argv.iter().copied().chain(["-o", "delete"])),
+                why: "the SendTargets record the wizard's discovery made, with its node records"
+                    .into(),
+            });
+        }
+    }
+    for iface in &objects.ifaces {
+        let argv = ["iscsiadm", "-m", "iface", "-I", iface];
+        if probe_ok(host, &argv)? {
+            acts.push(UndoAct::Run {
+                cmd: crate::steps::Cmd::change(argv.iter().copied().chain(["-o", "delete"])),
+                why: "an iface the wizard created".into(),
+            });
+        }
+    }
+    for o in backup::originals(backups).map_err(io)? {
+        let now = host.read(&o.path)?;
+        let original = String::from_utf8_lossy(&o.bytes).into_owned();
+        if now.as_deref() != Some(original.as_str()) {
+            acts.push(UndoAct::Restore {
+                path: o.path,
+                now,
+                original,
+                mode: o.mode,
+            });
+        }
+    }
+    for path in backup::created(backups).map_err(io)? {
+        if host.exists(&path) {
+            acts.push(UndoAct::Remove { path });
+        }
+    }
+    for unit in &objects.units_enabled {
+        if probe_ok(host, &["systemctl", "is-enabled", unit])? {
+            acts.push(UndoAct::Run {
+                cmd: crate::steps::Cmd::change(["systemctl", "disable", "--now", unit.as_str()]),
+                why: "the wizard enabled it".into(),
+            });
+        }
+    }
+    for unit in &objects.units_unmasked {
+        let masked = host
+            .which("systemctl")
+            .map(|_| {
+                host.run(&crate::steps::Cmd::probe([
+                    "systemctl",
+                    "is-enabled",
+                    unit.as_str(),
+                ]))
+                .map(|o| o.stdout.trim().starts_with("masked"))
+            })
+            .transpose()?
+            .unwrap_or(true);
+        if !masked {
+            acts.push(UndoAct::Run {
+                cmd: crate::steps::Cmd::change(["systemctl", "mask", unit.as_str()]),
+                why: "it was masked before the wizard unmasked it".into(),
+            });
+        }
+    }
+    if objects.is_empty() {
+        notes.push(
+            "no record of units, ifaces or iSCSI records the wizard created (a run of an \
+             earlier version): only files are restored"
+                .into(),
+        );
+    }
+    Ok((acts, notes))
+}
+
+/// Apply one undo action.
+fn undo_apply(host: &dyn Host, act: &UndoAct) -> Result<(), StepError> {
+    match act {
+        UndoAct::Restore {
+            path,
+            original,
+            mode,
+            ..
+        } => {
+            host.write(path, original, *mode)?;
+        }
+        UndoAct::Remove { path } => {
+            host.remove_file(path)?;
+        }
+        UndoAct::Run { cmd, .. } => {
+            let o = host.run(cmd)?;
+            if !o.success() {
+                return Err(StepError::command(cmd, &o, None));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `iser-wizard undo`.
+pub fn undo_command(
+    root: &Path,
+    state_dir: &Path,
+    dry_run: bool,
+    interrupt: Interrupt,
+    out: &mut dyn Write,
+) -> Result<(), WizardError> {
+    let sd = existing(state_dir)?;
+    let state = sd.load_state().context("reading the state")?;
+    let attached = state.facts.attached_volumes();
+    if !attached.is_empty() {
+        return Err(failed(
+            "undo",
+            StepError::Refused {
+                reason: "a volume is still attached: detach first (`iser-wizard detach --all`)"
+                    .into(),
+                evidence: attached
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "{} on {}",
+                            v.wwid.as_deref().unwrap_or("?"),
+                            v.mount_point.as_deref().unwrap_or("(not mounted)")
+                        )
+                    })
+                    .collect(),
+            },
+            vec![],
+        ));
+    }
+    let _lock = (!dry_run).then(|| sd.lock()).transpose()?;
+    let log = if dry_run {
+        Log::disabled()
+    } else {
+        Log::open(&sd.log()).with_context(|| format!("opening {}", sd.log().display()))?
+    };
+    // No backups directory for undo's own writes: restoring an original is not a change to
+    // back up, and a file put back must not be listed as created by the wizard.
+    let real = RealHost::new(root.to_path_buf(), None, Arc::new(log), interrupt);
+    let ro = ReadOnly(&real);
+    let host: &dyn Host = if dry_run { &ro } else { &real };
+    let (acts, notes) = undo_plan(host, &sd.backups()).map_err(|e| failed("undo", e, vec![]))?;
+    if acts.is_empty() {
+        let _ = writeln!(
+            out,
+            "undo: nothing to do: the host is as it was before the wizard"
+        );
+    }
+    for (i, a) in acts.iter().enumerate() {
+        let _ = writeln!(out, "{:>2}. {a}", i + 1);
+        if let UndoAct::Restore {
+            path,
+            now,
+            original,
+            ..
+        } = a
+        {
+            let _ = write!(
+                out,
+                "{}",
+                crate::steps::plan::unified_diff(path, now.as_deref(), original)
+            );
+        }
+    }
+    for n in &notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    if let Some(cmd) = &state.facts.multipath.initramfs_rebuilt {
+        let _ = writeln!(
+            out,
+            "note: the initramfs was rebuilt with the wizard's multipath settings (`{cmd}`); \
+             rebuild it again after the undo so the next boot does not carry them"
+        );
+    }
+    if dry_run {
+        return Ok(());
+    }
+    let mut done = Vec::new();
+    for a in &acts {
+        undo_apply(host, a).map_err(|e| failed("undo", e, done.clone()))?;
+        done.push(a.to_string());
+    }
+    // What is left is read again, never assumed gone.
+    let (left, _) = undo_plan(host, &sd.backups()).map_err(|e| failed("undo", e, done.clone()))?;
+    for l in &left {
+        let _ = writeln!(out, "left: {l}");
+    }
+    if !acts.is_empty() {
+        let _ = writeln!(
+            out,
+            "undo: {} change{} taken back{}",
+            acts.len(),
+            if acts.len() == 1 { "" } else { "s" },
+            if left.is_empty() {
+                ""
+            } else {
+                "; see the leftovers above"
+            }
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,111 @@
+//! `iser-wizard undo` from the outside, on a `--root` tree: files back from `backups/`,
+//! created files removed, a dry run that changes nothing, a second undo that changes
+//! nothing, and a refusal while a volume is attached.
+
+use std::path::Path;
+
+use iser_wizard::steps::host::backup;
+use iser_wizard::steps::host::Log;
+use serde_json::json;
+
+use crate::util::{run, snapshot, text};
+
+fn private_dir(p: &Path) {
+    std::fs::create_dir_all(p).unwrap();
+    std::fs::set_permissions(p, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+}
+
+/// A root where the wizard changed /etc/fstab and created /etc/multipath.conf, and the
+/// state directory that recorded both.
+fn changed_host(tmp: &Path, attached: bool) -> (String, String) {
+    let root = tmp.join("root");
+    let sd = tmp.join("state");
+    private_dir(&sd);
+    std::fs::create_dir_all(root.join("etc")).unwrap();
+    let fstab = root.join("etc/fstab");
+    std::fs::write(&fstab, "UUID=r / ext4 defaults 0 1\n").unwrap();
+    let st = rustix::fs::stat(&fstab).unwrap();
+    backup::save_original(
+        &sd.join("backups"),
+        Path::new("/etc/fstab"),
+        b"UUID=r / ext4 defaults 0 1\n",
+        &st,
+        &Log::disabled(),
+    )
+    .unwrap();
+    std::fs::write(
+        &fstab,
+        "UUID=r / ext4 defaults 0 1\nUUID=v /data ext4 _netdev 0 2\n",
+    )
+    .unwrap();
+    backup::record_created(&sd.join("backups"), Path::new("/etc/multipath.conf")).unwrap();
+    std::fs::write(root.join("etc/multipath.conf"), "defaults {}\n").unwrap();
+    let volume = if attached {
+        json!({"wwid": "3600a", "mount_point": "/data"})
+    } else {
+        json!({})
+    };
+    let state = json!({"version": 1, "facts": {"volume": volume}});
+    std::fs::write(sd.join("state.json"), state.to_string()).unwrap();
+    (
+        root.to_str().unwrap().to_string(),
+        sd.to_str().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn undo_puts_files_back_removes_created_ones_and_a_second_undo_changes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, sd) = changed_host(tmp.path(), false);
+    let before = snapshot(Path::new(&root));
+    let o = run(
+        &["undo", "--dry-run", "--root", &root, "--state-dir", &sd],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let plan = text(&o.stdout);
+    assert!(plan.contains("restore /etc/fstab"), "{plan}");
+    assert!(plan.contains("-UUID=v /data ext4 _netdev 0 2"), "{plan}");
+    assert!(plan.contains("remove /etc/multipath.conf"), "{plan}");
+    assert_eq!(
+        before,
+        snapshot(Path::new(&root)),
+        "the dry run changed files"
+    );
+    let o = run(&["undo", "--root", &root, "--state-dir", &sd], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    assert!(!text(&o.stdout).contains("left:"), "{}", text(&o.stdout));
+    assert_eq!(
+        std::fs::read_to_string(Path::new(&root).join("etc/fstab")).unwrap(),
+        "UUID=r / ext4 defaults 0 1\n"
+    );
+    assert!(!Path::new(&root).join("etc/multipath.conf").exists());
+    let after = snapshot(Path::new(&root));
+    let o = run(&["undo", "--root", &root, "--state-dir", &sd], None);
+    assert_eq!(o.status.code(), Some(0));
+    assert!(
+        text(&o.stdout).contains("nothing to do"),
+        "{}",
+        text(&o.stdout)
+    );
+    assert_eq!(
+        after,
+        snapshot(Path::new(&root)),
+        "a second undo changed files"
+    );
+}
+
+#[test]
+fn undo_refuses_while_a_volume_is_attached() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, sd) = changed_host(tmp.path(), true);
+    let before = snapshot(Path::new(&root));
+    let o = run(&["undo", "--root", &root, "--state-dir", &sd], None);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("detach first"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(before, snapshot(Path::new(&root)));
+}
