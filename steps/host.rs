@@ -345,6 +345,54 @@ pub trait Host: Send + Sync {
             }),
         }
     }
+    /// The mode (type and permission bits, as `st_mode`) of a path, not following a
+    /// symlink at its end; `None` when it does not exist.
+    fn mode(&self, path: &Path) -> Result<Option<u32>, HostError> {
+        let real = in_root_dir(self.root(), path)?;
+        match fs::symlink_metadata(&real) {
+            Ok(m) => Ok(Some(std::os::unix::fs::MetadataExt::mode(&m))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(HostError::Io {
+                op: "reading the status of",
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Set the permission bits of a file (`undo` giving a file back its original mode).
+    fn set_mode(&self, path: &Path, mode: u32) -> Result<(), HostError> {
+        if self.interrupted() {
+            return Err(HostError::Interrupted);
+        }
+        let real = in_root_dir(self.root(), path)?;
+        fs::set_permissions(
+            &real,
+            std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777),
+        )
+        .map_err(|source| HostError::Io {
+            op: "changing the mode of",
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Remove an empty directory; `false` when it was already gone.
+    fn remove_dir(&self, path: &Path) -> Result<bool, HostError> {
+        if self.interrupted() {
+            return Err(HostError::Interrupted);
+        }
+        let real = in_root_dir(self.root(), path)?;
+        match fs::remove_dir(&real) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(HostError::Io {
+                op: "removing",
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
 }
 
 /// `O_NOFOLLOW`: an attribute path whose last component is a symlink is refused.
@@ -565,6 +613,8 @@ pub struct RealHost {
     interrupt: Interrupt,
     /// Environment variables that hold secrets: no child process inherits them.
     secret_env: Vec<String>,
+    /// Whether the tool-made paths absent before the first change were noted (once).
+    paths_noted: AtomicBool,
 }
 
 impl RealHost {
@@ -582,6 +632,7 @@ impl RealHost {
             log,
             interrupt,
             secret_env: Vec::new(),
+            paths_noted: AtomicBool::new(false),
         }
     }
 
@@ -676,6 +727,34 @@ impl RealHost {
             })
             .cloned()
             .collect()
+    }
+
+    /// Before the first change this wizard makes: record which of the paths that tools
+    /// create on their own (TOOL_PATHS) do not exist yet, so `undo` can take them away.
+    /// Once per state directory: a later run finds them already made by the first.
+    fn note_absent_paths(&self) -> Result<(), HostError> {
+        let Some(dir) = &self.backups else {
+            return Ok(());
+        };
+        if self.paths_noted.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let absent: Vec<String> = backup::TOOL_PATHS
+            .iter()
+            .filter(|p| !self.exists(Path::new(p)))
+            .map(|p| p.to_string())
+            .collect();
+        backup::record_objects(dir, |o| {
+            if !o.paths_checked {
+                o.paths_checked = true;
+                o.absent_before = absent;
+            }
+        })
+        .map_err(|source| HostError::Io {
+            op: "recording in",
+            path: dir.join(backup::OBJECTS),
+            source,
+        })
     }
 
     /// After a change command succeeded: record in `backups/OBJECTS.json` what it created
@@ -829,6 +908,7 @@ impl Host for RealHost {
         if !cmd.changes_host {
             return self.run_command(cmd);
         }
+        self.note_absent_paths()?;
         let enabled = self.units_not_enabled(cmd);
         let out = self.run_command(cmd)?;
         if out.success() {
@@ -971,6 +1051,15 @@ impl Host for ReadOnly<'_> {
     }
     fn remove_file(&self, path: &Path) -> Result<bool, HostError> {
         Err(HostError::DryRun(format!("remove {}", path.display())))
+    }
+    fn set_mode(&self, path: &Path, _mode: u32) -> Result<(), HostError> {
+        Err(HostError::DryRun(format!("chmod {}", path.display())))
+    }
+    fn remove_dir(&self, path: &Path) -> Result<bool, HostError> {
+        Err(HostError::DryRun(format!("remove {}", path.display())))
+    }
+    fn mode(&self, path: &Path) -> Result<Option<u32>, HostError> {
+        self.0.mode(path)
     }
     fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, HostError> {
         self.0.read_link(path)

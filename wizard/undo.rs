@@ -109,14 +109,28 @@ pub fn detach_command(
             "detach --unmap (the array client); nothing was changed".into(),
         ));
     }
+    let real = real_host(&req.root, &sd, req.dry_run, interrupt)?;
+    let ro = ReadOnly(&real);
+    let host: &dyn Host = if req.dry_run { &ro } else { &real };
+    let mut targets = targets;
+    if req.all {
+        // Ghost maps (no working path: their LUN is gone) go with everything else.
+        let maps = detach::observe::maps(host).map_err(|e| failed("detach", e, vec![]))?;
+        for m in maps.iter().filter(|m| detach::decide::is_ghost(m)) {
+            if !targets.iter().any(|t| t.wwid == m.wwid) {
+                targets.push(detach::Target {
+                    wwid: m.wwid.clone(),
+                    map: Some(m.name.clone()),
+                    ..detach::Target::default()
+                });
+            }
+        }
+    }
     if targets.is_empty() {
         let _ = writeln!(out, "detach: no volume is attached; nothing to do");
         return Ok(());
     }
     let _lock = (!req.dry_run).then(|| sd.lock()).transpose()?;
-    let real = real_host(&req.root, &sd, req.dry_run, interrupt)?;
-    let ro = ReadOnly(&real);
-    let host: &dyn Host = if req.dry_run { &ro } else { &real };
     let obs = detach::observe(host, &targets).map_err(|e| failed("detach", e, vec![]))?;
     let plan =
         detach::decide(&targets, &obs, req.force).map_err(|e| failed("detach", e, vec![]))?;
@@ -248,6 +262,11 @@ pub enum UndoAct {
         /// The file.
         path: PathBuf,
     },
+    /// Remove a directory a tool created while the wizard worked, once it is empty.
+    RemoveDir {
+        /// The directory.
+        path: PathBuf,
+    },
     /// Run a command (disable a unit, delete an iface or a record).
     Run {
         /// The command.
@@ -269,6 +288,11 @@ impl std::fmt::Display for UndoAct {
             UndoAct::Remove { path } => {
                 write!(f, "remove {} (the wizard created it)", path.display())
             }
+            UndoAct::RemoveDir { path } => write!(
+                f,
+                "remove the directory {} once empty (it did not exist before the wizard)",
+                path.display()
+            ),
             UndoAct::Run { cmd, why } => write!(f, "`{cmd}` ({why})"),
         }
     }
@@ -285,11 +309,13 @@ fn probe_ok(host: &dyn Host, argv: &[&str]) -> Result<bool, StepError> {
 }
 
 /// What `undo` would change: files whose content differs from their backup, created files
-/// still there, and the recorded objects still present. Read-only; empty when everything
-/// is already as it was (so a second undo changes nothing).
+/// still there, the recorded objects still present, and the paths tools made that hold
+/// nothing but the volumes `ours` (WWIDs). Read-only; empty when everything is already as
+/// it was (so a second undo changes nothing).
 pub fn undo_plan(
     host: &dyn Host,
     backups: &Path,
+    ours: &[String],
 ) -> Result<(Vec<UndoAct>, Vec<String>), StepError> {
     use crate::steps::host::backup;
     let io = |e: std::io::Error| StepError::Failed(format!("reading {}: {e}", backups.display()));
@@ -342,7 +368,8 @@ pub fn undo_plan(
     for o in backup::originals(backups).map_err(io)? {
         let now = host.read(&o.path)?;
         let original = String::from_utf8_lossy(&o.bytes).into_owned();
-        if now.as_deref() != Some(original.as_str()) {
+        let mode_now = host.mode(&o.path)?.map(|m| m & 0o7777);
+        if now.as_deref() != Some(original.as_str()) || mode_now != Some(o.mode & 0o7777) {
             acts.push(UndoAct::Restore {
                 path: o.path,
                 now,
@@ -354,6 +381,38 @@ pub fn undo_plan(
     for path in backup::created(backups).map_err(io)? {
         if host.exists(&path) {
             acts.push(UndoAct::Remove { path });
+        }
+    }
+    // Paths tools made on their own (absent before the first change): files that hold
+    // nothing but the wizard's volumes, and directories (deepest first) once emptied.
+    let mut absent: Vec<&String> = objects.absent_before.iter().collect();
+    absent.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    let pending = !acts.is_empty();
+    for p in absent {
+        let path = PathBuf::from(p);
+        let Some(mode) = host.mode(&path)? else {
+            continue;
+        };
+        if mode & 0o170000 == 0o040000 {
+            if pending || host.list_dir(&path)?.is_empty() {
+                acts.push(UndoAct::RemoveDir { path });
+            }
+            continue;
+        }
+        let text = host.read(&path)?.unwrap_or_default();
+        let foreign: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter(|l| !ours.iter().any(|w| l.contains(w.as_str())))
+            .collect();
+        if foreign.is_empty() {
+            acts.push(UndoAct::Remove { path });
+        } else {
+            notes.push(format!(
+                "{p} is kept: it did not exist before the wizard, but now also lists {}",
+                foreign.join(", ")
+            ));
         }
     }
     for unit in &objects.units_enabled {
@@ -404,9 +463,17 @@ fn undo_apply(host: &dyn Host, act: &UndoAct) -> Result<(), StepError> {
             ..
         } => {
             host.write(path, original, *mode)?;
+            // An existing file keeps its mode through a write: give it its original one.
+            host.set_mode(path, *mode)?;
         }
         UndoAct::Remove { path } => {
             host.remove_file(path)?;
+        }
+        UndoAct::RemoveDir { path } => {
+            // Still holding something (not the wizard's): kept, and the re-check says so.
+            if host.list_dir(path)?.is_empty() {
+                host.remove_dir(path)?;
+            }
         }
         UndoAct::Run { cmd, .. } => {
             let o = host.run(cmd)?;
@@ -460,7 +527,9 @@ pub fn undo_command(
     let real = RealHost::new(root.to_path_buf(), None, Arc::new(log), interrupt);
     let ro = ReadOnly(&real);
     let host: &dyn Host = if dry_run { &ro } else { &real };
-    let (acts, notes) = undo_plan(host, &sd.backups()).map_err(|e| failed("undo", e, vec![]))?;
+    let ours: Vec<String> = state.detached.iter().map(|d| d.wwid.clone()).collect();
+    let (acts, notes) =
+        undo_plan(host, &sd.backups(), &ours).map_err(|e| failed("undo", e, vec![]))?;
     if acts.is_empty() {
         let _ = writeln!(
             out,
@@ -502,7 +571,8 @@ pub fn undo_command(
         done.push(a.to_string());
     }
     // What is left is read again, never assumed gone.
-    let (left, _) = undo_plan(host, &sd.backups()).map_err(|e| failed("undo", e, done.clone()))?;
+    let (left, _) =
+        undo_plan(host, &sd.backups(), &ours).map_err(|e| failed("undo", e, done.clone()))?;
     for l in &left {
         let _ = writeln!(out, "left: {l}");
     }

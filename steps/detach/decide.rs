@@ -49,6 +49,36 @@ pub fn flush_may_lose_io(map: &Map) -> bool {
     queues && (paths.is_empty() || !paths.iter().all(|p| healthy(p)))
 }
 
+/// Whether a map is a ghost: not one of its paths works (all failed, or none left), so its
+/// LUN is no longer reachable from this host. (DOMAIN.md adds "and no longer mapped on the
+/// array": without an `array` section that cannot be asked, so a map with no working path
+/// is reported as a ghost and the operator decides.)
+pub fn is_ghost(map: &Map) -> bool {
+    !map.path_groups.iter().flat_map(|g| &g.paths).any(healthy)
+}
+
+/// SCSI devices of the sessions that the kernel no longer runs (`offline`, `blocked`,
+/// `transport-offline`, ...): stale devices a LUN left behind. As `sdX (session N, LUN L):
+/// STATE`.
+pub fn stale_devices(sessions: &[crate::steps::parse::iscsiadm::SessionDetail]) -> Vec<String> {
+    sessions
+        .iter()
+        .flat_map(|s| {
+            s.devices.iter().filter_map(move |d| {
+                let state = d.state.as_deref()?;
+                (state != "running").then(|| {
+                    format!(
+                        "{} (session {}, LUN {}): {state}",
+                        d.disk.as_deref().unwrap_or("-"),
+                        s.sid.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
+                        d.lun
+                    )
+                })
+            })
+        })
+        .collect()
+}
+
 fn refused(reason: String, evidence: Vec<String>) -> StepError {
     StepError::Refused { reason, evidence }
 }

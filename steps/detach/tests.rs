@@ -487,3 +487,50 @@ fn a_dry_run_refuses_every_change() {
         ""
     );
 }
+
+#[test]
+fn a_map_with_no_working_path_is_a_ghost_and_offline_devices_are_stale() {
+    let maps = parse_multipath_ll(&two_maps("failed faulty running"));
+    // One path down of two: degraded, not a ghost.
+    assert!(!decide::is_ghost(&maps[0]));
+    let mut gone = maps[0].clone();
+    for p in gone.path_groups.iter_mut().flat_map(|g| g.paths.iter_mut()) {
+        p.dm_state = Some("failed".into());
+        p.path_state = Some("faulty".into());
+    }
+    assert!(decide::is_ghost(&gone));
+    gone.path_groups.clear();
+    assert!(
+        decide::is_ghost(&gone),
+        "a map with no path left is a ghost"
+    );
+    let mut s = parse_session_p3(&sessions_text(&[(3, A, "iface-vA", &["sda", "sdb"])]));
+    assert!(decide::stale_devices(&s).is_empty());
+    s[0].devices[1].state = Some("transport-offline".into());
+    assert_eq!(
+        decide::stale_devices(&s),
+        ["sdb (session 3, LUN 1): transport-offline"]
+    );
+}
+
+#[test]
+fn a_ghost_is_detached_like_a_volume_without_a_mount() {
+    let mut obs = two_attached();
+    let ghost = Target {
+        wwid: W1.into(),
+        map: Some("mpathb".into()),
+        ..Target::default()
+    };
+    for p in obs.maps[1]
+        .path_groups
+        .iter_mut()
+        .flat_map(|g| g.paths.iter_mut())
+    {
+        p.dm_state = Some("failed".into());
+        p.path_state = Some("faulty".into());
+    }
+    obs.maps[1].features = Some("0".into());
+    obs.mounts.truncate(2);
+    let plan = decide(&[ghost], &obs, false).unwrap();
+    assert_eq!(names(&plan), ["flush mpathb", "delete sdb", "delete sdd"]);
+}

@@ -250,7 +250,28 @@ pub struct Objects {
     pub discoveries: Vec<(String, String)>,
     /// Node records it made by hand: (target, portal, iface).
     pub nodes: Vec<(String, String, Option<String>)>,
+    /// Whether [`TOOL_PATHS`] were looked at before the wizard's first change.
+    pub paths_checked: bool,
+    /// Those of [`TOOL_PATHS`] that did not exist then.
+    pub absent_before: Vec<String>,
 }
+
+/// Paths that tools create on their own while the wizard works (the iSCSI database's
+/// directories, multipath's WWID and alias files): whether each existed before the first
+/// change is recorded, so `undo` can remove the ones it finds left empty (or holding only
+/// the wizard's volumes).
+pub const TOOL_PATHS: [&str; 10] = [
+    "/etc/iscsi/ifaces",
+    "/etc/iscsi/nodes",
+    "/etc/iscsi/send_targets",
+    "/var/lib/iscsi/ifaces",
+    "/var/lib/iscsi/nodes",
+    "/var/lib/iscsi/send_targets",
+    "/etc/multipath/wwids",
+    "/etc/multipath/bindings",
+    "/etc/multipath",
+    "/etc/multipath/conf.d",
+];
 
 impl Objects {
     /// Nothing recorded.

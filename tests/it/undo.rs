@@ -24,6 +24,7 @@ fn changed_host(tmp: &Path, attached: bool) -> (String, String) {
     std::fs::create_dir_all(root.join("etc")).unwrap();
     let fstab = root.join("etc/fstab");
     std::fs::write(&fstab, "UUID=r / ext4 defaults 0 1\n").unwrap();
+    std::fs::set_permissions(&fstab, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     let st = rustix::fs::stat(&fstab).unwrap();
     backup::save_original(
         &sd.join("backups"),
@@ -38,6 +39,8 @@ fn changed_host(tmp: &Path, attached: bool) -> (String, String) {
         "UUID=r / ext4 defaults 0 1\nUUID=v /data ext4 _netdev 0 2\n",
     )
     .unwrap();
+    // The wizard's write left it private: undo gives it back its mode too.
+    std::fs::set_permissions(&fstab, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     backup::record_created(&sd.join("backups"), Path::new("/etc/multipath.conf")).unwrap();
     std::fs::write(root.join("etc/multipath.conf"), "defaults {}\n").unwrap();
     let volume = if attached {
@@ -80,6 +83,12 @@ fn undo_puts_files_back_removes_created_ones_and_a_second_undo_changes_nothing()
         "UUID=r / ext4 defaults 0 1\n"
     );
     assert!(!Path::new(&root).join("etc/multipath.conf").exists());
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(Path::new(&root).join("etc/fstab"))
+            .unwrap()
+            .permissions(),
+    );
+    assert_eq!(mode & 0o7777, 0o644, "the original mode is back");
     let after = snapshot(Path::new(&root));
     let o = run(&["undo", "--root", &root, "--state-dir", &sd], None);
     assert_eq!(o.status.code(), Some(0));

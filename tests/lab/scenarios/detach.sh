@@ -6,6 +6,7 @@
 #   two-volume scenario cover that).
 # - A process holding a file open below the mount point: `detach` refuses with exit 3,
 #   names the process, and changes nothing (still mounted, still in the state).
+# - `undo` with the volume attached is refused (exit 3, "detach first").
 # - `detach --dry-run` prints the plan and changes nothing.
 # - `detach --mount-point`: no map of the LUN, no sdX of the LUN, no fstab line, no session
 #   and no node record of the target left; the state no longer has the volume attached and
@@ -86,6 +87,15 @@ diff -u "$LAB_RESULTS/fstab.attached" /etc/fstab || fail "a refused detach chang
 	fail "a refused detach changed the state"
 kill "$holder"
 wait "$holder" 2>/dev/null || true
+
+phase undo-while-attached
+rc=0
+"$LAB_WIZARD" undo >"$LAB_RESULTS/undo-attached.out" 2>&1 || rc=$?
+phase_end
+cat "$LAB_RESULTS/undo-attached.out"
+[ "$rc" -eq 3 ] || fail "undo with a volume attached exited $rc, expected 3"
+grep -q "detach first" "$LAB_RESULTS/undo-attached.out" || fail "undo's refusal does not say to detach first"
+check_mounted "$mnt" >/dev/null
 
 phase detach-dry-run
 rc=0
