@@ -394,8 +394,16 @@ pub fn undo_plan(
             continue;
         };
         if mode & 0o170000 == 0o040000 {
-            if pending || host.list_dir(&path)?.is_empty() {
+            if only_directories(host, &path)? {
                 acts.push(UndoAct::RemoveDir { path });
+            } else if pending {
+                // Records still to delete may be all it holds: looked at again when applied.
+                acts.push(UndoAct::RemoveDir { path });
+            } else {
+                notes.push(format!(
+                    "{p} is kept: it did not exist before the wizard, but holds files it did \
+                     not make"
+                ));
             }
             continue;
         }
@@ -453,6 +461,33 @@ pub fn undo_plan(
     Ok((acts, notes))
 }
 
+/// Whether `dir` holds nothing but (possibly nested) empty directories: what iscsiadm
+/// leaves of its database once the records in it are deleted.
+fn only_directories(host: &dyn Host, dir: &Path) -> Result<bool, StepError> {
+    for name in host.list_dir(dir)? {
+        let p = dir.join(&name);
+        let holds_files = match host.mode(&p)? {
+            Some(m) if m & 0o170000 == 0o040000 => !only_directories(host, &p)?,
+            None => false,
+            Some(_) => true,
+        };
+        if holds_files {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Remove a tree of empty directories, deepest first (never a file: `remove_dir` refuses
+/// a directory that is not empty).
+fn remove_tree_of_directories(host: &dyn Host, dir: &Path) -> Result<(), StepError> {
+    for name in host.list_dir(dir)? {
+        remove_tree_of_directories(host, &dir.join(name))?;
+    }
+    host.remove_dir(dir)?;
+    Ok(())
+}
+
 /// Apply one undo action.
 fn undo_apply(host: &dyn Host, act: &UndoAct) -> Result<(), StepError> {
     match act {
@@ -470,9 +505,9 @@ fn undo_apply(host: &dyn Host, act: &UndoAct) -> Result<(), StepError> {
             host.remove_file(path)?;
         }
         UndoAct::RemoveDir { path } => {
-            // Still holding something (not the wizard's): kept, and the re-check says so.
-            if host.list_dir(path)?.is_empty() {
-                host.remove_dir(path)?;
+            // Still holding a file (not the wizard's): kept whole.
+            if only_directories(host, path)? {
+                remove_tree_of_directories(host, path)?;
             }
         }
         UndoAct::Run { cmd, .. } => {
@@ -571,10 +606,13 @@ pub fn undo_command(
         done.push(a.to_string());
     }
     // What is left is read again, never assumed gone.
-    let (left, _) =
+    let (left, left_notes) =
         undo_plan(host, &sd.backups(), &ours).map_err(|e| failed("undo", e, done.clone()))?;
     for l in &left {
         let _ = writeln!(out, "left: {l}");
+    }
+    for n in left_notes.iter().filter(|n| !notes.contains(n)) {
+        let _ = writeln!(out, "note: {n}");
     }
     if !acts.is_empty() {
         let _ = writeln!(

@@ -118,3 +118,55 @@ fn undo_refuses_while_a_volume_is_attached() {
     );
     assert_eq!(before, snapshot(Path::new(&root)));
 }
+
+#[test]
+fn undo_removes_what_tools_made_only_when_it_holds_nothing_else() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, sd) = changed_host(tmp.path(), false);
+    let r = Path::new(&root);
+    backup::record_objects(&Path::new(&sd).join("backups"), |o| {
+        o.paths_checked = true;
+        o.absent_before = vec![
+            "/etc/iscsi/nodes".into(),
+            "/etc/iscsi/send_targets".into(),
+            "/etc/multipath/wwids".into(),
+            "/etc/multipath/bindings".into(),
+        ];
+    })
+    .unwrap();
+    // What iscsiadm leaves once its records are gone: empty directories.
+    std::fs::create_dir_all(r.join("etc/iscsi/nodes/iqn.x/10.0.0.1,3260,1")).unwrap();
+    // A record the wizard did not make: the directory stays.
+    std::fs::create_dir_all(r.join("etc/iscsi/send_targets/10.9.9.9,3260")).unwrap();
+    std::fs::write(
+        r.join("etc/iscsi/send_targets/10.9.9.9,3260/st_config"),
+        "x\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(r.join("etc/multipath")).unwrap();
+    std::fs::write(
+        r.join("etc/multipath/wwids"),
+        "# Multipath wwids, Version : 1.0\n/3600a/\n",
+    )
+    .unwrap();
+    std::fs::write(
+        r.join("etc/multipath/bindings"),
+        "mpatha 3600a\nmpathb 3600b\n",
+    )
+    .unwrap();
+    let state = json!({"version": 1, "detached": [{"wwid": "3600a"}]});
+    std::fs::write(Path::new(&sd).join("state.json"), state.to_string()).unwrap();
+    let o = run(&["undo", "--root", &root, "--state-dir", &sd], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let out = text(&o.stdout);
+    assert!(!r.join("etc/iscsi/nodes").exists(), "{out}");
+    assert!(!r.join("etc/multipath/wwids").exists(), "{out}");
+    assert!(r
+        .join("etc/iscsi/send_targets/10.9.9.9,3260/st_config")
+        .exists());
+    assert!(r.join("etc/multipath/bindings").exists());
+    assert!(
+        out.contains("/etc/multipath/bindings is kept") && out.contains("mpathb 3600b"),
+        "{out}"
+    );
+}
