@@ -11,6 +11,11 @@
 //!   stays attached in the record, so `detach` again carries on from what is left).
 //! - A refusal (busy mount, a flush that would lose queued I/O, a volume still attached for
 //!   `undo`) changes nothing and exits 3.
+//! - `undo` puts back only what the wizard recorded: files from `backups/` (content and
+//!   mode), files in `CREATED`, and `backups/OBJECTS.json` (node, SendTargets and iface
+//!   records, units it enabled or unmasked, and the tool-made paths that did not exist
+//!   before its first change, removed only while they hold nothing but the wizard's own).
+//!   Its plan is read from the host each time: a second undo finds nothing to do.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

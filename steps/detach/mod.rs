@@ -21,6 +21,9 @@
 //!   be unsafe (a mount or a map that would not go); later leftovers (a path device that
 //!   does not disappear, a session that stays) are reported and the rest goes on.
 //! - The same plan drives `--dry-run`, which prints it and changes nothing.
+//! - Ghost maps (no working path: [`decide::is_ghost`]) are detached like a volume with
+//!   no mount (`detach --all` adds them); `status` reports them and the stale session
+//!   devices ([`decide::stale_devices`]) with the same functions.
 
 pub mod apply;
 pub mod decide;
