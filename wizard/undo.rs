@@ -303,6 +303,35 @@ impl std::fmt::Display for UndoAct {
     }
 }
 
+/// The iSCSI database's directories: Debian and SUSE keep it in /etc/iscsi, RHEL in
+/// /var/lib/iscsi.
+const ISCSI_DBS: [&str; 2] = ["/etc/iscsi", "/var/lib/iscsi"];
+
+/// A portal `addr:port` as the database names its directories (`addr,port`).
+fn portal_dir(portal: &str) -> String {
+    match portal.rsplit_once(':') {
+        Some((a, p)) => format!("{},{p}", a.trim_start_matches('[').trim_end_matches(']')),
+        None => portal.to_string(),
+    }
+}
+
+/// Whether the iSCSI database holds an entry `sub/NAME` (or, for a portal, `NAME,...`:
+/// node directories carry the portal group tag after the portal).
+fn iscsi_db_has(host: &dyn Host, sub: &str, name: &str) -> Result<bool, StepError> {
+    let with_tag = format!("{name},");
+    for db in ISCSI_DBS {
+        let dir = PathBuf::from(format!("{db}/{sub}"));
+        if host
+            .list_dir(&dir)?
+            .iter()
+            .any(|n| n == name || n.starts_with(&with_tag))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// Whether a probe command succeeds (exit 0).
 fn probe_ok(host: &dyn Host, argv: &[&str]) -> Result<bool, StepError> {
     if host.which(argv[0]).is_none() {
@@ -327,13 +356,15 @@ pub fn undo_plan(
     let mut acts = Vec::new();
     let mut notes = Vec::new();
     let objects = backup::load_objects(backups).map_err(io)?;
-    // iSCSI database first: records, then ifaces (a record names its iface).
+    // iSCSI database first: records, then ifaces (a record names its iface). Whether each
+    // is still there is read from the database's files, not asked of iscsiadm: any
+    // iscsiadm command makes its ifaces directory again, which undo must leave gone.
     for (target, portal, iface) in &objects.nodes {
-        let mut argv = vec!["iscsiadm", "-m", "node", "-T", target, "-p", portal];
-        if let Some(i) = iface {
-            argv.extend(["-I", i]);
-        }
-        if probe_ok(host, &argv)? {
+        if iscsi_db_has(host, &format!("nodes/{target}"), &portal_dir(portal))? {
+            let mut argv = vec!["iscsiadm", "-m", "node", "-T", target, "-p", portal];
+            if let Some(i) = iface {
+                argv.extend(["-I", i]);
+            }
             argv.extend(["-o", "delete"]);
             acts.push(UndoAct::Run {
                 cmd: crate::steps::Cmd::change(argv.iter().copied()),
@@ -342,18 +373,18 @@ pub fn undo_plan(
         }
     }
     for (portal, iface) in &objects.discoveries {
-        let argv = [
-            "iscsiadm",
-            "-m",
-            "discoverydb",
-            "-t",
-            "st",
-            "-p",
-            portal,
-            "-I",
-            iface,
-        ];
-        if probe_ok(host, &argv)? {
+        if iscsi_db_has(host, "send_targets", &portal_dir(portal))? {
+            let argv = [
+                "iscsiadm",
+                "-m",
+                "discoverydb",
+                "-t",
+                "st",
+                "-p",
+                portal,
+                "-I",
+                iface,
+            ];
             acts.push(UndoAct::Run {
                 cmd: crate::steps::Cmd::change(argv.iter().copied().chain(["-o", "delete"])),
                 why: "the SendTargets record the wizard's discovery made, with its node records"
@@ -362,8 +393,8 @@ pub fn undo_plan(
         }
     }
     for iface in &objects.ifaces {
-        let argv = ["iscsiadm", "-m", "iface", "-I", iface];
-        if probe_ok(host, &argv)? {
+        if iscsi_db_has(host, "ifaces", iface)? {
+            let argv = ["iscsiadm", "-m", "iface", "-I", iface];
             acts.push(UndoAct::Run {
                 cmd: crate::steps::Cmd::change(argv.iter().copied().chain(["-o", "delete"])),
                 why: "an iface the wizard created".into(),

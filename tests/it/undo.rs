@@ -125,6 +125,11 @@ fn undo_removes_what_tools_made_only_when_it_holds_nothing_else() {
     let (root, sd) = changed_host(tmp.path(), false);
     let r = Path::new(&root);
     backup::record_objects(&Path::new(&sd).join("backups"), |o| {
+        // Recorded, but already gone from the database: nothing to run (and no iscsiadm
+        // call, which would make /etc/iscsi/ifaces again).
+        o.ifaces.push("iface-vA".into());
+        o.discoveries
+            .push(("10.0.0.1:3260".into(), "iface-vA".into()));
         o.paths_checked = true;
         o.absent_before = vec![
             "/etc/iscsi/nodes".into(),
@@ -160,6 +165,8 @@ fn undo_removes_what_tools_made_only_when_it_holds_nothing_else() {
     assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
     let out = text(&o.stdout);
     assert!(!r.join("etc/iscsi/nodes").exists(), "{out}");
+    assert!(!out.contains("iscsiadm"), "{out}");
+    assert!(!r.join("etc/iscsi/ifaces").exists(), "{out}");
     assert!(!r.join("etc/multipath/wwids").exists(), "{out}");
     assert!(r
         .join("etc/iscsi/send_targets/10.9.9.9,3260/st_config")
@@ -169,4 +176,32 @@ fn undo_removes_what_tools_made_only_when_it_holds_nothing_else() {
         out.contains("/etc/multipath/bindings is kept") && out.contains("mpathb 3600b"),
         "{out}"
     );
+}
+
+#[test]
+fn undo_plans_the_deletion_of_records_it_finds_in_the_iscsi_database() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (root, sd) = changed_host(tmp.path(), false);
+    let r = Path::new(&root);
+    backup::record_objects(&Path::new(&sd).join("backups"), |o| {
+        o.ifaces.push("iface-vA".into());
+        o.discoveries
+            .push(("10.0.0.1:3260".into(), "iface-vA".into()));
+    })
+    .unwrap();
+    std::fs::create_dir_all(r.join("etc/iscsi/send_targets/10.0.0.1,3260")).unwrap();
+    std::fs::create_dir_all(r.join("etc/iscsi/ifaces")).unwrap();
+    std::fs::write(r.join("etc/iscsi/ifaces/iface-vAB"), "not ours\n").unwrap();
+    let o = run(
+        &["undo", "--dry-run", "--root", &root, "--state-dir", &sd],
+        None,
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    let plan = text(&o.stdout);
+    assert!(
+        plan.contains("`iscsiadm -m discoverydb -t st -p 10.0.0.1:3260 -I iface-vA -o delete`"),
+        "{plan}"
+    );
+    // iface-vAB is another iface: iface-vA itself is gone, so nothing to delete.
+    assert!(!plan.contains("-m iface"), "{plan}");
 }
