@@ -424,6 +424,30 @@ impl Facts {
         &mut self.volumes[k]
     }
 
+    /// Forget the attached volume `wwid` (after `detach` took it off the host), with what
+    /// the multipath step recorded of its map. Whether it was attached.
+    pub fn forget_volume(&mut self, wwid: &str) -> bool {
+        let before = self.volumes.len();
+        self.volumes.retain(|v| {
+            !v.wwid
+                .as_deref()
+                .is_some_and(|w| w.eq_ignore_ascii_case(wwid))
+        });
+        if self.volumes.len() == before {
+            return false;
+        }
+        // The map-wide record describes the volumes' maps: with none left it describes
+        // nothing (a pending initramfs rebuild is the configuration's, and stays).
+        if self.volumes.is_empty() {
+            let pending = self.multipath.initramfs_pending;
+            self.multipath = MultipathFact {
+                initramfs_pending: pending,
+                ..MultipathFact::default()
+            };
+        }
+        true
+    }
+
     /// Whether a change to the multipath configuration still waits for its initramfs
     /// rebuild (recorded by this version, or by an earlier one under `extra`).
     pub fn initramfs_pending(&self) -> bool {

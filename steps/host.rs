@@ -23,6 +23,7 @@ use std::fmt;
 use std::fs;
 use std::io::{self, Read as _, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Component, Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -32,7 +33,7 @@ use rustix::fs::{self as rfs, AtFlags, FileType, Mode, OFlags};
 
 use crate::steps::timefmt;
 
-mod backup;
+pub mod backup;
 pub mod confine;
 pub mod units;
 
@@ -307,6 +308,134 @@ pub trait Host: Send + Sync {
     /// Forget the outputs kept for reusable probes: the host may have changed by itself (a
     /// wait calls this before it looks again). A host that keeps none does nothing.
     fn forget(&self) {}
+
+    /// Where a symbolic link points (`None`: absent, not a link, or not ours to read), for
+    /// reading `/proc/PID/{cwd,root,exe,fd/N}` when looking for what holds a mount. The
+    /// link itself is never followed: its directory resolves below the root.
+    fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, HostError> {
+        let real = in_root_dir(self.root(), path)?;
+        match fs::read_link(&real) {
+            Ok(p) => Ok(Some(p)),
+            // A process may end between the listing and the read; another user's links
+            // are unreadable to a non-root run: neither is an error of the host.
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound
+                        | io::ErrorKind::InvalidInput
+                        | io::ErrorKind::PermissionDenied
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(source) => Err(HostError::Io {
+                op: "reading the link",
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Write `value` into an existing kernel attribute (`/sys/block/sdc/device/delete`):
+    /// opened for writing in place, never created, never replaced or backed up as
+    /// [`Host::write`] does with files (a sysfs attribute cannot be renamed over).
+    fn write_attr(&self, path: &Path, value: &str) -> Result<(), HostError> {
+        if self.interrupted() {
+            return Err(HostError::Interrupted);
+        }
+        let real = in_root_dir(self.root(), path)?;
+        let io_err = |source| HostError::Io {
+            op: "writing",
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .custom_flags(libc_nofollow())
+            .open(&real)
+            .map_err(io_err)?;
+        f.write_all(value.as_bytes()).map_err(io_err)
+    }
+
+    /// Remove a file the wizard created (`undo`); `false` when it was already gone.
+    fn remove_file(&self, path: &Path) -> Result<bool, HostError> {
+        if self.interrupted() {
+            return Err(HostError::Interrupted);
+        }
+        let real = in_root_dir(self.root(), path)?;
+        match fs::remove_file(&real) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(HostError::Io {
+                op: "removing",
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+    /// The mode (type and permission bits, as `st_mode`) of a path, not following a
+    /// symlink at its end; `None` when it does not exist.
+    fn mode(&self, path: &Path) -> Result<Option<u32>, HostError> {
+        let real = in_root_dir(self.root(), path)?;
+        match fs::symlink_metadata(&real) {
+            Ok(m) => Ok(Some(std::os::unix::fs::MetadataExt::mode(&m))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(HostError::Io {
+                op: "reading the status of",
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+
+    /// Set the permission bits of a file (`undo` giving a file back its original mode).
+    fn set_mode(&self, path: &Path, mode: u32) -> Result<(), HostError> {
+        if self.interrupted() {
+            return Err(HostError::Interrupted);
+        }
+        let real = in_root_dir(self.root(), path)?;
+        fs::set_permissions(
+            &real,
+            std::os::unix::fs::PermissionsExt::from_mode(mode & 0o7777),
+        )
+        .map_err(|source| HostError::Io {
+            op: "changing the mode of",
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    /// Remove an empty directory; `false` when it was already gone.
+    fn remove_dir(&self, path: &Path) -> Result<bool, HostError> {
+        if self.interrupted() {
+            return Err(HostError::Interrupted);
+        }
+        let real = in_root_dir(self.root(), path)?;
+        match fs::remove_dir(&real) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(source) => Err(HostError::Io {
+                op: "removing",
+                path: path.to_path_buf(),
+                source,
+            }),
+        }
+    }
+}
+
+/// `O_NOFOLLOW`: an attribute path whose last component is a symlink is refused.
+fn libc_nofollow() -> i32 {
+    OFlags::NOFOLLOW.bits() as i32
+}
+
+/// The real path of a target path whose directory resolves below the root (as
+/// [`under_root`] does) and whose last component is kept as it is, never followed.
+fn in_root_dir(root: &Path, path: &Path) -> Result<PathBuf, HostError> {
+    check_target(path)?;
+    let (Some(parent), Some(name)) = (path.parent(), path.file_name()) else {
+        return Err(HostError::BadPath(path.to_path_buf()));
+    };
+    Ok(under_root(root, parent)?.join(name))
 }
 
 /// Refuse a target path that is relative or holds `..`.
@@ -514,6 +643,8 @@ pub struct RealHost {
     secret_env: Vec<String>,
     /// The last output of each reusable probe (by argv) since the host last changed.
     kept: Mutex<std::collections::HashMap<Vec<String>, CmdOutput>>,
+    /// Whether the tool-made paths absent before the first change were noted (once).
+    paths_noted: AtomicBool,
 }
 
 impl RealHost {
@@ -532,6 +663,7 @@ impl RealHost {
             interrupt,
             secret_env: Vec::new(),
             kept: Mutex::default(),
+            paths_noted: AtomicBool::new(false),
         }
     }
 
@@ -611,12 +743,83 @@ impl RealHost {
 /// on every user's PATH.
 const EXTRA_PATH: &str = "/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin";
 
-impl Host for RealHost {
-    fn log_entry(&self, line: &str, detail: &str) {
-        self.log.entry(line, detail);
+impl RealHost {
+    /// Before a command that may create something `undo` must take away: the units of a
+    /// `systemctl enable` that are not enabled yet (only those are the wizard's to disable).
+    fn units_not_enabled(&self, cmd: &Cmd) -> Vec<String> {
+        let a = &cmd.argv;
+        if self.backups.is_none() || a.len() < 3 || a[0] != "systemctl" || a[1] != "enable" {
+            return Vec::new();
+        }
+        a[2..]
+            .iter()
+            .filter(|u| !u.starts_with('-'))
+            .filter(|u| {
+                let probe = Cmd::probe(["systemctl", "is-enabled", u.as_str()]);
+                self.run_command(&probe)
+                    .map(|o| o.stdout.trim() != "enabled")
+                    .unwrap_or(false)
+            })
+            .cloned()
+            .collect()
     }
 
-    fn run(&self, cmd: &Cmd) -> Result<CmdOutput, HostError> {
+    /// Before the first change this wizard makes: record which of the paths that tools
+    /// create on their own (TOOL_PATHS) do not exist yet, so `undo` can take them away.
+    /// Once per state directory: a later run finds them already made by the first.
+    fn note_absent_paths(&self) -> Result<(), HostError> {
+        let Some(dir) = &self.backups else {
+            return Ok(());
+        };
+        if self.paths_noted.swap(true, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let absent: Vec<String> = backup::TOOL_PATHS
+            .iter()
+            .filter(|p| !self.exists(Path::new(p)))
+            .map(|p| p.to_string())
+            .collect();
+        backup::record_objects(dir, |o| {
+            if !o.paths_checked {
+                o.paths_checked = true;
+                o.absent_before = absent;
+            }
+        })
+        .map_err(|source| HostError::Io {
+            op: "recording in",
+            path: dir.join(backup::OBJECTS),
+            source,
+        })
+    }
+
+    /// After a change command succeeded: record in `backups/OBJECTS.json` what it created
+    /// that no file backup covers.
+    fn record_objects(&self, cmd: &Cmd, enabled: Vec<String>) -> Result<(), HostError> {
+        let Some(dir) = &self.backups else {
+            return Ok(());
+        };
+        let new = objects_created(&cmd.argv, enabled);
+        if new.is_empty() {
+            return Ok(());
+        }
+        backup::record_objects(dir, |o| {
+            o.units_enabled.extend(new.units_enabled);
+            o.units_unmasked.extend(new.units_unmasked);
+            o.ifaces.extend(new.ifaces);
+            o.discoveries.extend(new.discoveries);
+            o.nodes.extend(new.nodes);
+        })
+        .map_err(|source| HostError::Io {
+            op: "recording in",
+            path: dir.join(backup::OBJECTS),
+            source,
+        })
+    }
+}
+
+impl RealHost {
+    /// Run a command (the whole of [`Host::run`] but the record of what it created).
+    fn run_command(&self, cmd: &Cmd) -> Result<CmdOutput, HostError> {
         if self.interrupt.is_set() {
             return Err(HostError::Interrupted);
         }
@@ -710,6 +913,67 @@ impl Host for RealHost {
             self.kept().insert(cmd.argv.clone(), result.clone());
         }
         Ok(result)
+    }
+}
+
+/// What a change command that succeeded created that no file backup covers (units it
+/// enabled: `enabled`, found not enabled before it ran; units unmasked; iSCSI ifaces,
+/// SendTargets and node records). Pure.
+pub fn objects_created(argv: &[String], enabled: Vec<String>) -> backup::Objects {
+    let a: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let opt = |flag: &str| {
+        a.iter()
+            .position(|x| *x == flag)
+            .and_then(|i| a.get(i + 1))
+            .map(|v| v.to_string())
+    };
+    let mut o = backup::Objects::default();
+    match a.as_slice() {
+        ["systemctl", "enable", ..] => o.units_enabled = enabled,
+        ["systemctl", "unmask", units @ ..] => {
+            o.units_unmasked = units
+                .iter()
+                .filter(|u| !u.starts_with('-'))
+                .map(|u| u.to_string())
+                .collect()
+        }
+        ["iscsiadm", "-m", "iface", ..] if opt("-o").as_deref() == Some("new") => {
+            o.ifaces.extend(opt("-I"))
+        }
+        ["iscsiadm", "-m", "discovery" | "discoverydb", ..]
+            if matches!(opt("-o").as_deref(), None | Some("new")) =>
+        {
+            if let Some(p) = opt("-p") {
+                o.discoveries
+                    .push((p, opt("-I").unwrap_or_else(|| "default".into())));
+            }
+        }
+        ["iscsiadm", "-m", "node", ..] if opt("-o").as_deref() == Some("new") => {
+            if let (Some(t), Some(p)) = (opt("-T"), opt("-p")) {
+                o.nodes.push((t, p, opt("-I")));
+            }
+        }
+        _ => {}
+    }
+    o
+}
+
+impl Host for RealHost {
+    fn log_entry(&self, line: &str, detail: &str) {
+        self.log.entry(line, detail);
+    }
+
+    fn run(&self, cmd: &Cmd) -> Result<CmdOutput, HostError> {
+        if !cmd.changes_host {
+            return self.run_command(cmd);
+        }
+        self.note_absent_paths()?;
+        let enabled = self.units_not_enabled(cmd);
+        let out = self.run_command(cmd)?;
+        if out.success() {
+            self.record_objects(cmd, enabled)?;
+        }
+        Ok(out)
     }
 
     fn forget(&self) {
@@ -846,6 +1110,24 @@ impl Host for ReadOnly<'_> {
     fn write(&self, path: &Path, _contents: &str, _mode: u32) -> Result<WriteOutcome, HostError> {
         Err(HostError::DryRun(format!("write {}", path.display())))
     }
+    fn write_attr(&self, path: &Path, _value: &str) -> Result<(), HostError> {
+        Err(HostError::DryRun(format!("write {}", path.display())))
+    }
+    fn remove_file(&self, path: &Path) -> Result<bool, HostError> {
+        Err(HostError::DryRun(format!("remove {}", path.display())))
+    }
+    fn set_mode(&self, path: &Path, _mode: u32) -> Result<(), HostError> {
+        Err(HostError::DryRun(format!("chmod {}", path.display())))
+    }
+    fn remove_dir(&self, path: &Path) -> Result<bool, HostError> {
+        Err(HostError::DryRun(format!("remove {}", path.display())))
+    }
+    fn mode(&self, path: &Path) -> Result<Option<u32>, HostError> {
+        self.0.mode(path)
+    }
+    fn read_link(&self, path: &Path) -> Result<Option<PathBuf>, HostError> {
+        self.0.read_link(path)
+    }
     fn root(&self) -> &Path {
         self.0.root()
     }
@@ -898,6 +1180,53 @@ mod tests {
         assert_ne!(h.run(&probe).unwrap().stdout, third);
         // A change command is never reused.
         assert!(!Cmd::change(["true"]).reusable().reuse);
+    }
+
+    #[test]
+    fn commands_that_create_objects_are_recognised() {
+        let argv = |s: &str| s.split_whitespace().map(str::to_string).collect::<Vec<_>>();
+        let o = objects_created(&argv("iscsiadm -m iface -I iface-vA -o new"), vec![]);
+        assert_eq!(o.ifaces, ["iface-vA"]);
+        let o = objects_created(
+            &argv("iscsiadm -m discovery -t st -p 192.168.130.101:3260 -I iface-vA"),
+            vec![],
+        );
+        assert_eq!(
+            o.discoveries,
+            [("192.168.130.101:3260".into(), "iface-vA".into())]
+        );
+        let o = objects_created(
+            &argv("iscsiadm -m node -T iqn.x -p 10.0.0.1:3260 -I iface-vB -o new"),
+            vec![],
+        );
+        assert_eq!(
+            o.nodes,
+            [(
+                "iqn.x".into(),
+                "10.0.0.1:3260".into(),
+                Some("iface-vB".into())
+            )]
+        );
+        // Enabled units are those found not enabled before the command ran.
+        let o = objects_created(
+            &argv("systemctl enable --now iscsid"),
+            vec!["iscsid".into()],
+        );
+        assert_eq!(o.units_enabled, ["iscsid"]);
+        assert!(objects_created(&argv("systemctl enable --now iscsid"), vec![]).is_empty());
+        assert_eq!(
+            objects_created(&argv("systemctl unmask opensm"), vec![]).units_unmasked,
+            ["opensm"]
+        );
+        // Updates and deletions create nothing.
+        for a in [
+            "iscsiadm -m node -T iqn.x -p 10.0.0.1:3260 -o update -n node.startup -v manual",
+            "iscsiadm -m iface -I iface-vA -o update -n iface.net_ifacename -v vA",
+            "iscsiadm -m discoverydb -t st -p 10.0.0.1:3260 -o delete",
+            "multipath -f mpatha",
+        ] {
+            assert!(objects_created(&argv(a), vec![]).is_empty(), "{a}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod array;
 pub mod blockio;
+pub mod detach;
 pub mod facts;
 #[cfg(test)]
 pub mod fake;

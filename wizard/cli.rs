@@ -54,6 +54,51 @@ pub enum Command {
     Bench(crate::bench::BenchFlags),
     /// One knob at a time: keep a value only when benches prove it twice (METHOD.md).
     Tune(crate::tune::TuneFlags),
+    /// Take attached volumes off the host safely: unmount, fstab line, map, paths, sessions.
+    Detach(DetachFlags),
+    /// Put the host's configuration back as it was before the wizard first changed it.
+    Undo(UndoFlags),
+}
+
+/// Flags of `undo`.
+#[derive(Debug, Args)]
+pub struct UndoFlags {
+    /// Print what would be put back (with the diff of each file); change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Every file read or written lives below DIR.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// State directory of the runs to take back.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
+}
+
+/// Flags of `detach`.
+#[derive(Debug, Args)]
+pub struct DetachFlags {
+    /// The mount point of a volume to detach (repeat for several).
+    #[arg(long = "mount-point", value_name = "P")]
+    pub mount_points: Vec<String>,
+    /// Detach every volume the wizard attached.
+    #[arg(long, conflicts_with = "mount_points")]
+    pub all: bool,
+    /// Also remove the volume's mapping on the array (needs an `array` section).
+    #[arg(long)]
+    pub unmap: bool,
+    /// Print the plan; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Let the map's flush drop I/O queued while a path is down (a busy mount is never
+    /// forced).
+    #[arg(long)]
+    pub force: bool,
+    /// Every file read or written lives below DIR.
+    #[arg(long, value_name = "DIR", default_value = "/")]
+    pub root: PathBuf,
+    /// State directory of the runs that attached the volumes.
+    #[arg(long, value_name = "DIR", default_value = DEFAULT_STATE_DIR)]
+    pub state_dir: PathBuf,
 }
 
 /// Flags of `run`.
@@ -394,6 +439,22 @@ pub fn main_with(cli: Cli, interrupt: Interrupt, out: &mut dyn Write, err: &mut 
         Some(Command::Stats(f)) => crate::stats::run(&f, out),
         Some(Command::Bench(f)) => crate::bench::command(&f, interrupt, out),
         Some(Command::Tune(f)) => crate::tune::command(&f, interrupt, out),
+        Some(Command::Detach(f)) => crate::undo::detach_command(
+            &crate::undo::DetachRequest {
+                mount_points: f.mount_points,
+                all: f.all,
+                unmap: f.unmap,
+                dry_run: f.dry_run,
+                force: f.force,
+                root: f.root,
+                state_dir: f.state_dir,
+            },
+            interrupt,
+            out,
+        ),
+        Some(Command::Undo(f)) => {
+            crate::undo::undo_command(&f.root, &f.state_dir, f.dry_run, interrupt, out)
+        }
     };
     match result {
         Ok(()) => 0,

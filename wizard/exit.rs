@@ -84,6 +84,18 @@ pub enum WizardError {
     /// left as it was.
     #[error("interrupted: {0}")]
     CommandInterrupted(String),
+    /// `detach` or `undo` stopped: refused for safety (exit 3, nothing changed), or an
+    /// action failed after `changed` was done (exit 1).
+    #[error("{command} {}: {source}{}", if matches!(**.source, StepError::Refused { .. }) { "refused" } else { "failed" },
+        changed_block(.changed))]
+    Command {
+        /// The command (`detach`).
+        command: &'static str,
+        /// Why (boxed: it is the rare error, and keeps every `Result` small).
+        source: Box<StepError>,
+        /// What it had already changed.
+        changed: Vec<String>,
+    },
     /// Anything else (state directory unreadable, ...).
     #[error("{}", chain(.0))]
     Other(#[from] anyhow::Error),
@@ -174,6 +186,16 @@ impl WizardError {
                 ..
             } => 3,
             WizardError::Refused(_) => 3,
+            WizardError::Command { source, .. }
+                if matches!(**source, StepError::Refused { .. }) =>
+            {
+                3
+            }
+            WizardError::Command { source, .. }
+                if matches!(**source, StepError::Host(HostError::Interrupted)) =>
+            {
+                130
+            }
             WizardError::Interrupted(_)
             | WizardError::RunInterrupted { .. }
             | WizardError::CommandInterrupted(_) => 130,
@@ -181,6 +203,7 @@ impl WizardError {
             | WizardError::Unplanned(_)
             | WizardError::NotBuilt(_)
             | WizardError::Degraded
+            | WizardError::Command { .. }
             | WizardError::Other(_) => 1,
         }
     }

@@ -745,6 +745,7 @@ impl<'a> Engine<'a> {
         let name = step.name();
         let progress = TermProgress::new(name.as_str());
         let run_record = self.state.run.clone();
+        let detached = self.state.detached.clone();
         let sd = StateDir::new(&self.cfg.state_dir);
         let interrupt = self.interrupt;
         let mut checkpoint = |facts: &crate::steps::Facts, sheet: &Worksheet| {
@@ -752,6 +753,7 @@ impl<'a> Engine<'a> {
                 version: 1,
                 run: run_record.clone(),
                 facts: facts.clone(),
+                detached: detached.clone(),
             };
             // Best effort: the step's own result decides success, not this save.
             let _ = sd.save_state(&snapshot);

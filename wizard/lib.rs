@@ -25,6 +25,7 @@ pub mod state;
 pub mod stats;
 pub mod status;
 pub mod tune;
+pub mod undo;
 
 #[path = "../steps/mod.rs"]
 pub mod steps;

@@ -26,7 +26,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::steps::plan::Completed;
 use crate::steps::Facts;
-use crate::worksheets::Worksheet;
+use crate::worksheets::{DetachRecord, Worksheet};
 
 /// The schema version of `state.json` this wizard writes and reads.
 pub const STATE_VERSION: u32 = 1;
@@ -121,6 +121,9 @@ pub struct State {
     pub run: RunRecord,
     /// Facts learned.
     pub facts: Facts,
+    /// Volumes `detach` took off the host, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub detached: Vec<DetachRecord>,
 }
 
 impl Default for State {
@@ -129,6 +132,7 @@ impl Default for State {
             version: STATE_VERSION,
             run: RunRecord::default(),
             facts: Facts::default(),
+            detached: Vec::new(),
         }
     }
 }
@@ -379,6 +383,11 @@ impl StateDir {
     /// Save `answers.json`.
     pub fn save_answers(&self, v: &serde_json::Value) -> Result<(), StateError> {
         self.save("answers.json", v)
+    }
+
+    /// `answers.json` of the last run (`None`: no run saved it).
+    pub fn load_answers(&self) -> Result<Option<serde_json::Value>, StateError> {
+        self.load("answers.json")
     }
 }
 

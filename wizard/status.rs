@@ -307,6 +307,49 @@ fn checks(host: &dyn Host, facts: &Facts) -> Result<Vec<Check>, StepError> {
             Vec::new()
         };
         checks.extend(session_checks(&facts.sessions, &live));
+        for d in crate::steps::detach::decide::stale_devices(&live) {
+            check(
+                &mut checks,
+                "stale session device",
+                false,
+                format!("{d}; `iser-wizard detach --all` removes it"),
+            );
+        }
+    }
+    // Ghost maps (no working path: the LUN is gone), ours or left by anyone; only where
+    // device-mapper multipath is loaded at all.
+    if host.exists(Path::new("/sys/module/dm_multipath")) {
+        for m in crate::steps::detach::observe::maps(host)?
+            .iter()
+            .filter(|m| crate::steps::detach::decide::is_ghost(m))
+        {
+            let paths: Vec<String> = m
+                .path_groups
+                .iter()
+                .flat_map(|g| &g.paths)
+                .map(|p| {
+                    format!(
+                        "{} {}",
+                        p.dev.as_deref().unwrap_or("-"),
+                        p.path_state.as_deref().unwrap_or("?")
+                    )
+                })
+                .collect();
+            check(
+                &mut checks,
+                format!("ghost map {}", m.name),
+                false,
+                format!(
+                    "{}: no working path ({}); `iser-wizard detach --all` removes it",
+                    m.wwid,
+                    if paths.is_empty() {
+                        "none left".to_string()
+                    } else {
+                        paths.join(", ")
+                    }
+                ),
+            );
+        }
     }
     // Each attached volume: its map, then its mount.
     for v in facts.attached_volumes() {
@@ -475,6 +518,45 @@ mod tests {
         );
         assert!(
             text.contains("FAIL session iface-vA -> 192.168.130.101:3260: no session"),
+            "{text}"
+        );
+        h.finish();
+    }
+
+    #[test]
+    fn ghost_maps_and_stale_devices_are_reported() {
+        let h = FakeHost::new();
+        h.put_file("/sys/class/net/vA/operstate", "up\n");
+        h.put_file("/sys/class/infiniband/rxe0/ports/1/state", "4: ACTIVE\n");
+        h.put_file("/sys/module/dm_multipath/refcnt", "1\n");
+        // The session's LUN 3 disk is offline: a stale device.
+        let stale = format!(
+            "{P3}\t\t************************\n\t\tAttached SCSI devices:\n\
+             \t\t************************\n\t\tHost Number: 7\tState: running\n\
+             \t\tscsi7 Channel 00 Id 0 Lun: 3\n\t\t\tAttached scsi disk sdq\t\tState: offline\n"
+        );
+        h.allow(
+            &["iscsiadm", "-m", "session", "-P", "3"],
+            CmdOutput::ok(stale.clone()),
+        );
+        h.allow(
+            &["multipath", "-ll"],
+            CmdOutput::ok(
+                "mpathz (3600a098000000000000000000000dead) dm-4 NETAPP,INF-01-00\n\
+                 size=10G features='1 queue_if_no_path' hwhandler='1 alua' wp=rw\n\
+                 `-+- policy='service-time 0' prio=0 status=enabled\n\
+                 \x20 `- 7:0:0:3 sdq 65:0 failed faulty offline\n",
+            ),
+        );
+        let r = report(&h, &state()).unwrap();
+        let text = render(&r);
+        assert!(!r.healthy, "{text}");
+        assert!(
+            text.contains("FAIL ghost map mpathz: 3600a098000000000000000000000dead: no working path (sdq faulty)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("FAIL stale session device: sdq (session 1, LUN 3): offline"),
             "{text}"
         );
         h.finish();

@@ -360,6 +360,11 @@ fn learned(w: &Worksheet) -> Vec<Section> {
                     .collect(),
             }),
         },
+    ]);
+    if !w.detached.is_empty() {
+        out.push(detached(w));
+    }
+    out.extend([
         steps(w),
         Section {
             part: Part::Learned,
@@ -402,6 +407,33 @@ fn array(w: &Worksheet) -> Section {
             ("Volumes mapped", Cell::list(volumes)),
         ],
     )
+}
+
+/// The volumes `detach` took off the host (a section only once there is one).
+fn detached(w: &Worksheet) -> Section {
+    let rows = w
+        .detached
+        .iter()
+        .map(|d| {
+            vec![
+                Cell::text(d.at.as_str()),
+                Cell::text(d.wwid.as_str()).mono(),
+                Cell::value(&d.mount_point),
+                Cell::text(if d.left.is_empty() {
+                    "nothing".to_string()
+                } else {
+                    d.left.join("; ")
+                }),
+            ]
+        })
+        .collect();
+    let columns = vec![
+        column("Detached at", 3.0),
+        column("WWID", 5.0),
+        column("Mount point", 2.0),
+        column("Left behind", 4.0),
+    ];
+    section(Part::Learned, "Detached volumes", columns, rows)
 }
 
 fn ports(w: &Worksheet) -> Section {

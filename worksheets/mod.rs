@@ -50,6 +50,9 @@ pub struct Worksheet {
     /// The last bench (`iser-wizard bench`), once one is kept.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub bench: Option<BenchSheet>,
+    /// Volumes taken off the host by `detach`, oldest first.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub detached: Vec<DetachRecord>,
 }
 
 /// The last bench, as the worksheet shows it.
@@ -175,6 +178,22 @@ pub fn fill_array(w: &mut Worksheet, f: &crate::steps::facts::ArrayFact) {
             .map(|v| (v.name.clone(), v.wwn.clone(), v.lun))
             .collect(),
     });
+}
+
+/// A volume `detach` took off the host, and what it found left afterwards.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DetachRecord {
+    /// RFC 3339 time the detach finished.
+    pub at: String,
+    /// Multipath WWID of the volume.
+    pub wwid: String,
+    /// Where it was mounted.
+    pub mount_point: Option<String>,
+    /// What the detach did, in order.
+    pub done: Vec<String>,
+    /// What it meant to remove and found still there (empty: nothing).
+    pub left: Vec<String>,
 }
 
 /// Host identifiers.

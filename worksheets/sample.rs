@@ -148,6 +148,7 @@ pub fn full() -> Worksheet {
                 },
             ],
         }),
+        detached: vec![],
     };
     w.step_timed("preflight", "2024-05-01T10:00:01Z", Some(12.34));
     w.step_completed("subnet-manager", "2024-05-01T10:02:33Z");

@@ -232,6 +232,156 @@ pub fn record_created(dir: &Path, path: &Path) -> io::Result<()> {
     replace_at(base, OsStr::new(CREATED), new.as_bytes(), 0o600, None)
 }
 
+/// The things the wizard created that are not files it wrote (`undo` takes them away):
+/// recorded in `OBJECTS.json` in `backups/` as each command that made one succeeds.
+pub const OBJECTS: &str = "OBJECTS.json";
+
+/// `backups/OBJECTS.json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Objects {
+    /// Units the wizard enabled that were not enabled before.
+    pub units_enabled: Vec<String>,
+    /// Units the wizard unmasked.
+    pub units_unmasked: Vec<String>,
+    /// iSCSI ifaces it created.
+    pub ifaces: Vec<String>,
+    /// SendTargets discovery records it made: (portal, iface).
+    pub discoveries: Vec<(String, String)>,
+    /// Node records it made by hand: (target, portal, iface).
+    pub nodes: Vec<(String, String, Option<String>)>,
+    /// Whether [`TOOL_PATHS`] were looked at before the wizard's first change.
+    pub paths_checked: bool,
+    /// Those of [`TOOL_PATHS`] that did not exist then.
+    pub absent_before: Vec<String>,
+}
+
+/// Paths that tools create on their own while the wizard works (the iSCSI database's
+/// directories, multipath's WWID and alias files): whether each existed before the first
+/// change is recorded, so `undo` can remove the ones it finds left empty (or holding only
+/// the wizard's volumes).
+pub const TOOL_PATHS: [&str; 10] = [
+    "/etc/iscsi/ifaces",
+    "/etc/iscsi/nodes",
+    "/etc/iscsi/send_targets",
+    "/var/lib/iscsi/ifaces",
+    "/var/lib/iscsi/nodes",
+    "/var/lib/iscsi/send_targets",
+    "/etc/multipath/wwids",
+    "/etc/multipath/bindings",
+    "/etc/multipath",
+    "/etc/multipath/conf.d",
+];
+
+impl Objects {
+    /// Nothing recorded.
+    pub fn is_empty(&self) -> bool {
+        *self == Objects::default()
+    }
+}
+
+/// `OBJECTS.json` as recorded (empty when none was).
+pub fn load_objects(dir: &Path) -> io::Result<Objects> {
+    let Ok(base) = confine::open_base_nofollow(dir) else {
+        return Ok(Objects::default());
+    };
+    let Some(bytes) = read_in(base.as_fd(), Path::new(OBJECTS))? else {
+        return Ok(Objects::default());
+    };
+    serde_json::from_slice(&bytes).map_err(|e| {
+        io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("backups/{OBJECTS}: {e}"),
+        )
+    })
+}
+
+/// Add to `OBJECTS.json` (written atomically; an entry already there is not repeated).
+pub fn record_objects(dir: &Path, add: impl FnOnce(&mut Objects)) -> io::Result<()> {
+    let _one_at_a_time = UPDATE.lock().unwrap_or_else(|e| e.into_inner());
+    let mut objects = load_objects(dir)?;
+    let before = objects.clone();
+    add(&mut objects);
+    fn dedup<T: PartialEq + Clone>(v: &mut Vec<T>) {
+        let mut seen: Vec<T> = Vec::new();
+        v.retain(|x| {
+            let new = !seen.contains(x);
+            seen.push(x.clone());
+            new
+        });
+    }
+    dedup(&mut objects.units_enabled);
+    dedup(&mut objects.units_unmasked);
+    dedup(&mut objects.ifaces);
+    dedup(&mut objects.discoveries);
+    dedup(&mut objects.nodes);
+    if objects == before {
+        return Ok(());
+    }
+    let base = open_dir(dir)?;
+    let mut text = serde_json::to_vec_pretty(&objects).map_err(io::Error::other)?;
+    text.push(b'\n');
+    replace_at(base.as_fd(), OsStr::new(OBJECTS), &text, 0o600, None)
+}
+
+/// A file as it was before the wizard first changed it, read from `backups/` and checked
+/// against the manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Original {
+    /// The path on the target system.
+    pub path: std::path::PathBuf,
+    /// Its content.
+    pub bytes: Vec<u8>,
+    /// Its permission bits.
+    pub mode: u32,
+    /// Its owner.
+    pub uid: u32,
+    /// Its group.
+    pub gid: u32,
+}
+
+/// Every checked original in `backups/`, by path. A backup that no longer matches its
+/// manifest entry is an error: nothing is restored from an untrusted copy.
+pub fn originals(dir: &Path) -> io::Result<Vec<Original>> {
+    let Ok(base) = confine::open_base_nofollow(dir) else {
+        return Ok(Vec::new());
+    };
+    let base = base.as_fd();
+    let manifest = load_manifest(base)?;
+    let mut out = Vec::new();
+    for (key, entry) in manifest.files {
+        let path = std::path::PathBuf::from(&key);
+        let bytes = read_in(base, rel(&path))?.unwrap_or_default();
+        if !entry.matches(&bytes) {
+            return Err(io::Error::other(format!(
+                "the backup of {key} does not match backups/{MANIFEST}: refusing to restore \
+                 from an untrusted copy"
+            )));
+        }
+        out.push(Original {
+            path,
+            bytes,
+            mode: entry.mode,
+            uid: entry.uid,
+            gid: entry.gid,
+        });
+    }
+    Ok(out)
+}
+
+/// The files listed in `CREATED`.
+pub fn created(dir: &Path) -> io::Result<Vec<std::path::PathBuf>> {
+    let Ok(base) = confine::open_base_nofollow(dir) else {
+        return Ok(Vec::new());
+    };
+    let text = read_in(base.as_fd(), Path::new(CREATED))?.unwrap_or_default();
+    Ok(String::from_utf8_lossy(&text)
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(std::path::PathBuf::from)
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,5 +466,42 @@ mod tests {
         let e = record_created(&linked, p).unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
         assert_eq!(fs::read_dir(&elsewhere).unwrap().count(), 0);
+    }
+
+    #[test]
+    fn objects_are_recorded_once_and_originals_and_created_read_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = dir.path().join("backups");
+        assert!(load_objects(&b).unwrap().is_empty());
+        for _ in 0..2 {
+            record_objects(&b, |o| {
+                o.ifaces.push("iface-vA".into());
+                o.units_enabled.push("iscsid".into());
+            })
+            .unwrap();
+        }
+        let o = load_objects(&b).unwrap();
+        assert_eq!(o.ifaces, ["iface-vA"]);
+        assert_eq!(o.units_enabled, ["iscsid"]);
+        let f = dir.path().join("fstab");
+        fs::write(&f, "original\n").unwrap();
+        let st = stat_of(&f);
+        save_original(
+            &b,
+            Path::new("/etc/fstab"),
+            b"original\n",
+            &st,
+            &Log::disabled(),
+        )
+        .unwrap();
+        record_created(&b, Path::new("/etc/multipath.conf")).unwrap();
+        let orig = originals(&b).unwrap();
+        assert_eq!(orig.len(), 1);
+        assert_eq!(orig[0].path, Path::new("/etc/fstab"));
+        assert_eq!(orig[0].bytes, b"original\n");
+        assert_eq!(created(&b).unwrap(), [Path::new("/etc/multipath.conf")]);
+        // A backup changed behind the manifest's back is never restored from.
+        fs::write(b.join("etc/fstab"), "tampered\n").unwrap();
+        assert!(originals(&b).is_err());
     }
 }

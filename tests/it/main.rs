@@ -4,6 +4,8 @@
 //!
 //! - [`cli`]: commands, exit codes and what each leaves on disk, with stdin from a pipe or
 //!   /dev/null.
+//! - [`detach`]: `detach`'s usage errors and refusals, which change nothing.
+//! - [`undo`]: `undo` on a `--root` tree: files back, created files gone, idempotent.
 //! - [`terminal`]: the interactive run in a real pseudo-terminal.
 //! - [`docs`]: the man pages, completions, `docs/` and `answers --explain` against the
 //!   validator and the command line.
@@ -18,9 +20,11 @@ mod array;
 mod bare;
 mod bench;
 mod cli;
+mod detach;
 mod docs;
 mod hostile;
 mod json;
 mod stats;
 mod terminal;
+mod undo;
 mod util;

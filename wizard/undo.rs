@@ -1,0 +1,667 @@
+//! Taking the wizard's work back off the host: `detach` (attached volumes, in the order of
+//! DOMAIN.md "Detach"; the host side lives in `steps/detach`) and `undo` (the host's
+//! configuration as it was before the wizard first changed it).
+//!
+//! Contract:
+//! - Both read the state directory of the runs they take back; a state directory that does
+//!   not exist is a usage error (exit 2). Both hold the state directory's lock while they
+//!   change the host; a dry run takes none and writes nothing.
+//! - `detach` records what it did in `state.json` (the volume leaves the attached volumes;
+//!   a detach record) and on the worksheet, also when it stopped part-way (then the volume
+//!   stays attached in the record, so `detach` again carries on from what is left).
+//! - A refusal (busy mount, a flush that would lose queued I/O, a volume still attached for
+//!   `undo`) changes nothing and exits 3.
+//! - `undo` puts back only what the wizard recorded: files from `backups/` (content and
+//!   mode), files in `CREATED`, and `backups/OBJECTS.json` (node, SendTargets and iface
+//!   records, units it enabled or unmasked, and the tool-made paths that did not exist
+//!   before its first change, removed only while they hold nothing but the wizard's own).
+//!   Its plan is read from the host each time: a second undo finds nothing to do.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+use crate::exit::WizardError;
+use crate::state::{State, StateDir};
+use crate::steps::detach::{self, apply::Waits, Act};
+use crate::steps::host::{Interrupt, Log, ReadOnly, RealHost};
+use crate::steps::{Host, StepError};
+use crate::worksheets::DetachRecord;
+
+/// What `detach` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct DetachRequest {
+    /// Mount points of the volumes to detach.
+    pub mount_points: Vec<String>,
+    /// Every attached volume.
+    pub all: bool,
+    /// Also remove the mapping on the array.
+    pub unmap: bool,
+    /// Print the plan; change nothing.
+    pub dry_run: bool,
+    /// Let the flush drop I/O queued on a map with a path down.
+    pub force: bool,
+    /// Root of the files read and written.
+    pub root: PathBuf,
+    /// The state directory.
+    pub state_dir: PathBuf,
+}
+
+/// The state directory, which must exist: there is nothing to take back otherwise.
+fn existing(state_dir: &Path) -> Result<StateDir, WizardError> {
+    if !state_dir.is_dir() {
+        return Err(WizardError::Usage(format!(
+            "{}: no such state directory; give the --state-dir of the runs to take back",
+            state_dir.display()
+        )));
+    }
+    Ok(StateDir::new(state_dir))
+}
+
+fn real_host(
+    root: &Path,
+    sd: &StateDir,
+    dry_run: bool,
+    interrupt: Interrupt,
+) -> anyhow::Result<RealHost> {
+    let log = if dry_run {
+        Log::disabled()
+    } else {
+        Log::open(&sd.log()).with_context(|| format!("opening {}", sd.log().display()))?
+    };
+    Ok(RealHost::new(
+        root.to_path_buf(),
+        (!dry_run).then(|| sd.backups()),
+        Arc::new(log),
+        interrupt,
+    ))
+}
+
+fn failed(command: &'static str, source: StepError, changed: Vec<String>) -> WizardError {
+    WizardError::Command {
+        command,
+        source: Box::new(source),
+        changed,
+    }
+}
+
+/// `iser-wizard detach`.
+pub fn detach_command(
+    req: &DetachRequest,
+    interrupt: Interrupt,
+    out: &mut dyn Write,
+) -> Result<(), WizardError> {
+    let sd = existing(&req.state_dir)?;
+    let mut state = sd.load_state().context("reading the state")?;
+    let targets = detach::select(&state.facts, &req.mount_points, req.all)
+        .map_err(|e| WizardError::Usage(format!("detach: {e}; nothing was changed")))?;
+    if req.unmap {
+        let has_array = sd
+            .load_answers()
+            .context("reading the answers of the last run")?
+            .is_some_and(|a| a.get("array").is_some_and(|v| !v.is_null()));
+        if !has_array {
+            return Err(WizardError::Usage(
+                "detach --unmap: the answers of the last run have no `array` section, so the \
+                 wizard cannot reach the array; remove the mapping on the array yourself, or \
+                 detach without --unmap (nothing was changed)"
+                    .into(),
+            ));
+        }
+        return Err(WizardError::NotBuilt(
+            "detach --unmap (the array client); nothing was changed".into(),
+        ));
+    }
+    let real = real_host(&req.root, &sd, req.dry_run, interrupt)?;
+    let ro = ReadOnly(&real);
+    let host: &dyn Host = if req.dry_run { &ro } else { &real };
+    let mut targets = targets;
+    if req.all {
+        // Ghost maps (no working path: their LUN is gone) go with everything else.
+        let maps = detach::observe::maps(host).map_err(|e| failed("detach", e, vec![]))?;
+        for m in maps.iter().filter(|m| detach::decide::is_ghost(m)) {
+            if !targets.iter().any(|t| t.wwid == m.wwid) {
+                targets.push(detach::Target {
+                    wwid: m.wwid.clone(),
+                    map: Some(m.name.clone()),
+                    ..detach::Target::default()
+                });
+            }
+        }
+    }
+    if targets.is_empty() {
+        let _ = writeln!(out, "detach: no volume is attached; nothing to do");
+        return Ok(());
+    }
+    let _lock = (!req.dry_run).then(|| sd.lock()).transpose()?;
+    let obs = detach::observe(host, &targets).map_err(|e| failed("detach", e, vec![]))?;
+    let plan =
+        detach::decide(&targets, &obs, req.force).map_err(|e| failed("detach", e, vec![]))?;
+    let _ = write!(
+        out,
+        "detach {}{}:\n{}",
+        targets
+            .iter()
+            .map(|t| t.mount_point.clone().unwrap_or_else(|| t.wwid.clone()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        if req.dry_run {
+            " (dry run: the plan)"
+        } else {
+            ""
+        },
+        plan.render()
+    );
+    if req.dry_run {
+        return Ok(());
+    }
+    let sheet = sd.load_worksheet().context("reading the worksheet")?;
+    let result = detach::apply(host, &plan, Waits::default());
+    let (outcome, stopped) = match result {
+        Ok(o) => (o, None),
+        Err(s) => {
+            let s = *s;
+            (s.outcome, Some(s.error))
+        }
+    };
+    for l in &outcome.left {
+        let _ = writeln!(out, "left: {l}");
+    }
+    record(
+        &mut state,
+        sheet,
+        &sd,
+        &targets,
+        &plan.acts,
+        &outcome,
+        stopped.is_none(),
+    )?;
+    match stopped {
+        None => {
+            let _ = writeln!(
+                out,
+                "detached {} volume{}{}",
+                targets.len(),
+                if targets.len() == 1 { "" } else { "s" },
+                if outcome.left.is_empty() {
+                    String::new()
+                } else {
+                    format!("; {} leftover(s) listed above", outcome.left.len())
+                }
+            );
+            Ok(())
+        }
+        Some(e) => Err(failed("detach", e, outcome.done)),
+    }
+}
+
+/// Save what the detach did: a finished one forgets the volumes and the sessions it
+/// logged out, and both records get a detach entry per volume.
+fn record(
+    state: &mut State,
+    mut sheet: crate::worksheets::Worksheet,
+    sd: &StateDir,
+    targets: &[detach::Target],
+    acts: &[Act],
+    outcome: &detach::Outcome,
+    finished: bool,
+) -> Result<(), WizardError> {
+    let at = crate::steps::timefmt::now_rfc3339();
+    if finished {
+        for t in targets {
+            state.facts.forget_volume(&t.wwid);
+            sheet
+                .volumes
+                .retain(|v| v.wwid.as_deref() != Some(t.wwid.as_str()));
+            let rec = DetachRecord {
+                at: at.clone(),
+                wwid: t.wwid.clone(),
+                mount_point: t.mount_point.clone(),
+                done: outcome.done.clone(),
+                left: outcome.left.clone(),
+            };
+            state.detached.push(rec.clone());
+            sheet.detached.push(rec);
+        }
+        // Sessions logged out (and not reported left) leave the record too.
+        let gone: Vec<String> = acts
+            .iter()
+            .filter_map(|a| match a {
+                Act::Logout { sid, portal, .. }
+                    if !outcome
+                        .left
+                        .iter()
+                        .any(|l| l.contains(&format!("session {sid} "))) =>
+                {
+                    Some(portal.to_string())
+                }
+                _ => None,
+            })
+            .collect();
+        state.facts.sessions.retain(|s| !gone.contains(&s.portal));
+        sheet.sessions.retain(|s| !gone.contains(&s.portal));
+    }
+    sd.save_state(state)?;
+    sd.save_worksheet(&sheet)?;
+    Ok(())
+}
+
+/// One change of an undo.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UndoAct {
+    /// Put a file back as it was before the wizard first changed it.
+    Restore {
+        /// The file.
+        path: PathBuf,
+        /// What it holds now (`None`: it is gone).
+        now: Option<String>,
+        /// What it held.
+        original: String,
+        /// Its mode then (used when the file has to be created again).
+        mode: u32,
+    },
+    /// Remove a file the wizard created.
+    Remove {
+        /// The file.
+        path: PathBuf,
+    },
+    /// Remove a directory a tool created while the wizard worked, once it is empty.
+    RemoveDir {
+        /// The directory.
+        path: PathBuf,
+    },
+    /// Run a command (disable a unit, delete an iface or a record).
+    Run {
+        /// The command.
+        cmd: crate::steps::Cmd,
+        /// Why.
+        why: String,
+    },
+}
+
+impl std::fmt::Display for UndoAct {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            UndoAct::Restore { path, now, .. } => write!(
+                f,
+                "{} {} from backups/",
+                if now.is_some() { "restore" } else { "recreate" },
+                path.display()
+            ),
+            UndoAct::Remove { path } => {
+                write!(f, "remove {} (the wizard created it)", path.display())
+            }
+            UndoAct::RemoveDir { path } => write!(
+                f,
+                "remove the directory {} once empty (it did not exist before the wizard)",
+                path.display()
+            ),
+            UndoAct::Run { cmd, why } => write!(f, "`{cmd}` ({why})"),
+        }
+    }
+}
+
+/// The iSCSI database's directories: Debian and SUSE keep it in /etc/iscsi, RHEL in
+/// /var/lib/iscsi.
+const ISCSI_DBS: [&str; 2] = ["/etc/iscsi", "/var/lib/iscsi"];
+
+/// A portal `addr:port` as the database names its directories (`addr,port`).
+fn portal_dir(portal: &str) -> String {
+    match portal.rsplit_once(':') {
+        Some((a, p)) => format!("{},{p}", a.trim_start_matches('[').trim_end_matches(']')),
+        None => portal.to_string(),
+    }
+}
+
+/// Whether the iSCSI database holds an entry `sub/NAME` (or, for a portal, `NAME,...`:
+/// node directories carry the portal group tag after the portal).
+fn iscsi_db_has(host: &dyn Host, sub: &str, name: &str) -> Result<bool, StepError> {
+    let with_tag = format!("{name},");
+    for db in ISCSI_DBS {
+        let dir = PathBuf::from(format!("{db}/{sub}"));
+        if host
+            .list_dir(&dir)?
+            .iter()
+            .any(|n| n == name || n.starts_with(&with_tag))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Whether a probe command succeeds (exit 0).
+fn probe_ok(host: &dyn Host, argv: &[&str]) -> Result<bool, StepError> {
+    if host.which(argv[0]).is_none() {
+        return Ok(false);
+    }
+    Ok(host
+        .run(&crate::steps::Cmd::probe(argv.iter().copied()))?
+        .success())
+}
+
+/// What `undo` would change: files whose content differs from their backup, created files
+/// still there, the recorded objects still present, and the paths tools made that hold
+/// nothing but the volumes `ours` (WWIDs). Read-only; empty when everything is already as
+/// it was (so a second undo changes nothing).
+pub fn undo_plan(
+    host: &dyn Host,
+    backups: &Path,
+    ours: &[String],
+) -> Result<(Vec<UndoAct>, Vec<String>), StepError> {
+    use crate::steps::host::backup;
+    let io = |e: std::io::Error| StepError::Failed(format!("reading {}: {e}", backups.display()));
+    let mut acts = Vec::new();
+    let mut notes = Vec::new();
+    let objects = backup::load_objects(backups).map_err(io)?;
+    // iSCSI database first: records, then ifaces (a record names its iface). Whether each
+    // is still there is read from the database's files, not asked of iscsiadm: any
+    // iscsiadm command makes its ifaces directory again, which undo must leave gone.
+    for (target, portal, iface) in &objects.nodes {
+        if iscsi_db_has(host, &format!("nodes/{target}"), &portal_dir(portal))? {
+            let mut argv = vec!["iscsiadm", "-m", "node", "-T", target, "-p", portal];
+            if let Some(i) = iface {
+                argv.extend(["-I", i]);
+            }
+            argv.extend(["-o", "delete"]);
+            acts.push(UndoAct::Run {
+                cmd: crate::steps::Cmd::change(argv.iter().copied()),
+                why: "a node record the wizard created".into(),
+            });
+        }
+    }
+    for (portal, iface) in &objects.discoveries {
+        if iscsi_db_has(host, "send_targets", &portal_dir(portal))? {
+            let argv = [
+                "iscsiadm",
+                "-m",
+                "discoverydb",
+                "-t",
+                "st",
+                "-p",
+                portal,
+                "-I",
+                iface,
+            ];
+            acts.push(UndoAct::Run {
+                cmd: crate::steps::Cmd::change(argv.iter().copied().chain(["-o", "delete"])),
+                why: "the SendTargets record the wizard's discovery made, with its node records"
+                    .into(),
+            });
+        }
+    }
+    for iface in &objects.ifaces {
+        if iscsi_db_has(host, "ifaces", iface)? {
+            let argv = ["iscsiadm", "-m", "iface", "-I", iface];
+            acts.push(UndoAct::Run {
+                cmd: crate::steps::Cmd::change(argv.iter().copied().chain(["-o", "delete"])),
+                why: "an iface the wizard created".into(),
+            });
+        }
+    }
+    for o in backup::originals(backups).map_err(io)? {
+        let now = host.read(&o.path)?;
+        let original = String::from_utf8_lossy(&o.bytes).into_owned();
+        let mode_now = host.mode(&o.path)?.map(|m| m & 0o7777);
+        if now.as_deref() != Some(original.as_str()) || mode_now != Some(o.mode & 0o7777) {
+            acts.push(UndoAct::Restore {
+                path: o.path,
+                now,
+                original,
+                mode: o.mode,
+            });
+        }
+    }
+    for path in backup::created(backups).map_err(io)? {
+        if host.exists(&path) {
+            acts.push(UndoAct::Remove { path });
+        }
+    }
+    // Paths tools made on their own (absent before the first change): files that hold
+    // nothing but the wizard's volumes, and directories (deepest first) once emptied.
+    let mut absent: Vec<&String> = objects.absent_before.iter().collect();
+    absent.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    let pending = !acts.is_empty();
+    for p in absent {
+        let path = PathBuf::from(p);
+        let Some(mode) = host.mode(&path)? else {
+            continue;
+        };
+        if mode & 0o170000 == 0o040000 {
+            if only_directories(host, &path)? {
+                acts.push(UndoAct::RemoveDir { path });
+            } else if pending {
+                // Records still to delete may be all it holds: looked at again when applied.
+                acts.push(UndoAct::RemoveDir { path });
+            } else {
+                notes.push(format!(
+                    "{p} is kept: it did not exist before the wizard, but holds files it did \
+                     not make"
+                ));
+            }
+            continue;
+        }
+        let text = host.read(&path)?.unwrap_or_default();
+        let foreign: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter(|l| !ours.iter().any(|w| l.contains(w.as_str())))
+            .collect();
+        if foreign.is_empty() {
+            acts.push(UndoAct::Remove { path });
+        } else {
+            notes.push(format!(
+                "{p} is kept: it did not exist before the wizard, but now also lists {}",
+                foreign.join(", ")
+            ));
+        }
+    }
+    for unit in &objects.units_enabled {
+        if probe_ok(host, &["systemctl", "is-enabled", unit])? {
+            acts.push(UndoAct::Run {
+                cmd: crate::steps::Cmd::change(["systemctl", "disable", "--now", unit.as_str()]),
+                why: "the wizard enabled it".into(),
+            });
+        }
+    }
+    for unit in &objects.units_unmasked {
+        let masked = host
+            .which("systemctl")
+            .map(|_| {
+                host.run(&crate::steps::Cmd::probe([
+                    "systemctl",
+                    "is-enabled",
+                    unit.as_str(),
+                ]))
+                .map(|o| o.stdout.trim().starts_with("masked"))
+            })
+            .transpose()?
+            .unwrap_or(true);
+        if !masked {
+            acts.push(UndoAct::Run {
+                cmd: crate::steps::Cmd::change(["systemctl", "mask", unit.as_str()]),
+                why: "it was masked before the wizard unmasked it".into(),
+            });
+        }
+    }
+    if objects.is_empty() {
+        notes.push(
+            "no record of units, ifaces or iSCSI records the wizard created (a run of an \
+             earlier version): only files are restored"
+                .into(),
+        );
+    }
+    Ok((acts, notes))
+}
+
+/// Whether `dir` holds nothing but (possibly nested) empty directories: what iscsiadm
+/// leaves of its database once the records in it are deleted.
+fn only_directories(host: &dyn Host, dir: &Path) -> Result<bool, StepError> {
+    for name in host.list_dir(dir)? {
+        let p = dir.join(&name);
+        let holds_files = match host.mode(&p)? {
+            Some(m) if m & 0o170000 == 0o040000 => !only_directories(host, &p)?,
+            None => false,
+            Some(_) => true,
+        };
+        if holds_files {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Remove a tree of empty directories, deepest first (never a file: `remove_dir` refuses
+/// a directory that is not empty).
+fn remove_tree_of_directories(host: &dyn Host, dir: &Path) -> Result<(), StepError> {
+    for name in host.list_dir(dir)? {
+        remove_tree_of_directories(host, &dir.join(name))?;
+    }
+    host.remove_dir(dir)?;
+    Ok(())
+}
+
+/// Apply one undo action.
+fn undo_apply(host: &dyn Host, act: &UndoAct) -> Result<(), StepError> {
+    match act {
+        UndoAct::Restore {
+            path,
+            original,
+            mode,
+            ..
+        } => {
+            host.write(path, original, *mode)?;
+            // An existing file keeps its mode through a write: give it its original one.
+            host.set_mode(path, *mode)?;
+        }
+        UndoAct::Remove { path } => {
+            host.remove_file(path)?;
+        }
+        UndoAct::RemoveDir { path } => {
+            // Still holding a file (not the wizard's): kept whole.
+            if only_directories(host, path)? {
+                remove_tree_of_directories(host, path)?;
+            }
+        }
+        UndoAct::Run { cmd, .. } => {
+            let o = host.run(cmd)?;
+            if !o.success() {
+                return Err(StepError::command(cmd, &o, None));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `iser-wizard undo`.
+pub fn undo_command(
+    root: &Path,
+    state_dir: &Path,
+    dry_run: bool,
+    interrupt: Interrupt,
+    out: &mut dyn Write,
+) -> Result<(), WizardError> {
+    let sd = existing(state_dir)?;
+    let state = sd.load_state().context("reading the state")?;
+    let attached = state.facts.attached_volumes();
+    if !attached.is_empty() {
+        return Err(failed(
+            "undo",
+            StepError::Refused {
+                reason: "a volume is still attached: detach first (`iser-wizard detach --all`)"
+                    .into(),
+                evidence: attached
+                    .iter()
+                    .map(|v| {
+                        format!(
+                            "{} on {}",
+                            v.wwid.as_deref().unwrap_or("?"),
+                            v.mount_point.as_deref().unwrap_or("(not mounted)")
+                        )
+                    })
+                    .collect(),
+            },
+            vec![],
+        ));
+    }
+    let _lock = (!dry_run).then(|| sd.lock()).transpose()?;
+    let log = if dry_run {
+        Log::disabled()
+    } else {
+        Log::open(&sd.log()).with_context(|| format!("opening {}", sd.log().display()))?
+    };
+    // No backups directory for undo's own writes: restoring an original is not a change to
+    // back up, and a file put back must not be listed as created by the wizard.
+    let real = RealHost::new(root.to_path_buf(), None, Arc::new(log), interrupt);
+    let ro = ReadOnly(&real);
+    let host: &dyn Host = if dry_run { &ro } else { &real };
+    let ours: Vec<String> = state.detached.iter().map(|d| d.wwid.clone()).collect();
+    let (acts, notes) =
+        undo_plan(host, &sd.backups(), &ours).map_err(|e| failed("undo", e, vec![]))?;
+    if acts.is_empty() {
+        let _ = writeln!(
+            out,
+            "undo: nothing to do: the host is as it was before the wizard"
+        );
+    }
+    for (i, a) in acts.iter().enumerate() {
+        let _ = writeln!(out, "{:>2}. {a}", i + 1);
+        if let UndoAct::Restore {
+            path,
+            now,
+            original,
+            ..
+        } = a
+        {
+            let _ = write!(
+                out,
+                "{}",
+                crate::steps::plan::unified_diff(path, now.as_deref(), original)
+            );
+        }
+    }
+    for n in &notes {
+        let _ = writeln!(out, "note: {n}");
+    }
+    if let Some(cmd) = &state.facts.multipath.initramfs_rebuilt {
+        let _ = writeln!(
+            out,
+            "note: the initramfs was rebuilt with the wizard's multipath settings (`{cmd}`); \
+             rebuild it again after the undo so the next boot does not carry them"
+        );
+    }
+    if dry_run {
+        return Ok(());
+    }
+    let mut done = Vec::new();
+    for a in &acts {
+        undo_apply(host, a).map_err(|e| failed("undo", e, done.clone()))?;
+        done.push(a.to_string());
+    }
+    // What is left is read again, never assumed gone.
+    let (left, left_notes) =
+        undo_plan(host, &sd.backups(), &ours).map_err(|e| failed("undo", e, done.clone()))?;
+    for l in &left {
+        let _ = writeln!(out, "left: {l}");
+    }
+    for n in left_notes.iter().filter(|n| !notes.contains(n)) {
+        let _ = writeln!(out, "note: {n}");
+    }
+    if !acts.is_empty() {
+        let _ = writeln!(
+            out,
+            "undo: {} change{} taken back{}",
+            acts.len(),
+            if acts.len() == 1 { "" } else { "s" },
+            if left.is_empty() {
+                ""
+            } else {
+                "; see the leftovers above"
+            }
+        );
+    }
+    Ok(())
+}
