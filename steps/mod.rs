@@ -170,6 +170,10 @@ pub enum Question<'a> {
         /// The index offered first.
         default: usize,
     },
+    /// A secret (a password), typed without echo. It has no default, and the reply is
+    /// never stored in the answers, recorded or logged: the caller keeps it only as long
+    /// as it needs it.
+    Secret,
 }
 
 /// What a prompt got.

@@ -247,6 +247,11 @@ impl Asker {
                 .as_bool()
                 .map(Reply::Yes)
                 .ok_or_else(|| invalid("should be true or false".into())),
+            (Question::Secret, Some(v)) => v
+                .as_str()
+                .filter(|s| !s.is_empty())
+                .map(|s| Reply::Text(s.to_string()))
+                .ok_or_else(|| invalid("should be a non-empty string".into())),
             (Question::Select { choices, .. }, Some(v)) => {
                 let word = v.as_str().unwrap_or_default();
                 choices
@@ -279,7 +284,7 @@ fn default_reply(key: &str, q: &Question<'_>) -> Result<Reply, AskError> {
         Question::Text {
             default: Some(d), ..
         } => Ok(Reply::Text(d.clone())),
-        Question::Text { default: None, .. } => Err(AskError::Missing {
+        Question::Text { default: None, .. } | Question::Secret => Err(AskError::Missing {
             key: key.to_string(),
         }),
         Question::Confirm { default } => Ok(Reply::Yes(*default)),
@@ -397,6 +402,13 @@ fn terminal_reply(question: &str, q: &Question<'_>) -> Result<Reply, AskError> {
                 .map_err(terminal)
                 .and_then(|a| quit(a.map(Reply::Yes)))
         }
+        Question::Secret => {
+            // Echo off; an empty reply is asked again by dialoguer.
+            let password = dialoguer::Password::with_theme(&theme).with_prompt(question);
+            crate::progress::suspend(|| password.interact())
+                .map(Reply::Text)
+                .map_err(terminal)
+        }
         Question::Select { choices, default } => {
             let select = dialoguer::Select::with_theme(&theme)
                 .with_prompt(question)
@@ -508,6 +520,32 @@ mod tests {
         assert_eq!(shown_question("(odd)"), "(odd)");
         assert_eq!(shown_question("unbalanced)"), "unbalanced)");
         assert!(!empty_reason("Mount point").contains("like"));
+    }
+
+    #[test]
+    fn a_secret_is_typed_or_missing_and_never_recorded() {
+        let mut a = Asker::scripted(json!({"array": {"password": "s3cret-pw"}}));
+        let r = a
+            .prompt("array.password", "Password", Question::Secret)
+            .unwrap();
+        assert_eq!(r, Reply::Text("s3cret-pw".into()));
+        assert!(!a.recorded().to_string().contains("s3cret-pw"));
+        // Enter is no answer: a secret has no default.
+        let mut a = Asker::scripted(json!({}));
+        let e = a
+            .prompt("array.password", "Password", Question::Secret)
+            .unwrap_err();
+        assert!(matches!(e, AskError::Missing { .. }), "{e:?}");
+        let mut a = Asker::scripted(json!({"array": {"password": ""}}));
+        assert!(a
+            .prompt("array.password", "Password", Question::Secret)
+            .is_err());
+        // Nobody to ask: missing, named by its key.
+        let mut a = Asker::unattended(json!({}));
+        let e = a
+            .prompt("array.password", "Password", Question::Secret)
+            .unwrap_err();
+        assert!(matches!(e, AskError::Missing { ref key } if key == "array.password"));
     }
 
     #[test]

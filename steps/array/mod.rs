@@ -151,13 +151,31 @@ fn volume_answers(a: &crate::settings::Answers) -> Vec<&VolumeAnswers> {
 impl ArrayStep {
     fn connect(&self, cx: &mut Ctx<'_>, a: &ArrayAnswers) -> Result<Client, StepError> {
         let var = a.password_env.to_string();
-        let password = (self.env)(&var).filter(|s| !s.is_empty()).ok_or_else(|| {
-            StepError::Failed(format!(
-                "array.password_env: the environment variable {var} is not set: export it \
-                 with the password of array user {} before running",
-                a.user
-            ))
-        })?;
+        let password = match (self.env)(&var).filter(|s| !s.is_empty()) {
+            Some(p) => p,
+            // At a terminal the person types it, hidden; it is kept only in this client.
+            None if cx.ask.interactive() => {
+                let q = format!(
+                    "Password of array user {} ({var} is not set; typed hidden, never stored)",
+                    a.user
+                );
+                match cx.ask.prompt("array.password", &q, Question::Secret)? {
+                    Reply::Text(p) => p,
+                    _ => {
+                        return Err(StepError::Failed(
+                            "array.password: no password was typed".into(),
+                        ))
+                    }
+                }
+            }
+            None => {
+                return Err(StepError::Failed(format!(
+                    "array.password_env: the environment variable {var} is not set: export \
+                     it with the password of array user {} before running",
+                    a.user
+                )))
+            }
+        };
         let trust = trust(a)?;
         let cfg = Config {
             controllers: a.controllers.iter().map(|c| c.to_string()).collect(),
