@@ -83,7 +83,7 @@ grep -q "pid $holder (sleep): open $mnt/held.txt" "$LAB_RESULTS/detach-busy.err"
 check_mounted "$mnt" >/dev/null
 check_map "$wwid" 4
 diff -u "$LAB_RESULTS/fstab.attached" /etc/fstab || fail "a refused detach changed /etc/fstab"
-[ "$(jq -r .facts.volume.wwid /var/lib/iser-wizard/state.json)" = "$wwid" ] ||
+[ "$(jq -r --arg w "$wwid" '[.facts.volumes[]?.wwid] | index($w) != null' /var/lib/iser-wizard/state.json)" = true ] ||
 	fail "a refused detach changed the state"
 kill "$holder"
 wait "$holder" 2>/dev/null || true
@@ -129,7 +129,7 @@ sessions=$(iscsiadm -m session 2>/dev/null || true)
 [ -z "$sessions" ] || fail "sessions left: $sessions"
 nodes=$(iscsiadm -m node 2>/dev/null | grep -F "$LAB_TARGET_IQN" || true)
 [ -z "$nodes" ] || fail "node records of the target left: $nodes"
-[ "$(jq -r '.facts.volume.wwid' /var/lib/iser-wizard/state.json)" = null ] ||
+[ "$(jq -r --arg w "$wwid" '[.facts.volumes[]?.wwid] | index($w) == null' /var/lib/iser-wizard/state.json)" = true ] ||
 	fail "the state still has the volume attached"
 [ "$(jq -r '.detached[-1].wwid' /var/lib/iser-wizard/state.json)" = "$wwid" ] ||
 	fail "the state does not record the detach"

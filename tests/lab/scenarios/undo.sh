@@ -32,7 +32,7 @@ if [ ! -f /run/lab/etc-before ]; then
 fi
 
 state=/var/lib/iser-wizard/state.json
-[ "$(jq -r '.facts.volume.wwid' "$state")" = null ] || fail "a volume is still attached"
+[ "$(jq -r '[.facts.volumes[]?.wwid] | length' "$state")" = 0 ] || fail "a volume is still attached"
 
 phase undo-dry-run
 etc_fingerprint >"$LAB_RESULTS/etc-before-undo"
