@@ -359,20 +359,11 @@ pub trait Host: Send + Sync {
 
     /// Remove a file the wizard created (`undo`); `false` when it was already gone.
     fn remove_file(&self, path: &Path) -> Result<bool, HostError> {
-        if self.interrupted() {
-            return Err(HostError::Interrupted);
-        }
-        let real = in_root_dir(self.root(), path)?;
-        match fs::remove_file(&real) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(source) => Err(HostError::Io {
-                op: "removing",
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
+        remove_in_root(self.interrupted(), self.root(), path, |p| {
+            fs::remove_file(p)
+        })
     }
+
     /// The mode (type and permission bits, as `st_mode`) of a path, not following a
     /// symlink at its end; `None` when it does not exist.
     fn mode(&self, path: &Path) -> Result<Option<u32>, HostError> {
@@ -407,19 +398,30 @@ pub trait Host: Send + Sync {
 
     /// Remove an empty directory; `false` when it was already gone.
     fn remove_dir(&self, path: &Path) -> Result<bool, HostError> {
-        if self.interrupted() {
-            return Err(HostError::Interrupted);
-        }
-        let real = in_root_dir(self.root(), path)?;
-        match fs::remove_dir(&real) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-            Err(source) => Err(HostError::Io {
-                op: "removing",
-                path: path.to_path_buf(),
-                source,
-            }),
-        }
+        remove_in_root(self.interrupted(), self.root(), path, |p| fs::remove_dir(p))
+    }
+}
+
+/// `remove` (a file or an empty directory) of `path` below `root`, its last component never
+/// followed: `false` when it was already gone; nothing once the run is interrupted.
+fn remove_in_root(
+    interrupted: bool,
+    root: &Path,
+    path: &Path,
+    remove: fn(&Path) -> io::Result<()>,
+) -> Result<bool, HostError> {
+    if interrupted {
+        return Err(HostError::Interrupted);
+    }
+    let real = in_root_dir(root, path)?;
+    match remove(&real) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(source) => Err(HostError::Io {
+            op: "removing",
+            path: path.to_path_buf(),
+            source,
+        }),
     }
 }
 
