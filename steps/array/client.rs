@@ -456,6 +456,19 @@ impl ArrayHost {
     }
 }
 
+/// A host group (`GET host-groups`): SANtricity calls it a cluster; hosts in it carry its
+/// `clusterRef`, and a mapping to it has `type` `cluster` and `mapRef` its `clusterRef`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HostGroup {
+    /// Reference used as a mapping target and in the hosts' `clusterRef`.
+    pub cluster_ref: String,
+    /// Name.
+    pub name: String,
+    /// Label (same as name).
+    pub label: String,
+}
+
 /// A volume (`GET volumes`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -811,6 +824,12 @@ impl Client {
         &self.cfg.controllers[self.active]
     }
 
+    /// The URL a call below the storage system goes to on the serving controller, as a
+    /// dry run shows it (`rel` as in `volume-mappings/REF`).
+    pub fn system_url(&self, rel: &str) -> String {
+        self.url(self.active, &Path_::System(rel))
+    }
+
     /// The configured controllers.
     pub fn controllers(&self) -> &[String] {
         &self.cfg.controllers
@@ -988,6 +1007,11 @@ impl Client {
     /// `GET hosts`.
     pub fn hosts(&mut self) -> Result<Vec<ArrayHost>, ArrayError> {
         self.call(Method::GET, Path_::System("hosts"), None)
+    }
+
+    /// `GET host-groups`.
+    pub fn host_groups(&mut self) -> Result<Vec<HostGroup>, ArrayError> {
+        self.call(Method::GET, Path_::System("host-groups"), None)
     }
 
     /// `GET volumes`.

@@ -28,6 +28,7 @@
 
 pub mod client;
 mod decide;
+pub mod unmap;
 
 use std::time::Duration;
 
@@ -176,21 +177,7 @@ impl ArrayStep {
                 )))
             }
         };
-        let trust = trust(a)?;
-        let cfg = Config {
-            controllers: a.controllers.iter().map(|c| c.to_string()).collect(),
-            user: a.user.to_string(),
-            password: Secret::new(password),
-            trust,
-            system_id: a
-                .system_id
-                .as_ref()
-                .map_or_else(|| "1".to_string(), |s| s.to_string()),
-            timeouts: Timeouts {
-                connect: Duration::from_secs(5),
-                total: Duration::from_secs(30),
-            },
-        };
+        let cfg = config_of(a, password).map_err(StepError::Failed)?;
         cx.progress.message("connecting to the array's API");
         match Client::connect(cfg.clone()) {
             Ok((c, _)) => Ok(c),
@@ -306,7 +293,25 @@ impl ArrayStep {
     }
 }
 
-fn trust(a: &ArrayAnswers) -> Result<Trust, StepError> {
+/// The client's configuration from the answers' `array` section and the password.
+fn config_of(a: &ArrayAnswers, password: String) -> Result<Config, String> {
+    Ok(Config {
+        controllers: a.controllers.iter().map(|c| c.to_string()).collect(),
+        user: a.user.to_string(),
+        password: Secret::new(password),
+        trust: trust(a)?,
+        system_id: a
+            .system_id
+            .as_ref()
+            .map_or_else(|| "1".to_string(), |s| s.to_string()),
+        timeouts: Timeouts {
+            connect: Duration::from_secs(5),
+            total: Duration::from_secs(30),
+        },
+    })
+}
+
+fn trust(a: &ArrayAnswers) -> Result<Trust, String> {
     match &a.tls {
         Some(ArrayTls {
             fingerprint_sha256: Some(f),
@@ -315,7 +320,7 @@ fn trust(a: &ArrayAnswers) -> Result<Trust, StepError> {
             .to_string()
             .parse()
             .map(Trust::Pin)
-            .map_err(|e| StepError::Failed(format!("array.tls.fingerprint_sha256: {e}"))),
+            .map_err(|e| format!("array.tls.fingerprint_sha256: {e}")),
         Some(ArrayTls {
             ca_file: Some(p), ..
         }) => Ok(Trust::CaFile(p.to_string().into())),

@@ -41,6 +41,7 @@ struct Seen {
 /// The array's state behind the double.
 struct ArrayState {
     hosts: Vec<Value>,
+    groups: Vec<Value>,
     volumes: Vec<Value>,
     mappings: Vec<Value>,
     interfaces: Value,
@@ -51,6 +52,7 @@ impl ArrayState {
     fn new(interfaces: &str) -> Self {
         ArrayState {
             hosts: serde_json::from_value(fixture("hosts.json")).unwrap(),
+            groups: serde_json::from_value(fixture("host-groups.json")).unwrap(),
             volumes: serde_json::from_value(fixture("volumes.json")).unwrap(),
             mappings: serde_json::from_value(fixture("volume-mappings.json")).unwrap(),
             interfaces: fixture(interfaces),
@@ -77,6 +79,7 @@ impl ArrayState {
                 "/hardware-inventory" => (200, fixture("hardware-inventory.json")),
                 "/host-types" => (200, fixture("host-types.json")),
                 "/hosts" => (200, json!(self.hosts)),
+                "/host-groups" => (200, json!(self.groups)),
                 "/volumes" => (200, json!(self.volumes)),
                 "/volume-mappings" => (200, json!(self.mappings)),
                 _ => Self::error(404, "The requested resource was not found."),
@@ -89,8 +92,11 @@ impl ArrayState {
                 let r = format!("84000000600A0980000000000000{:012}", self.next);
                 self.next += 1;
                 let port = &body["ports"][0];
+                let group = body["groupId"]
+                    .as_str()
+                    .unwrap_or("0000000000000000000000000000000000000000");
                 let h = json!({
-                    "hostRef": r, "id": r, "clusterRef": "0000000000000000000000000000000000000000",
+                    "hostRef": r, "id": r, "clusterRef": group,
                     "name": name, "label": name,
                     "hostTypeIndex": body["hostType"]["index"],
                     "initiators": [{"nodeName": {"ioInterfaceType": "iscsi",
@@ -100,6 +106,32 @@ impl ArrayState {
                 });
                 self.hosts.push(h.clone());
                 (201, h)
+            }
+            ("POST", p) if p == format!("{sys}/host-groups") => {
+                let name = body["name"].as_str().unwrap_or("");
+                if self.groups.iter().any(|g| g["name"] == name) {
+                    return Self::error(422, "The host group name is already in use.");
+                }
+                let r = format!("85000000600A0980000000000000{:012}", self.next);
+                self.next += 1;
+                let g = json!({"clusterRef": r, "id": r, "name": name, "label": name});
+                for h in body["hosts"].as_array().into_iter().flatten() {
+                    for x in self.hosts.iter_mut().filter(|x| x["hostRef"] == *h) {
+                        x["clusterRef"] = json!(r);
+                    }
+                }
+                self.groups.push(g.clone());
+                (201, g)
+            }
+            ("POST", p) if p.starts_with(&format!("{sys}/hosts/")) => {
+                let r = &p[format!("{sys}/hosts/").len()..];
+                let Some(h) = self.hosts.iter_mut().find(|h| h["hostRef"] == r) else {
+                    return Self::error(404, "The host does not exist.");
+                };
+                if let Some(g) = body.get("groupId") {
+                    h["clusterRef"] = g.clone();
+                }
+                (200, h.clone())
             }
             ("POST", p) if p == format!("{sys}/volume-mappings") => {
                 let vol = body["mappableObjectId"].as_str().unwrap_or("");
@@ -116,8 +148,13 @@ impl ArrayState {
                 let lun = (1..).find(|l| !used.contains(l)).unwrap();
                 let r = format!("88000000A10000000000000000000000{:08}", self.next);
                 self.next += 1;
+                let kind = if self.groups.iter().any(|g| g["clusterRef"] == target) {
+                    "cluster"
+                } else {
+                    "host"
+                };
                 let m = json!({"lunMappingRef": r, "lun": lun, "volumeRef": vol,
-                               "mapRef": target, "type": "host"});
+                               "mapRef": target, "type": kind});
                 self.mappings.push(m.clone());
                 (201, m)
             }
@@ -527,4 +564,108 @@ fn changes_are_described_for_the_plan() {
         shown[1].contains("map volume Matthew to host db01"),
         "{shown:?}"
     );
+}
+
+/// The last run's answers and facts as `detach --unmap` reads them, for this double.
+fn last_run(d: &Double, fact: array::ArrayFact) -> (Value, iser_wizard::steps::Facts) {
+    let answers = json!({
+        "version": 1,
+        "host": {"mapping_host_name": "db01"},
+        "array": {
+            "controllers": [d.url],
+            "user": USER,
+            "password_env": "ISER_ARRAY_PASSWORD",
+            "tls": {"fingerprint_sha256": d.fingerprint}
+        }
+    });
+    let facts = iser_wizard::steps::Facts {
+        array: Some(fact),
+        ..Default::default()
+    };
+    (answers, facts)
+}
+
+fn env(k: &str) -> Option<String> {
+    (k == "ISER_ARRAY_PASSWORD").then(|| PASSWORD.to_string())
+}
+
+#[test]
+fn unmap_removes_only_this_host_s_mappings_and_a_dry_run_only_reads() {
+    use iser_wizard::steps::array::unmap::Request;
+    let d = Double::start("interfaces-new.json");
+    let (f, _) = attach(&d, &wanted(&["Matthew", "Micah"])).unwrap();
+    let matthew = f.volumes[0].wwid.clone();
+    // Samantha is beegfs_storage1's (LUN 5): named here, it must stay mapped.
+    let samantha = "3600a098000a4b28d00000fbe5c2f7f26".to_string();
+    let (answers, facts) = last_run(&d, f);
+    let u = Request::from_last_run(Some(&answers), &facts, &env).unwrap();
+    let before = d.seen().len();
+    let dry = u
+        .run(&[matthew.clone(), samantha.clone()], true, &env)
+        .unwrap();
+    assert_eq!(dry.removed, 0);
+    assert!(
+        d.seen()[before..].iter().all(|s| s.method == "GET"),
+        "a dry run only reads"
+    );
+    assert!(
+        dry.lines[0]
+            .starts_with("would unmap volume Matthew (LUN 1) from host db01: `DELETE https://")
+            && dry.lines[0].contains("/devmgr/v2/storage-systems/1/volume-mappings/"),
+        "{:?}",
+        dry.lines
+    );
+    assert!(
+        dry.lines[1].contains("mapped to host beegfs_storage1 at LUN 5"),
+        "{:?}",
+        dry.lines
+    );
+
+    let done = u.run(&[matthew.clone(), samantha], false, &env).unwrap();
+    assert_eq!(done.removed, 1, "{:?}", done.lines);
+    let deletes: Vec<Seen> = d
+        .posts()
+        .into_iter()
+        .filter(|s| s.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 1);
+    {
+        let s = d.state.lock().unwrap();
+        let vols: Vec<&Value> = s.mappings.iter().map(|m| &m["volumeRef"]).collect();
+        assert!(!vols.contains(&&json!("02000000600A098000A4B9D100000F095C2F7F31")));
+        assert!(
+            vols.contains(&&json!("02000000600A098000A4B9D100000F0B5C2F7F40")),
+            "Micah stays"
+        );
+        assert!(
+            vols.contains(&&json!("02000000600A098000A4B28D00000FBE5C2F7F26")),
+            "Samantha stays"
+        );
+    }
+    // Again: nothing left to remove, no DELETE.
+    let again = u.run(&[matthew], false, &env).unwrap();
+    assert_eq!(again.removed, 0);
+    assert!(
+        again.lines[0].contains("Matthew: not mapped"),
+        "{:?}",
+        again.lines
+    );
+    assert_eq!(d.posts().iter().filter(|s| s.method == "DELETE").count(), 1);
+}
+
+#[test]
+fn unmap_without_an_array_section_or_password_is_refused_before_any_call() {
+    use iser_wizard::steps::array::unmap::Request;
+    let d = Double::start("interfaces-old.json");
+    let (answers, facts) = last_run(&d, array::ArrayFact::default());
+    let e = Request::from_last_run(Some(&json!({"version": 1})), &facts, &env).unwrap_err();
+    assert!(e.contains("no `array` section"), "{e}");
+    let e = Request::from_last_run(Some(&answers), &facts, &|_| None).unwrap_err();
+    assert!(
+        e.contains("ISER_ARRAY_PASSWORD") && e.contains("nothing was changed"),
+        "{e}"
+    );
+    // The host's name comes from the answers when the state has no array record.
+    assert!(Request::from_last_run(Some(&answers), &facts, &env).is_ok());
+    assert!(d.seen().is_empty());
 }
