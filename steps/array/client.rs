@@ -1030,6 +1030,23 @@ impl Client {
         self.call(Method::POST, Path_::System("hosts"), Some(&body))
     }
 
+    /// `POST host-groups`: create an empty host group; returns it as the array made it.
+    pub fn create_host_group(&mut self, name: &str) -> Result<HostGroup, ArrayError> {
+        let body = serde_json::json!({ "name": name, "hosts": [] });
+        self.call(Method::POST, Path_::System("host-groups"), Some(&body))
+    }
+
+    /// `POST hosts/{ref}` with `groupId`: put a host in a host group.
+    pub fn set_host_group(
+        &mut self,
+        host_ref: &str,
+        cluster_ref: &str,
+    ) -> Result<ArrayHost, ArrayError> {
+        let body = serde_json::json!({ "groupId": cluster_ref });
+        let p = format!("hosts/{host_ref}");
+        self.call(Method::POST, Path_::System(&p), Some(&body))
+    }
+
     /// `POST volume-mappings`: map a volume; returns the mapping.
     pub fn create_mapping(&mut self, m: &NewMapping) -> Result<Mapping, ArrayError> {
         let body = serde_json::to_value(m).map_err(|e| ArrayError::Config(e.to_string()))?;

@@ -16,7 +16,9 @@
 //!   initiator IQN on another host, a host of our name that is another machine's, or a
 //!   volume mapped to another host or group; plans nothing when all is in place.
 //! - *apply* ([`apply`]): `POST hosts`, then `POST volume-mappings` per volume, as plan
-//!   tasks.
+//!   tasks. With `array.host_group`: `POST host-groups` when the group is absent, the host
+//!   made in it (`groupId`) or put in it (`POST hosts/{ref}`) when it is in no group, and
+//!   the volumes mapped to the group.
 //! - *verify*: a fresh probe must decide no change; then [`record`] puts the array's name,
 //!   firmware, target IQN, iSER ports (used: up and in a host port's subnet), host and each
 //!   volume's WWN, WWID and LUN in the facts and the worksheet. `sessions` takes the target
@@ -44,9 +46,11 @@ pub use crate::steps::facts::ArrayFact;
 /// The host type index of Linux DM-MP (`LnxDHALUA`).
 pub const LINUX_DM_MP: u32 = 28;
 
-/// One read-only probe of everything the step decides on. Eight `GET`s.
-pub fn observe(c: &mut Client) -> Result<Observed, ArrayError> {
+/// One read-only probe of everything the step decides on. Eight `GET`s, nine with
+/// `groups` (`GET host-groups`, read only when the run wants a host group).
+pub fn observe(c: &mut Client, groups: bool) -> Result<Observed, ArrayError> {
     Ok(Observed {
+        groups: if groups { c.host_groups()? } else { Vec::new() },
         system: c.storage_system()?,
         target: c.target_settings()?,
         ports: c.iser_ports()?,
@@ -58,22 +62,60 @@ pub fn observe(c: &mut Client) -> Result<Observed, ArrayError> {
     })
 }
 
-/// Make one change; `host_ref` is the host's reference, set when the host is created.
-pub fn apply(
-    c: &mut Client,
-    change: &Change,
-    host_ref: &mut Option<String>,
-) -> Result<(), ArrayError> {
-    match change {
-        Change::CreateHost(h) => {
-            let made = c.create_host(h)?;
-            *host_ref = Some(made.host_ref);
+/// The references the changes need, known from the probe or set as the changes make the
+/// host and the group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refs {
+    /// The host's reference.
+    pub host: Option<String>,
+    /// The host group's reference (with `array.host_group`).
+    pub group: Option<String>,
+}
+
+impl Refs {
+    /// The references the decision found.
+    pub fn of(d: &Decision) -> Refs {
+        Refs {
+            host: d.host_ref.clone(),
+            group: d.group_ref.clone(),
         }
-        Change::Map { volume_ref, .. } => {
-            let host = host_ref.clone().ok_or_else(|| {
-                ArrayError::Config("internal: mapping before the host exists".into())
-            })?;
-            c.create_mapping(&mapping_body(volume_ref, &host))?;
+    }
+}
+
+/// Make one change, in the decision's order (group, host, membership, mappings).
+pub fn apply(c: &mut Client, change: &Change, refs: &mut Refs) -> Result<(), ArrayError> {
+    let missing = |what: &str| ArrayError::Config(format!("internal: {what} before it exists"));
+    match change {
+        Change::CreateGroup { name } => {
+            let made = c.create_host_group(name)?;
+            refs.group = Some(made.cluster_ref);
+        }
+        Change::CreateHost(h) => {
+            let mut h = h.clone();
+            if h.group_id.is_none() {
+                h.group_id = refs.group.clone();
+            }
+            let made = c.create_host(&h)?;
+            refs.host = Some(made.host_ref);
+        }
+        Change::JoinGroup { host_ref, .. } => {
+            let g = refs
+                .group
+                .clone()
+                .ok_or_else(|| missing("the host group"))?;
+            c.set_host_group(host_ref, &g)?;
+        }
+        Change::Map {
+            volume_ref, group, ..
+        } => {
+            let target = match group {
+                Some(_) => refs
+                    .group
+                    .clone()
+                    .ok_or_else(|| missing("the host group"))?,
+                None => refs.host.clone().ok_or_else(|| missing("the host"))?,
+            };
+            c.create_mapping(&mapping_body(volume_ref, &target))?;
         }
     }
     Ok(())
@@ -100,7 +142,7 @@ type Env = fn(&str) -> Option<String>;
 struct Planned {
     wanted: Wanted,
     decision: Decision,
-    host_ref: Option<String>,
+    refs: Refs,
     client: Client,
 }
 
@@ -343,13 +385,6 @@ impl Step for ArrayStep {
             );
             return Ok(plan);
         };
-        if a.host_group.is_some() {
-            return Err(StepError::Failed(
-                "array.host_group: mapping through a host group is not supported by this \
-                 version: map to the host (remove host_group)"
-                    .into(),
-            ));
-        }
         let host_name = cx.ask.want(
             "host.mapping_host_name",
             "Host name to use in the array's host mapping",
@@ -366,7 +401,7 @@ impl Step for ArrayStep {
             }
         };
         let mut client = self.connect(cx, &a)?;
-        let observed = observe(&mut client);
+        let observed = observe(&mut client, a.host_group.is_some());
         log_calls(cx, &mut client);
         let observed = observed.map_err(failed)?;
         let volumes = Self::volume_names(cx, &observed)?;
@@ -375,6 +410,7 @@ impl Step for ArrayStep {
             host_type_index: a.host_type_index.unwrap_or(LINUX_DM_MP),
             initiator_iqn,
             volumes,
+            host_group: a.host_group.as_ref().map(|g| g.to_string()),
         };
         let decision = decide(&wanted, &observed).map_err(stopped)?;
         plan.note(format!(
@@ -393,7 +429,7 @@ impl Step for ArrayStep {
             ));
         }
         self.planned = Some(Planned {
-            host_ref: decision.host_ref.clone(),
+            refs: Refs::of(&decision),
             wanted,
             decision,
             client,
@@ -413,7 +449,7 @@ impl Step for ArrayStep {
             .find(|c| c.id() == id)
             .cloned()
             .ok_or_else(|| StepError::Failed(format!("internal: no array task {id:?}")))?;
-        let done = apply(&mut p.client, &ch, &mut p.host_ref);
+        let done = apply(&mut p.client, &ch, &mut p.refs);
         log_calls(cx, &mut p.client);
         done.map_err(failed)
     }
@@ -423,7 +459,7 @@ impl Step for ArrayStep {
             // Skipped (no array section): nothing to check.
             return Ok(());
         };
-        let o = observe(&mut p.client);
+        let o = observe(&mut p.client, p.wanted.host_group.is_some());
         log_calls(cx, &mut p.client);
         let o = o.map_err(failed)?;
         let again = decide(&p.wanted, &o).map_err(stopped)?;

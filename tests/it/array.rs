@@ -472,20 +472,22 @@ fn wanted(volumes: &[&str]) -> Wanted {
         host_type_index: 28,
         initiator_iqn: IQN.into(),
         volumes: volumes.iter().map(|s| s.to_string()).collect(),
+        host_group: None,
     }
 }
 
 /// Probe, decide, apply, read back; returns the record and the changes made.
 fn attach(d: &Double, w: &Wanted) -> Result<(array::ArrayFact, usize), Stop> {
     let (mut c, _) = Client::connect(config(vec![d.url.clone()], pinned(d), PASSWORD)).unwrap();
-    let o = array::observe(&mut c).unwrap();
+    let groups = w.host_group.is_some();
+    let o = array::observe(&mut c, groups).unwrap();
     let dec = array::decide(w, &o)?;
     let n = dec.changes.len();
-    let mut host_ref = dec.host_ref.clone();
+    let mut refs = array::Refs::of(&dec);
     for ch in &dec.changes {
-        array::apply(&mut c, ch, &mut host_ref).unwrap();
+        array::apply(&mut c, ch, &mut refs).unwrap();
     }
-    let o = array::observe(&mut c).unwrap();
+    let o = array::observe(&mut c, groups).unwrap();
     assert!(array::decide(w, &o).unwrap().changes.is_empty());
     let nets = vec![
         "10.10.10.5/24".parse().unwrap(),
@@ -555,7 +557,7 @@ fn an_iqn_owned_by_another_host_and_a_volume_mapped_elsewhere_stop_with_no_chang
 fn changes_are_described_for_the_plan() {
     let d = Double::start("interfaces-new.json");
     let (mut c, _) = Client::connect(config(vec![d.url.clone()], pinned(&d), PASSWORD)).unwrap();
-    let o = array::observe(&mut c).unwrap();
+    let o = array::observe(&mut c, false).unwrap();
     let dec = array::decide(&wanted(&["Matthew"]), &o).unwrap();
     let shown: Vec<String> = dec.changes.iter().map(|c| c.describe("db01")).collect();
     assert!(matches!(dec.changes[0], Change::CreateHost(_)));
@@ -668,4 +670,39 @@ fn unmap_without_an_array_section_or_password_is_refused_before_any_call() {
     // The host's name comes from the answers when the state has no array record.
     assert!(Request::from_last_run(Some(&answers), &facts, &env).is_ok());
     assert!(d.seen().is_empty());
+}
+
+#[test]
+fn a_host_group_is_made_the_host_put_in_it_and_the_volume_mapped_to_it_once() {
+    use iser_wizard::steps::array::unmap::Request;
+    let d = Double::start("interfaces-old.json");
+    let mut w = wanted(&["Matthew"]);
+    w.host_group = Some("dbs".into());
+    let (f, n) = attach(&d, &w).unwrap();
+    assert_eq!(n, 3, "create the group, the host in it, map the volume");
+    let posts = d.posts();
+    assert_eq!(posts[0].path, "/devmgr/v2/storage-systems/1/host-groups");
+    assert_eq!(posts[0].body, json!({"name": "dbs", "hosts": []}));
+    let group = {
+        let s = d.state.lock().unwrap();
+        let g = s
+            .groups
+            .iter()
+            .find(|g| g["name"] == "dbs")
+            .unwrap()
+            .clone();
+        g["clusterRef"].as_str().unwrap().to_string()
+    };
+    assert_eq!(posts[1].body["groupId"], json!(group));
+    assert_eq!(posts[2].body["targetId"], json!(group));
+    assert_eq!(f.volumes[0].lun, 1);
+    let (_, n) = attach(&d, &w).unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(d.posts().len(), 3, "the second run sent no POST");
+    // db01 is the group's only host: --unmap removes the group's mapping.
+    let (answers, facts) = last_run(&d, f.clone());
+    let u = Request::from_last_run(Some(&answers), &facts, &env).unwrap();
+    let r = u.run(&[f.volumes[0].wwid.clone()], false, &env).unwrap();
+    assert_eq!(r.removed, 1, "{:?}", r.lines);
+    assert!(r.lines[0].contains("from host group dbs"), "{:?}", r.lines);
 }
