@@ -24,6 +24,10 @@
 //!   volume's WWN, WWID and LUN in the facts and the worksheet. `sessions` takes the target
 //!   IQN (`"from-array"`) and, when `target.portals` is omitted, the portals from there; each
 //!   volume's WWID is set in the answers (absent or `"auto"`) or must agree.
+//! - Interactive, without an `array` section: asks first whether to do the array side
+//!   (default no), then the controllers, user, password variable and how to trust the
+//!   certificate (`ask_array`); the answers are kept (and recorded by `--record-answers`),
+//!   the password never.
 //! - Certificate: pinned or CA-checked ([`client`]); without either, an interactive run
 //!   shows the fingerprint and asks to trust it (stored as `array.tls.fingerprint_sha256`),
 //!   an unattended one is refused with the fingerprint printed.
@@ -36,7 +40,7 @@ use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
-use crate::settings::{ArrayAnswers, ArrayTls, Text, VolumeAnswers, Wwid};
+use crate::settings::{ArrayAnswers, ArrayTls, EnvName, Text, VolumeAnswers, Wwid};
 use crate::steps::{Ctx, Plan, Question, Reply, Step, StepError, StepName};
 use client::{ArrayError, Client, Config, Secret, Timeouts, Trust};
 pub use decide::{decide, mapping_body, record, Change, Decision, Observed, Stop, Wanted};
@@ -353,6 +357,102 @@ fn config_of(a: &ArrayAnswers, password: String) -> Result<Config, String> {
     })
 }
 
+/// The default variable for the array's password.
+pub const PASSWORD_ENV: &str = "ISER_ARRAY_PASSWORD";
+
+/// An interactive run without an `array` section: ask whether the wizard should do the
+/// array side (default no: the storage team may do it in System Manager), then the
+/// controllers, user, password variable and certificate trust. The password itself is
+/// asked (hidden) when it is needed and kept only in the client; a certificate with
+/// neither pin nor CA is shown by its fingerprint to confirm when the client connects.
+fn ask_array(cx: &mut Ctx<'_>) -> Result<Option<ArrayAnswers>, StepError> {
+    let yes = cx.ask.prompt(
+        "array.use",
+        "Create the host and map the volumes on the array through its SANtricity API (needs \
+         the controllers' management addresses and an API user)",
+        Question::Confirm { default: false },
+    )?;
+    if yes != Reply::Yes(true) {
+        return Ok(None);
+    }
+    let https = |t: &Text| -> Result<(), String> {
+        let list = split_controllers(&t.to_string());
+        if list.is_empty() {
+            return Err("give one or two addresses".into());
+        }
+        match list.iter().find(|c| !c.starts_with("https://")) {
+            Some(c) => Err(format!(
+                "{c} must start with https:// (the API carries the password)"
+            )),
+            None => Ok(()),
+        }
+    };
+    let controllers: Text = cx.ask.ask_value(
+        "array.controllers",
+        "Controller A and B management API addresses (https://HOST:8443, separated by a \
+         comma)",
+        None,
+        &https,
+    )?;
+    let controllers = split_controllers(&controllers.to_string())
+        .into_iter()
+        .map(|c| c.parse::<Text>())
+        .collect::<Result<Vec<Text>, String>>()
+        .map_err(|e| StepError::Failed(format!("array.controllers: {e}")))?;
+    let user: Text = cx.ask.ask_value(
+        "array.user",
+        "API user on the array",
+        "admin".parse().ok(),
+        &|_| Ok(()),
+    )?;
+    let password_env: EnvName = cx.ask.ask_value(
+        "array.password_env",
+        "Environment variable holding the API password (when it is not set the password is \
+         asked, hidden, and never stored)",
+        PASSWORD_ENV.parse().ok(),
+        &|_| Ok(()),
+    )?;
+    let kinds = ["fingerprint", "ca-file"];
+    let how = cx.ask.prompt(
+        "array.tls.kind",
+        "Trust the controllers' certificate by its fingerprint (shown to compare when \
+         connecting) or by a CA file",
+        Question::Select {
+            choices: &kinds,
+            default: 0,
+        },
+    )?;
+    let tls = match how {
+        Reply::Chose(1) => Some(ArrayTls {
+            ca_file: Some(cx.ask.ask_value(
+                "array.tls.ca_file",
+                "CA file (PEM) that signed the controllers' certificates",
+                None,
+                &|_: &Text| Ok(()),
+            )?),
+            fingerprint_sha256: None,
+        }),
+        _ => None,
+    };
+    Ok(Some(ArrayAnswers {
+        controllers,
+        user,
+        password_env,
+        tls,
+        system_id: None,
+        host_type_index: None,
+        host_group: None,
+    }))
+}
+
+/// `https://a:8443, https://b:8443` as a list (commas or spaces between).
+fn split_controllers(s: &str) -> Vec<String> {
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 fn trust(a: &ArrayAnswers) -> Result<Trust, String> {
     match &a.tls {
         Some(ArrayTls {
@@ -378,6 +478,11 @@ impl Step for ArrayStep {
     fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
         let mut plan = Plan::new(StepName::Array);
         cx.ask.check_refused("array")?;
+        if cx.ask.answers().array.is_none() && cx.ask.interactive() {
+            if let Some(a) = ask_array(cx)? {
+                cx.ask.answers_mut().array = Some(a);
+            }
+        }
         let Some(a) = cx.ask.answers().array.clone() else {
             plan.note(
                 "array: skipped: the answers have no array section, so the host and its \
@@ -505,5 +610,97 @@ impl Step for ArrayStep {
         crate::worksheets::fill_array(cx.sheet, &fact);
         cx.facts.array = Some(fact);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prompt::Asker;
+    use crate::steps::fake::FakeHost;
+    use crate::steps::testkit::Run;
+    use crate::steps::{Ask, Facts};
+    use serde_json::json;
+
+    fn run(script: serde_json::Value) -> Run {
+        let mut r = Run::new(
+            json!({"version": 1}),
+            Facts {
+                hostname: Some("db01".into()),
+                initiator_iqn: Some("iqn.1994-05.com.redhat:db01".into()),
+                ..Facts::default()
+            },
+        );
+        r.ask = Asker::scripted(script);
+        r
+    }
+
+    fn step() -> ArrayStep {
+        ArrayStep {
+            env: |k| (k == PASSWORD_ENV).then(|| "pw-never-recorded".to_string()),
+            planned: None,
+        }
+    }
+
+    #[test]
+    fn an_interactive_run_asks_for_the_array_and_records_no_password() {
+        let mut r = run(json!({"array": {
+            "use": true,
+            "controllers": "https://127.0.0.1:1, https://127.0.0.1:2",
+            "user": "ops"
+        }}));
+        let h = FakeHost::new();
+        // Nothing listens there: the plan stops at the connection, after the questions.
+        let e = r.with(&h, |cx| step().plan(cx)).unwrap_err();
+        assert!(e.to_string().contains("no controller answered"), "{e}");
+        let a = r
+            .ask
+            .answers()
+            .array
+            .clone()
+            .expect("the array section was asked");
+        let c: Vec<String> = a.controllers.iter().map(|c| c.to_string()).collect();
+        assert_eq!(c, ["https://127.0.0.1:1", "https://127.0.0.1:2"]);
+        assert_eq!(a.user.to_string(), "ops");
+        assert_eq!(a.password_env.to_string(), PASSWORD_ENV);
+        assert_eq!(
+            a.tls, None,
+            "the fingerprint is shown to confirm on connecting"
+        );
+        let rec = r.ask.recorded().to_string();
+        assert!(
+            rec.contains("\"password_env\":\"ISER_ARRAY_PASSWORD\""),
+            "{rec}"
+        );
+        assert!(!rec.contains("pw-never-recorded"), "{rec}");
+        assert!(!rec.contains("\"use\""), "{rec}");
+    }
+
+    #[test]
+    fn the_array_side_is_not_done_unless_the_operator_says_yes() {
+        let mut r = run(json!({}));
+        let h = FakeHost::new();
+        let plan = r.with(&h, |cx| step().plan(cx)).unwrap();
+        assert!(plan.actions.is_empty());
+        assert!(r.ask.answers().array.is_none());
+    }
+
+    #[test]
+    fn a_ca_file_is_asked_when_chosen_and_plain_http_is_refused_as_typed() {
+        let mut r = run(json!({"array": {
+            "use": true,
+            "controllers": "https://10.0.0.1:8443",
+            "tls": {"kind": "ca-file", "ca_file": "/etc/ssl/array-ca.pem"}
+        }}));
+        let h = FakeHost::new();
+        let _ = r.with(&h, |cx| step().plan(cx));
+        let a = r.ask.answers().array.clone().unwrap();
+        assert_eq!(
+            a.tls.and_then(|t| t.ca_file).map(|c| c.to_string()),
+            Some("/etc/ssl/array-ca.pem".to_string())
+        );
+        let mut r = run(json!({"array": {"use": true, "controllers": "http://10.0.0.1"}}));
+        let e = r.with(&h, |cx| step().plan(cx)).unwrap_err();
+        assert!(e.to_string().contains("must start with https://"), "{e}");
     }
 }
