@@ -125,6 +125,39 @@ pub fn apply(c: &mut Client, change: &Change, refs: &mut Refs) -> Result<(), Arr
     Ok(())
 }
 
+/// With an `array` section, give each named volume that has no WWID in the answers the
+/// WWID the array step recorded for it in the state: a run that does not run the array
+/// step (`run --from sessions`, or a resume past it) then needs no `wwid` in the answers,
+/// as the run that did needed none. Volumes the record does not name are left to the
+/// later steps (which ask or stop naming the key). Returns how many were filled.
+pub fn wwids_from_state(a: &mut crate::settings::Answers, facts: &crate::steps::Facts) -> usize {
+    let Some(fact) = facts.array.as_ref() else {
+        return 0;
+    };
+    if a.array.is_none() {
+        return 0;
+    }
+    let slots: Vec<&mut VolumeAnswers> = match a.volumes.as_mut() {
+        Some(list) => list.iter_mut().collect(),
+        None => vec![&mut a.volume],
+    };
+    let mut n = 0;
+    for v in slots.into_iter().filter(|v| v.wwid.is_none()) {
+        let Some(name) = v.name.as_ref().map(|n| n.to_string()) else {
+            continue;
+        };
+        if let Some(f) = fact
+            .volumes
+            .iter()
+            .find(|f| f.name == name && !f.wwid.is_empty())
+        {
+            v.wwid = Some(Wwid::Id(f.wwid.clone()));
+            n += 1;
+        }
+    }
+    n
+}
+
 /// Write the calls made since the last time to the run's log: method, path, controller,
 /// status and time, never headers or bodies (the password is in a header).
 fn log_calls(cx: &Ctx<'_>, c: &mut Client) {
@@ -674,6 +707,60 @@ mod tests {
         );
         assert!(!rec.contains("pw-never-recorded"), "{rec}");
         assert!(!rec.contains("\"use\""), "{rec}");
+    }
+
+    #[test]
+    fn a_run_past_the_array_step_takes_the_wwids_it_recorded() {
+        use crate::steps::facts::{ArrayFact, ArrayVolumeFact};
+        let mut a: crate::settings::Answers = serde_json::from_value(json!({
+            "version": 1,
+            "array": {"controllers": ["https://a:8443"], "user": "admin",
+                      "password_env": "ISER_ARRAY_PASSWORD"},
+            "volumes": [
+                {"name": "Matthew", "mount_point": "/data"},
+                {"name": "Micah", "mount_point": "/logs", "wwid": "3600a0000000000000000000000000001"},
+                {"name": "Other", "mount_point": "/other"}
+            ]
+        }))
+        .unwrap();
+        let vol = |name: &str, wwid: &str| ArrayVolumeFact {
+            name: name.into(),
+            wwid: wwid.into(),
+            ..ArrayVolumeFact::default()
+        };
+        let facts = Facts {
+            array: Some(ArrayFact {
+                volumes: vec![
+                    vol("Matthew", "3600a098000a4b9d100000f095c2f7f31"),
+                    vol("Micah", "3600a098000a4b9d100000f0b5c2f7f40"),
+                ],
+                ..ArrayFact::default()
+            }),
+            ..Facts::default()
+        };
+        assert_eq!(wwids_from_state(&mut a, &facts), 1);
+        let w: Vec<Option<String>> = a
+            .volume_list()
+            .iter()
+            .map(|v| v.wwid.as_ref().map(|w| w.to_string()))
+            .collect();
+        assert_eq!(
+            w,
+            [
+                Some("3600a098000a4b9d100000f095c2f7f31".to_string()),
+                Some("3600a0000000000000000000000000001".to_string()),
+                None
+            ],
+            "a given WWID is kept (the array step checks it when it runs); an unrecorded \
+             volume is left"
+        );
+        a.array = None;
+        a.volume_mut(0).wwid = None;
+        assert_eq!(
+            wwids_from_state(&mut a, &facts),
+            0,
+            "no array section: no fill"
+        );
     }
 
     #[test]
