@@ -12,7 +12,8 @@
 #    its array name lab_lun0): the run attaches, the double's log shows the calls, LUN 0 is
 #    mapped to the host's IQN in configfs, the map is the LUN's WWID, and the worksheet
 #    carries the array's values.
-# 3. A second run sends no POST.
+# 3. A second run sends no POST; `run --from sessions` (answers without wwid) takes the
+#    WWID from the array step's record and makes no array call.
 # 4. detach --all --unmap: the dry run reads the array and shows the DELETE without sending
 #    it; the detach then removes the volume's mapping (one DELETE), so the LUN link under the
 #    host's ACL is gone from configfs.
@@ -108,6 +109,15 @@ phase_end
 [ "$rc" -eq 0 ] || fail "the second run exited $rc"
 [ "$(grep -vc '^GET ' "$api_log")" -eq 2 ] || fail "the second run sent a POST: $(grep -v '^GET ' "$api_log")"
 echo "second run: no POST"
+
+phase wizard-from-sessions
+calls=$(wc -l <"$api_log")
+rc=0
+"$LAB_WIZARD" run --answers "$answers" --from sessions >"$LAB_RESULTS/from-sessions.txt" 2>&1 || rc=$?
+phase_end
+[ "$rc" -eq 0 ] || fail "run --from sessions exited $rc: $(tail -5 "$LAB_RESULTS/from-sessions.txt")"
+[ "$(wc -l <"$api_log")" -eq "$calls" ] || fail "run --from sessions called the array"
+echo "run --from sessions: the WWID from the state, no array call"
 
 phase detach-unmap
 rc=0
