@@ -441,7 +441,11 @@ const ARRAY: &[Field] = &[
         Kind::NullOr(&Kind::Str(check_text)),
         "null",
         "null",
-        "Must be null (or absent): this version maps volumes to the host, not to a host group.",
+        "The array's host group to map the volumes to (null: map them to the host). The \
+         group is created when absent and the host made in it, or put in it when it is in no \
+         group; a host already in another group is refused (exit 3). Give it when the \
+         volumes are shared by a cluster; `detach --unmap` then removes the group's mapping \
+         only while this host is the group's only member.",
     ),
 ];
 
@@ -1330,15 +1334,6 @@ fn cross_checks(a: &Answers, env: &dyn Fn(&str) -> Option<String>, out: &mut Vec
             "\"from-array\" reads the target from the array's API: add the array section, or give the target IQN, or \"discover\"".into(),
         );
     }
-    if let Some(arr) = &a.array {
-        if arr.host_group.is_some() {
-            bad(
-                "array.host_group".into(),
-                "mapping through a host group is not supported by this version: leave it null"
-                    .into(),
-            );
-        }
-    }
     // With a port address unreadable, subnet membership would only repeat that problem.
     let ports_readable = nets.len() == ports.len();
     let labelled: Vec<(Netdev, HostAddr)> = ports
@@ -1758,10 +1753,11 @@ mod tests {
         }
         let mut v = with_array();
         v["array"]["host_group"] = json!("cluster1");
-        let p = problems(&v).join("\n");
+        assert_eq!(problems(&v), Vec::<String>::new());
+        v["array"]["host_group"] = json!("");
         assert!(
-            p.contains("array.host_group: mapping through a host group"),
-            "{p}"
+            problems(&v).join("\n").contains("array.host_group"),
+            "an empty group name is refused"
         );
     }
 

@@ -388,8 +388,8 @@ pub const STEPS_TEXT: &str = "A run takes the steps in this order: preflight, su
     of earlier steps coming from the state file.";
 
 /// What the contract names that this version does not have, for iser-wizard(8).
-pub const NOT_BUILT: &str = "Not built yet: detach --unmap (the array client has the call; \
-    detach does not use it yet), and the clean-up of a failed attach (run detach after one).";
+pub const NOT_BUILT: &str =
+    "Not built yet: the clean-up of a failed attach (run detach after one).";
 
 const FILES_TEXT: &[(&str, &str)] = &[
     (

@@ -514,6 +514,22 @@ impl<'a> Engine<'a> {
             step_changes: 0,
             report,
         };
+        // The array step records each volume's WWID; when it does not run now (`--from`
+        // past it, a resume past it) the later steps take them from that record.
+        let array_done = resume
+            && engine
+                .state
+                .run
+                .done
+                .iter()
+                .any(|c| c.step == StepName::Array);
+        if array_done || !cfg.steps.contains(&StepName::Array) {
+            let facts = &engine.state.facts;
+            crate::steps::array::wwids_from_state(
+                crate::steps::Ask::answers_mut(&mut engine.ask),
+                facts,
+            );
+        }
         if !resume && !cfg.dry_run {
             engine.state.run = RunRecord {
                 started_at: timefmt::now_rfc3339(),

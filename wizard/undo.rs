@@ -97,23 +97,22 @@ pub fn detach_command(
     let mut state = sd.load_state().context("reading the state")?;
     let targets = detach::select(&state.facts, &req.mount_points, req.all)
         .map_err(|e| WizardError::Usage(format!("detach: {e}; nothing was changed")))?;
-    if req.unmap {
-        let has_array = sd
+    let env = |k: &str| std::env::var(k).ok();
+    let unmap = if req.unmap {
+        let answers = sd
             .load_answers()
-            .context("reading the answers of the last run")?
-            .is_some_and(|a| a.get("array").is_some_and(|v| !v.is_null()));
-        if !has_array {
-            return Err(WizardError::Usage(
-                "detach --unmap: the answers of the last run have no `array` section, so the \
-                 wizard cannot reach the array; remove the mapping on the array yourself, or \
-                 detach without --unmap (nothing was changed)"
-                    .into(),
-            ));
-        }
-        return Err(WizardError::NotBuilt(
-            "detach --unmap (the array client); nothing was changed".into(),
-        ));
-    }
+            .context("reading the answers of the last run")?;
+        Some(
+            crate::steps::array::unmap::Request::from_last_run(
+                answers.as_ref(),
+                &state.facts,
+                &env,
+            )
+            .map_err(WizardError::Usage)?,
+        )
+    } else {
+        None
+    };
     let real = real_host(&req.root, &sd, req.dry_run, interrupt)?;
     let ro = ReadOnly(&real);
     let host: &dyn Host = if req.dry_run { &ro } else { &real };
@@ -154,7 +153,11 @@ pub fn detach_command(
         },
         plan.render()
     );
+    let wwids: Vec<String> = targets.iter().map(|t| t.wwid.clone()).collect();
     if req.dry_run {
+        if let Some(u) = &unmap {
+            unmap_array(u, &wwids, true, &env, out, vec![])?;
+        }
         return Ok(());
     }
     let sheet = sd.load_worksheet().context("reading the worksheet")?;
@@ -178,6 +181,9 @@ pub fn detach_command(
         &outcome,
         stopped.is_none(),
     )?;
+    if let (None, Some(u)) = (&stopped, &unmap) {
+        unmap_array(u, &wwids, false, &env, out, outcome.done.clone())?;
+    }
     match stopped {
         None => {
             let _ = writeln!(
@@ -195,6 +201,35 @@ pub fn detach_command(
         }
         Some(e) => Err(failed("detach", e, outcome.done)),
     }
+}
+
+/// `--unmap`, once the host side is gone: the array's mappings of the volumes; `done` is
+/// what the host side changed, reported with a failure.
+fn unmap_array(
+    u: &crate::steps::array::unmap::Request,
+    wwids: &[String],
+    dry_run: bool,
+    env: &dyn Fn(&str) -> Option<String>,
+    out: &mut dyn Write,
+    done: Vec<String>,
+) -> Result<(), WizardError> {
+    let report = u.run(wwids, dry_run, env).map_err(|e| {
+        let why = if dry_run {
+            e.to_string()
+        } else {
+            // The host side is recorded as detached, so a second `detach --unmap`
+            // finds nothing: say what is left on the array.
+            format!(
+                "{e}; the host side is detached, the mapping is left on the array: remove \
+                     it there (System Manager: Hosts > unassign volumes)"
+            )
+        };
+        failed("detach --unmap", StepError::Failed(why), done)
+    })?;
+    for l in &report.lines {
+        let _ = writeln!(out, "array: {l}");
+    }
+    Ok(())
 }
 
 /// Save what the detach did: a finished one forgets the volumes and the sessions it

@@ -456,6 +456,19 @@ impl ArrayHost {
     }
 }
 
+/// A host group (`GET host-groups`): SANtricity calls it a cluster; hosts in it carry its
+/// `clusterRef`, and a mapping to it has `type` `cluster` and `mapRef` its `clusterRef`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct HostGroup {
+    /// Reference used as a mapping target and in the hosts' `clusterRef`.
+    pub cluster_ref: String,
+    /// Name.
+    pub name: String,
+    /// Label (same as name).
+    pub label: String,
+}
+
 /// A volume (`GET volumes`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -811,6 +824,12 @@ impl Client {
         &self.cfg.controllers[self.active]
     }
 
+    /// The URL a call below the storage system goes to on the serving controller, as a
+    /// dry run shows it (`rel` as in `volume-mappings/REF`).
+    pub fn system_url(&self, rel: &str) -> String {
+        self.url(self.active, &Path_::System(rel))
+    }
+
     /// The configured controllers.
     pub fn controllers(&self) -> &[String] {
         &self.cfg.controllers
@@ -990,6 +1009,11 @@ impl Client {
         self.call(Method::GET, Path_::System("hosts"), None)
     }
 
+    /// `GET host-groups`.
+    pub fn host_groups(&mut self) -> Result<Vec<HostGroup>, ArrayError> {
+        self.call(Method::GET, Path_::System("host-groups"), None)
+    }
+
     /// `GET volumes`.
     pub fn volumes(&mut self) -> Result<Vec<Volume>, ArrayError> {
         self.call(Method::GET, Path_::System("volumes"), None)
@@ -1004,6 +1028,23 @@ impl Client {
     pub fn create_host(&mut self, h: &NewHost) -> Result<ArrayHost, ArrayError> {
         let body = serde_json::to_value(h).map_err(|e| ArrayError::Config(e.to_string()))?;
         self.call(Method::POST, Path_::System("hosts"), Some(&body))
+    }
+
+    /// `POST host-groups`: create an empty host group; returns it as the array made it.
+    pub fn create_host_group(&mut self, name: &str) -> Result<HostGroup, ArrayError> {
+        let body = serde_json::json!({ "name": name, "hosts": [] });
+        self.call(Method::POST, Path_::System("host-groups"), Some(&body))
+    }
+
+    /// `POST hosts/{ref}` with `groupId`: put a host in a host group.
+    pub fn set_host_group(
+        &mut self,
+        host_ref: &str,
+        cluster_ref: &str,
+    ) -> Result<ArrayHost, ArrayError> {
+        let body = serde_json::json!({ "groupId": cluster_ref });
+        let p = format!("hosts/{host_ref}");
+        self.call(Method::POST, Path_::System(&p), Some(&body))
     }
 
     /// `POST volume-mappings`: map a volume; returns the mapping.

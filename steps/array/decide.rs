@@ -9,6 +9,11 @@
 //! - a host of that name without this initiator is refused (it is another machine's);
 //! - each named volume is mapped to the host when unmapped, left alone when mapped to it,
 //!   and refused when mapped to another host or a host group: it is someone else's LUN;
+//! - with `array.host_group`: the group is created when absent, the host created in it or
+//!   moved into it when it is in no group (a host in another group is refused: moving it
+//!   would change which volumes that group's hosts see), and the volumes are mapped to the
+//!   group (`mapRef` = its `clusterRef`, `type` `cluster`); a volume already mapped to the
+//!   group, or straight to the host, is in place;
 //! - nothing is changed when everything is in place, so a second run sends no POST.
 
 use std::net::Ipv4Addr;
@@ -16,9 +21,10 @@ use std::net::Ipv4Addr;
 use ipnet::Ipv4Net;
 
 use super::client::{
-    ArrayHost, HardwareInventory, HostType, HostTypeRef, IserPort, Mapping, NewHost, NewMapping,
-    NewPort, StorageSystem, TargetSettings, Volume,
+    ArrayHost, HardwareInventory, HostGroup, HostType, HostTypeRef, IserPort, Mapping, NewHost,
+    NewMapping, NewPort, StorageSystem, TargetSettings, Volume,
 };
+use super::unmap::is_no_group;
 use crate::steps::facts::{ArrayFact, ArrayPortFact, ArrayVolumeFact};
 
 /// Everything the step read from the array in one probe.
@@ -40,6 +46,8 @@ pub struct Observed {
     pub volumes: Vec<Volume>,
     /// Mappings.
     pub mappings: Vec<Mapping>,
+    /// Host groups (read only when the run wants one; empty otherwise).
+    pub groups: Vec<HostGroup>,
 }
 
 /// What the run wants on the array.
@@ -53,19 +61,36 @@ pub struct Wanted {
     pub initiator_iqn: String,
     /// The array's names of the volumes to map.
     pub volumes: Vec<String>,
+    /// The host group to put the host in and map the volumes to (`array.host_group`).
+    pub host_group: Option<String>,
 }
 
 /// A change on the array.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Change {
-    /// `POST hosts`.
+    /// `POST host-groups` (with no hosts: the host joins when it is made or moved).
+    CreateGroup {
+        /// The group's name.
+        name: String,
+    },
+    /// `POST hosts` (the group's reference is filled in when the group is made).
     CreateHost(NewHost),
-    /// `POST volume-mappings` (the host's reference is filled in when the host is made).
+    /// `POST hosts/{ref}` with `groupId`: put an existing host, in no group, in the group.
+    JoinGroup {
+        /// The host's reference.
+        host_ref: String,
+        /// The group's name.
+        group: String,
+    },
+    /// `POST volume-mappings` (the host's or group's reference is filled in when it is
+    /// made).
     Map {
         /// The volume's name.
         volume: String,
         /// Its reference.
         volume_ref: String,
+        /// The host group it is mapped to (`None`: the host).
+        group: Option<String>,
     },
 }
 
@@ -73,7 +98,9 @@ impl Change {
     /// The plan's task id.
     pub fn id(&self) -> String {
         match self {
+            Change::CreateGroup { .. } => "create-host-group".into(),
             Change::CreateHost(_) => "create-host".into(),
+            Change::JoinGroup { .. } => "join-host-group".into(),
             Change::Map { volume, .. } => format!("map:{volume}"),
         }
     }
@@ -81,15 +108,38 @@ impl Change {
     /// What the operator is shown.
     pub fn describe(&self, host: &str) -> String {
         match self {
+            Change::CreateGroup { name } => {
+                format!("create host group {name} on the array (POST host-groups)")
+            }
             Change::CreateHost(h) => format!(
-                "create host {} on the array (POST hosts): host type {}, iSCSI port {}",
+                "create host {} on the array (POST hosts): host type {}, iSCSI port {}{}",
                 h.name,
                 h.host_type.index,
-                h.ports.first().map(|p| p.port.as_str()).unwrap_or("")
+                h.ports.first().map(|p| p.port.as_str()).unwrap_or(""),
+                if h.group_id.is_some() {
+                    ", in the host group"
+                } else {
+                    ""
+                }
             ),
-            Change::Map { volume, .. } => format!(
+            Change::JoinGroup { group, .. } => format!(
+                "put host {host} in host group {group} on the array (POST hosts/REF groupId)"
+            ),
+            Change::Map {
+                volume,
+                group: None,
+                ..
+            } => format!(
                 "map volume {volume} to host {host} on the array (POST volume-mappings; the \
                  array picks the LUN)"
+            ),
+            Change::Map {
+                volume,
+                group: Some(g),
+                ..
+            } => format!(
+                "map volume {volume} to host group {g} on the array (POST volume-mappings; \
+                 the array picks the LUN)"
             ),
         }
     }
@@ -100,6 +150,8 @@ impl Change {
 pub struct Decision {
     /// The host's reference when it exists.
     pub host_ref: Option<String>,
+    /// The host group's reference when one is wanted and exists.
+    pub group_ref: Option<String>,
     /// Changes, in order (the host first).
     pub changes: Vec<Change>,
     /// Findings worth a note.
@@ -125,6 +177,12 @@ fn target_name(o: &Observed, map_ref: &str) -> String {
         .iter()
         .find(|h| h.host_ref == map_ref)
         .map(|h| format!("host {}", h.name))
+        .or_else(|| {
+            o.groups
+                .iter()
+                .find(|g| g.cluster_ref == map_ref)
+                .map(|g| format!("host group {}", g.name))
+        })
         .or_else(|| {
             o.hosts
                 .iter()
@@ -180,6 +238,19 @@ pub fn decide(w: &Wanted, o: &Observed) -> Result<Decision, Stop> {
                 .collect(),
         });
     }
+    let group = w.host_group.as_deref().map(|name| {
+        (
+            name,
+            o.groups
+                .iter()
+                .find(|g| g.name.eq_ignore_ascii_case(name) || g.label == name),
+        )
+    });
+    match group {
+        Some((name, None)) => d.changes.push(Change::CreateGroup { name: name.into() }),
+        Some((_, Some(g))) => d.group_ref = Some(g.cluster_ref.clone()),
+        None => {}
+    }
     match ours {
         Some(h) => {
             if !h.iqns().contains(&iqn) {
@@ -209,6 +280,30 @@ pub fn decide(w: &Wanted, o: &Observed) -> Result<Decision, Stop> {
                 ));
             }
             d.host_ref = Some(h.host_ref.clone());
+            if let Some((name, _)) = group {
+                let in_ours = d.group_ref.as_deref() == Some(h.cluster_ref.as_str());
+                if is_no_group(&h.cluster_ref) {
+                    d.changes.push(Change::JoinGroup {
+                        host_ref: h.host_ref.clone(),
+                        group: name.into(),
+                    });
+                } else if !in_ours {
+                    return Err(Stop::Refused {
+                        reason: format!(
+                            "host {} is in another host group on the array; moving it into \
+                             {name} would change which volumes it and that group's hosts see. \
+                             Use that group as array.host_group, or move the host on the array",
+                            h.name
+                        ),
+                        evidence: vec![format!(
+                            "host {} ({}) is in {}",
+                            h.name,
+                            h.host_ref,
+                            target_name(o, &h.cluster_ref)
+                        )],
+                    });
+                }
+            }
         }
         None => d.changes.push(Change::CreateHost(NewHost {
             name: w.host_name.clone(),
@@ -220,7 +315,7 @@ pub fn decide(w: &Wanted, o: &Observed) -> Result<Decision, Stop> {
                 label: port_label(&w.host_name),
                 port: w.initiator_iqn.clone(),
             }],
-            group_id: None,
+            group_id: d.group_ref.clone(),
         })),
     }
     let mut refusals = Vec::new();
@@ -237,11 +332,11 @@ pub fn decide(w: &Wanted, o: &Observed) -> Result<Decision, Stop> {
             .iter()
             .filter(|m| m.volume_ref == v.volume_ref)
             .collect();
-        let mine = d.host_ref.as_deref();
-        let elsewhere: Vec<&&Mapping> = maps
-            .iter()
-            .filter(|m| Some(m.map_ref.as_str()) != mine)
-            .collect();
+        let mine = |r: &str| {
+            d.host_ref.as_deref() == Some(r)
+                || (group.is_some() && d.group_ref.as_deref() == Some(r))
+        };
+        let elsewhere: Vec<&&Mapping> = maps.iter().filter(|m| !mine(&m.map_ref)).collect();
         if !elsewhere.is_empty() {
             for m in elsewhere {
                 refusals.push(format!(
@@ -257,6 +352,7 @@ pub fn decide(w: &Wanted, o: &Observed) -> Result<Decision, Stop> {
             d.changes.push(Change::Map {
                 volume: name.clone(),
                 volume_ref: v.volume_ref.clone(),
+                group: w.host_group.clone(),
             });
         }
     }
@@ -309,8 +405,17 @@ pub fn record(
         let m = o
             .mappings
             .iter()
-            .find(|m| m.volume_ref == v.volume_ref && m.map_ref == host.host_ref)
-            .ok_or_else(|| format!("volume {name} is not mapped to host {}", host.name))?;
+            .find(|m| {
+                m.volume_ref == v.volume_ref
+                    && (m.map_ref == host.host_ref
+                        || (!is_no_group(&host.cluster_ref) && m.map_ref == host.cluster_ref))
+            })
+            .ok_or_else(|| {
+                format!(
+                    "volume {name} is not mapped to host {} or its host group",
+                    host.name
+                )
+            })?;
         volumes.push(ArrayVolumeFact {
             name: name.clone(),
             wwn: if v.wwn.is_empty() {
@@ -399,6 +504,7 @@ mod tests {
             hosts: fixture("hosts.json"),
             volumes: fixture("volumes.json"),
             mappings: fixture("volume-mappings.json"),
+            groups: fixture("host-groups.json"),
         }
     }
 
@@ -410,7 +516,58 @@ mod tests {
             host_type_index: 28,
             initiator_iqn: IQN.into(),
             volumes: volumes.iter().map(|s| s.to_string()).collect(),
+            host_group: None,
         }
+    }
+
+    #[test]
+    fn a_wanted_host_group_is_created_the_host_made_in_it_and_volumes_mapped_to_it() {
+        let mut w = wanted(&["Matthew"]);
+        w.host_group = Some("dbs".into());
+        let d = decide(&w, &observed()).unwrap();
+        let ids: Vec<String> = d.changes.iter().map(Change::id).collect();
+        assert_eq!(ids, ["create-host-group", "create-host", "map:Matthew"]);
+        assert!(d.changes[2].describe("db01").contains("to host group dbs"));
+        // An existing group: the host is made in it.
+        w.host_group = Some("group3".into());
+        let d = decide(&w, &observed()).unwrap();
+        let Change::CreateHost(h) = &d.changes[0] else {
+            panic!("{d:?}")
+        };
+        assert_eq!(
+            h.group_id.as_deref(),
+            Some("85000000600A098000A4B9D100360F775C3DFC1E")
+        );
+    }
+
+    #[test]
+    fn a_host_in_no_group_joins_and_one_in_another_group_is_refused() {
+        let mut o = observed();
+        let mut w = wanted(&["Matthew"]);
+        w.host_name = "beegfs_metadata1".into();
+        w.initiator_iqn = o.hosts[1].iqns()[0].clone();
+        // beegfs_metadata2 shares the IQN in the fixture; take it out of the picture.
+        o.hosts.truncate(2);
+        w.host_group = Some("group1".into());
+        let d = decide(&w, &o).unwrap();
+        assert!(
+            matches!(&d.changes[0], Change::JoinGroup { group, .. } if group == "group1"),
+            "{d:?}"
+        );
+        o.hosts[1].cluster_ref = "85000000600A098000A4B9D100360F765C3DFC1C".into();
+        let Err(Stop::Refused { evidence, .. }) = decide(&w, &o) else {
+            panic!()
+        };
+        assert!(evidence[0].contains("host group group2"), "{evidence:?}");
+        // In the wanted group, with the volume mapped to the group: nothing to do.
+        o.hosts[1].cluster_ref = "85000000600A098000A4B28D0036102C5C3DFC08".into();
+        o.mappings[0].volume_ref = o.volumes[0].volume_ref.clone();
+        o.mappings[0].map_ref = "85000000600A098000A4B28D0036102C5C3DFC08".into();
+        o.mappings[0].kind = "cluster".into();
+        let d = decide(&w, &o).unwrap();
+        assert!(d.changes.is_empty(), "{d:?}");
+        let f = record(&w, &o, &[], &[]).unwrap();
+        assert_eq!(f.volumes[0].lun, 5);
     }
 
     #[test]

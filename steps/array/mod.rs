@@ -16,24 +16,31 @@
 //!   initiator IQN on another host, a host of our name that is another machine's, or a
 //!   volume mapped to another host or group; plans nothing when all is in place.
 //! - *apply* ([`apply`]): `POST hosts`, then `POST volume-mappings` per volume, as plan
-//!   tasks.
+//!   tasks. With `array.host_group`: `POST host-groups` when the group is absent, the host
+//!   made in it (`groupId`) or put in it (`POST hosts/{ref}`) when it is in no group, and
+//!   the volumes mapped to the group.
 //! - *verify*: a fresh probe must decide no change; then [`record`] puts the array's name,
 //!   firmware, target IQN, iSER ports (used: up and in a host port's subnet), host and each
 //!   volume's WWN, WWID and LUN in the facts and the worksheet. `sessions` takes the target
 //!   IQN (`"from-array"`) and, when `target.portals` is omitted, the portals from there; each
 //!   volume's WWID is set in the answers (absent or `"auto"`) or must agree.
+//! - Interactive, without an `array` section: asks first whether to do the array side
+//!   (default no), then the controllers, user, password variable and how to trust the
+//!   certificate (`ask_array`); the answers are kept (and recorded by `--record-answers`),
+//!   the password never.
 //! - Certificate: pinned or CA-checked ([`client`]); without either, an interactive run
 //!   shows the fingerprint and asks to trust it (stored as `array.tls.fingerprint_sha256`),
 //!   an unattended one is refused with the fingerprint printed.
 
 pub mod client;
 mod decide;
+pub mod unmap;
 
 use std::time::Duration;
 
 use ipnet::Ipv4Net;
 
-use crate::settings::{ArrayAnswers, ArrayTls, Text, VolumeAnswers, Wwid};
+use crate::settings::{ArrayAnswers, ArrayTls, EnvName, Text, VolumeAnswers, Wwid};
 use crate::steps::{Ctx, Plan, Question, Reply, Step, StepError, StepName};
 use client::{ArrayError, Client, Config, Secret, Timeouts, Trust};
 pub use decide::{decide, mapping_body, record, Change, Decision, Observed, Stop, Wanted};
@@ -43,9 +50,11 @@ pub use crate::steps::facts::ArrayFact;
 /// The host type index of Linux DM-MP (`LnxDHALUA`).
 pub const LINUX_DM_MP: u32 = 28;
 
-/// One read-only probe of everything the step decides on. Eight `GET`s.
-pub fn observe(c: &mut Client) -> Result<Observed, ArrayError> {
+/// One read-only probe of everything the step decides on. Eight `GET`s, nine with
+/// `groups` (`GET host-groups`, read only when the run wants a host group).
+pub fn observe(c: &mut Client, groups: bool) -> Result<Observed, ArrayError> {
     Ok(Observed {
+        groups: if groups { c.host_groups()? } else { Vec::new() },
         system: c.storage_system()?,
         target: c.target_settings()?,
         ports: c.iser_ports()?,
@@ -57,25 +66,96 @@ pub fn observe(c: &mut Client) -> Result<Observed, ArrayError> {
     })
 }
 
-/// Make one change; `host_ref` is the host's reference, set when the host is created.
-pub fn apply(
-    c: &mut Client,
-    change: &Change,
-    host_ref: &mut Option<String>,
-) -> Result<(), ArrayError> {
-    match change {
-        Change::CreateHost(h) => {
-            let made = c.create_host(h)?;
-            *host_ref = Some(made.host_ref);
+/// The references the changes need, known from the probe or set as the changes make the
+/// host and the group.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Refs {
+    /// The host's reference.
+    pub host: Option<String>,
+    /// The host group's reference (with `array.host_group`).
+    pub group: Option<String>,
+}
+
+impl Refs {
+    /// The references the decision found.
+    pub fn of(d: &Decision) -> Refs {
+        Refs {
+            host: d.host_ref.clone(),
+            group: d.group_ref.clone(),
         }
-        Change::Map { volume_ref, .. } => {
-            let host = host_ref.clone().ok_or_else(|| {
-                ArrayError::Config("internal: mapping before the host exists".into())
-            })?;
-            c.create_mapping(&mapping_body(volume_ref, &host))?;
+    }
+}
+
+/// Make one change, in the decision's order (group, host, membership, mappings).
+pub fn apply(c: &mut Client, change: &Change, refs: &mut Refs) -> Result<(), ArrayError> {
+    let missing = |what: &str| ArrayError::Config(format!("internal: {what} before it exists"));
+    match change {
+        Change::CreateGroup { name } => {
+            let made = c.create_host_group(name)?;
+            refs.group = Some(made.cluster_ref);
+        }
+        Change::CreateHost(h) => {
+            let mut h = h.clone();
+            if h.group_id.is_none() {
+                h.group_id = refs.group.clone();
+            }
+            let made = c.create_host(&h)?;
+            refs.host = Some(made.host_ref);
+        }
+        Change::JoinGroup { host_ref, .. } => {
+            let g = refs
+                .group
+                .clone()
+                .ok_or_else(|| missing("the host group"))?;
+            c.set_host_group(host_ref, &g)?;
+        }
+        Change::Map {
+            volume_ref, group, ..
+        } => {
+            let target = match group {
+                Some(_) => refs
+                    .group
+                    .clone()
+                    .ok_or_else(|| missing("the host group"))?,
+                None => refs.host.clone().ok_or_else(|| missing("the host"))?,
+            };
+            c.create_mapping(&mapping_body(volume_ref, &target))?;
         }
     }
     Ok(())
+}
+
+/// With an `array` section, give each named volume that has no WWID in the answers the
+/// WWID the array step recorded for it in the state: a run that does not run the array
+/// step (`run --from sessions`, or a resume past it) then needs no `wwid` in the answers,
+/// as the run that did needed none. Volumes the record does not name are left to the
+/// later steps (which ask or stop naming the key). Returns how many were filled.
+pub fn wwids_from_state(a: &mut crate::settings::Answers, facts: &crate::steps::Facts) -> usize {
+    let Some(fact) = facts.array.as_ref() else {
+        return 0;
+    };
+    if a.array.is_none() {
+        return 0;
+    }
+    let slots: Vec<&mut VolumeAnswers> = match a.volumes.as_mut() {
+        Some(list) => list.iter_mut().collect(),
+        None => vec![&mut a.volume],
+    };
+    let mut n = 0;
+    for v in slots.into_iter().filter(|v| v.wwid.is_none()) {
+        let Some(name) = v.name.as_ref().map(|n| n.to_string()) else {
+            continue;
+        };
+        if let Some(f) = fact
+            .volumes
+            .iter()
+            .find(|f| f.name == name && !f.wwid.is_empty())
+        {
+            v.wwid = Some(Wwid::Id(f.wwid.clone()));
+            n += 1;
+        }
+    }
+    n
 }
 
 /// Write the calls made since the last time to the run's log: method, path, controller,
@@ -99,7 +179,7 @@ type Env = fn(&str) -> Option<String>;
 struct Planned {
     wanted: Wanted,
     decision: Decision,
-    host_ref: Option<String>,
+    refs: Refs,
     client: Client,
 }
 
@@ -176,21 +256,7 @@ impl ArrayStep {
                 )))
             }
         };
-        let trust = trust(a)?;
-        let cfg = Config {
-            controllers: a.controllers.iter().map(|c| c.to_string()).collect(),
-            user: a.user.to_string(),
-            password: Secret::new(password),
-            trust,
-            system_id: a
-                .system_id
-                .as_ref()
-                .map_or_else(|| "1".to_string(), |s| s.to_string()),
-            timeouts: Timeouts {
-                connect: Duration::from_secs(5),
-                total: Duration::from_secs(30),
-            },
-        };
+        let cfg = config_of(a, password).map_err(StepError::Failed)?;
         cx.progress.message("connecting to the array's API");
         match Client::connect(cfg.clone()) {
             Ok((c, _)) => Ok(c),
@@ -306,7 +372,121 @@ impl ArrayStep {
     }
 }
 
-fn trust(a: &ArrayAnswers) -> Result<Trust, StepError> {
+/// The client's configuration from the answers' `array` section and the password.
+fn config_of(a: &ArrayAnswers, password: String) -> Result<Config, String> {
+    Ok(Config {
+        controllers: a.controllers.iter().map(|c| c.to_string()).collect(),
+        user: a.user.to_string(),
+        password: Secret::new(password),
+        trust: trust(a)?,
+        system_id: a
+            .system_id
+            .as_ref()
+            .map_or_else(|| "1".to_string(), |s| s.to_string()),
+        timeouts: Timeouts {
+            connect: Duration::from_secs(5),
+            total: Duration::from_secs(30),
+        },
+    })
+}
+
+/// The default variable for the array's password.
+pub const PASSWORD_ENV: &str = "ISER_ARRAY_PASSWORD";
+
+/// An interactive run without an `array` section: ask whether the wizard should do the
+/// array side (default no: the storage team may do it in System Manager), then the
+/// controllers, user, password variable and certificate trust. The password itself is
+/// asked (hidden) when it is needed and kept only in the client; a certificate with
+/// neither pin nor CA is shown by its fingerprint to confirm when the client connects.
+fn ask_array(cx: &mut Ctx<'_>) -> Result<Option<ArrayAnswers>, StepError> {
+    let yes = cx.ask.prompt(
+        "array.use",
+        "Create the host and map the volumes on the array through its SANtricity API (needs \
+         the controllers' management addresses and an API user)",
+        Question::Confirm { default: false },
+    )?;
+    if yes != Reply::Yes(true) {
+        return Ok(None);
+    }
+    let https = |t: &Text| -> Result<(), String> {
+        let list = split_controllers(&t.to_string());
+        if list.is_empty() {
+            return Err("give one or two addresses".into());
+        }
+        match list.iter().find(|c| !c.starts_with("https://")) {
+            Some(c) => Err(format!(
+                "{c} must start with https:// (the API carries the password)"
+            )),
+            None => Ok(()),
+        }
+    };
+    let controllers: Text = cx.ask.ask_value(
+        "array.controllers",
+        "Controller A and B management API addresses (https://HOST:8443, separated by a \
+         comma)",
+        None,
+        &https,
+    )?;
+    let controllers = split_controllers(&controllers.to_string())
+        .into_iter()
+        .map(|c| c.parse::<Text>())
+        .collect::<Result<Vec<Text>, String>>()
+        .map_err(|e| StepError::Failed(format!("array.controllers: {e}")))?;
+    let user: Text = cx.ask.ask_value(
+        "array.user",
+        "API user on the array",
+        "admin".parse().ok(),
+        &|_| Ok(()),
+    )?;
+    let password_env: EnvName = cx.ask.ask_value(
+        "array.password_env",
+        "Environment variable holding the API password (when it is not set the password is \
+         asked, hidden, and never stored)",
+        PASSWORD_ENV.parse().ok(),
+        &|_| Ok(()),
+    )?;
+    let kinds = ["fingerprint", "ca-file"];
+    let how = cx.ask.prompt(
+        "array.tls.kind",
+        "Trust the controllers' certificate by its fingerprint (shown to compare when \
+         connecting) or by a CA file",
+        Question::Select {
+            choices: &kinds,
+            default: 0,
+        },
+    )?;
+    let tls = match how {
+        Reply::Chose(1) => Some(ArrayTls {
+            ca_file: Some(cx.ask.ask_value(
+                "array.tls.ca_file",
+                "CA file (PEM) that signed the controllers' certificates",
+                None,
+                &|_: &Text| Ok(()),
+            )?),
+            fingerprint_sha256: None,
+        }),
+        _ => None,
+    };
+    Ok(Some(ArrayAnswers {
+        controllers,
+        user,
+        password_env,
+        tls,
+        system_id: None,
+        host_type_index: None,
+        host_group: None,
+    }))
+}
+
+/// `https://a:8443, https://b:8443` as a list (commas or spaces between).
+fn split_controllers(s: &str) -> Vec<String> {
+    s.split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+fn trust(a: &ArrayAnswers) -> Result<Trust, String> {
     match &a.tls {
         Some(ArrayTls {
             fingerprint_sha256: Some(f),
@@ -315,7 +495,7 @@ fn trust(a: &ArrayAnswers) -> Result<Trust, StepError> {
             .to_string()
             .parse()
             .map(Trust::Pin)
-            .map_err(|e| StepError::Failed(format!("array.tls.fingerprint_sha256: {e}"))),
+            .map_err(|e| format!("array.tls.fingerprint_sha256: {e}")),
         Some(ArrayTls {
             ca_file: Some(p), ..
         }) => Ok(Trust::CaFile(p.to_string().into())),
@@ -331,6 +511,11 @@ impl Step for ArrayStep {
     fn plan(&mut self, cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
         let mut plan = Plan::new(StepName::Array);
         cx.ask.check_refused("array")?;
+        if cx.ask.answers().array.is_none() && cx.ask.interactive() {
+            if let Some(a) = ask_array(cx)? {
+                cx.ask.answers_mut().array = Some(a);
+            }
+        }
         let Some(a) = cx.ask.answers().array.clone() else {
             plan.note(
                 "array: skipped: the answers have no array section, so the host and its \
@@ -338,13 +523,6 @@ impl Step for ArrayStep {
             );
             return Ok(plan);
         };
-        if a.host_group.is_some() {
-            return Err(StepError::Failed(
-                "array.host_group: mapping through a host group is not supported by this \
-                 version: map to the host (remove host_group)"
-                    .into(),
-            ));
-        }
         let host_name = cx.ask.want(
             "host.mapping_host_name",
             "Host name to use in the array's host mapping",
@@ -361,7 +539,7 @@ impl Step for ArrayStep {
             }
         };
         let mut client = self.connect(cx, &a)?;
-        let observed = observe(&mut client);
+        let observed = observe(&mut client, a.host_group.is_some());
         log_calls(cx, &mut client);
         let observed = observed.map_err(failed)?;
         let volumes = Self::volume_names(cx, &observed)?;
@@ -370,6 +548,7 @@ impl Step for ArrayStep {
             host_type_index: a.host_type_index.unwrap_or(LINUX_DM_MP),
             initiator_iqn,
             volumes,
+            host_group: a.host_group.as_ref().map(|g| g.to_string()),
         };
         let decision = decide(&wanted, &observed).map_err(stopped)?;
         plan.note(format!(
@@ -388,7 +567,7 @@ impl Step for ArrayStep {
             ));
         }
         self.planned = Some(Planned {
-            host_ref: decision.host_ref.clone(),
+            refs: Refs::of(&decision),
             wanted,
             decision,
             client,
@@ -408,7 +587,7 @@ impl Step for ArrayStep {
             .find(|c| c.id() == id)
             .cloned()
             .ok_or_else(|| StepError::Failed(format!("internal: no array task {id:?}")))?;
-        let done = apply(&mut p.client, &ch, &mut p.host_ref);
+        let done = apply(&mut p.client, &ch, &mut p.refs);
         log_calls(cx, &mut p.client);
         done.map_err(failed)
     }
@@ -418,7 +597,7 @@ impl Step for ArrayStep {
             // Skipped (no array section): nothing to check.
             return Ok(());
         };
-        let o = observe(&mut p.client);
+        let o = observe(&mut p.client, p.wanted.host_group.is_some());
         log_calls(cx, &mut p.client);
         let o = o.map_err(failed)?;
         let again = decide(&p.wanted, &o).map_err(stopped)?;
@@ -464,5 +643,151 @@ impl Step for ArrayStep {
         crate::worksheets::fill_array(cx.sheet, &fact);
         cx.facts.array = Some(fact);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::prompt::Asker;
+    use crate::steps::fake::FakeHost;
+    use crate::steps::testkit::Run;
+    use crate::steps::{Ask, Facts};
+    use serde_json::json;
+
+    fn run(script: serde_json::Value) -> Run {
+        let mut r = Run::new(
+            json!({"version": 1}),
+            Facts {
+                hostname: Some("db01".into()),
+                initiator_iqn: Some("iqn.1994-05.com.redhat:db01".into()),
+                ..Facts::default()
+            },
+        );
+        r.ask = Asker::scripted(script);
+        r
+    }
+
+    fn step() -> ArrayStep {
+        ArrayStep {
+            env: |k| (k == PASSWORD_ENV).then(|| "pw-never-recorded".to_string()),
+            planned: None,
+        }
+    }
+
+    #[test]
+    fn an_interactive_run_asks_for_the_array_and_records_no_password() {
+        let mut r = run(json!({"array": {
+            "use": true,
+            "controllers": "https://127.0.0.1:1, https://127.0.0.1:2",
+            "user": "ops"
+        }}));
+        let h = FakeHost::new();
+        // Nothing listens there: the plan stops at the connection, after the questions.
+        let e = r.with(&h, |cx| step().plan(cx)).unwrap_err();
+        assert!(e.to_string().contains("no controller answered"), "{e}");
+        let a = r
+            .ask
+            .answers()
+            .array
+            .clone()
+            .expect("the array section was asked");
+        let c: Vec<String> = a.controllers.iter().map(|c| c.to_string()).collect();
+        assert_eq!(c, ["https://127.0.0.1:1", "https://127.0.0.1:2"]);
+        assert_eq!(a.user.to_string(), "ops");
+        assert_eq!(a.password_env.to_string(), PASSWORD_ENV);
+        assert_eq!(
+            a.tls, None,
+            "the fingerprint is shown to confirm on connecting"
+        );
+        let rec = r.ask.recorded().to_string();
+        assert!(
+            rec.contains("\"password_env\":\"ISER_ARRAY_PASSWORD\""),
+            "{rec}"
+        );
+        assert!(!rec.contains("pw-never-recorded"), "{rec}");
+        assert!(!rec.contains("\"use\""), "{rec}");
+    }
+
+    #[test]
+    fn a_run_past_the_array_step_takes_the_wwids_it_recorded() {
+        use crate::steps::facts::{ArrayFact, ArrayVolumeFact};
+        let mut a: crate::settings::Answers = serde_json::from_value(json!({
+            "version": 1,
+            "array": {"controllers": ["https://a:8443"], "user": "admin",
+                      "password_env": "ISER_ARRAY_PASSWORD"},
+            "volumes": [
+                {"name": "Matthew", "mount_point": "/data"},
+                {"name": "Micah", "mount_point": "/logs", "wwid": "3600a0000000000000000000000000001"},
+                {"name": "Other", "mount_point": "/other"}
+            ]
+        }))
+        .unwrap();
+        let vol = |name: &str, wwid: &str| ArrayVolumeFact {
+            name: name.into(),
+            wwid: wwid.into(),
+            ..ArrayVolumeFact::default()
+        };
+        let facts = Facts {
+            array: Some(ArrayFact {
+                volumes: vec![
+                    vol("Matthew", "3600a098000a4b9d100000f095c2f7f31"),
+                    vol("Micah", "3600a098000a4b9d100000f0b5c2f7f40"),
+                ],
+                ..ArrayFact::default()
+            }),
+            ..Facts::default()
+        };
+        assert_eq!(wwids_from_state(&mut a, &facts), 1);
+        let w: Vec<Option<String>> = a
+            .volume_list()
+            .iter()
+            .map(|v| v.wwid.as_ref().map(|w| w.to_string()))
+            .collect();
+        assert_eq!(
+            w,
+            [
+                Some("3600a098000a4b9d100000f095c2f7f31".to_string()),
+                Some("3600a0000000000000000000000000001".to_string()),
+                None
+            ],
+            "a given WWID is kept (the array step checks it when it runs); an unrecorded \
+             volume is left"
+        );
+        a.array = None;
+        a.volume_mut(0).wwid = None;
+        assert_eq!(
+            wwids_from_state(&mut a, &facts),
+            0,
+            "no array section: no fill"
+        );
+    }
+
+    #[test]
+    fn the_array_side_is_not_done_unless_the_operator_says_yes() {
+        let mut r = run(json!({}));
+        let h = FakeHost::new();
+        let plan = r.with(&h, |cx| step().plan(cx)).unwrap();
+        assert!(plan.actions.is_empty());
+        assert!(r.ask.answers().array.is_none());
+    }
+
+    #[test]
+    fn a_ca_file_is_asked_when_chosen_and_plain_http_is_refused_as_typed() {
+        let mut r = run(json!({"array": {
+            "use": true,
+            "controllers": "https://10.0.0.1:8443",
+            "tls": {"kind": "ca-file", "ca_file": "/etc/ssl/array-ca.pem"}
+        }}));
+        let h = FakeHost::new();
+        let _ = r.with(&h, |cx| step().plan(cx));
+        let a = r.ask.answers().array.clone().unwrap();
+        assert_eq!(
+            a.tls.and_then(|t| t.ca_file).map(|c| c.to_string()),
+            Some("/etc/ssl/array-ca.pem".to_string())
+        );
+        let mut r = run(json!({"array": {"use": true, "controllers": "http://10.0.0.1"}}));
+        let e = r.with(&h, |cx| step().plan(cx)).unwrap_err();
+        assert!(e.to_string().contains("must start with https://"), "{e}");
     }
 }

@@ -41,6 +41,7 @@ struct Seen {
 /// The array's state behind the double.
 struct ArrayState {
     hosts: Vec<Value>,
+    groups: Vec<Value>,
     volumes: Vec<Value>,
     mappings: Vec<Value>,
     interfaces: Value,
@@ -51,6 +52,7 @@ impl ArrayState {
     fn new(interfaces: &str) -> Self {
         ArrayState {
             hosts: serde_json::from_value(fixture("hosts.json")).unwrap(),
+            groups: serde_json::from_value(fixture("host-groups.json")).unwrap(),
             volumes: serde_json::from_value(fixture("volumes.json")).unwrap(),
             mappings: serde_json::from_value(fixture("volume-mappings.json")).unwrap(),
             interfaces: fixture(interfaces),
@@ -77,6 +79,7 @@ impl ArrayState {
                 "/hardware-inventory" => (200, fixture("hardware-inventory.json")),
                 "/host-types" => (200, fixture("host-types.json")),
                 "/hosts" => (200, json!(self.hosts)),
+                "/host-groups" => (200, json!(self.groups)),
                 "/volumes" => (200, json!(self.volumes)),
                 "/volume-mappings" => (200, json!(self.mappings)),
                 _ => Self::error(404, "The requested resource was not found."),
@@ -89,8 +92,11 @@ impl ArrayState {
                 let r = format!("84000000600A0980000000000000{:012}", self.next);
                 self.next += 1;
                 let port = &body["ports"][0];
+                let group = body["groupId"]
+                    .as_str()
+                    .unwrap_or("0000000000000000000000000000000000000000");
                 let h = json!({
-                    "hostRef": r, "id": r, "clusterRef": "0000000000000000000000000000000000000000",
+                    "hostRef": r, "id": r, "clusterRef": group,
                     "name": name, "label": name,
                     "hostTypeIndex": body["hostType"]["index"],
                     "initiators": [{"nodeName": {"ioInterfaceType": "iscsi",
@@ -100,6 +106,32 @@ impl ArrayState {
                 });
                 self.hosts.push(h.clone());
                 (201, h)
+            }
+            ("POST", p) if p == format!("{sys}/host-groups") => {
+                let name = body["name"].as_str().unwrap_or("");
+                if self.groups.iter().any(|g| g["name"] == name) {
+                    return Self::error(422, "The host group name is already in use.");
+                }
+                let r = format!("85000000600A0980000000000000{:012}", self.next);
+                self.next += 1;
+                let g = json!({"clusterRef": r, "id": r, "name": name, "label": name});
+                for h in body["hosts"].as_array().into_iter().flatten() {
+                    for x in self.hosts.iter_mut().filter(|x| x["hostRef"] == *h) {
+                        x["clusterRef"] = json!(r);
+                    }
+                }
+                self.groups.push(g.clone());
+                (201, g)
+            }
+            ("POST", p) if p.starts_with(&format!("{sys}/hosts/")) => {
+                let r = &p[format!("{sys}/hosts/").len()..];
+                let Some(h) = self.hosts.iter_mut().find(|h| h["hostRef"] == r) else {
+                    return Self::error(404, "The host does not exist.");
+                };
+                if let Some(g) = body.get("groupId") {
+                    h["clusterRef"] = g.clone();
+                }
+                (200, h.clone())
             }
             ("POST", p) if p == format!("{sys}/volume-mappings") => {
                 let vol = body["mappableObjectId"].as_str().unwrap_or("");
@@ -116,8 +148,13 @@ impl ArrayState {
                 let lun = (1..).find(|l| !used.contains(l)).unwrap();
                 let r = format!("88000000A10000000000000000000000{:08}", self.next);
                 self.next += 1;
+                let kind = if self.groups.iter().any(|g| g["clusterRef"] == target) {
+                    "cluster"
+                } else {
+                    "host"
+                };
                 let m = json!({"lunMappingRef": r, "lun": lun, "volumeRef": vol,
-                               "mapRef": target, "type": "host"});
+                               "mapRef": target, "type": kind});
                 self.mappings.push(m.clone());
                 (201, m)
             }
@@ -435,20 +472,22 @@ fn wanted(volumes: &[&str]) -> Wanted {
         host_type_index: 28,
         initiator_iqn: IQN.into(),
         volumes: volumes.iter().map(|s| s.to_string()).collect(),
+        host_group: None,
     }
 }
 
 /// Probe, decide, apply, read back; returns the record and the changes made.
 fn attach(d: &Double, w: &Wanted) -> Result<(array::ArrayFact, usize), Stop> {
     let (mut c, _) = Client::connect(config(vec![d.url.clone()], pinned(d), PASSWORD)).unwrap();
-    let o = array::observe(&mut c).unwrap();
+    let groups = w.host_group.is_some();
+    let o = array::observe(&mut c, groups).unwrap();
     let dec = array::decide(w, &o)?;
     let n = dec.changes.len();
-    let mut host_ref = dec.host_ref.clone();
+    let mut refs = array::Refs::of(&dec);
     for ch in &dec.changes {
-        array::apply(&mut c, ch, &mut host_ref).unwrap();
+        array::apply(&mut c, ch, &mut refs).unwrap();
     }
-    let o = array::observe(&mut c).unwrap();
+    let o = array::observe(&mut c, groups).unwrap();
     assert!(array::decide(w, &o).unwrap().changes.is_empty());
     let nets = vec![
         "10.10.10.5/24".parse().unwrap(),
@@ -518,7 +557,7 @@ fn an_iqn_owned_by_another_host_and_a_volume_mapped_elsewhere_stop_with_no_chang
 fn changes_are_described_for_the_plan() {
     let d = Double::start("interfaces-new.json");
     let (mut c, _) = Client::connect(config(vec![d.url.clone()], pinned(&d), PASSWORD)).unwrap();
-    let o = array::observe(&mut c).unwrap();
+    let o = array::observe(&mut c, false).unwrap();
     let dec = array::decide(&wanted(&["Matthew"]), &o).unwrap();
     let shown: Vec<String> = dec.changes.iter().map(|c| c.describe("db01")).collect();
     assert!(matches!(dec.changes[0], Change::CreateHost(_)));
@@ -527,4 +566,143 @@ fn changes_are_described_for_the_plan() {
         shown[1].contains("map volume Matthew to host db01"),
         "{shown:?}"
     );
+}
+
+/// The last run's answers and facts as `detach --unmap` reads them, for this double.
+fn last_run(d: &Double, fact: array::ArrayFact) -> (Value, iser_wizard::steps::Facts) {
+    let answers = json!({
+        "version": 1,
+        "host": {"mapping_host_name": "db01"},
+        "array": {
+            "controllers": [d.url],
+            "user": USER,
+            "password_env": "ISER_ARRAY_PASSWORD",
+            "tls": {"fingerprint_sha256": d.fingerprint}
+        }
+    });
+    let facts = iser_wizard::steps::Facts {
+        array: Some(fact),
+        ..Default::default()
+    };
+    (answers, facts)
+}
+
+fn env(k: &str) -> Option<String> {
+    (k == "ISER_ARRAY_PASSWORD").then(|| PASSWORD.to_string())
+}
+
+#[test]
+fn unmap_removes_only_this_host_s_mappings_and_a_dry_run_only_reads() {
+    use iser_wizard::steps::array::unmap::Request;
+    let d = Double::start("interfaces-new.json");
+    let (f, _) = attach(&d, &wanted(&["Matthew", "Micah"])).unwrap();
+    let matthew = f.volumes[0].wwid.clone();
+    // Samantha is beegfs_storage1's (LUN 5): named here, it must stay mapped.
+    let samantha = "3600a098000a4b28d00000fbe5c2f7f26".to_string();
+    let (answers, facts) = last_run(&d, f);
+    let u = Request::from_last_run(Some(&answers), &facts, &env).unwrap();
+    let before = d.seen().len();
+    let dry = u
+        .run(&[matthew.clone(), samantha.clone()], true, &env)
+        .unwrap();
+    assert_eq!(dry.removed, 0);
+    assert!(
+        d.seen()[before..].iter().all(|s| s.method == "GET"),
+        "a dry run only reads"
+    );
+    assert!(
+        dry.lines[0]
+            .starts_with("would unmap volume Matthew (LUN 1) from host db01: `DELETE https://")
+            && dry.lines[0].contains("/devmgr/v2/storage-systems/1/volume-mappings/"),
+        "{:?}",
+        dry.lines
+    );
+    assert!(
+        dry.lines[1].contains("mapped to host beegfs_storage1 at LUN 5"),
+        "{:?}",
+        dry.lines
+    );
+
+    let done = u.run(&[matthew.clone(), samantha], false, &env).unwrap();
+    assert_eq!(done.removed, 1, "{:?}", done.lines);
+    let deletes: Vec<Seen> = d
+        .posts()
+        .into_iter()
+        .filter(|s| s.method == "DELETE")
+        .collect();
+    assert_eq!(deletes.len(), 1);
+    {
+        let s = d.state.lock().unwrap();
+        let vols: Vec<&Value> = s.mappings.iter().map(|m| &m["volumeRef"]).collect();
+        assert!(!vols.contains(&&json!("02000000600A098000A4B9D100000F095C2F7F31")));
+        assert!(
+            vols.contains(&&json!("02000000600A098000A4B9D100000F0B5C2F7F40")),
+            "Micah stays"
+        );
+        assert!(
+            vols.contains(&&json!("02000000600A098000A4B28D00000FBE5C2F7F26")),
+            "Samantha stays"
+        );
+    }
+    // Again: nothing left to remove, no DELETE.
+    let again = u.run(&[matthew], false, &env).unwrap();
+    assert_eq!(again.removed, 0);
+    assert!(
+        again.lines[0].contains("Matthew: not mapped"),
+        "{:?}",
+        again.lines
+    );
+    assert_eq!(d.posts().iter().filter(|s| s.method == "DELETE").count(), 1);
+}
+
+#[test]
+fn unmap_without_an_array_section_or_password_is_refused_before_any_call() {
+    use iser_wizard::steps::array::unmap::Request;
+    let d = Double::start("interfaces-old.json");
+    let (answers, facts) = last_run(&d, array::ArrayFact::default());
+    let e = Request::from_last_run(Some(&json!({"version": 1})), &facts, &env).unwrap_err();
+    assert!(e.contains("no `array` section"), "{e}");
+    let e = Request::from_last_run(Some(&answers), &facts, &|_| None).unwrap_err();
+    assert!(
+        e.contains("ISER_ARRAY_PASSWORD") && e.contains("nothing was changed"),
+        "{e}"
+    );
+    // The host's name comes from the answers when the state has no array record.
+    assert!(Request::from_last_run(Some(&answers), &facts, &env).is_ok());
+    assert!(d.seen().is_empty());
+}
+
+#[test]
+fn a_host_group_is_made_the_host_put_in_it_and_the_volume_mapped_to_it_once() {
+    use iser_wizard::steps::array::unmap::Request;
+    let d = Double::start("interfaces-old.json");
+    let mut w = wanted(&["Matthew"]);
+    w.host_group = Some("dbs".into());
+    let (f, n) = attach(&d, &w).unwrap();
+    assert_eq!(n, 3, "create the group, the host in it, map the volume");
+    let posts = d.posts();
+    assert_eq!(posts[0].path, "/devmgr/v2/storage-systems/1/host-groups");
+    assert_eq!(posts[0].body, json!({"name": "dbs", "hosts": []}));
+    let group = {
+        let s = d.state.lock().unwrap();
+        let g = s
+            .groups
+            .iter()
+            .find(|g| g["name"] == "dbs")
+            .unwrap()
+            .clone();
+        g["clusterRef"].as_str().unwrap().to_string()
+    };
+    assert_eq!(posts[1].body["groupId"], json!(group));
+    assert_eq!(posts[2].body["targetId"], json!(group));
+    assert_eq!(f.volumes[0].lun, 1);
+    let (_, n) = attach(&d, &w).unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(d.posts().len(), 3, "the second run sent no POST");
+    // db01 is the group's only host: --unmap removes the group's mapping.
+    let (answers, facts) = last_run(&d, f.clone());
+    let u = Request::from_last_run(Some(&answers), &facts, &env).unwrap();
+    let r = u.run(&[f.volumes[0].wwid.clone()], false, &env).unwrap();
+    assert_eq!(r.removed, 1, "{:?}", r.lines);
+    assert!(r.lines[0].contains("from host group dbs"), "{:?}", r.lines);
 }

@@ -10,7 +10,8 @@ LIO target set up by target-setup.sh:
 - POST hosts creates the ACL tpgt_1/acls/<initiator IQN> (the host definition);
 - POST volume-mappings links the volume's LUN under that ACL (acls/<IQN>/lun_N ->
   ../../lun/lun_M): the host sees it as LUN N;
-- DELETE volume-mappings/<ref> removes that link;
+- DELETE volume-mappings/<ref> removes that link (detach --unmap);
+- GET host-groups answers no groups;
 - volumes are the LIO fileio backstores; a volume's WWN is the LUN's NAA id (the WWID the
   host sees, without its leading "3");
 - the iSER ports are the target's network portals (x.x.x.101 controller A, .102 B; channel 1
@@ -187,6 +188,9 @@ class Array:
                              {"name": "LnxDHALUA", "index": 28, "code": "LnxDHALUA"}]
             if sub == "/hosts":
                 return 200, self.hosts
+            if sub == "/host-groups":
+                # No host groups: every host's clusterRef is all zeros.
+                return 200, []
             if sub == "/volumes":
                 return 200, [{k: v for k, v in vol.items() if k != "lio_lun"}
                              for vol in self.volumes]

@@ -12,6 +12,11 @@
 #    its array name lab_lun0): the run attaches, the double's log shows the calls, LUN 0 is
 #    mapped to the host's IQN in configfs, the map is the LUN's WWID, and the worksheet
 #    carries the array's values.
+# 3. A second run sends no POST; `run --from sessions` (answers without wwid) takes the
+#    WWID from the array step's record and makes no array call.
+# 4. detach --all --unmap: the dry run reads the array and shows the DELETE without sending
+#    it; the detach then removes the volume's mapping (one DELETE), so the LUN link under the
+#    host's ACL is gone from configfs.
 # shellcheck source=../guest/lib.sh
 . /lab/guest/lib.sh
 set -euo pipefail
@@ -104,5 +109,34 @@ phase_end
 [ "$rc" -eq 0 ] || fail "the second run exited $rc"
 [ "$(grep -vc '^GET ' "$api_log")" -eq 2 ] || fail "the second run sent a POST: $(grep -v '^GET ' "$api_log")"
 echo "second run: no POST"
+
+phase wizard-from-sessions
+calls=$(wc -l <"$api_log")
+rc=0
+"$LAB_WIZARD" run --answers "$answers" --from sessions >"$LAB_RESULTS/from-sessions.txt" 2>&1 || rc=$?
+phase_end
+[ "$rc" -eq 0 ] || fail "run --from sessions exited $rc: $(tail -5 "$LAB_RESULTS/from-sessions.txt")"
+[ "$(wc -l <"$api_log")" -eq "$calls" ] || fail "run --from sessions called the array"
+echo "run --from sessions: the WWID from the state, no array call"
+
+phase detach-unmap
+rc=0
+"$LAB_WIZARD" detach --all --unmap --dry-run >"$LAB_RESULTS/unmap-dry.txt" 2>&1 || rc=$?
+cat "$LAB_RESULTS/unmap-dry.txt"
+[ "$rc" -eq 0 ] || fail "detach --unmap --dry-run exited $rc"
+grep -q "would unmap volume lab_lun0 (LUN 0) from host lab-host: .DELETE https://" \
+	"$LAB_RESULTS/unmap-dry.txt" || fail "the dry run does not show the DELETE"
+[ "$(grep -c '^DELETE ' "$api_log")" -eq 0 ] || fail "the dry run sent a DELETE"
+rc=0
+"$LAB_WIZARD" detach --all --unmap >"$LAB_RESULTS/unmap.txt" 2>&1 || rc=$?
+phase_end
+cat "$LAB_RESULTS/unmap.txt"
+[ "$rc" -eq 0 ] || fail "detach --all --unmap exited $rc"
+[ "$(grep -c '^DELETE /devmgr/v2/storage-systems/1/volume-mappings/.* 204' "$api_log")" -eq 1 ] ||
+	fail "expected one DELETE volume-mappings: $(grep -v '^GET ' "$api_log")"
+[ ! -e "$tpg/acls/$initiator/lun_0" ] || fail "LUN 0 is still mapped to $initiator in configfs"
+grep -q "unmapped volume lab_lun0 (LUN 0) from host lab-host" "$LAB_RESULTS/unmap.txt" ||
+	fail "detach does not say what it unmapped"
+echo "detach --unmap: the dry run sent nothing; one DELETE, the LUN link gone from configfs"
 phase_total array.total
 echo "array: PASS"
