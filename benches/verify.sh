@@ -51,12 +51,12 @@ echo "building the verify example (release)..." >&2
 COUNT=$((SIZE_MIB / 4))
 BYTES=$((COUNT * 4 * 1024 * 1024))
 RES=$(mktemp -d /tmp/verify-bench-results.XXXXXX)
-MNT= LOOP= DIR=
+MNT='' LOOP='' DIR=''
 cleanup() {
     if [ -n "$MNT" ]; then umount "$MNT" 2>/dev/null || true; fi
     if [ -n "$LOOP" ]; then losetup -d "$LOOP" 2>/dev/null || true; fi
     if [ -n "$DIR" ]; then rm -rf "$DIR"; fi
-    MNT= LOOP= DIR=
+    MNT='' LOOP='' DIR=''
 }
 trap 'cleanup; rm -rf "$RES"' EXIT
 
@@ -109,6 +109,8 @@ run_vendor() {
     rm -f "$MNT/vendor.dat" "$DIR/back.dat"
 }
 
+# The load goes with the figures: on a shared machine it moves them more than any change.
+LOAD_BEFORE=$(uptime)
 for backing in $BACKINGS; do
     case $backing in
         tmpfs) DIR=$(mktemp -d "${TMPFS_DIR:-/dev/shm}/verify-bench.XXXXXX") ;;
@@ -134,6 +136,7 @@ for backing in $BACKINGS; do
     cleanup
 done
 
+printf '\nload before: %s\nload after:  %s\n' "$LOAD_BEFORE" "$(uptime)"
 for backing in $BACKINGS; do
     b=$RES/$backing
     printf '\n%s-backed loop device, %s MiB, median of %s paired runs\n' "$backing" "$SIZE_MIB" "$RUNS"

@@ -233,6 +233,10 @@ pub struct Options {
     pub dry_run: bool,
     /// Allow partitioning/formatting a device that carries only signatures.
     pub force_format: bool,
+    /// Every step before the current one ran in this run (a whole run: no `--only` or
+    /// `--from`) and found nothing to change. The verify step then need not write again
+    /// when the state records a passed check of the same file system.
+    pub nothing_changed_before: bool,
 }
 
 /// Everything a step may use.

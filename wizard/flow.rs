@@ -495,6 +495,9 @@ impl<'a> Engine<'a> {
             && state.run.finished_at.is_none()
             && state.run.answers_digest == run_digest
             && !state.run.done.is_empty();
+        // A resumed run's completed steps count with the changes they made.
+        let nothing_changed_before =
+            !cfg.partial && (!resume || state.run.done.iter().all(|c| c.changes == 0));
         let mut engine = Engine {
             cfg,
             sd,
@@ -504,6 +507,7 @@ impl<'a> Engine<'a> {
             options: Options {
                 dry_run: cfg.dry_run,
                 force_format: cfg.force_format,
+                nothing_changed_before,
             },
             log,
             interrupt,
@@ -666,8 +670,11 @@ impl<'a> Engine<'a> {
             None => self.probe(host, step),
         };
         let Some(plan) = self.plan_step(name, planned, out)? else {
+            self.options.nothing_changed_before = false;
             return Ok(());
         };
+        // The steps after this one see whether it (or any before it) had a change to make.
+        self.options.nothing_changed_before &= plan.is_empty();
         let text = plan.render();
         let _ = write!(out, "{text}");
         if self.cfg.dry_run {

@@ -567,6 +567,7 @@ fn verification(w: &Worksheet) -> Section {
                 Cell::text(r.result.as_str()),
                 mbs(r.write_mb_s),
                 mbs(r.read_mb_s),
+                Cell::value(&r.at),
             ]
         })
         .collect();
@@ -575,6 +576,7 @@ fn verification(w: &Worksheet) -> Section {
         column("Result", 4.0),
         column("Write MB/s", 2.0),
         column("Read MB/s", 2.0),
+        column("Checked (UTC)", 3.0),
     ];
     section(Part::Learned, "Verification", columns, rows)
 }
@@ -1054,7 +1056,13 @@ mod tests {
                 .iter()
                 .map(|c| c.values.concat())
                 .collect::<Vec<_>>(),
-            ["1073741824", "passed", "1234.5", "2345.6"]
+            [
+                "1073741824",
+                "passed",
+                "1234.5",
+                "2345.6",
+                "2026-03-14T09:42:17Z"
+            ]
         );
         let Body::List(notes) = &section(&sections, "Notes").body else {
             panic!("notes are a list");
@@ -1091,6 +1099,7 @@ mod tests {
                 result: "passed".into(),
                 write_mb_s: Some(99.96),
                 read_mb_s: None,
+                ..Default::default()
             }),
             ..Default::default()
         };

@@ -363,6 +363,18 @@ pub struct VerificationRecord {
     pub write_mb_s: Option<f64>,
     /// Read throughput, MB/s.
     pub read_mb_s: Option<f64>,
+    /// When the check ended (RFC 3339, UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// The mount point the test file was written under.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount_point: Option<String>,
+    /// The UUID of the file system checked: a rerun repeats the check when it changed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fs_uuid: Option<String>,
+    /// The size in bytes of the file system checked, as `findmnt -b` gives it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fs_bytes: Option<u64>,
 }
 
 /// When a step completed.

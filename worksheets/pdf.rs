@@ -1057,6 +1057,7 @@ mod tests {
         v.push(r.result.clone());
         v.extend(r.write_mb_s.map(|x| format!("{x:.1}")));
         v.extend(r.read_mb_s.map(|x| format!("{x:.1}")));
+        v.extend(r.at.clone());
         for s in &w.steps {
             v.extend([s.step.clone(), s.completed_at.clone()]);
         }

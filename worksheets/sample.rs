@@ -110,6 +110,9 @@ pub fn full() -> Worksheet {
             result: "passed".into(),
             write_mb_s: Some(1234.5),
             read_mb_s: Some(2345.6),
+            at: Some("2026-03-14T09:42:17Z".into()),
+            mount_point: Some("/srv/iser-volume".into()),
+            ..Default::default()
         }),
         steps: vec![],
         notes: vec![

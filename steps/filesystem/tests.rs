@@ -461,6 +461,7 @@ mod loopdev {
         let options = Options {
             dry_run: false,
             force_format: force,
+            ..Default::default()
         };
         if facts.volumes.is_empty() {
             facts.volumes.push(Default::default());
