@@ -23,7 +23,8 @@
 //!   (session exists) is success, 24 is named an authentication failure, 8/11/33 a timeout
 //!   of the named portal.
 //!
-//! Verify rescans, then requires exactly one LOGGED_IN iSER session per expected pair and
+//! Verify (rescanning only when a session shows no disk yet) requires exactly one
+//! LOGGED_IN iSER session per expected pair and
 //! no other session to the target, and records the sessions, their disks and the subnets.
 //! A volume's WWID with no disk yet (a LUN mapped after the login) gets a bounded wait with
 //! another rescan ([`rescan`]).
