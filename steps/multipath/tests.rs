@@ -1342,3 +1342,79 @@ fn udev_properties_come_from_udevs_database_without_a_process() {
     assert_eq!(h.ran().len(), 1, "{:?}", h.ran());
     h.finish();
 }
+
+/// A running multipathd as the host shows it: its pid file and the process's name.
+fn daemon_runs(h: &FakeHost) {
+    h.put_file("/run/multipathd.pid", "612\n");
+    h.put_file("/proc/612/comm", "multipathd\n");
+}
+
+#[test]
+fn a_rerun_asks_the_running_daemon_for_the_maps_instead_of_multipath_ll() {
+    let h = FakeHost::new();
+    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    daemon_runs(&h);
+    // `multipath -ll` is not allowed: running it would be an unexpected command.
+    h.allow(
+        &["multipathd", "show", "topology"],
+        CmdOutput::ok(both_maps()),
+    );
+    empty_data(&h, W0);
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert!(plan.is_empty(), "{}", plan.render());
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    assert_eq!(run.facts.volumes[0].wwid.as_deref(), Some(W0));
+}
+
+#[test]
+fn a_path_the_daemon_doubts_or_no_daemon_means_multipath_ll() {
+    // The daemon's checker has not run on a path yet: multipath -ll runs the checkers now.
+    let doubtful = map_text(
+        &format!("{W0} dm-0 LIO-ORG,FILEIO"),
+        "512M",
+        "1 alua",
+        &[
+            ("sda", GOOD),
+            ("sdc", "active undef running"),
+            ("sde", GOOD),
+            ("sdg", GOOD),
+        ],
+    ) + &lio(W1, "dm-1", "256M", &["sdb", "sdd", "sdf", "sdh"]);
+    // A stale pid file (another process has the pid): no daemon to ask.
+    let stale = |h: &FakeHost| {
+        h.put_file("/run/multipathd.pid", "612\n");
+        h.put_file("/proc/612/comm", "bash\n");
+    };
+    type Setup<'a> = &'a dyn Fn(&FakeHost);
+    let daemon: [(Setup, Option<String>); 3] = [
+        (&daemon_runs, Some(doubtful)),
+        (&daemon_runs, Some(String::new())),
+        (&stale, None),
+    ];
+    for (setup, topology) in daemon {
+        let h = FakeHost::new();
+        let mut run = Run::multipath(Distro::Debian, W0, true, 2);
+        let mut step = quick();
+        service(&h, "enabled", "active");
+        setup(&h);
+        if let Some(t) = &topology {
+            h.allow(
+                &["multipathd", "show", "topology"],
+                CmdOutput::ok(t.clone()),
+            );
+        }
+        h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+        empty_data(&h, W0);
+        let plan = step.plan(&mut run.cx(&h)).unwrap();
+        assert!(plan.is_empty(), "{}", plan.render());
+        h.finish();
+        assert!(
+            h.ran().iter().any(|c| c == "multipath -ll"),
+            "{topology:?}: {:?}",
+            h.ran()
+        );
+    }
+}
