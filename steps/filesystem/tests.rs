@@ -806,3 +806,85 @@ mod bare {
         assert_ne!(uuids[0], uuids[1]);
     }
 }
+
+// ---- the mount after mkfs ----
+
+mod mount {
+    use super::*;
+    use crate::steps::fake::FakeHost;
+    use crate::steps::testkit::Run;
+    use crate::steps::{CmdOutput, Facts};
+
+    const LSBLK: [&str; 7] = [
+        "lsblk",
+        "-J",
+        "-b",
+        "-p",
+        "-o",
+        "NAME,KNAME,PATH,TYPE,SIZE,FSTYPE,UUID,MOUNTPOINT",
+        MAP,
+    ];
+
+    fn lsblk_with(part: &str) -> CmdOutput {
+        CmdOutput::ok(format!(
+            r#"{{"blockdevices": [{{"name": "{MAP}", "kname": "/dev/dm-3", "path": "{MAP}",
+               "type": "mpath", "children": [{{"name": "{part}", "kname": "/dev/dm-4",
+               "path": "{part}", "type": "part"}}]}}]}}"#
+        ))
+    }
+
+    fn run_with_partition(recorded: &str) -> Run {
+        let facts = Facts {
+            volumes: vec![VolumeFact {
+                wwid: Some("36001405aa".into()),
+                map_device: Some(MAP.into()),
+                partition: Some(recorded.into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        Run::new(
+            serde_json::json!({"volume": {"wwid": "36001405aa", "mount_point": "/mnt/ext4"}}),
+            facts,
+        )
+    }
+
+    #[test]
+    fn the_partition_found_before_mkfs_is_mounted_after_one_look() {
+        let part = format!("{MAP}-part1");
+        let h = FakeHost::new();
+        h.put_file(&part, "");
+        h.expect(&LSBLK, lsblk_with(&part));
+        h.expect(
+            &["mount", "-t", "ext4", &part, "/mnt/ext4"],
+            CmdOutput::ok(""),
+        );
+        let mut run = run_with_partition(&part);
+        apply::mount_partition(&mut run.cx(&h), MAP, &want()).unwrap();
+        // No `udevadm settle` and no second look: h.finish() fails on any other command.
+        h.finish();
+    }
+
+    #[test]
+    fn a_partition_that_is_not_the_one_recorded_is_resolved_again() {
+        // Recorded under libparted's transient name; lsblk now shows udev's.
+        let part = format!("{MAP}-part1");
+        let h = FakeHost::new();
+        h.put_file(&part, "");
+        h.allow(&LSBLK, lsblk_with(&part));
+        h.allow(&["udevadm", "settle", "--timeout=5"], CmdOutput::ok(""));
+        h.expect(
+            &["mount", "-t", "ext4", &part, "/mnt/ext4"],
+            CmdOutput::ok(""),
+        );
+        let mut run = run_with_partition(&format!("{MAP}p1"));
+        apply::mount_partition(&mut run.cx(&h), MAP, &want()).unwrap();
+        h.finish();
+        let looks = h.ran().iter().filter(|c| c.starts_with("lsblk")).count();
+        assert_eq!(looks, 2, "{:?}", h.ran());
+        assert_eq!(
+            run.facts.volumes[0].partition.as_deref(),
+            Some(part.as_str())
+        );
+    }
+}
