@@ -58,6 +58,13 @@ fn udev_db_properties(
     Ok((!props.is_empty()).then_some(props))
 }
 
+/// Whether udev's database already holds `disk`'s WWID (`ID_SERIAL`): udev has processed the
+/// disk, so there is nothing to wait for before reading its properties.
+pub fn udev_has_wwid(cx: &Ctx<'_>, disk: &str) -> Result<bool, StepError> {
+    Ok(udev_db_properties(cx, disk)?
+        .is_some_and(|p| p.get("ID_SERIAL").is_some_and(|w| !w.is_empty())))
+}
+
 /// Whether multipathd runs: its pid file names a live `multipathd` (read from /run and
 /// /proc, no process). Never by asking its socket, which socket activation would answer by
 /// starting the daemon.

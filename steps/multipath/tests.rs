@@ -1418,3 +1418,54 @@ fn a_path_the_daemon_doubts_or_no_daemon_means_multipath_ll() {
         );
     }
 }
+
+/// udev's database records of the lab's eight disks (even: LUN 0, odd: LUN 1), all but
+/// `missing`.
+fn udev_db_all(h: &FakeHost, missing: Option<&str>) {
+    for i in 0..8 {
+        let d = disk(i);
+        if missing == Some(d.as_str()) {
+            continue;
+        }
+        let w = if i % 2 == 1 { W1 } else { W0 };
+        h.put_file(&format!("/sys/block/{d}/dev"), &format!("8:{}\n", i * 16));
+        h.put_file(
+            &format!("/run/udev/data/b8:{}", i * 16),
+            &format!("E:ID_MODEL=FILEIO\nE:ID_SERIAL={w}\nE:ID_VENDOR=LIO-ORG\n"),
+        );
+    }
+}
+
+#[test]
+fn udev_is_waited_for_only_when_a_disk_lacks_its_record() {
+    for missing in [None, Some("sdc")] {
+        let h = FakeHost::new();
+        let mut run = Run::multipath(Distro::Debian, W0, true, 2);
+        let mut step = quick();
+        service(&h, "enabled", "active");
+        h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+        h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+        udev_db_all(&h, missing);
+        if let Some(d) = missing {
+            // udev had not processed it yet: settle, then udevadm answers for it.
+            h.expect(&["udevadm", "settle", "--timeout=10"], CmdOutput::ok(""));
+            h.expect(
+                &[
+                    "udevadm",
+                    "info",
+                    "--query=property",
+                    &format!("--name=/dev/{d}"),
+                ],
+                udev(W0, d),
+            );
+        }
+        let plan = step.plan(&mut run.cx(&h)).unwrap();
+        assert_eq!(
+            summary(&plan)[..2],
+            ["multipath -a /dev/sda", "multipath -a /dev/sdb"],
+            "{missing:?}"
+        );
+        // Any other command (a settle with every record there) is unexpected.
+        h.finish();
+    }
+}
