@@ -80,13 +80,31 @@ fn multipathd_runs(cx: &Ctx<'_>) -> Result<bool, StepError> {
     Ok(comm.is_some_and(|c| c.trim() == "multipathd"))
 }
 
+/// Whether the kernel has a multipath map at all: a `dm-N` in /sys/block whose
+/// `dm/uuid` starts with `mpath-` (no process). Without one, the daemon cannot list a map
+/// either, and asking it would only come before `multipath -ll` on a first attach.
+fn kernel_has_mpath_map(cx: &Ctx<'_>) -> Result<bool, StepError> {
+    for name in cx.host.list_dir(Path::new("/sys/block"))? {
+        if !name.starts_with("dm-") {
+            continue;
+        }
+        let uuid = cx
+            .host
+            .read(Path::new(&format!("/sys/block/{name}/dm/uuid")))?;
+        if uuid.is_some_and(|u| u.trim_start().starts_with("mpath-")) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
 /// The maps as the running multipathd knows them (`multipathd show topology`, the format of
 /// `multipath -ll`), when that listing can stand for `multipath -ll`: at least one map, and
 /// every path healthy by the daemon's own checkers. Otherwise `None`: an empty listing may
 /// only mean the daemon has not taken up a map the kernel has yet, and a path in doubt is
 /// left to `multipath -ll`, which runs the checkers now.
 fn daemon_maps(cx: &Ctx<'_>) -> Result<Option<Vec<Map>>, StepError> {
-    if !multipathd_runs(cx)? {
+    if !multipathd_runs(cx)? || !kernel_has_mpath_map(cx)? {
         return Ok(None);
     }
     let out = cx

@@ -1347,6 +1347,8 @@ fn udev_properties_come_from_udevs_database_without_a_process() {
 fn daemon_runs(h: &FakeHost) {
     h.put_file("/run/multipathd.pid", "612\n");
     h.put_file("/proc/612/comm", "multipathd\n");
+    // The kernel's maps, as sysfs shows them: the daemon is asked only when there is one.
+    h.put_file("/sys/block/dm-0/dm/uuid", &format!("mpath-{W0}\n"));
 }
 
 #[test]
@@ -1468,4 +1470,19 @@ fn udev_is_waited_for_only_when_a_disk_lacks_its_record() {
         // Any other command (a settle with every record there) is unexpected.
         h.finish();
     }
+}
+
+#[test]
+fn without_a_multipath_map_in_the_kernel_the_daemon_is_not_asked() {
+    // A first attach: multipathd runs, no map yet (a partition's dm device is no map).
+    let h = FakeHost::new();
+    h.put_file("/run/multipathd.pid", "612\n");
+    h.put_file("/proc/612/comm", "multipathd\n");
+    h.put_file("/sys/block/dm-1/dm/uuid", "part1-mpath-36001405aa\n");
+    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
+    let (maps, driver) = observe::list_maps(&run.cx(&h)).unwrap();
+    assert!(maps.is_empty() && driver);
+    // `multipathd show topology` is not allowed: asking it would be unexpected.
+    h.finish();
 }
