@@ -1,7 +1,7 @@
 //! What is there: the only IO of the sessions step's planning and verify, read-only except
 //! for verify's rescan (which asks the kernel to look for LUNs; it changes no configuration),
-//! run only when a logged-in session shows no disk: a rerun, or a login whose scan is done,
-//! lists the sessions once and rescans nothing.
+//! run only when a session of an earlier run shows no disk: a rerun lists the sessions once
+//! and rescans nothing, and right after a login the kernel's own scan is waited for.
 //!
 //! On a dry run where open-iscsi is not installed yet (preflight installs it), there is
 //! nothing to observe: no session, no node record ([`Observed::default`]).
@@ -141,15 +141,17 @@ fn all_have_disks(sessions: &[SessionDetail], iqn: &str) -> bool {
 
 /// The sessions once every logged-in session to `iqn` shows a disk, or `wait` passes (then
 /// as last read). When the first look finds every session with its disks (a rerun, or a
-/// login whose scan is done), that is the answer: no rescan, one listing. Otherwise rescan
-/// (it picks up LUNs mapped on the array after the sessions logged in) and read the sessions
-/// again until each shows a disk: the kernel attaches a new session's disks a moment after
-/// the login returns. A volume whose LUN is missing while every session has disks gets its
-/// own rescan ([`super::rescan`]).
+/// login whose scan is done), that is the answer: no rescan, one listing. Right after this
+/// run's logins (`logged_in_now`) the kernel is scanning the new sessions itself: their
+/// disks are waited for without a rescan. Otherwise (a session of an earlier run without a
+/// disk) rescan first: it picks up LUNs mapped on the array after the sessions logged in.
+/// A volume whose LUN is missing while every session has disks gets its own rescan
+/// ([`super::rescan`]).
 pub(super) fn sessions_after_rescan(
     cx: &Ctx<'_>,
     iqn: &str,
     wait: Duration,
+    logged_in_now: bool,
 ) -> Result<Vec<SessionDetail>, StepError> {
     let first = parse_session_p3(&listing(
         cx,
@@ -158,10 +160,12 @@ pub(super) fn sessions_after_rescan(
     if all_have_disks(&first, iqn) {
         return Ok(first);
     }
-    let rescan = Cmd::change(["iscsiadm", "-m", "session", "--rescan"]);
-    let out = cx.host.run(&rescan)?;
-    if !out.code.is_some_and(|c| classify_exit(c).listing_ok()) {
-        return Err(StepError::command(&rescan, &out, None));
+    if !logged_in_now {
+        let rescan = Cmd::change(["iscsiadm", "-m", "session", "--rescan"]);
+        let out = cx.host.run(&rescan)?;
+        if !out.code.is_some_and(|c| classify_exit(c).listing_ok()) {
+            return Err(StepError::command(&rescan, &out, None));
+        }
     }
     let mut last = first;
     let ready = poll_until(cx.host, Wait::new(wait, Duration::from_millis(200)), || {

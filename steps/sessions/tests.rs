@@ -1264,3 +1264,40 @@ fn sessions_that_show_their_disks_are_listed_once_and_not_rescanned() {
         "{ran:?}"
     );
 }
+
+#[test]
+fn right_after_the_logins_the_disks_are_waited_for_without_a_rescan() {
+    // The kernel scans a new session itself: a rescan then would only repeat that scan.
+    let h = FakeHost::new();
+    none_listed(&h);
+    let mut run = Run::sessions(answers());
+    let mut step = Sessions {
+        disk_wait: Duration::from_secs(10),
+        ..Sessions::default()
+    };
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    h.expect(&discovery_argv(A1, "iface-vA"), discovery_output());
+    h.expect(&discovery_argv(A2, "iface-vB"), discovery_output());
+    expect_prune_configure_login(&h);
+    apply(&mut step, &mut run.cx(&h), &plan).unwrap();
+    // Logged in, no disk yet; a moment later, the disks. No rescan is expected: running one
+    // would be an unexpected command.
+    let bare = tree(&[
+        (3, A1, "iface-vA", "iser", "LOGGED_IN", &[]),
+        (4, B1, "iface-vA", "iser", "LOGGED_IN", &[]),
+        (5, A2, "iface-vB", "iser", "LOGGED_IN", &[]),
+        (6, B2, "iface-vB", "iser", "LOGGED_IN", &[]),
+    ]);
+    verified(&h, bare);
+    h.allow(
+        &["iscsiadm", "-m", "session", "-P", "3"],
+        all_logged_in("iser"),
+    );
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    assert!(
+        run.facts.sessions.iter().all(|s| s.disks.len() == 2),
+        "{:?}",
+        run.facts.sessions
+    );
+}
