@@ -887,4 +887,23 @@ mod mount {
             Some(part.as_str())
         );
     }
+
+    #[test]
+    fn mkfs_takes_the_partition_the_find_task_found_after_one_look() {
+        let part = format!("{MAP}-part1");
+        let h = FakeHost::new();
+        h.put_file(&part, "");
+        h.expect(&LSBLK, lsblk_with(&part));
+        h.expect(
+            &["blkid", "-p", "-o", "export", &part],
+            CmdOutput::status(2, "", ""),
+        );
+        let uuid = "170b7b73-5af6-4160-bff9-8e3913308e30";
+        h.expect(&["mkfs.ext4", "-q", "-U", uuid, &part], CmdOutput::ok(""));
+        let mut run = run_with_partition(&part);
+        apply::mkfs_on_partition(&mut run.cx(&h), MAP, &want(), uuid).unwrap();
+        // No `udevadm settle` and no second look: h.finish() fails on any other command.
+        h.finish();
+        assert_eq!(run.facts.volumes[0].fs_uuid.as_deref(), Some(uuid));
+    }
 }
