@@ -304,6 +304,9 @@ impl Filesystem {
     /// The safety checks again, on the map the multipath step found: refuse unless the
     /// decision is to make (or keep) the filesystem.
     fn safety_checks(&self, cx: &mut Ctx<'_>, want: &Wanted) -> Result<(), StepError> {
+        // Right before the map is written: the host as it is now, not as plan saw it
+        // (a person may have mounted something while the plan waited for a yes).
+        cx.host.forget();
         let map = known_map(cx, want.volume)?;
         let probe = observe::observe(cx, &map, want.mount_point.as_str())?;
         match decide(&probe, want, &fact(cx, want.volume)) {

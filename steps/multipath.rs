@@ -79,7 +79,7 @@ use crate::steps::poll::{poll_until, Wait};
 use crate::steps::{Action, Cmd, Ctx, Plan, Step, StepError, StepName};
 
 pub use decide::*;
-use observe::{data_on, list_maps, service_state, udev_properties};
+use observe::{data_on, list_maps, service_state, udev_has_wwid, udev_properties};
 
 /// The configuration file RHEL needs, as `mpathconf --enable` writes it.
 const RHEL_CONF: &str = include_str!("../templates/multipath-rhel.conf");
@@ -429,10 +429,14 @@ impl Multipath {
             .filter(|d| !paths.contains(d))
             .collect();
         let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        if !disks.is_empty() && cx.host.which("udevadm").is_some() {
-            // Disks that just logged in may not have their udev properties yet (seen in the
-            // lab: "no WWID" for a path a second later fully set up). Waiting for udev's
-            // queue is read-only.
+        // Disks that just logged in may not have their udev properties yet (seen in the
+        // lab: "no WWID" for a path a second later fully set up): wait for udev's queue
+        // (read-only), but only when a disk's udev record lacks its WWID; a disk udev has
+        // already processed needs no wait.
+        let pending = disks.iter().try_fold(false, |any, d| {
+            Ok::<bool, StepError>(any || !udev_has_wwid(cx, d)?)
+        })?;
+        if pending && cx.host.which("udevadm").is_some() {
             cx.host.run(
                 &Cmd::probe(["udevadm", "settle", "--timeout=10"]).timeout(Duration::from_secs(15)),
             )?;

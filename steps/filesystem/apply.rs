@@ -301,7 +301,11 @@ pub fn mkfs_on_partition(
     want: &Wanted,
     uuid: &str,
 ) -> Result<(), StepError> {
-    let part = find_partition(cx, map, want.volume)?;
+    // The find-partition task has just found it holding still: one look confirms it.
+    let part = match confirmed_partition(cx, map, want.volume)? {
+        Some(p) => p,
+        None => find_partition(cx, map, want.volume)?,
+    };
     // The new partition may start where an old filesystem did: never let mkfs meet a
     // signature it would ask about (it reads EOF and stops) or overwrite.
     if let Some(sig) = signature(cx, &part)? {
@@ -331,9 +335,42 @@ pub fn mkfs_on_partition(
     Ok(())
 }
 
-/// Mount the new partition, resolving its node again (its name may have changed).
+/// The partition found earlier (by the find-partition task, before mkfs), when one look
+/// confirms it: its node exists and lsblk shows it as the map's only partition. It held still
+/// across two looks a settle apart when it was found, and neither mkfs nor the fstab line
+/// renames it, so no settle and second look are needed again.
+fn confirmed_partition(
+    cx: &Ctx<'_>,
+    map: &str,
+    volume: usize,
+) -> Result<Option<String>, StepError> {
+    let Some(known) = cx
+        .facts
+        .volume_of(cx.ask.answers(), volume)
+        .and_then(|v| v.partition.clone())
+    else {
+        return Ok(None);
+    };
+    if !cx.host.exists(Path::new(&known)) {
+        return Ok(None);
+    }
+    let dev = lsblk(cx, map)?;
+    let parts: Vec<String> = dev
+        .children
+        .iter()
+        .filter(|c| c.is_type("part"))
+        .map(dev_path)
+        .collect();
+    Ok((parts == [known.clone()]).then_some(known))
+}
+
+/// Mount the new partition: the one found before when one look confirms it, else resolved
+/// again (its name may have changed).
 pub fn mount_partition(cx: &mut Ctx<'_>, map: &str, want: &Wanted) -> Result<(), StepError> {
-    let part = find_partition(cx, map, want.volume)?;
+    let part = match confirmed_partition(cx, map, want.volume)? {
+        Some(p) => p,
+        None => find_partition(cx, map, want.volume)?,
+    };
     run_checked(
         cx,
         &mount_cmd(want.fstype.as_str(), &part, want.mount_point.as_str()),

@@ -1,5 +1,10 @@
 //! The filesystem step's view of the host: read-only probes of the map, what is built on
 //! it, what is mounted where, and /etc/fstab. Nothing here changes the host.
+//!
+//! The listings (lsblk, blkid, findmnt) are reusable probes: while nothing changes the host,
+//! verify after a plan that changed nothing reads what plan read (and blkid of the map what
+//! the multipath step read) instead of spawning each again. A wait (`poll_until`) and
+//! any change forget them.
 
 use std::path::Path;
 
@@ -51,7 +56,7 @@ const LSBLK_COLUMNS: &str = "NAME,KNAME,PATH,TYPE,SIZE,FSTYPE,UUID,MOUNTPOINT";
 
 /// The device and what is built on it, as lsblk shows them.
 pub fn lsblk(cx: &Ctx<'_>, dev: &str) -> Result<BlockDev, StepError> {
-    let cmd = Cmd::probe(["lsblk", "-J", "-b", "-p", "-o", LSBLK_COLUMNS, dev]);
+    let cmd = Cmd::probe(["lsblk", "-J", "-b", "-p", "-o", LSBLK_COLUMNS, dev]).reusable();
     let out = cx.host.run(&cmd)?;
     if !out.success() {
         return Err(StepError::command(
@@ -77,7 +82,7 @@ fn sys_num(cx: &Ctx<'_>, path: &str) -> Result<u64, StepError> {
 
 /// `blkid -p` of a device: what it carries, read from the device itself.
 pub fn signature(cx: &Ctx<'_>, dev: &str) -> Result<Option<Signature>, StepError> {
-    let cmd = Cmd::probe(["blkid", "-p", "-o", "export", dev]);
+    let cmd = Cmd::probe(["blkid", "-p", "-o", "export", dev]).reusable();
     let out = cx.host.run(&cmd)?;
     match out.code {
         // blkid exits 2 when it finds nothing.
@@ -90,14 +95,17 @@ pub fn signature(cx: &Ctx<'_>, dev: &str) -> Result<Option<Signature>, StepError
 
 /// What is mounted on `mount_point`: (source, fstype), if anything.
 pub fn mounted_on(cx: &Ctx<'_>, mount_point: &str) -> Result<Option<(String, String)>, StepError> {
-    let fm = cx.probe(&[
-        "findmnt",
-        "-J",
-        "-o",
-        "SOURCE,FSTYPE",
-        "--mountpoint",
-        mount_point,
-    ])?;
+    let fm = cx.host.run(
+        &Cmd::probe([
+            "findmnt",
+            "-J",
+            "-o",
+            "SOURCE,FSTYPE",
+            "--mountpoint",
+            mount_point,
+        ])
+        .reusable(),
+    )?;
     // findmnt exits 1, printing nothing, when nothing is mounted there.
     Ok(fm
         .success()

@@ -365,6 +365,9 @@ mod loopdev {
         fn is_root(&self) -> bool {
             self.real.is_root()
         }
+        fn forget(&self) {
+            self.real.forget()
+        }
     }
 
     struct Loop {
@@ -456,6 +459,9 @@ mod loopdev {
         force: bool,
         facts: &mut Facts,
     ) -> Result<Plan, StepError> {
+        // Each call is a run of its own, and a run starts keeping no probe output: the test
+        // changed the disk behind the host's back since the last one.
+        host.forget();
         let mut ask = Asker::unattended(answers(mp, true));
         let mut sheet = Worksheet::default();
         let options = Options {
@@ -799,5 +805,106 @@ mod bare {
             .collect();
         assert_eq!(uuids.len(), 2);
         assert_ne!(uuids[0], uuids[1]);
+    }
+}
+
+// ---- the mount after mkfs ----
+
+mod mount {
+    use super::*;
+    use crate::steps::fake::FakeHost;
+    use crate::steps::testkit::Run;
+    use crate::steps::{CmdOutput, Facts};
+
+    const LSBLK: [&str; 7] = [
+        "lsblk",
+        "-J",
+        "-b",
+        "-p",
+        "-o",
+        "NAME,KNAME,PATH,TYPE,SIZE,FSTYPE,UUID,MOUNTPOINT",
+        MAP,
+    ];
+
+    fn lsblk_with(part: &str) -> CmdOutput {
+        CmdOutput::ok(format!(
+            r#"{{"blockdevices": [{{"name": "{MAP}", "kname": "/dev/dm-3", "path": "{MAP}",
+               "type": "mpath", "children": [{{"name": "{part}", "kname": "/dev/dm-4",
+               "path": "{part}", "type": "part"}}]}}]}}"#
+        ))
+    }
+
+    fn run_with_partition(recorded: &str) -> Run {
+        let facts = Facts {
+            volumes: vec![VolumeFact {
+                wwid: Some("36001405aa".into()),
+                map_device: Some(MAP.into()),
+                partition: Some(recorded.into()),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        Run::new(
+            serde_json::json!({"volume": {"wwid": "36001405aa", "mount_point": "/mnt/ext4"}}),
+            facts,
+        )
+    }
+
+    #[test]
+    fn the_partition_found_before_mkfs_is_mounted_after_one_look() {
+        let part = format!("{MAP}-part1");
+        let h = FakeHost::new();
+        h.put_file(&part, "");
+        h.expect(&LSBLK, lsblk_with(&part));
+        h.expect(
+            &["mount", "-t", "ext4", &part, "/mnt/ext4"],
+            CmdOutput::ok(""),
+        );
+        let mut run = run_with_partition(&part);
+        apply::mount_partition(&mut run.cx(&h), MAP, &want()).unwrap();
+        // No `udevadm settle` and no second look: h.finish() fails on any other command.
+        h.finish();
+    }
+
+    #[test]
+    fn a_partition_that_is_not_the_one_recorded_is_resolved_again() {
+        // Recorded under libparted's transient name; lsblk now shows udev's.
+        let part = format!("{MAP}-part1");
+        let h = FakeHost::new();
+        h.put_file(&part, "");
+        h.allow(&LSBLK, lsblk_with(&part));
+        h.allow(&["udevadm", "settle", "--timeout=5"], CmdOutput::ok(""));
+        h.expect(
+            &["mount", "-t", "ext4", &part, "/mnt/ext4"],
+            CmdOutput::ok(""),
+        );
+        let mut run = run_with_partition(&format!("{MAP}p1"));
+        apply::mount_partition(&mut run.cx(&h), MAP, &want()).unwrap();
+        h.finish();
+        let looks = h.ran().iter().filter(|c| c.starts_with("lsblk")).count();
+        assert_eq!(looks, 2, "{:?}", h.ran());
+        assert_eq!(
+            run.facts.volumes[0].partition.as_deref(),
+            Some(part.as_str())
+        );
+    }
+
+    #[test]
+    fn mkfs_takes_the_partition_the_find_task_found_after_one_look() {
+        let part = format!("{MAP}-part1");
+        let h = FakeHost::new();
+        h.put_file(&part, "");
+        h.expect(&LSBLK, lsblk_with(&part));
+        h.expect(
+            &["blkid", "-p", "-o", "export", &part],
+            CmdOutput::status(2, "", ""),
+        );
+        let uuid = "170b7b73-5af6-4160-bff9-8e3913308e30";
+        h.expect(&["mkfs.ext4", "-q", "-U", uuid, &part], CmdOutput::ok(""));
+        let mut run = run_with_partition(&part);
+        apply::mkfs_on_partition(&mut run.cx(&h), MAP, &want(), uuid).unwrap();
+        // No `udevadm settle` and no second look: h.finish() fails on any other command.
+        h.finish();
+        assert_eq!(run.facts.volumes[0].fs_uuid.as_deref(), Some(uuid));
     }
 }

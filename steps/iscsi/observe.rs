@@ -1,6 +1,6 @@
 //! What is there: the only IO of the iscsi step, read-only. iscsid.conf and its mode, the
 //! initiator name file, whether ib_iser is loaded, the distro's units (one `systemctl show`
-//! for all of them), and each iface record.
+//! for all of them), and each iface record (read concurrently).
 //! At plan time it also runs `iscsi-iname` when a name must be generated (it only prints a
 //! random name, so the plan can show the exact file it writes).
 //!
@@ -19,7 +19,7 @@ use crate::answers::check_iscsi_name;
 use crate::settings::InitiatorIqn;
 use crate::steps::host::units::unit_states;
 use crate::steps::parse::iscsiadm::{parse_initiatorname, parse_record};
-use crate::steps::{Cmd, Ctx, StepError};
+use crate::steps::{Cmd, Ctx, Host, StepError};
 
 /// An iface record's settings, as `iscsiadm -m iface -I NAME` prints them.
 pub(super) type Record = BTreeMap<String, String>;
@@ -66,10 +66,34 @@ pub(super) enum Phase {
 }
 
 /// The iface record, or `None` when there is no such iface.
-fn iface_record(cx: &Ctx<'_>, name: &str) -> Result<Option<Record>, StepError> {
-    let out = cx.probe(&["iscsiadm", "-m", "iface", "-I", name])?;
+fn iface_record(host: &dyn Host, name: &str) -> Result<Option<Record>, StepError> {
+    let out = host.run(&Cmd::probe(["iscsiadm", "-m", "iface", "-I", name]))?;
     let rec = parse_record(&out.stdout);
     Ok((out.success() && rec.contains_key("iface.iscsi_ifacename")).then_some(rec))
+}
+
+/// Each wanted iface's record, in the wanted order. Read concurrently: each is one iscsiadm
+/// reading its own file, and one after another cost 0.2-0.3 s per iface in the lab.
+fn iface_records(cx: &Ctx<'_>, w: &Wanted) -> Result<Vec<Option<Record>>, StepError> {
+    let host = cx.host;
+    let read: Vec<Result<Option<Record>, StepError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = w
+            .ifaces
+            .iter()
+            .map(|iface| s.spawn(move || iface_record(host, &iface.name)))
+            .collect();
+        handles
+            .into_iter()
+            .map(|h| {
+                h.join().unwrap_or_else(|_| {
+                    Err(StepError::Failed(
+                        "internal: an iface reader panicked".into(),
+                    ))
+                })
+            })
+            .collect()
+    });
+    read.into_iter().collect()
 }
 
 /// A name from `iscsi-iname`, when `auto` finds none in the file.
@@ -159,14 +183,11 @@ pub(super) fn observe(cx: &Ctx<'_>, w: &Wanted, phase: Phase) -> Result<Observed
             .iter()
             .flatten()
             .any(|(_, s): &(&str, UnitState)| !s.installed());
-    let mut ifaces = Vec::new();
-    for iface in &w.ifaces {
-        ifaces.push(if not_installed || refused {
-            None
-        } else {
-            iface_record(cx, &iface.name)?
-        });
-    }
+    let ifaces = if not_installed || refused {
+        vec![None; w.ifaces.len()]
+    } else {
+        iface_records(cx, w)?
+    };
     Ok(Observed {
         conf,
         conf_mode,

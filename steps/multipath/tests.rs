@@ -1342,3 +1342,147 @@ fn udev_properties_come_from_udevs_database_without_a_process() {
     assert_eq!(h.ran().len(), 1, "{:?}", h.ran());
     h.finish();
 }
+
+/// A running multipathd as the host shows it: its pid file and the process's name.
+fn daemon_runs(h: &FakeHost) {
+    h.put_file("/run/multipathd.pid", "612\n");
+    h.put_file("/proc/612/comm", "multipathd\n");
+    // The kernel's maps, as sysfs shows them: the daemon is asked only when there is one.
+    h.put_file("/sys/block/dm-0/dm/uuid", &format!("mpath-{W0}\n"));
+}
+
+#[test]
+fn a_rerun_asks_the_running_daemon_for_the_maps_instead_of_multipath_ll() {
+    let h = FakeHost::new();
+    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    daemon_runs(&h);
+    // `multipath -ll` is not allowed: running it would be an unexpected command.
+    h.allow(
+        &["multipathd", "show", "topology"],
+        CmdOutput::ok(both_maps()),
+    );
+    empty_data(&h, W0);
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert!(plan.is_empty(), "{}", plan.render());
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    assert_eq!(run.facts.volumes[0].wwid.as_deref(), Some(W0));
+}
+
+#[test]
+fn a_path_the_daemon_doubts_or_no_daemon_means_multipath_ll() {
+    // The daemon's checker has not run on a path yet: multipath -ll runs the checkers now.
+    let doubtful = map_text(
+        &format!("{W0} dm-0 LIO-ORG,FILEIO"),
+        "512M",
+        "1 alua",
+        &[
+            ("sda", GOOD),
+            ("sdc", "active undef running"),
+            ("sde", GOOD),
+            ("sdg", GOOD),
+        ],
+    ) + &lio(W1, "dm-1", "256M", &["sdb", "sdd", "sdf", "sdh"]);
+    // A stale pid file (another process has the pid): no daemon to ask.
+    let stale = |h: &FakeHost| {
+        h.put_file("/run/multipathd.pid", "612\n");
+        h.put_file("/proc/612/comm", "bash\n");
+    };
+    type Setup<'a> = &'a dyn Fn(&FakeHost);
+    let daemon: [(Setup, Option<String>); 3] = [
+        (&daemon_runs, Some(doubtful)),
+        (&daemon_runs, Some(String::new())),
+        (&stale, None),
+    ];
+    for (setup, topology) in daemon {
+        let h = FakeHost::new();
+        let mut run = Run::multipath(Distro::Debian, W0, true, 2);
+        let mut step = quick();
+        service(&h, "enabled", "active");
+        setup(&h);
+        if let Some(t) = &topology {
+            h.allow(
+                &["multipathd", "show", "topology"],
+                CmdOutput::ok(t.clone()),
+            );
+        }
+        h.allow(&["multipath", "-ll"], CmdOutput::ok(both_maps()));
+        empty_data(&h, W0);
+        let plan = step.plan(&mut run.cx(&h)).unwrap();
+        assert!(plan.is_empty(), "{}", plan.render());
+        h.finish();
+        assert!(
+            h.ran().iter().any(|c| c == "multipath -ll"),
+            "{topology:?}: {:?}",
+            h.ran()
+        );
+    }
+}
+
+/// udev's database records of the lab's eight disks (even: LUN 0, odd: LUN 1), all but
+/// `missing`.
+fn udev_db_all(h: &FakeHost, missing: Option<&str>) {
+    for i in 0..8 {
+        let d = disk(i);
+        if missing == Some(d.as_str()) {
+            continue;
+        }
+        let w = if i % 2 == 1 { W1 } else { W0 };
+        h.put_file(&format!("/sys/block/{d}/dev"), &format!("8:{}\n", i * 16));
+        h.put_file(
+            &format!("/run/udev/data/b8:{}", i * 16),
+            &format!("E:ID_MODEL=FILEIO\nE:ID_SERIAL={w}\nE:ID_VENDOR=LIO-ORG\n"),
+        );
+    }
+}
+
+#[test]
+fn udev_is_waited_for_only_when_a_disk_lacks_its_record() {
+    for missing in [None, Some("sdc")] {
+        let h = FakeHost::new();
+        let mut run = Run::multipath(Distro::Debian, W0, true, 2);
+        let mut step = quick();
+        service(&h, "enabled", "active");
+        h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+        h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+        udev_db_all(&h, missing);
+        if let Some(d) = missing {
+            // udev had not processed it yet: settle, then udevadm answers for it.
+            h.expect(&["udevadm", "settle", "--timeout=10"], CmdOutput::ok(""));
+            h.expect(
+                &[
+                    "udevadm",
+                    "info",
+                    "--query=property",
+                    &format!("--name=/dev/{d}"),
+                ],
+                udev(W0, d),
+            );
+        }
+        let plan = step.plan(&mut run.cx(&h)).unwrap();
+        assert_eq!(
+            summary(&plan)[..2],
+            ["multipath -a /dev/sda", "multipath -a /dev/sdb"],
+            "{missing:?}"
+        );
+        // Any other command (a settle with every record there) is unexpected.
+        h.finish();
+    }
+}
+
+#[test]
+fn without_a_multipath_map_in_the_kernel_the_daemon_is_not_asked() {
+    // A first attach: multipathd runs, no map yet (a partition's dm device is no map).
+    let h = FakeHost::new();
+    h.put_file("/run/multipathd.pid", "612\n");
+    h.put_file("/proc/612/comm", "multipathd\n");
+    h.put_file("/sys/block/dm-1/dm/uuid", "part1-mpath-36001405aa\n");
+    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
+    let (maps, driver) = observe::list_maps(&run.cx(&h)).unwrap();
+    assert!(maps.is_empty() && driver);
+    // `multipathd show topology` is not allowed: asking it would be unexpected.
+    h.finish();
+}

@@ -55,7 +55,7 @@ pub use observe::{
     distro, inventory, links, rdma_port_of, rdma_ports, state_name, systemctl_is, RdmaPort,
 };
 use observe::{enhanced_ipoib, live_mode, stack_tools};
-use reach::{local_note, ping_all, probes, Probe};
+use reach::{local_note, logged_in_sessions, ping_all, probes, reached_by_sessions, Probe};
 pub use want::{chosen_ports, fabric_answer, interface_ports, ChosenPort, NetPort, PortAnswer};
 use want::{resolve_ports, want_mode};
 
@@ -422,7 +422,17 @@ impl Step for Network {
             cx.sheet
                 .note("network: no target portals given yet; their reachability was not checked");
         } else if !self.pinged {
-            ping_all(cx.host, &probes, self.ping_bound, self.ping_interval)?;
+            // A portal a logged-in session reaches from the port is proven by that session.
+            let sessions = logged_in_sessions(cx.host)?;
+            let proven = reached_by_sessions(&probes, &sessions);
+            let rest: Vec<Probe> = probes
+                .into_iter()
+                .zip(proven)
+                .filter_map(|(p, proven)| (!proven).then_some(p))
+                .collect();
+            if !rest.is_empty() {
+                ping_all(cx.host, &rest, self.ping_bound, self.ping_interval)?;
+            }
         }
         Ok(())
     }

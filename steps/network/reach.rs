@@ -2,8 +2,14 @@
 //! each within a bound (through [`poll_until`], so an interruption ends the wait). Which port
 //! pings which portal is decided from the answers alone ([`probes`], pure), so a dry run shows
 //! the same checks a real run makes.
+//!
+//! A portal that a logged-in iSCSI session already reaches from the port's iface (read from
+//! sysfs, no process) needs no ping: the session's own NOP-Outs prove that path every few
+//! seconds, more than one ping does ([`reached_by_sessions`]); a rerun pings only the rest.
 
+use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr};
+use std::path::Path;
 use std::time::Duration;
 
 use crate::settings::{resolve_portals, HostAddr, Netdev, Portal, ResolvedPortal};
@@ -160,5 +166,52 @@ fn resolve_each(ports: &[(Netdev, HostAddr)], portals: &[Portal]) -> Vec<Resolve
     portals
         .iter()
         .filter_map(|p| resolve_portals(ports, std::slice::from_ref(p)).ok()?.pop())
+        .collect()
+}
+
+/// The (iface, portal address) of every LOGGED_IN iSCSI session, from sysfs
+/// (`/sys/class/iscsi_session/sessionN/{state,ifacename}` and the address of its connection
+/// `/sys/class/iscsi_connection/connectionN:0/address`). Empty where there is none (no
+/// open-iscsi, no session, a root that is not the running system).
+pub fn logged_in_sessions(host: &dyn Host) -> Result<BTreeSet<(String, String)>, StepError> {
+    let mut out = BTreeSet::new();
+    let root = Path::new("/sys/class/iscsi_session");
+    if !host.exists(root) {
+        return Ok(out);
+    }
+    for name in host.list_dir(root)? {
+        let Some(sid) = name.strip_prefix("session") else {
+            continue;
+        };
+        let attr = |a: &str| -> Result<Option<String>, StepError> {
+            Ok(host
+                .read(&root.join(&name).join(a))?
+                .map(|t| t.trim().to_string()))
+        };
+        if attr("state")?.as_deref() != Some("LOGGED_IN") {
+            continue;
+        }
+        let Some(iface) = attr("ifacename")? else {
+            continue;
+        };
+        let conn = format!("/sys/class/iscsi_connection/connection{sid}:0/address");
+        if let Some(addr) = host.read(Path::new(&conn))? {
+            out.insert((iface, addr.trim().to_string()));
+        }
+    }
+    Ok(out)
+}
+
+/// The probes a logged-in session already proves: its portal, from the iface the iscsi
+/// step makes for the probe's port.
+pub fn reached_by_sessions(probes: &[Probe], sessions: &BTreeSet<(String, String)>) -> Vec<bool> {
+    probes
+        .iter()
+        .map(|p| {
+            sessions.contains(&(
+                crate::steps::iscsi::iface_name(&p.netdev),
+                p.portal.to_string(),
+            ))
+        })
         .collect()
 }

@@ -719,3 +719,46 @@ fn a_dry_run_on_a_bare_rhel_host_plans_keyfiles_whose_type_the_device_will_tell(
     );
     h.finish();
 }
+
+#[test]
+fn a_rerun_pings_only_the_portals_no_logged_in_session_reaches() {
+    let h = lab_host();
+    h.expect(&IP, ip_out(&lab_links(false)));
+    h.allow(&IP, ip_out(&lab_links(true)));
+    h.expect(&["ifup", "vA"], CmdOutput::ok(""));
+    h.expect(&["ifup", "vB"], CmdOutput::ok(""));
+    expect_lab_pings(&h);
+    let mut run = Run::for_os(lab_answers(), DEBIAN);
+    run.full(&h, &mut quick()).unwrap();
+    // The sessions the iscsi step's ifaces logged in: three live, one failed, and one of
+    // another iface to the fourth portal (which proves nothing about port vB).
+    for (sid, iface, addr, state) in [
+        (1, "iface-vA", "192.168.130.101", "LOGGED_IN"),
+        (2, "iface-vA", "192.168.130.102", "LOGGED_IN"),
+        (3, "iface-vB", "192.168.131.101", "LOGGED_IN"),
+        (4, "iface-vB", "192.168.131.102", "FAILED"),
+        (5, "default", "192.168.131.102", "LOGGED_IN"),
+    ] {
+        let s = format!("/sys/class/iscsi_session/session{sid}");
+        h.put_file(&format!("{s}/state"), &format!("{state}\n"));
+        h.put_file(&format!("{s}/ifacename"), &format!("{iface}\n"));
+        h.put_file(
+            &format!("/sys/class/iscsi_connection/connection{sid}:0/address"),
+            &format!("{addr}\n"),
+        );
+    }
+    let before = h.ran().iter().filter(|c| c.starts_with("ping")).count();
+    let argv = ping("192.168.131.10", "192.168.131.102");
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    h.expect(&argv, CmdOutput::ok("1 packets transmitted, 1 received\n"));
+    let plan = run.full(&h, &mut quick()).unwrap();
+    assert!(plan.is_empty(), "{}", plan.render());
+    h.finish();
+    let pings: Vec<String> = h
+        .ran()
+        .into_iter()
+        .filter(|c| c.starts_with("ping"))
+        .skip(before)
+        .collect();
+    assert_eq!(pings, [argv.join(" ")], "{pings:?}");
+}

@@ -1,5 +1,5 @@
-//! What preflight reads from the host, read-only: os-release, `uname`, privileges, SELinux,
-//! RDMA devices and link layers, kernel modules, and which programs are installed.
+//! What preflight reads from the host, read-only: os-release, `uname` (from /proc), privileges,
+//! SELinux, RDMA devices and link layers, kernel modules, and which programs are installed.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -21,7 +21,21 @@ pub fn os(cx: &Ctx<'_>) -> Result<OsInfo, StepError> {
     Ok(parse_os_release(&text))
 }
 
+/// The kernel release (`-r`) or host name (`-n`): what `uname` prints, read from
+/// `/proc/sys/kernel/{osrelease,hostname}` without a process (both are the kernel's own
+/// `utsname` fields); `uname` itself where /proc does not show them (a root other than the
+/// running system).
 fn uname(cx: &Ctx<'_>, arg: &str) -> Result<Option<String>, StepError> {
+    let file = if arg == "-r" { "osrelease" } else { "hostname" };
+    if let Some(text) = cx
+        .host
+        .read(Path::new(&format!("/proc/sys/kernel/{file}")))?
+    {
+        let text = text.trim();
+        if !text.is_empty() {
+            return Ok(Some(text.to_string()));
+        }
+    }
     let out = cx.probe(&["uname", arg])?;
     Ok(out
         .success()

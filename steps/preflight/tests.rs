@@ -426,3 +426,31 @@ mod decisions {
         );
     }
 }
+
+#[test]
+fn kernel_and_host_name_are_read_from_proc_without_uname() {
+    // No `uname` is allowed: a run of it would be an unexpected command.
+    let h = FakeHost::new();
+    h.put_file(
+        "/etc/os-release",
+        "ID=debian\nVERSION_ID=\"12\"\nPRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\"\n",
+    );
+    h.put_file(
+        "/sys/class/infiniband/rxe0/ports/1/link_layer",
+        "Ethernet\n",
+    );
+    h.put_file("/sys/module/ib_iser/initstate", "live\n");
+    h.put_file("/sys/module/rdma_rxe/initstate", "live\n");
+    h.put_file("/proc/sys/kernel/osrelease", "6.12.48-amd64\n");
+    h.put_file("/proc/sys/kernel/hostname", "db02\n");
+    h.allow(&["getenforce"], CmdOutput::ok("Disabled\n"));
+    let (plan, facts, _, _) = plan_with(&h, serde_json::json!({"fabric": "roce"}), false);
+    plan.unwrap();
+    assert_eq!(facts.kernel.as_deref(), Some("6.12.48-amd64"));
+    assert!(
+        !h.ran().iter().any(|c| c.starts_with("uname")),
+        "{:?}",
+        h.ran()
+    );
+    h.finish();
+}

@@ -23,7 +23,8 @@
 //!   (session exists) is success, 24 is named an authentication failure, 8/11/33 a timeout
 //!   of the named portal.
 //!
-//! Verify rescans, then requires exactly one LOGGED_IN iSER session per expected pair and
+//! Verify (waiting for new sessions' disks, rescanning only when a session of an earlier
+//! run shows none) requires exactly one LOGGED_IN iSER session per expected pair and
 //! no other session to the target, and records the sessions, their disks and the subnets.
 //! A volume's WWID with no disk yet (a LUN mapped after the login) gets a bounded wait with
 //! another rescan ([`rescan`]).
@@ -307,8 +308,9 @@ impl Step for Sessions {
 
     fn verify(&mut self, cx: &mut Ctx<'_>) -> Result<(), StepError> {
         let want = self.planned()?.want.clone();
+        let logged_in_now = !self.planned()?.login.is_empty();
         let iqn = self.iqn()?;
-        let sessions = observe::sessions_after_rescan(cx, &iqn, self.disk_wait)?;
+        let sessions = observe::sessions_after_rescan(cx, &iqn, self.disk_wait, logged_in_now)?;
         // A volume added to the answers since the login: its LUN may need another scan.
         let expected = rescan::expected_wwids(cx);
         let (sessions, missing) =

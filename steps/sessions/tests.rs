@@ -289,12 +289,16 @@ fn login_ok(iface: &str, portal: &str) -> CmdOutput {
     ))
 }
 
+/// Verify's first look at the sessions; a rescan follows only when one shows no disk.
 fn verified(h: &FakeHost, sessions: CmdOutput) {
+    h.expect(&["iscsiadm", "-m", "session", "-P", "3"], sessions);
+}
+
+fn rescanned(h: &FakeHost) {
     h.expect(
         &["iscsiadm", "-m", "session", "--rescan"],
         CmdOutput::ok(""),
     );
-    h.expect(&["iscsiadm", "-m", "session", "-P", "3"], sessions);
 }
 
 #[test]
@@ -315,6 +319,7 @@ fn verify_waits_for_the_kernel_to_attach_the_sessions_disks() {
         (6, B2, "iface-vB", "iser", "LOGGED_IN", &[]),
     ]);
     verified(&h, bare);
+    rescanned(&h);
     h.allow(
         &["iscsiadm", "-m", "session", "-P", "3"],
         all_logged_in("iser"),
@@ -901,16 +906,17 @@ fn verify_wants_exactly_one_logged_in_session_per_pair_and_no_other() {
     let mut run = Run::sessions(answers());
     let mut step = quick();
     assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
-    verified(
-        &h,
-        tree(&[
-            (3, A1, "iface-vA", "iser", "FAILED", &[]),
-            (4, B1, "iface-vA", "iser", "LOGGED_IN", &[]),
-            (7, B1, "iface-vA", "iser", "LOGGED_IN", &[]),
-            (5, A2, "iface-vB", "iser", "LOGGED_IN", &[]),
-            (8, A2, "iface-vA", "iser", "LOGGED_IN", &[]),
-        ]),
-    );
+    let wrong = tree(&[
+        (3, A1, "iface-vA", "iser", "FAILED", &[]),
+        (4, B1, "iface-vA", "iser", "LOGGED_IN", &[]),
+        (7, B1, "iface-vA", "iser", "LOGGED_IN", &[]),
+        (5, A2, "iface-vB", "iser", "LOGGED_IN", &[]),
+        (8, A2, "iface-vA", "iser", "LOGGED_IN", &[]),
+    ]);
+    verified(&h, wrong.clone());
+    // Sessions without disks: a rescan, then the same sessions until the bound.
+    rescanned(&h);
+    h.allow(&["iscsiadm", "-m", "session", "-P", "3"], wrong);
     let msg = step.verify(&mut run.cx(&h)).unwrap_err().to_string();
     assert!(
         msg.contains("the session to 192.168.130.101:3260 via iface-vA is FAILED"),
@@ -1234,4 +1240,64 @@ fn discoveries_run_one_at_a_time() {
     };
     apply(&mut step, &mut run.cx(&o), &plan).unwrap();
     assert_eq!(o.most.load(std::sync::atomic::Ordering::SeqCst), 1);
+}
+
+#[test]
+fn sessions_that_show_their_disks_are_listed_once_and_not_rescanned() {
+    // A rerun (or a login whose scan is done): one listing, no rescan; h.finish() fails on
+    // any command not expected, a rescan included.
+    let h = FakeHost::new();
+    configured(&h, all_logged_in("iser"));
+    let mut run = Run::sessions(answers());
+    let mut step = quick();
+    assert!(step.plan(&mut run.cx(&h)).unwrap().is_empty());
+    verified(&h, all_logged_in("iser"));
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    let ran = h.ran();
+    assert!(!ran.iter().any(|c| c.contains("--rescan")), "{ran:?}");
+    assert_eq!(
+        ran.iter()
+            .filter(|c| c.as_str() == "iscsiadm -m session -P 3")
+            .count(),
+        1,
+        "{ran:?}"
+    );
+}
+
+#[test]
+fn right_after_the_logins_the_disks_are_waited_for_without_a_rescan() {
+    // The kernel scans a new session itself: a rescan then would only repeat that scan.
+    let h = FakeHost::new();
+    none_listed(&h);
+    let mut run = Run::sessions(answers());
+    let mut step = Sessions {
+        disk_wait: Duration::from_secs(10),
+        ..Sessions::default()
+    };
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    h.expect(&discovery_argv(A1, "iface-vA"), discovery_output());
+    h.expect(&discovery_argv(A2, "iface-vB"), discovery_output());
+    expect_prune_configure_login(&h);
+    apply(&mut step, &mut run.cx(&h), &plan).unwrap();
+    // Logged in, no disk yet; a moment later, the disks. No rescan is expected: running one
+    // would be an unexpected command.
+    let bare = tree(&[
+        (3, A1, "iface-vA", "iser", "LOGGED_IN", &[]),
+        (4, B1, "iface-vA", "iser", "LOGGED_IN", &[]),
+        (5, A2, "iface-vB", "iser", "LOGGED_IN", &[]),
+        (6, B2, "iface-vB", "iser", "LOGGED_IN", &[]),
+    ]);
+    verified(&h, bare);
+    h.allow(
+        &["iscsiadm", "-m", "session", "-P", "3"],
+        all_logged_in("iser"),
+    );
+    step.verify(&mut run.cx(&h)).unwrap();
+    h.finish();
+    assert!(
+        run.facts.sessions.iter().all(|s| s.disks.len() == 2),
+        "{:?}",
+        run.facts.sessions
+    );
 }
