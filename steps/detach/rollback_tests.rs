@@ -451,3 +451,27 @@ fn a_mount_point_with_something_in_it_stays_and_is_reported() {
     assert!(out.left[0].starts_with("directory /data"), "{:?}", out.left);
     h.finish();
 }
+
+#[test]
+fn a_discovery_session_without_a_target_name_is_logged_out_and_has_no_record_to_delete() {
+    let obs = Observed {
+        mounts: parse_mounts("/dev/mapper/mpathb /logs ext4 rw 0 0\n"),
+        fstab: Some(FSTAB_BEFORE.into()),
+        maps: parse_multipath_ll(&map_text("mpathb", OLD, &[("1:0:0:0", "sdb")])),
+        sessions: parse_session_p3(&sessions_text(&[
+            (OTHER, 1, C, "default", &["sdb"]),
+            ("", 7, A, "iface-vA", &[]),
+        ])),
+        disk_wwids: [("sdb".to_string(), OLD.to_string())].into_iter().collect(),
+        holders: Default::default(),
+    };
+    let plan = plan_for(&obs, &[], &[]);
+    assert_eq!(
+        names(&plan),
+        [
+            "logout 7",
+            &format!("delete-node {A} iface-vA"),
+            &format!("delete-node {B} iface-vB"),
+        ]
+    );
+}
