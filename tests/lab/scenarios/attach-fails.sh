@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # lab-needs: wizard
-# Attach fails: one portal is killed on the target side (its iSER listener removed in LIO's
-# configfs), so the sessions step logs in on three portals and fails on the fourth. The
-# failed run must exit 1 naming the step, clean up what it made (the three sessions, the
-# node records its discovery made, the LUNs' path devices and any map), say so, and leave
-# nothing of the volume behind: no session or node record of the target, no map, no sdX of
-# a lab LUN, no fstab line, no mount point. Then the portal comes back and the wizard runs
-# again: it resumes at the sessions step and the attach completes.
-# (Discovery asks each subnet's first portal only, so the killed second portal of subnet B
-# fails exactly the logins, which run concurrently: killing it just before the run or
-# during the logins is the same to the wizard, and this way the scenario is deterministic.)
+# Attach fails: while the wizard logs in, one portal is killed on the target side (its iSER
+# listener removed in LIO's configfs), so the sessions step logs in on three portals and
+# fails on the fourth. The failed run must exit 1 naming the step and the login, clean up
+# what it made (the three sessions, the node records its discovery made, the LUNs' path
+# devices and any map), say so, and leave nothing of the volume behind: no session or node
+# record of the target, no map, no sdX of a lab LUN, no fstab line, no mount point. Then the
+# portal comes back and the wizard runs again: it resumes at the sessions step and the
+# attach completes.
+# The portal is killed as soon as discovery has made its node record, before the logins
+# (which run concurrently): killed before the run, SendTargets over iSER would not report
+# it (LIO lists only the iSER portals) and the step would fail at discovery instead.
 # shellcheck source=../guest/lib.sh
 . /lab/guest/lib.sh
 set -euo pipefail
@@ -23,14 +24,22 @@ iser=/sys/kernel/config/target/iscsi/$LAB_TARGET_IQN/tpgt_1/np/$killed:3260/iser
 [ ! -e "$mnt" ] || fail "$mnt exists before the run: the scenario needs a fresh host"
 cp /etc/fstab "$LAB_RESULTS/fstab.before"
 
-phase kill-portal
-echo 0 >"$iser"
-echo "portal $killed: iSER listener removed (iser=$(cat "$iser"))"
-phase_end
-
 phase wizard-run-fails
+"$LAB_WIZARD" run --answers "$LAB_ANSWERS" >"$LAB_RESULTS/run-1.log" 2>&1 &
+pid=$!
+# Discovery's record of the portal on subnet B's iface (iscsid's node database: a file per
+# iface under the portal's directory), polled often: the logins follow within a second or
+# two. (Discovery over vA reports it too, on iface-vA, before the vB round that must see it.)
+end=$((SECONDS + 300))
+until compgen -G "/etc/iscsi/nodes/$LAB_TARGET_IQN/$killed,3260,*/iface-vB" >/dev/null; do
+	kill -0 "$pid" 2>/dev/null || break
+	[ "$SECONDS" -lt "$end" ] || break
+	sleep 0.05
+done
+echo 0 >"$iser"
+echo "portal $killed: iSER listener removed at ${SECONDS}s (iser=$(cat "$iser"); record: $(compgen -G "/etc/iscsi/nodes/$LAB_TARGET_IQN/$killed,3260,*/iface-vB" || echo none))"
 rc=0
-"$LAB_WIZARD" run --answers "$LAB_ANSWERS" >"$LAB_RESULTS/run-1.log" 2>&1 || rc=$?
+wait "$pid" || rc=$?
 phase_end
 cat "$LAB_RESULTS/run-1.log"
 [ "$rc" -eq 1 ] || fail "the run with a dead portal exited $rc, expected 1"
