@@ -741,6 +741,24 @@ impl RealHost {
     }
 }
 
+/// Of `names`, those `systemctl show` (`out`, of [`units::unit_states_cmd`]) says are not
+/// enabled; none when it failed or answered for other units (nothing is then recorded as
+/// the wizard's to disable, as when each unit's probe failed).
+fn not_enabled(names: &[&str], out: Option<&CmdOutput>) -> Vec<String> {
+    let Some(states) = out
+        .filter(|o| o.success())
+        .and_then(|o| units::parse_unit_states(&o.stdout, names.len()))
+    else {
+        return Vec::new();
+    };
+    names
+        .iter()
+        .zip(states)
+        .filter(|(_, st)| st.enabled != "enabled")
+        .map(|(u, _)| u.to_string())
+        .collect()
+}
+
 /// Directories searched for programs besides PATH: root's tools live in sbin, which is not
 /// on every user's PATH.
 const EXTRA_PATH: &str = "/usr/local/sbin:/usr/sbin:/sbin:/usr/local/bin:/usr/bin:/bin";
@@ -753,17 +771,18 @@ impl RealHost {
         if self.backups.is_none() || a.len() < 3 || a[0] != "systemctl" || a[1] != "enable" {
             return Vec::new();
         }
-        a[2..]
+        let names: Vec<&str> = a[2..]
             .iter()
+            .map(String::as_str)
             .filter(|u| !u.starts_with('-'))
-            .filter(|u| {
-                let probe = Cmd::probe(["systemctl", "is-enabled", u.as_str()]);
-                self.run_command(&probe)
-                    .map(|o| o.stdout.trim() != "enabled")
-                    .unwrap_or(false)
-            })
-            .cloned()
-            .collect()
+            .collect();
+        if names.is_empty() {
+            return Vec::new();
+        }
+        // One `systemctl show` for every unit, not one `is-enabled` each (which on Debian
+        // also runs the SysV compatibility script per unit).
+        let out = self.run_command(&units::unit_states_cmd(&names)).ok();
+        not_enabled(&names, out.as_ref())
     }
 
     /// Before the first change this wizard makes: record which of the paths that tools
@@ -1148,6 +1167,24 @@ impl Host for ReadOnly<'_> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn units_not_enabled_yet_are_read_from_one_systemctl_show() {
+        let show = units::show_output(&[
+            ("iscsid", "enabled", "active"),
+            ("multipathd", "disabled", "inactive"),
+            ("opensm@0x1", "static", "inactive"),
+        ]);
+        let names = ["iscsid", "multipathd", "opensm@0x1"];
+        assert_eq!(
+            not_enabled(&names, Some(&CmdOutput::ok(show.clone()))),
+            ["multipathd", "opensm@0x1"]
+        );
+        // A failed or short answer records nothing.
+        assert!(not_enabled(&names, Some(&CmdOutput::status(1, "", "Failed\n"))).is_empty());
+        assert!(not_enabled(&names[..2], Some(&CmdOutput::ok(show))).is_empty());
+        assert!(not_enabled(&names, None).is_empty());
+    }
+
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 

@@ -260,7 +260,6 @@ const RULES: &[&str] = &[
     "Values are checked exactly as the same answer typed at a prompt would be. A missing \
      optional key takes its default; in an interactive run the wizard asks for what is \
      missing instead.",
-    "Not built yet, so not accepted: the `array` section (the SANtricity REST API side).",
 ];
 
 /// `docs/answers.md`: the answers reference in Markdown (a test keeps the committed copy in
@@ -382,14 +381,11 @@ fn see_also(r: &mut Roff, pages: &[&str]) {
 
 /// The steps, for iser-wizard(8).
 pub const STEPS_TEXT: &str = "A run takes the steps in this order: preflight, subnet-manager, \
-    network, iscsi, sessions, multipath, filesystem, verify. Each probes the host, shows its \
+    network, iscsi, array, sessions, multipath, filesystem, verify (array only when the answers \
+    have an array section). Each probes the host, shows its \
     plan (commands and file diffs), applies it, and verifies the result; a second run changes \
     nothing, and an interrupted run resumes. --only and --from run some of them, the facts \
     of earlier steps coming from the state file.";
-
-/// What the contract names that this version does not have, for iser-wizard(8).
-pub const NOT_BUILT: &str =
-    "Not built yet: the clean-up of a failed attach (run detach after one).";
 
 const FILES_TEXT: &[(&str, &str)] = &[
     (
@@ -453,8 +449,6 @@ pub fn man_pages() -> Vec<(String, String)> {
         render(man(cmd.clone()), |r| {
             r.control("SH", ["STEPS"]);
             r.text([roman(STEPS_TEXT)]);
-            r.control("SH", ["NOT BUILT YET"]);
-            r.text([roman(NOT_BUILT)]);
             exit_status_section(r);
             r.control("SH", ["FILES"]);
             for (f, what) in FILES_TEXT {

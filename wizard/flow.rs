@@ -431,9 +431,38 @@ fn run_steps(
             Some((step, planned)) if name == StepName::Preflight => (step, Some(planned)),
             _ => (make_step(name), None),
         };
-        engine.run_step(host, step.as_mut(), planned, out)?;
+        if VOLUME_STEPS.contains(&name) {
+            engine.note_before(host);
+        }
+        if let Err(e) = engine.run_step(host, step.as_mut(), planned, out) {
+            if e.exit_code() == 1 && !cfg.dry_run {
+                engine.clean_up(host, name, out);
+            }
+            return Err(e);
+        }
     }
     Ok(())
+}
+
+/// The steps that make volume-level things (sessions, maps, partitions, mounts, fstab
+/// lines): a failure takes down what they made in the run, and a resume runs them again.
+const VOLUME_STEPS: [StepName; 4] = [
+    StepName::Sessions,
+    StepName::Multipath,
+    StepName::Filesystem,
+    StepName::Verify,
+];
+
+/// The directory a command makes, when it is `mkdir` (its last operand).
+fn made_dir(action: &crate::steps::Action) -> Option<String> {
+    match action {
+        crate::steps::Action::Run { cmd, .. }
+            if cmd.argv.first().map(String::as_str) == Some("mkdir") =>
+        {
+            cmd.argv.last().filter(|a| a.starts_with('/')).cloned()
+        }
+        _ => None,
+    }
 }
 
 /// The engine: it owns the run's state, worksheet and answers, and lends them to a step
@@ -539,7 +568,7 @@ impl<'a> Engine<'a> {
                 started_at: timefmt::now_rfc3339(),
                 finished_at: None,
                 answers_digest: run_digest,
-                done: Vec::new(),
+                ..RunRecord::default()
             };
         }
         Ok(engine)
@@ -639,6 +668,156 @@ impl<'a> Engine<'a> {
                 .entry(&format!("saving the state failed: {save}"), "");
         }
         err.and_saved(saved)
+    }
+
+    /// Before the run's first volume-level step: read what is already there, so that a
+    /// failure takes down only what the run made. Kept through a resume; nothing on a dry
+    /// run. When the host cannot be read, the log says so and a failure cleans up nothing.
+    fn note_before(&mut self, host: &dyn Host) {
+        if self.cfg.dry_run || self.state.run.before.is_some() {
+            return;
+        }
+        match crate::steps::detach::rollback::Before::observe(host, timefmt::now_rfc3339()) {
+            Ok(b) => {
+                self.state.run.before = Some(b);
+                if let Err(e) = self.save() {
+                    self.log.entry(
+                        &format!("saving what was there before the run failed: {e}"),
+                        "",
+                    );
+                }
+            }
+            Err(e) => self.log.entry(
+                &format!("reading what is there before the volume steps failed: {e}"),
+                "a failure will clean up nothing",
+            ),
+        }
+    }
+
+    /// After step `failed` failed: take down what the run made at volume level (what is
+    /// new since [`Engine::note_before`]), in the detach order; say what was removed and
+    /// what could not be; record it in the state and the log. The steps that made it are
+    /// no longer done, so `run` again redoes them.
+    fn clean_up(&mut self, host: &dyn Host, failed: StepName, out: &mut dyn Write) {
+        use crate::steps::detach::{self, rollback};
+        let Some(before) = self.state.run.before.clone() else {
+            return;
+        };
+        let mut removed = Vec::new();
+        let mut left = Vec::new();
+        let mut stopped = false;
+        let decided = rollback::observe(host, &before, &self.state.facts.volumes).and_then(
+            |(targets, obs, nodes)| {
+                rollback::decide(&before, &targets, &obs, &nodes, &self.state.run.made_dirs)
+            },
+        );
+        let plan = match decided {
+            Ok(plan) => plan,
+            Err(e) => {
+                stopped = true;
+                left.push(format!("nothing was removed: {e}"));
+                detach::Plan::default()
+            }
+        };
+        if !plan.acts.is_empty() {
+            match detach::apply(host, &plan, detach::apply::Waits::default()) {
+                Ok(o) => {
+                    removed = o.done;
+                    left = o.left;
+                }
+                Err(s) => {
+                    stopped = true;
+                    let n = s.outcome.done.len();
+                    removed = s.outcome.done;
+                    left = s.outcome.left;
+                    left.push(format!("stopped: {}", s.error));
+                    left.extend(
+                        plan.acts
+                            .iter()
+                            .skip(n)
+                            .map(|a| format!("not attempted: {a}")),
+                    );
+                }
+            }
+        }
+        if removed.is_empty() && left.is_empty() {
+            let _ = writeln!(
+                out,
+                "\nNothing to clean up after the failure: the run had made no session, map, \
+                 mount or fstab line."
+            );
+        } else {
+            let _ = writeln!(out);
+        }
+        for r in &removed {
+            let _ = writeln!(out, "cleaned up after the failure: {r}");
+        }
+        for l in &left {
+            let _ = writeln!(out, "could not remove: {l}");
+        }
+        self.log.entry(
+            &format!(
+                "cleanup after step {failed} failed: {} removed, {} left",
+                removed.len(),
+                left.len()
+            ),
+            &removed
+                .iter()
+                .map(|r| format!("removed: {r}"))
+                .chain(left.iter().map(|l| format!("left: {l}")))
+                .collect::<Vec<_>>()
+                .join("\n"),
+        );
+        if !removed.is_empty() {
+            // The volume-level steps are to be done again; what they recorded of the LUNs
+            // taken down is no longer true of the host.
+            self.state
+                .run
+                .done
+                .retain(|c| !VOLUME_STEPS.contains(&c.step));
+            if !stopped {
+                for w in &plan.wwids {
+                    // A filesystem or partition the run made stays on the LUN (the cleanup
+                    // never writes to a LUN), and so does its record: `run` again then
+                    // recognises its own work instead of refusing it as data.
+                    let made_on_lun = self.state.facts.volumes.iter().any(|v| {
+                        v.wwid.as_deref().is_some_and(|x| x.eq_ignore_ascii_case(w))
+                            && (v.fs_uuid.is_some() || v.partition.is_some())
+                    });
+                    if made_on_lun {
+                        let _ = writeln!(
+                            out,
+                            "note: what the run made on LUN {w} (partition, filesystem) stays on \
+                             it, and is recognised as the wizard's own by the next run"
+                        );
+                    } else {
+                        self.state.facts.forget_volume(w);
+                    }
+                }
+                // The sessions left are those of before (the sessions step probes again).
+                self.state.facts.sessions.retain(|s| {
+                    before.sessions.iter().any(|k| {
+                        k.target == s.target
+                            && k.portal == s.portal
+                            && k.iface.as_deref().is_none_or(|i| i == s.iface)
+                    })
+                });
+            }
+            self.state
+                .run
+                .made_dirs
+                .retain(|d| host.exists(Path::new(d)));
+        }
+        self.state.run.cleanup = Some(crate::state::CleanupRecord {
+            at: timefmt::now_rfc3339(),
+            step: failed.to_string(),
+            removed,
+            left,
+        });
+        if let Err(e) = self.save() {
+            self.log
+                .entry(&format!("saving the cleanup's record failed: {e}"), "");
+        }
     }
 
     /// Plan (unless `planned` already holds the plan), show, confirm, apply and verify one
@@ -791,6 +970,13 @@ impl<'a> Engine<'a> {
             &mut checkpoint,
         );
         self.step_changes = changed.len();
+        // The actions applied are the first `changed.len()`: a directory one of them made
+        // is the run's own, for a cleanup after a failure to remove.
+        for dir in plan.actions.iter().take(changed.len()).filter_map(made_dir) {
+            if !self.state.run.made_dirs.contains(&dir) {
+                self.state.run.made_dirs.push(dir);
+            }
+        }
         progress.finish();
         applied.map_err(|e| {
             let err = WizardError::from_step(name, e, changed.clone());
@@ -1083,7 +1269,7 @@ mod tests {
         c.steps = vec![StepName::Sessions];
         c.answers = Some(answers.clone());
         c.record_answers = Some(rec.clone());
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         let fail = Rc::new(Cell::new(0));
         let mut make = |_: StepName| -> Box<dyn Step> { Box::new(Flaky { fail: fail.clone() }) };
         let mut out = Vec::new();
@@ -1113,7 +1299,7 @@ mod tests {
     fn a_second_run_changes_nothing() {
         let state = tempfile::tempdir().unwrap();
         let (plans, fail) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         h.put_file("/etc/demo.conf", "old\n");
         h.expect(&["systemctl", "restart", "demo"], CmdOutput::ok(""));
         let (r, out) = go(&h, state.path(), false, &plans, &fail);
@@ -1126,7 +1312,7 @@ mod tests {
         );
 
         // Same answers again: the probe matches, the plan is empty, no command changes the host.
-        let h2 = FakeHost::with_root(h.root(), None);
+        let h2 = FakeHost::with_root(h.root(), None).only_programs(&[]);
         let (r, out) = go(&h2, state.path(), false, &plans, &fail);
         r.unwrap();
         assert!(out.contains("nothing to change"), "{out}");
@@ -1146,7 +1332,7 @@ mod tests {
     fn an_interrupted_run_saves_state_and_resumes_at_the_interrupted_step() {
         let state = tempfile::tempdir().unwrap();
         let (plans, fail) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(1)));
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         h.expect(&["systemctl", "restart", "demo"], CmdOutput::ok(""));
         let (r, _) = go(&h, state.path(), false, &plans, &fail);
         let e = r.unwrap_err();
@@ -1161,7 +1347,7 @@ mod tests {
         assert!(s.run.finished_at.is_none());
         assert_eq!(plans.get(), 1);
 
-        let h2 = FakeHost::with_root(h.root(), None);
+        let h2 = FakeHost::with_root(h.root(), None).only_programs(&[]);
         let (r, out) = go(&h2, state.path(), false, &plans, &fail);
         r.unwrap();
         assert!(out.contains("Resuming the run"), "{out}");
@@ -1180,7 +1366,7 @@ mod tests {
         let state = tempfile::tempdir().unwrap();
         let state_dir = state.path().join("never");
         let (plans, fail) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         h.put_file("/etc/demo.conf", "old\n");
         let (r, out) = go(&h, &state_dir, true, &plans, &fail);
         r.unwrap();
@@ -1199,7 +1385,7 @@ mod tests {
     fn a_failed_command_names_the_step_the_command_and_what_was_changed() {
         let state = tempfile::tempdir().unwrap();
         let (plans, fail) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         h.expect(
             &["systemctl", "restart", "demo"],
             CmdOutput::status(1, "", "Job for demo.service failed.\n"),
@@ -1226,7 +1412,7 @@ mod tests {
         // answers.json cannot be written: a directory stands in its place.
         std::fs::create_dir(state.path().join("answers.json")).unwrap();
         let (plans, fail) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(0)));
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         h.expect(
             &["systemctl", "restart", "demo"],
             CmdOutput::status(1, "", "Job for demo.service failed.\n"),
@@ -1297,7 +1483,7 @@ mod tests {
         let state = tempfile::tempdir().unwrap();
         let mut c = cfg(&state.path().join("never"), true);
         c.steps = vec![StepName::Preflight, StepName::Iscsi];
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         let (r, out, plans) = go_with(&c, &h);
         r.unwrap();
         let stops = out
@@ -1321,7 +1507,7 @@ mod tests {
         let state = tempfile::tempdir().unwrap();
         let mut c = cfg(state.path(), false);
         c.steps = vec![StepName::Preflight, StepName::Sessions];
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         let (r, out, plans) = go_with(&c, &h);
         r.unwrap();
         assert!(!out.contains("A real run would stop"), "{out}");
@@ -1335,7 +1521,7 @@ mod tests {
         let mut c = cfg(&state.path().join("never"), true);
         c.answers = Some(template());
         c.record_answers = Some(rec.clone());
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         let (r, out, _) = go_with(&c, &h);
         r.unwrap();
         assert!(
@@ -1355,7 +1541,7 @@ mod tests {
         c.answers = Some(template());
         c.record_answers = Some(rec.clone());
         c.steps = vec![StepName::Iscsi];
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         h.expect(
             &["systemctl", "restart", "demo"],
             CmdOutput::status(1, "", "Job for demo.service failed.\n"),
@@ -1373,7 +1559,7 @@ mod tests {
         let rec = state.path().join("rec.json");
         let mut c = cfg(&state.path().join("never"), true);
         c.record_answers = Some(rec.clone());
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         let (r, out, _) = go_with(&c, &h);
         r.unwrap();
         assert!(!rec.exists());
@@ -1388,7 +1574,7 @@ mod tests {
         let mut c = cfg(state.path(), false);
         c.answers = Some(template());
         c.steps = vec![StepName::Iscsi];
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         // The first change fails: what was saved is what the questions gave.
         h.expect(
             &["systemctl", "restart", "demo"],
@@ -1453,7 +1639,7 @@ UUID=ours /mnt/data ext4 defaults,_netdev,nofail 0 2
         let state = tempfile::tempdir().unwrap();
         let log_path = state.path().join("log");
         let log = Log::open(&log_path).unwrap();
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         h.expect(
             &["systemctl", "restart", "demo"],
             CmdOutput::status(1, "", "Job for demo.service failed.\n"),
@@ -1484,7 +1670,7 @@ UUID=ours /mnt/data ext4 defaults,_netdev,nofail 0 2
             "{text}"
         );
         // Interrupted at the next step: the log says so too.
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         h.put_file("/etc/demo.conf", "wanted\n");
         fail.set(1);
         let interrupt = Interrupt::new();
@@ -1498,7 +1684,7 @@ UUID=ours /mnt/data ext4 defaults,_netdev,nofail 0 2
     #[test]
     fn the_json_report_gets_each_step_as_it_ends_through_a_failure_and_a_resume() {
         let state = tempfile::tempdir().unwrap();
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         h.put_file("/etc/demo.conf", "old\n");
         let (plans, fail) = (Rc::new(Cell::new(0)), Rc::new(Cell::new(1)));
         let (p, f) = (plans.clone(), fail.clone());
@@ -1596,7 +1782,7 @@ UUID=ours /mnt/data ext4 defaults,_netdev,nofail 0 2
     #[test]
     fn a_step_stopped_before_it_began_reports_none_of_the_last_steps_changes() {
         let state = tempfile::tempdir().unwrap();
-        let h = FakeHost::new();
+        let h = FakeHost::new().only_programs(&[]);
         h.put_file("/etc/demo.conf", "old\n");
         h.expect(&["systemctl", "restart", "demo"], CmdOutput::ok(""));
         let interrupt = Interrupt::new();
@@ -1637,5 +1823,202 @@ UUID=ours /mnt/data ext4 defaults,_netdev,nofail 0 2
         assert_eq!(v[1]["status"], "interrupted");
         assert_eq!(v[1]["changes"], 0);
         assert_eq!(v[2]["changes"], 2, "{}", v[2]);
+    }
+
+    /// Logs in on portal A (the sessions step of these tests).
+    struct Login;
+
+    impl Step for Login {
+        fn name(&self) -> StepName {
+            StepName::Sessions
+        }
+        fn plan(&mut self, _cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
+            let mut p = Plan::new(StepName::Sessions);
+            p.push(Action::run(Cmd::change(LOGIN), "log in"));
+            Ok(p)
+        }
+        fn verify(&mut self, _cx: &mut Ctx<'_>) -> Result<(), StepError> {
+            Ok(())
+        }
+    }
+
+    /// A multipath step whose command fails, or (`interrupted`) that is stopped by Ctrl-C.
+    struct Breaks {
+        interrupted: bool,
+    }
+
+    impl Step for Breaks {
+        fn name(&self) -> StepName {
+            StepName::Multipath
+        }
+        fn plan(&mut self, _cx: &mut Ctx<'_>) -> Result<Plan, StepError> {
+            let mut p = Plan::new(StepName::Multipath);
+            if self.interrupted {
+                p.push(Action::task("wait", "wait for the map"));
+            } else {
+                p.push(Action::run(Cmd::change(["multipath", "-r"]), "reload"));
+            }
+            Ok(p)
+        }
+        fn task(&mut self, _cx: &mut Ctx<'_>, _id: &str) -> Result<(), StepError> {
+            Err(StepError::Host(HostError::Interrupted))
+        }
+        fn verify(&mut self, _cx: &mut Ctx<'_>) -> Result<(), StepError> {
+            Ok(())
+        }
+    }
+
+    const TGT: &str = "iqn.2002-09.com.lab:array";
+    const LOGIN: [&str; 8] = [
+        "iscsiadm",
+        "-m",
+        "node",
+        "-T",
+        TGT,
+        "-p",
+        "192.168.130.101:3260",
+        "--login",
+    ];
+
+    fn session_p3(sessions: &[(&str, u32, &str)]) -> CmdOutput {
+        let mut t = String::new();
+        for (target, sid, portal) in sessions {
+            t.push_str(&format!(
+                "Target: {target} (non-flash)\n\tCurrent Portal: {portal},1\n\
+                 \tPersistent Portal: {portal},1\n\t\tIface Name: iface-vA\n\t\tSID: {sid}\n"
+            ));
+        }
+        CmdOutput::ok(t)
+    }
+
+    fn node_p1(nodes: &[(&str, &str)]) -> CmdOutput {
+        let mut t = String::new();
+        for (target, portal) in nodes {
+            t.push_str(&format!(
+                "Target: {target}\n\tPortal: {portal},1\n\t\tIface Name: iface-vA\n"
+            ));
+        }
+        CmdOutput::ok(t)
+    }
+
+    /// Before the run: a session and record of another target. The run logs in on A, its
+    /// discovery made records of A and B, and the next step fails or is interrupted.
+    fn failing_run(
+        interrupted: bool,
+    ) -> (Result<(), WizardError>, String, FakeHost, tempfile::TempDir) {
+        const OTHER: &str = "iqn.2002-09.com.lab:other";
+        const C: &str = "10.0.0.9:3260";
+        const A: &str = "192.168.130.101:3260";
+        const B: &str = "192.168.131.101:3260";
+        let state = tempfile::tempdir().unwrap();
+        let h = FakeHost::new();
+        h.allow(&["multipath", "-ll"], CmdOutput::ok(""));
+        let sessions = ["iscsiadm", "-m", "session", "-P", "3"];
+        let nodes = ["iscsiadm", "-m", "node", "-P", "1"];
+        // What is there before the run, then after the failure.
+        h.expect(&sessions, session_p3(&[(OTHER, 1, C)]));
+        h.expect(&nodes, node_p1(&[(OTHER, C)]));
+        h.expect(&LOGIN, CmdOutput::ok(""));
+        if !interrupted {
+            h.expect(
+                &["multipath", "-r"],
+                CmdOutput::status(1, "", "multipath: reload failed\n"),
+            );
+            h.expect(&sessions, session_p3(&[(OTHER, 1, C), (TGT, 5, A)]));
+            h.expect(&nodes, node_p1(&[(OTHER, C), (TGT, A), (TGT, B)]));
+            h.expect(
+                &["iscsiadm", "-m", "session", "-r", "5", "-u"],
+                CmdOutput::ok(""),
+            );
+            for p in [A, B] {
+                let base = [
+                    "iscsiadm", "-m", "node", "-T", TGT, "-p", p, "-I", "iface-vA",
+                ];
+                if p == A {
+                    let manual: Vec<&str> = base
+                        .iter()
+                        .copied()
+                        .chain(["-o", "update", "-n", "node.startup", "-v", "manual"])
+                        .collect();
+                    h.expect(&manual, CmdOutput::ok(""));
+                }
+                let delete: Vec<&str> = base.iter().copied().chain(["-o", "delete"]).collect();
+                h.expect(&delete, CmdOutput::ok(""));
+            }
+            // And once they are gone.
+            h.expect(&sessions, session_p3(&[(OTHER, 1, C)]));
+            h.expect(&nodes, node_p1(&[(OTHER, C)]));
+        }
+        let mut c = cfg(state.path(), false);
+        c.steps = vec![StepName::Sessions, StepName::Multipath];
+        let mut make = move |n: StepName| -> Box<dyn Step> {
+            match n {
+                StepName::Sessions => Box::new(Login),
+                _ => Box::new(Breaks { interrupted }),
+            }
+        };
+        let mut out = Vec::new();
+        let r = execute(
+            &c,
+            &h,
+            &Log::disabled(),
+            &Interrupt::new(),
+            &mut make,
+            &mut out,
+        );
+        (r, String::from_utf8(out).unwrap(), h, state)
+    }
+
+    #[test]
+    fn a_failed_step_logs_out_the_runs_sessions_and_deletes_its_records_only() {
+        let (r, out, h, state) = failing_run(false);
+        h.finish();
+        let e = r.unwrap_err();
+        assert_eq!(e.exit_code(), 1);
+        let text = e.to_string();
+        assert!(
+            text.starts_with("step multipath failed: `multipath -r` failed (exit 1)"),
+            "{text}"
+        );
+        assert!(text.contains("reload failed"), "{text}");
+        assert!(
+            out.contains("cleaned up after the failure: log out of session 5 (iqn.2002-09.com.lab:array at 192.168.130.101:3260)"),
+            "{out}"
+        );
+        assert!(
+            out.contains("cleaned up after the failure: delete node record iqn.2002-09.com.lab:array 192.168.131.101:3260 iface iface-vA"),
+            "{out}"
+        );
+        assert!(!out.contains("could not remove"), "{out}");
+        assert!(
+            !h.ran()
+                .iter()
+                .any(|c| c.contains("-r 1 ") || c.contains("10.0.0.9")),
+            "{:?}",
+            h.ran()
+        );
+        // Recorded, and the sessions step is to run again.
+        let s = StateDir::new(state.path()).load_state().unwrap();
+        let cleanup = s.run.cleanup.expect("the cleanup is recorded");
+        assert_eq!(cleanup.step, "multipath");
+        assert_eq!(cleanup.removed.len(), 4, "{:?}", cleanup.removed);
+        assert!(cleanup.left.is_empty());
+        assert!(s.run.done.is_empty(), "{:?}", s.run.done);
+        assert!(s.run.before.is_some());
+    }
+
+    #[test]
+    fn an_interrupted_run_cleans_up_nothing() {
+        let (r, out, h, state) = failing_run(true);
+        h.finish();
+        assert_eq!(r.unwrap_err().exit_code(), 130);
+        assert!(!out.contains("clean"), "{out}");
+        let s = StateDir::new(state.path()).load_state().unwrap();
+        assert!(s.run.cleanup.is_none());
+        assert_eq!(
+            s.run.done.len(),
+            1,
+            "the sessions step stays done, to resume after it"
+        );
     }
 }

@@ -109,6 +109,30 @@ pub struct RunRecord {
     pub answers_digest: String,
     /// Steps completed in this run, in order.
     pub done: Vec<Completed>,
+    /// What was on the host before the run's first volume-level step: a failure takes
+    /// down only what is new since (kept through a resume).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before: Option<crate::steps::detach::rollback::Before>,
+    /// Directories the run made (`mkdir`), which a cleanup after a failure removes.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub made_dirs: Vec<String>,
+    /// The cleanup after the run's last failure, if one ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cleanup: Option<CleanupRecord>,
+}
+
+/// The cleanup after a failed run: what it removed and what it could not.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CleanupRecord {
+    /// When it ran.
+    pub at: String,
+    /// The step that failed.
+    pub step: String,
+    /// Each thing removed, as the operator read it.
+    pub removed: Vec<String>,
+    /// What it could not remove, and why.
+    pub left: Vec<String>,
 }
 
 /// `state.json`.

@@ -108,6 +108,14 @@ fn run(host: &dyn Host, plan: &Plan, waits: Waits, out: &mut Outcome) -> Result<
                         .push(format!("/etc/fstab still mounts {mount_point}"));
                 }
             }
+            Act::RemoveDir { path } => {
+                // Only an empty directory goes (rmdir): anything put in it stays, reported.
+                if let Err(e) = host.remove_dir(Path::new(path)) {
+                    out.left.push(format!("directory {path}: {e}"));
+                } else if host.exists(Path::new(path)) {
+                    out.left.push(format!("directory {path} is still there"));
+                }
+            }
             Act::FailQueued { .. } => {
                 checked(host, &act.cmd().expect("a command"), None)?;
             }

@@ -28,6 +28,7 @@
 pub mod apply;
 pub mod decide;
 pub mod observe;
+pub mod rollback;
 pub mod want;
 
 #[cfg(test)]
@@ -59,6 +60,12 @@ pub enum Act {
         old: String,
         /// `/etc/fstab` without the line.
         new: String,
+    },
+    /// Remove an (empty) mount point directory that a failed run made (only a cleanup
+    /// after a failed attach plans this: `detach` leaves mount points alone).
+    RemoveDir {
+        /// The directory.
+        path: String,
     },
     /// Make the map fail queued and new I/O instead of queueing it (only with `--force`),
     /// so the flush can proceed; whatever was queued is lost.
@@ -144,7 +151,9 @@ impl Act {
                     .into_iter()
                     .chain(["-o", "delete"].map(str::to_string)),
             ),
-            Act::RemoveFstabLine { .. } | Act::DeletePath { .. } => return None,
+            Act::RemoveFstabLine { .. } | Act::RemoveDir { .. } | Act::DeletePath { .. } => {
+                return None
+            }
         })
     }
 }
@@ -155,6 +164,12 @@ impl fmt::Display for Act {
             Act::Unmount { mount_point } => write!(f, "unmount {mount_point}"),
             Act::RemoveFstabLine { mount_point, .. } => {
                 write!(f, "remove the /etc/fstab line of {mount_point}")
+            }
+            Act::RemoveDir { path } => {
+                write!(
+                    f,
+                    "remove the mount point directory {path} (made by this run)"
+                )
             }
             Act::FailQueued { map } => write!(
                 f,

@@ -114,6 +114,7 @@ fn names(plan: &Plan) -> Vec<String> {
         .map(|a| match a {
             Act::Unmount { mount_point } => format!("umount {mount_point}"),
             Act::RemoveFstabLine { mount_point, .. } => format!("fstab {mount_point}"),
+            Act::RemoveDir { path } => format!("rmdir {path}"),
             Act::FailQueued { map } => format!("fail-queued {map}"),
             Act::Flush { map, .. } => format!("flush {map}"),
             Act::DeletePath { dev } => format!("delete {dev}"),
