@@ -893,6 +893,17 @@ mod tests {
 
         let h = FakeHost::new();
         allow_fs(&h, "/mnt/data", "/dev/mapper/aa-part1", "u-1", 1 << 30);
+        // Before its first volume-level step the engine notes what is on the host, for the
+        // clean-up of a failed run (steps/detach/rollback.rs): no maps here.
+        h.allow(&["multipath", "-ll"], CmdOutput::ok(""));
+        h.allow(
+            &["iscsiadm", "-m", "session", "-P", "3"],
+            CmdOutput::status(21, "", "iscsiadm: No active sessions.\n"),
+        );
+        h.allow(
+            &["iscsiadm", "-m", "node", "-P", "1"],
+            CmdOutput::status(21, "", "iscsiadm: No records found\n"),
+        );
         let state = tempfile::tempdir().unwrap();
         let change = Rc::new(Cell::new(true));
         let go = |steps: Vec<StepName>, partial: bool| {
