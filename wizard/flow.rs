@@ -431,9 +431,6 @@ fn run_steps(
             Some((step, planned)) if name == StepName::Preflight => (step, Some(planned)),
             _ => (make_step(name), None),
         };
-        if VOLUME_STEPS.contains(&name) {
-            engine.note_before(host);
-        }
         if let Err(e) = engine.run_step(host, step.as_mut(), planned, out) {
             if e.exit_code() == 1 && !cfg.dry_run {
                 engine.clean_up(host, name, out);
@@ -670,8 +667,8 @@ impl<'a> Engine<'a> {
         err.and_saved(saved)
     }
 
-    /// Before the run's first volume-level step: read what is already there, so that a
-    /// failure takes down only what the run made. Kept through a resume; nothing on a dry
+    /// Before the run's first volume-level change (plans change nothing): read what is
+    /// already there, so that a failure takes down only what the run made. Kept through a resume; nothing on a dry
     /// run. When the host cannot be read, the log says so and a failure cleans up nothing.
     fn note_before(&mut self, host: &dyn Host) {
         if self.cfg.dry_run || self.state.run.before.is_some() {
@@ -887,6 +884,11 @@ impl<'a> Engine<'a> {
                 // Declined, or Ctrl-C at the prompt: keep what is known, change nothing.
                 let _ = writeln!(out);
                 return Err(self.stop(name, WizardError::Interrupted(Some(name))));
+            }
+            // What is there before the run's first volume-level change: a run that changes
+            // nothing at volume level (a rerun) never pays for this look.
+            if VOLUME_STEPS.contains(&name) {
+                self.note_before(host);
             }
             self.apply_step(host, step, &plan, &mut changed)?;
         }
