@@ -469,6 +469,9 @@ pub fn tune_loop(
                         ))));
                     }
                 }
+                if knob.kind == Kind::Selector && sys.selector.is_ok_and(|s| s.interrupted()) {
+                    return Err(BenchError::Interrupted);
+                }
                 report.skipped.push(format!("{} {value}: {why}", knob.name));
                 continue;
             }
@@ -1308,6 +1311,7 @@ mod tests {
     /// A map's selector in memory. A reload (any `set`) restacks the map's read_ahead_kb,
     /// as a dm table reload does; a value in `refuse` never shows on the map.
     struct FakeSel<'a> {
+        interrupted: bool,
         now: RefCell<String>,
         refuse: Vec<&'static str>,
         fail_back: bool,
@@ -1318,6 +1322,7 @@ mod tests {
     impl<'a> FakeSel<'a> {
         fn new(sysfs: &'a Fake) -> Self {
             FakeSel {
+                interrupted: false,
                 now: RefCell::new("service-time 0".into()),
                 refuse: Vec::new(),
                 fail_back: false,
@@ -1345,6 +1350,9 @@ mod tests {
             }
             *self.now.borrow_mut() = value.to_string();
             Ok(())
+        }
+        fn interrupted(&self) -> bool {
+            self.interrupted
         }
     }
 
@@ -1478,6 +1486,20 @@ mod tests {
             f.get("/sys/block/dm-0/queue/read_ahead_kb").as_deref(),
             Some("128")
         );
+    }
+
+    #[test]
+    fn an_interruption_while_the_map_settles_stops_the_loop() {
+        let f = sysfs();
+        let mut sel = FakeSel::new(&f);
+        // The wait for queue-length 0 ended on the interruption.
+        sel.refuse = vec!["queue-length 0"];
+        sel.interrupted = true;
+        let (r, _, labels) = run_sel(&f, &sel, &|_| Ok(BASE));
+        assert!(matches!(r, Err(BenchError::Interrupted)), "{r:?}");
+        assert!(labels.is_empty());
+        assert_eq!(*sel.calls.borrow(), ["queue-length 0", "service-time 0"]);
+        assert_eq!(*sel.now.borrow(), "service-time 0");
     }
 
     #[test]

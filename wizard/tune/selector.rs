@@ -144,6 +144,11 @@ pub trait Selector {
     /// Make the map use `value` and wait until it does; `value == original` removes the
     /// trial drop-in instead, giving the map back its configured selector.
     fn set(&self, value: &str, original: &str) -> Result<(), String>;
+    /// Whether the run was interrupted (a failed trial is then the interruption, not a value
+    /// the map refused).
+    fn interrupted(&self) -> bool {
+        false
+    }
 }
 
 /// The real selector knob of one map.
@@ -234,6 +239,10 @@ impl Selector for Multipath<'_> {
                 .map_err(|e| format!("writing {}: {e}", trial.display()))?;
         }
         self.reconfigure_and_wait(value, !back)
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt.is_set()
     }
 }
 
