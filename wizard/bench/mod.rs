@@ -516,6 +516,19 @@ pub fn run(
     })
 }
 
+/// Run each of the plan's workloads once for `seconds`, its result discarded: the queues,
+/// the paths and the array's cache are warm before the first measured run.
+pub fn warm_up(host: &dyn Host, plan: &Plan, t: &TestFile, seconds: u32) -> Result<(), BenchError> {
+    for &w in &plan.workloads {
+        fio(
+            host,
+            w.argv(&t.file, t.size, seconds, 0, plan.cpus),
+            seconds,
+        )?;
+    }
+    Ok(())
+}
+
 /// fio's command line that fills the test file with data, sequentially and past the cache.
 pub fn layout_argv(file: &str, size: u64) -> Vec<String> {
     [

@@ -1,10 +1,18 @@
-//! `iser-wizard tune`: METHOD.md's loop over the run-time knobs of the attached volume's
-//! block queues, one knob at a time, each value kept only when proven (see [`decide`]).
+//! `iser-wizard tune`: METHOD.md's loop over the run-time knobs of the attached volume (its
+//! multipath map's path selector, see [`selector`], and its block queues), one knob at a
+//! time, each value kept only when proven (see [`decide`]).
 //!
 //! Contract:
 //! - Before the first change, every original value of every knob tried, on the map and on
 //!   each of its paths, is recorded in memory and in a restore script
-//!   (`<state>/tune/restore-<time>.sh`, 0700) that writes them all back.
+//!   (`<state>/tune/<time>/restore.sh`, 0700) that writes them all back: the selector first
+//!   (trial drop-in removed, `multipathd reconfigure`, a wait for the map), then the queue
+//!   values (a map reload may restack them, so with the selector tried every queue value of
+//!   the map and paths is recorded).
+//! - The selector is tried first, while every queue knob holds its original value; the
+//!   queue values a selector change's reload restacks are written back at once.
+//! - Every bench (the reference, each trial, each confirmation) follows a discarded warm-up
+//!   run of each workload (`--warmup`), so its first measured run is not cold.
 //! - A value is written to the map and all its paths alike (the path queue depth to the
 //!   paths only), benched, then the knob is put back to its reference value; the knob's best
 //!   improving value is set again for a confirming bench and kept only when that proves it
@@ -15,16 +23,21 @@
 //!   not be written back is named with the restore script's path.
 //! - The table of every value tried is printed: `knob (old -> new) | workload | old median |
 //!   new median | ministat | kept`, with the expected number of chance differences under it.
-//! - `--persist` writes the kept values as a udev rule (templates/tune/) through the Host
-//!   seam (backed up, atomic); without it the changes last until reboot.
-//! - `--dry-run` reads the current values and prints the knobs, the values it would try and
-//!   the longest time it would take; it changes nothing.
+//! - `--persist` writes the kept queue values as a udev rule and a kept selector as a
+//!   multipath drop-in (templates/tune/) through the Host seam (backed up, atomic, recorded
+//!   so `undo` removes them), then checks the live map takes the selector from that file.
+//!   Without it queue values last until reboot and a kept selector until multipathd next
+//!   reads its configuration; the trial drop-in is removed either way.
+//! - `--dry-run` reads the current values (the selector from the live map, with the
+//!   daemon's `config_dir` and default selector) and prints the knobs, the values it would
+//!   try and the longest time it would take; it changes nothing.
 //!
 //! sysfs attributes are written in place (`write(2)` on the attribute), not through
 //! `Host::write`, whose atomic rename cannot replace a sysfs file; the paths are resolved
 //! below the host's root like every other file.
 
 pub mod decide;
+pub mod selector;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -35,16 +48,27 @@ use crate::bench::fio::Workload;
 use crate::bench::{self, BenchError, Plan, WorkloadResult};
 use crate::exit::WizardError;
 use crate::state::StateDir;
-use crate::steps::host::{Host, HostError};
+use crate::steps::host::{Cmd, Host, HostError};
 
 use self::decide::{Outcome, Verdict};
 
-/// A run-time knob of the block layer (METHOD.md "Tuning").
+/// Where a knob lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A block queue attribute under `/sys/block/<dev>/`.
+    Queue,
+    /// The multipath map's path selector ([`selector`]).
+    Selector,
+}
+
+/// A run-time knob (METHOD.md "Tuning").
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Knob {
     /// Its name on the command line and in the table.
     pub name: &'static str,
-    /// The attribute under `/sys/block/<dev>/`.
+    /// Where it lives.
+    pub kind: Kind,
+    /// The attribute under `/sys/block/<dev>/` (a queue knob), or the multipath keyword.
     pub attr: &'static str,
     /// Whether it exists on the paths only (the SCSI device's queue depth).
     pub paths_only: bool,
@@ -52,46 +76,62 @@ pub struct Knob {
     pub candidates: &'static [&'static str],
 }
 
-/// Every knob, in the order they are tried.
-pub const KNOBS: [Knob; 7] = [
+/// Every knob, in the order they are tried. The path selector comes first: changing it
+/// reloads the map's table, which restacks the map's queue limits, so it is tried while
+/// every queue knob still holds its original value.
+pub const KNOBS: [Knob; 8] = [
+    Knob {
+        name: selector::NAME,
+        kind: Kind::Selector,
+        attr: "path_selector",
+        paths_only: false,
+        candidates: &selector::CANDIDATES,
+    },
     Knob {
         name: "queue_depth",
+        kind: Kind::Queue,
         attr: "device/queue_depth",
         paths_only: true,
         candidates: &["32", "64", "128"],
     },
     Knob {
         name: "scheduler",
+        kind: Kind::Queue,
         attr: "queue/scheduler",
         paths_only: false,
         candidates: &["none", "mq-deadline"],
     },
     Knob {
         name: "nr_requests",
+        kind: Kind::Queue,
         attr: "queue/nr_requests",
         paths_only: false,
         candidates: &["64", "256", "1024"],
     },
     Knob {
         name: "max_sectors_kb",
+        kind: Kind::Queue,
         attr: "queue/max_sectors_kb",
         paths_only: false,
         candidates: &["512", "1024"],
     },
     Knob {
         name: "read_ahead_kb",
+        kind: Kind::Queue,
         attr: "queue/read_ahead_kb",
         paths_only: false,
         candidates: &["128", "4096"],
     },
     Knob {
         name: "nomerges",
+        kind: Kind::Queue,
         attr: "queue/nomerges",
         paths_only: false,
         candidates: &["0", "2"],
     },
     Knob {
         name: "rq_affinity",
+        kind: Kind::Queue,
         attr: "queue/rq_affinity",
         paths_only: false,
         candidates: &["1", "2"],
@@ -110,8 +150,8 @@ pub struct TuneFlags {
     /// Seconds of ramp before each run's measurement.
     #[arg(long, value_name = "SECS", default_value_t = 5)]
     pub ramp: u32,
-    /// Only these knobs (comma-separated): queue_depth, scheduler, nr_requests,
-    /// max_sectors_kb, read_ahead_kb, nomerges, rq_affinity.
+    /// Only these knobs (comma-separated): path_selector, queue_depth, scheduler,
+    /// nr_requests, max_sectors_kb, read_ahead_kb, nomerges, rq_affinity.
     #[arg(long, value_name = "KNOB,...", value_delimiter = ',')]
     pub knobs: Vec<String>,
     /// Only these workloads (comma-separated): rand4k-read, rand4k-write, seq1m-read,
@@ -124,7 +164,12 @@ pub struct TuneFlags {
     /// Size of the test file (MiB or GiB; default as bench).
     #[arg(long, value_name = "SIZE")]
     pub size: Option<String>,
-    /// Write the kept values as a udev rule, so they outlive a reboot.
+    /// Seconds of one discarded run of each workload before every bench (0: none), so the
+    /// first measured run after a change is not cold.
+    #[arg(long, value_name = "SECS", default_value_t = 5)]
+    pub warmup: u32,
+    /// Write the kept values as a udev rule (queue values) and a multipath drop-in (the path
+    /// selector), so they outlive a reboot.
     #[arg(long)]
     pub persist: bool,
     /// List the knobs, their current values, the values to try and the longest time it would
@@ -186,13 +231,15 @@ pub struct Original {
     pub value: String,
 }
 
-/// The restore script: every original value written back, each line on its own so that one
-/// failure does not stop the rest.
-pub fn restore_script(originals: &[Original]) -> String {
+/// The restore script: `first` (the selector's lines, [`selector::restore_lines`]), then every
+/// original value written back, each line on its own so that one failure does not stop the
+/// rest.
+pub fn restore_script(first: &str, originals: &[Original]) -> String {
     let mut s = String::from(
         "#!/bin/sh\n# Written by iser-wizard tune before its first change: writes back every \
          value it found.\n",
     );
+    s.push_str(first);
     for o in originals {
         s.push_str(&format!(
             "echo {} > {} || echo \"could not restore {}\" >&2\n",
@@ -227,15 +274,88 @@ impl Attrs for HostAttrs<'_> {
     }
 }
 
-/// Set a knob on its devices; the first failure is returned with the device named.
-fn set_knob(attrs: &dyn Attrs, knob: &Knob, devs: &[String], value: &str) -> Result<(), String> {
-    for d in devs {
-        let p = attr_path(d, knob);
-        attrs
-            .set(&p, value)
-            .map_err(|e| format!("writing {value} to {p}: {e}"))?;
+/// What the knobs are set through: the block queue attributes and, when the map's
+/// selector can be changed, the selector.
+#[derive(Clone, Copy)]
+pub struct Sys<'a> {
+    /// The queue attributes.
+    pub attrs: &'a dyn Attrs,
+    /// The selector (`None`: the path selector is not tried, with the reason).
+    pub selector: Result<&'a dyn selector::Selector, &'a str>,
+}
+
+/// A knob's current value, read on its first device (`Err`: why it cannot be tried).
+fn knob_now(sys: &Sys<'_>, knob: &Knob, devs: &[String]) -> Result<String, String> {
+    match knob.kind {
+        Kind::Selector => sys.selector.map_err(str::to_string)?.current(),
+        Kind::Queue => {
+            let first = devs.first().ok_or("no device")?;
+            let p = attr_path(first, knob);
+            sys.attrs
+                .get(&p)
+                .map(|t| current_value(&t))
+                .ok_or_else(|| format!("{p} is absent"))
+        }
     }
-    Ok(())
+}
+
+/// Every queue knob's value on the devices it is set on (what a map reload may restack).
+fn queue_values(attrs: &dyn Attrs, layout: &bench::paths::Layout) -> Vec<Original> {
+    let mut v = Vec::new();
+    for k in KNOBS.iter().filter(|k| k.kind == Kind::Queue) {
+        for d in devices(k, layout) {
+            let path = attr_path(&d, k);
+            if let Some(t) = attrs.get(&path) {
+                v.push(Original {
+                    path,
+                    value: current_value(&t),
+                });
+            }
+        }
+    }
+    v
+}
+
+/// Set a knob to `value` (`original`: the value it had, which a selector goes back to by
+/// removing its trial drop-in); the first failure is returned with the device named.
+fn set_knob(
+    sys: &Sys<'_>,
+    knob: &Knob,
+    layout: &bench::paths::Layout,
+    value: &str,
+    original: &str,
+) -> Result<(), String> {
+    match knob.kind {
+        Kind::Selector => {
+            let sel = sys.selector.map_err(str::to_string)?;
+            // The reload restacks the map's queue limits (read_ahead_kb, max_sectors_kb):
+            // one knob at a time means the queue values are put back as they were.
+            let before = queue_values(sys.attrs, layout);
+            let r = sel.set(value, original);
+            for o in before {
+                if sys.attrs.get(&o.path).map(|t| current_value(&t)).as_ref() != Some(&o.value) {
+                    sys.attrs
+                        .set(&o.path, &o.value)
+                        .map_err(|e| format!("writing {} back to {}: {e}", o.value, o.path))?;
+                }
+            }
+            r
+        }
+        Kind::Queue => {
+            for d in devices(knob, layout) {
+                let p = attr_path(&d, knob);
+                sys.attrs
+                    .set(&p, value)
+                    .map_err(|e| format!("writing {value} to {p}: {e}"))?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A bench's label for a knob's value (`path_selector-queue-length_0`).
+fn label(knob: &Knob, value: &str) -> String {
+    format!("{}-{}", knob.name, value.replace(' ', "_"))
 }
 
 /// Write every original value back; the ones that failed.
@@ -313,7 +433,7 @@ fn judge(
 /// The loop, from a reference bench already taken. Leaves kept values set and every other
 /// knob at its reference value; on error returns at once (the caller restores).
 pub fn tune_loop(
-    attrs: &dyn Attrs,
+    sys: &Sys<'_>,
     knobs: &[Knob],
     layout: &bench::paths::Layout,
     mut reference: Vec<WorkloadResult>,
@@ -321,30 +441,44 @@ pub fn tune_loop(
     report: &mut Report,
 ) -> Result<(), BenchError> {
     for knob in knobs {
-        let devs = devices(knob, layout);
-        let Some(first) = devs.first() else { continue };
-        let Some(now) = attrs
-            .get(&attr_path(first, knob))
-            .map(|t| current_value(&t))
-        else {
-            report.skipped.push(format!(
-                "{}: {} is absent",
-                knob.name,
-                attr_path(first, knob)
-            ));
+        if devices(knob, layout).is_empty() {
             continue;
+        }
+        let now = match knob_now(sys, knob, &devices(knob, layout)) {
+            Ok(now) => now,
+            Err(why) => {
+                report.skipped.push(format!("{}: {why}", knob.name));
+                continue;
+            }
         };
         let mut improving: Vec<(String, f64, Vec<usize>)> = Vec::new();
-        for value in knob.candidates.iter().filter(|v| **v != now) {
-            if let Err(why) = set_knob(attrs, knob, &devs, value) {
-                let _ = set_knob(attrs, knob, &devs, &now);
+        for value in knob
+            .candidates
+            .iter()
+            .filter(|v| selector::norm(v) != selector::norm(&now))
+        {
+            if let Err(why) = set_knob(sys, knob, layout, value, &now) {
+                // A queue attribute that refused the value refuses the put-back on the same
+                // device (the devices before it are put back); a selector not put back is
+                // an error, and the caller restores everything.
+                if let Err(back) = set_knob(sys, knob, layout, &now, &now) {
+                    if knob.kind == Kind::Selector {
+                        return Err(BenchError::Step(crate::steps::StepError::Failed(format!(
+                            "{why}; and putting {} back: {back}",
+                            knob.name
+                        ))));
+                    }
+                }
+                if knob.kind == Kind::Selector && sys.selector.is_ok_and(|s| s.interrupted()) {
+                    return Err(BenchError::Interrupted);
+                }
                 report.skipped.push(format!("{} {value}: {why}", knob.name));
                 continue;
             }
             report.tried += 1;
-            let trial = measure(&format!("{}-{value}", knob.name));
+            let trial = measure(&label(knob, value));
             // Back to the reference value before anything else, the trial's result or not.
-            set_knob(attrs, knob, &devs, &now)
+            set_knob(sys, knob, layout, &now, &now)
                 .map_err(|why| BenchError::Step(crate::steps::StepError::Failed(why)))?;
             let trial = trial?;
             let verdicts = judge(&reference, &trial)?;
@@ -371,13 +505,13 @@ pub fn tune_loop(
         let Some((value, _, rows)) = improving.into_iter().next() else {
             continue;
         };
-        set_knob(attrs, knob, &devs, &value)
+        set_knob(sys, knob, layout, &value, &now)
             .map_err(|why| BenchError::Step(crate::steps::StepError::Failed(why)))?;
-        let confirm = measure(&format!("{}-{value}-confirm", knob.name));
+        let confirm = measure(&format!("{}-confirm", label(knob, &value)));
         let confirm = match confirm {
             Ok(c) => c,
             Err(e) => {
-                let _ = set_knob(attrs, knob, &devs, &now);
+                let _ = set_knob(sys, knob, layout, &now, &now);
                 return Err(e);
             }
         };
@@ -393,7 +527,7 @@ pub fn tune_loop(
             for i in rows {
                 report.rows[i].kept = "not confirmed".into();
             }
-            set_knob(attrs, knob, &devs, &now)
+            set_knob(sys, knob, layout, &now, &now)
                 .map_err(|why| BenchError::Step(crate::steps::StepError::Failed(why)))?;
         }
     }
@@ -478,7 +612,7 @@ pub fn udev_rule(wwid: &str, kept: &[(Knob, String)]) -> Result<String, String> 
         include_str!("../../templates/tune/62-iser-wizard-tune.rules"),
         &[("wwid", wwid)],
     )?;
-    for (k, v) in kept {
+    for (k, v) in kept.iter().filter(|(k, _)| k.kind == Kind::Queue) {
         let assignment = format!("ATTR{{{}}}=\"{v}\"", k.attr);
         if !k.paths_only {
             s.push_str(&crate::steps::templates::render(
@@ -498,13 +632,14 @@ pub fn udev_rule(wwid: &str, kept: &[(Knob, String)]) -> Result<String, String> 
 pub const UDEV_RULE: &str = "/etc/udev/rules.d/62-iser-wizard-tune.rules";
 
 /// The longest a tune can take, in seconds: the reference bench, each value's trial, and
-/// one confirming bench per knob.
-pub fn longest_seconds(knobs: &[(Knob, Vec<String>)], plan: &Plan) -> u64 {
+/// one confirming bench per knob, each after a warm-up of `warmup` seconds per workload.
+pub fn longest_seconds(knobs: &[(Knob, Vec<String>)], plan: &Plan, warmup: u32) -> u64 {
     let benches = 1 + knobs
         .iter()
         .map(|(_, v)| v.len() + usize::from(!v.is_empty()))
         .sum::<usize>();
-    let per_bench = plan.workloads.len() * plan.runs * (plan.runtime + plan.ramp) as usize;
+    let per_bench =
+        plan.workloads.len() * (plan.runs * (plan.runtime + plan.ramp) as usize + warmup as usize);
     (benches * per_bench) as u64
 }
 
@@ -539,6 +674,106 @@ fn plan_of(f: &TuneFlags) -> Result<Plan, WizardError> {
     Ok(plan)
 }
 
+/// A knob, its current value (or why it cannot be read) and the values to try.
+pub type Try = (Knob, Result<String, String>, Vec<String>);
+
+/// What `--dry-run` prints: every knob, its value now, the values to try and where, the
+/// selector's configuration in effect (`sel`: the daemon's configuration and the trial
+/// drop-in's path), and the longest time it would take.
+pub fn dry_run_text(
+    target: &bench::Target,
+    plan: &Plan,
+    warmup: u32,
+    tries: &[Try],
+    sel: Option<(&selector::Config, PathBuf)>,
+) -> String {
+    let mut text = format!(
+        "tune on {} ({}): one knob at a time, each value benched ({} x {} runs of {} s \
+         after {} s of ramp, after a {} s warm-up), kept only when a confirming bench \
+         proves it again\n",
+        target.mount_point,
+        target.layout.map,
+        plan.workloads
+            .iter()
+            .map(|w| w.name())
+            .collect::<Vec<_>>()
+            .join(", "),
+        plan.runs,
+        plan.runtime,
+        plan.ramp,
+        warmup
+    );
+    for (k, now, values) in tries {
+        let on = match (k.kind, &sel) {
+            (Kind::Selector, Some((_, trial))) => format!(
+                "{} (map {}; drop-in {})",
+                target.wwid,
+                target.layout.map,
+                trial.display()
+            ),
+            _ => devices(k, &target.layout).join(" "),
+        };
+        let now = match now {
+            Ok(v) => v.clone(),
+            Err(why) => format!("(not tried: {why})"),
+        };
+        text.push_str(&format!(
+            "  {:<15} now {:<14} try {:<32} on {on}\n",
+            k.name,
+            now,
+            if values.is_empty() {
+                "-".to_string()
+            } else {
+                values.join(", ")
+            },
+        ));
+        if let (Kind::Selector, Some((config, _))) = (k.kind, &sel) {
+            text.push_str(&format!(
+                "  {:<15} the configuration in effect: defaults path_selector {}, drop-ins in \
+                 {}; the live map decides\n",
+                "",
+                config
+                    .default_selector
+                    .as_deref()
+                    .unwrap_or("(not printed)"),
+                config.config_dir
+            ));
+        }
+    }
+    let pairs: Vec<(Knob, Vec<String>)> = tries.iter().map(|(k, _, v)| (*k, v.clone())).collect();
+    let secs = longest_seconds(&pairs, plan, warmup);
+    text.push_str(&format!(
+        "at most {} min {} s (a reference bench, one per value, one confirming bench per \
+         knob, each after its warm-up), plus the test file's layout and the map's reloads; \
+         nothing was changed\n",
+        secs / 60,
+        secs % 60
+    ));
+    text
+}
+
+/// `--persist` for a kept selector: its own drop-in written through `host` (backed up,
+/// atomic, recorded so `undo` removes it), the trial drop-in removed, the daemon
+/// reconfigured, and the live map checked to show the kept selector from the persisted file
+/// alone. Returns the drop-in's path.
+pub fn persist_selector(
+    host: &dyn Host,
+    m: &selector::Multipath<'_>,
+    value: &str,
+) -> Result<PathBuf, String> {
+    let persisted = m.persist_path();
+    let text = selector::drop_in(&m.wwid, value, "kept by `tune --persist`")?;
+    host.write(&persisted, &text, 0o644)
+        .map_err(|e| format!("writing {}: {e}", persisted.display()))?;
+    let trial = m.trial_path();
+    m.host
+        .remove_file(&trial)
+        .map_err(|e| format!("removing {}: {e}", trial.display()))?;
+    m.reconfigure_and_wait(value, false)
+        .map_err(|e| format!("{} written, but {e}", persisted.display()))?;
+    Ok(persisted)
+}
+
 /// `iser-wizard tune`.
 pub fn command(
     f: &TuneFlags,
@@ -571,70 +806,70 @@ pub fn command(
     let target = bench::resolve(&host, &state.facts, f.mount_point.as_deref())
         .map_err(BenchError::into_wizard)?;
     let attrs = HostAttrs(&host);
+    // The selector's host: its commands finish when the run is interrupted (a revert must
+    // complete) and its writes are not backed up (the trial drop-in is transient).
+    let sel_host = crate::steps::host::RealHost::new(
+        f.root.clone(),
+        None,
+        std::sync::Arc::new(
+            crate::steps::host::Log::open(&sd.log())
+                .unwrap_or_else(|_| crate::steps::host::Log::disabled()),
+        ),
+        crate::steps::host::Interrupt::new(),
+    );
+    let wants_selector = knobs.iter().any(|k| k.kind == Kind::Selector);
+    let multipath = if wants_selector {
+        let cmd = Cmd::probe(["multipathd", "show", "config"]);
+        match host.run(&cmd) {
+            Ok(o) if o.success() => Ok(selector::Multipath {
+                host: &sel_host,
+                interrupt: host.interrupt(),
+                wwid: target.wwid.clone(),
+                config: selector::parse_config(&o.stdout),
+                settle: selector::SETTLE,
+            }),
+            Ok(o) => Err(format!("{cmd}: {}: {}", o.describe_status(), o.tail(2))),
+            Err(e) => Err(format!("{cmd}: {e}")),
+        }
+    } else {
+        Err("not asked".to_string())
+    };
+    let sys = Sys {
+        attrs: &attrs,
+        selector: match &multipath {
+            Ok(m) => Ok(m as &dyn selector::Selector),
+            Err(why) => Err(why.as_str()),
+        },
+    };
     // What would be tried: each knob's values other than its current one.
     let mut tries = Vec::new();
     for k in &knobs {
-        let devs = devices(k, &target.layout);
-        let now = devs
-            .first()
-            .and_then(|d| attrs.get(&attr_path(d, k)))
-            .map(|t| current_value(&t));
-        // An attribute the map does not have is not tried (tune_loop skips it alike).
+        let now = knob_now(&sys, k, &devices(k, &target.layout));
+        // A knob whose value cannot be read is not tried (tune_loop skips it alike).
         let values: Vec<String> = match &now {
-            None => Vec::new(),
-            Some(now) => k
+            Err(_) => Vec::new(),
+            Ok(now) => k
                 .candidates
                 .iter()
-                .filter(|v| *v != now)
+                .filter(|v| selector::norm(v) != selector::norm(now))
                 .map(|v| v.to_string())
                 .collect(),
         };
         tries.push((*k, now, values));
     }
+    let selector_try = tries
+        .iter()
+        .find(|(k, now, v)| k.kind == Kind::Selector && now.is_ok() && !v.is_empty())
+        .and_then(|(_, now, _)| now.clone().ok());
     if f.dry_run {
-        let mut text = format!(
-            "tune on {} ({}): one knob at a time, each value benched ({} x {} runs of {} s \
-             after {} s of ramp), kept only when a confirming bench proves it again\n",
-            target.mount_point,
-            target.layout.map,
-            plan.workloads
-                .iter()
-                .map(|w| w.name())
-                .collect::<Vec<_>>()
-                .join(", "),
-            plan.runs,
-            plan.runtime,
-            plan.ramp
-        );
-        for (k, now, values) in &tries {
-            text.push_str(&format!(
-                "  {:<15} now {:<12} try {:<24} on {}\n",
-                k.name,
-                now.as_deref().unwrap_or("(absent: not tried)"),
-                if values.is_empty() {
-                    "-".to_string()
-                } else {
-                    values.join(", ")
-                },
-                devices(k, &target.layout).join(" ")
-            ));
-        }
-        let pairs: Vec<(Knob, Vec<String>)> =
-            tries.iter().map(|(k, _, v)| (*k, v.clone())).collect();
-        let secs = longest_seconds(&pairs, &plan);
-        text.push_str(&format!(
-            "at most {} min {} s (a reference bench, one per value, one confirming bench per \
-             knob), plus the test file's layout; nothing was changed\n",
-            secs / 60,
-            secs % 60
-        ));
+        let sel = multipath.as_ref().ok().map(|m| (&m.config, m.trial_path()));
         return out
-            .write_all(text.as_bytes())
+            .write_all(dry_run_text(&target, &plan, f.warmup, &tries, sel).as_bytes())
             .map_err(|e| WizardError::Other(e.into()));
     }
     // Every original value, recorded before the first change.
     let mut originals = Vec::new();
-    for (k, _, _) in &tries {
+    for (k, _, _) in tries.iter().filter(|(k, _, _)| k.kind == Kind::Queue) {
         for d in devices(k, &target.layout) {
             let path = attr_path(&d, k);
             if let Some(t) = attrs.get(&path) {
@@ -645,12 +880,25 @@ pub fn command(
             }
         }
     }
+    // A selector change reloads the map, which may restack its queue values: they are
+    // recorded too, so the restore puts them back after the selector.
+    if selector_try.is_some() {
+        for o in queue_values(&attrs, &target.layout) {
+            if !originals.iter().any(|x| x.path == o.path) {
+                originals.push(o);
+            }
+        }
+    }
+    let first = match (&selector_try, &multipath) {
+        (Some(orig), Ok(m)) => selector::restore_lines(&m.trial_path(), &target.wwid, orig),
+        _ => String::new(),
+    };
     let stamp = bench::default_label();
     let dir = f.state_dir.join("tune").join(&stamp);
     std::fs::create_dir_all(&dir)
         .map_err(|e| WizardError::Other(anyhow::anyhow!("creating {}: {e}", dir.display())))?;
     let script = dir.join("restore.sh");
-    std::fs::write(&script, restore_script(&originals))
+    std::fs::write(&script, restore_script(&first, &originals))
         .and_then(|()| {
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o700))
@@ -671,13 +919,18 @@ pub fn command(
         let t = bench::prepare(&host, &target, &plan)?;
         let mut measure = |label: &str| {
             bar.set_message(label.to_string());
+            // Every bench follows a change (the layout, a value set or put back): a
+            // discarded run of each workload first, so the first measured run is not cold.
+            if f.warmup > 0 {
+                bench::warm_up(&host, &plan, &t, f.warmup)?;
+            }
             let r = bench::measure(&host, &target, &plan, &t, &dir.join(label), &mut |_, _| {});
             bar.inc(1);
             r
         };
         let reference = measure("reference")?;
         tune_loop(
-            &attrs,
+            &sys,
             &knobs,
             &target.layout,
             reference,
@@ -690,7 +943,14 @@ pub fn command(
     let _ = out.write_all(table.as_bytes());
     let _ = std::fs::write(dir.join("table.txt"), &table);
     if let Err(e) = result {
-        let failed = restore(&attrs, &originals);
+        let mut failed = Vec::new();
+        // The selector first: its reload may restack the queue values written after it.
+        if let (Some(orig), Ok(m)) = (&selector_try, &multipath) {
+            if let Err(why) = selector::Selector::set(m, orig, orig) {
+                failed.push(format!("{}: {why}", selector::NAME));
+            }
+        }
+        failed.extend(restore(&attrs, &originals));
         let left = if failed.is_empty() {
             "every knob was put back as it was found".to_string()
         } else {
@@ -707,16 +967,46 @@ pub fn command(
             e => WizardError::Other(anyhow::anyhow!("tune: {e}; {left}")),
         });
     }
-    if f.persist && !report.kept.is_empty() {
+    let kept_queue = report.kept.iter().any(|(k, _)| k.kind == Kind::Queue);
+    let kept_selector = report
+        .kept
+        .iter()
+        .find(|(k, _)| k.kind == Kind::Selector)
+        .map(|(_, v)| v.clone());
+    if f.persist && kept_queue {
         let rule = udev_rule(&target.wwid, &report.kept)
             .map_err(|e| WizardError::Other(anyhow::anyhow!("tune --persist: {e}")))?;
         host.write(Path::new(UDEV_RULE), &rule, 0o644)
             .map_err(|e: HostError| WizardError::Other(anyhow::anyhow!("tune --persist: {e}")))?;
-        let _ = writeln!(out, "kept values written to {UDEV_RULE}");
-    } else if !report.kept.is_empty() {
+        let _ = writeln!(out, "kept queue values written to {UDEV_RULE}");
+    }
+    if let (Some(value), Ok(m)) = (&kept_selector, &multipath) {
+        let trial = m.trial_path();
+        if f.persist {
+            let persisted = persist_selector(&host, m, value)
+                .map_err(|e| WizardError::Other(anyhow::anyhow!("tune --persist: {e}")))?;
+            let _ = writeln!(
+                out,
+                "kept path selector written to {} (`undo` removes it)",
+                persisted.display()
+            );
+        } else {
+            // The daemon keeps the selector it read until it next reads its configuration;
+            // no file of tune's stays behind.
+            sel_host.remove_file(&trial).map_err(|e| {
+                WizardError::Other(anyhow::anyhow!("removing {}: {e}", trial.display()))
+            })?;
+            let _ = writeln!(
+                out,
+                "the kept path selector lasts until multipathd next reads its configuration \
+                 (reconfigure, restart, reboot); `tune --persist` writes it as a drop-in"
+            );
+        }
+    }
+    if !f.persist && kept_queue {
         let _ = writeln!(
             out,
-            "the kept values last until reboot; `tune --persist` writes them as a udev rule"
+            "the kept queue values last until reboot; `tune --persist` writes them as a udev rule"
         );
     }
     Ok(())
@@ -852,7 +1142,11 @@ mod tests {
             Ok(vec![result(Workload::Rand4kRead, &v)])
         };
         let reference = vec![result(Workload::Rand4kRead, &BASE)];
-        let r = tune_loop(f, knobs, &layout(), reference, &mut measure, &mut report);
+        let sys = Sys {
+            attrs: f,
+            selector: Err("no multipathd in this test"),
+        };
+        let r = tune_loop(&sys, knobs, &layout(), reference, &mut measure, &mut report);
         (r, report, labels.into_inner())
     }
 
@@ -947,7 +1241,7 @@ mod tests {
         for d in ["dm-0", "sda", "sdc"] {
             assert_eq!(nr(&f, d), "256");
         }
-        let script = restore_script(&originals);
+        let script = restore_script("", &originals);
         assert!(script.contains("echo 256 > /sys/block/sda/queue/nr_requests || echo"));
         assert!(script.contains("echo 128 > /sys/block/dm-0/queue/read_ahead_kb || echo"));
     }
@@ -1006,9 +1300,356 @@ mod tests {
             (nr_knob()[0], vec!["64".into(), "1024".into()]),
             (qd[0], vec!["32".into()]),
         ];
-        assert_eq!(longest_seconds(&tries, &plan), 6 * 36);
+        assert_eq!(longest_seconds(&tries, &plan, 0), 6 * 36);
+        // A warm-up of 4 s per workload before each bench.
+        assert_eq!(longest_seconds(&tries, &plan, 4), 6 * (36 + 8));
         // A knob with nothing to try costs no confirming bench.
         let none = vec![(qd[0], Vec::new())];
-        assert_eq!(longest_seconds(&none, &plan), 36);
+        assert_eq!(longest_seconds(&none, &plan, 0), 36);
+    }
+
+    /// A map's selector in memory. A reload (any `set`) restacks the map's read_ahead_kb,
+    /// as a dm table reload does; a value in `refuse` never shows on the map.
+    struct FakeSel<'a> {
+        interrupted: bool,
+        now: RefCell<String>,
+        refuse: Vec<&'static str>,
+        fail_back: bool,
+        sysfs: &'a Fake,
+        calls: RefCell<Vec<String>>,
+    }
+
+    impl<'a> FakeSel<'a> {
+        fn new(sysfs: &'a Fake) -> Self {
+            FakeSel {
+                interrupted: false,
+                now: RefCell::new("service-time 0".into()),
+                refuse: Vec::new(),
+                fail_back: false,
+                sysfs,
+                calls: RefCell::new(Vec::new()),
+            }
+        }
+    }
+
+    impl selector::Selector for FakeSel<'_> {
+        fn current(&self) -> Result<String, String> {
+            Ok(self.now.borrow().clone())
+        }
+        fn set(&self, value: &str, original: &str) -> Result<(), String> {
+            self.calls.borrow_mut().push(value.to_string());
+            self.sysfs
+                .files
+                .borrow_mut()
+                .insert("/sys/block/dm-0/queue/read_ahead_kb".into(), "8192".into());
+            if value == original && self.fail_back {
+                return Err("multipathd reconfigure: exit 1".into());
+            }
+            if self.refuse.contains(&value) {
+                return Err(format!("the map shows {:?}", self.now.borrow()));
+            }
+            *self.now.borrow_mut() = value.to_string();
+            Ok(())
+        }
+        fn interrupted(&self) -> bool {
+            self.interrupted
+        }
+    }
+
+    fn sel_knob() -> Vec<Knob> {
+        select_knobs(&["path_selector".to_string()]).unwrap()
+    }
+
+    /// Run the selector knob: `script` maps the selector in use to the values measured.
+    fn run_sel(
+        f: &Fake,
+        sel: &FakeSel<'_>,
+        script: &dyn Fn(&str) -> Result<[f64; 5], BenchError>,
+    ) -> (Result<(), BenchError>, Report, Vec<String>) {
+        let mut report = Report::default();
+        let labels = RefCell::new(Vec::new());
+        let mut measure = |label: &str| {
+            labels.borrow_mut().push(label.to_string());
+            // One knob at a time: the reload's restack was put back before the bench.
+            assert_eq!(
+                f.get("/sys/block/dm-0/queue/read_ahead_kb").as_deref(),
+                Some("128")
+            );
+            let v = script(&sel.now.borrow())?;
+            Ok(vec![result(Workload::Rand4kRead, &v)])
+        };
+        let sys = Sys {
+            attrs: f,
+            selector: Ok(sel),
+        };
+        let reference = vec![result(Workload::Rand4kRead, &BASE)];
+        let r = tune_loop(
+            &sys,
+            &sel_knob(),
+            &layout(),
+            reference,
+            &mut measure,
+            &mut report,
+        );
+        (r, report, labels.into_inner())
+    }
+
+    #[test]
+    fn each_other_selector_is_tried_then_the_map_goes_back() {
+        let f = sysfs();
+        let sel = FakeSel::new(&f);
+        let (r, report, labels) = run_sel(&f, &sel, &|_| Ok(BASE));
+        r.unwrap();
+        assert_eq!(
+            labels,
+            [
+                "path_selector-queue-length_0",
+                "path_selector-round-robin_0"
+            ]
+        );
+        assert_eq!(
+            *sel.calls.borrow(),
+            [
+                "queue-length 0",
+                "service-time 0",
+                "round-robin 0",
+                "service-time 0"
+            ]
+        );
+        assert_eq!(*sel.now.borrow(), "service-time 0");
+        assert_eq!(
+            f.get("/sys/block/dm-0/queue/read_ahead_kb").as_deref(),
+            Some("128")
+        );
+        let table = render_table(&report);
+        assert!(
+            table.contains("path_selector (service-time 0 -> round-robin 0)  | rand4k-read"),
+            "{table}"
+        );
+        assert!(report.kept.is_empty());
+    }
+
+    #[test]
+    fn a_selector_proven_twice_is_kept_on_the_map() {
+        let f = sysfs();
+        let sel = FakeSel::new(&f);
+        let (r, report, labels) = run_sel(&f, &sel, &|now| {
+            Ok(if now == "round-robin 0" { GAIN } else { BASE })
+        });
+        r.unwrap();
+        assert_eq!(
+            labels.last().unwrap(),
+            "path_selector-round-robin_0-confirm"
+        );
+        assert_eq!(*sel.now.borrow(), "round-robin 0");
+        assert_eq!(
+            report.kept,
+            vec![(sel_knob()[0], "round-robin 0".to_string())]
+        );
+        // The selector is no udev attribute: the rule carries no line for it.
+        let rule = udev_rule("3600a0", &report.kept).unwrap();
+        assert!(!rule.contains("path_selector"), "{rule}");
+    }
+
+    #[test]
+    fn a_selector_the_map_does_not_take_is_not_tried_and_the_map_goes_back() {
+        let f = sysfs();
+        let mut sel = FakeSel::new(&f);
+        sel.refuse = vec!["queue-length 0"];
+        let (r, report, labels) = run_sel(&f, &sel, &|_| Ok(BASE));
+        r.unwrap();
+        assert_eq!(labels, ["path_selector-round-robin_0"]);
+        assert_eq!(report.skipped.len(), 1, "{:?}", report.skipped);
+        assert!(
+            report.skipped[0].starts_with("path_selector queue-length 0: the map shows"),
+            "{:?}",
+            report.skipped
+        );
+        assert_eq!(*sel.now.borrow(), "service-time 0");
+        assert_eq!(report.tried, 1);
+    }
+
+    #[test]
+    fn an_interrupted_selector_trial_puts_the_map_back_first() {
+        let f = sysfs();
+        let sel = FakeSel::new(&f);
+        let (r, _, _) = run_sel(&f, &sel, &|now| {
+            if now == "service-time 0" {
+                Ok(BASE)
+            } else {
+                Err(BenchError::Interrupted)
+            }
+        });
+        assert!(matches!(r, Err(BenchError::Interrupted)));
+        assert_eq!(*sel.now.borrow(), "service-time 0");
+        assert_eq!(
+            f.get("/sys/block/dm-0/queue/read_ahead_kb").as_deref(),
+            Some("128")
+        );
+    }
+
+    #[test]
+    fn an_interruption_while_the_map_settles_stops_the_loop() {
+        let f = sysfs();
+        let mut sel = FakeSel::new(&f);
+        // The wait for queue-length 0 ended on the interruption.
+        sel.refuse = vec!["queue-length 0"];
+        sel.interrupted = true;
+        let (r, _, labels) = run_sel(&f, &sel, &|_| Ok(BASE));
+        assert!(matches!(r, Err(BenchError::Interrupted)), "{r:?}");
+        assert!(labels.is_empty());
+        assert_eq!(*sel.calls.borrow(), ["queue-length 0", "service-time 0"]);
+        assert_eq!(*sel.now.borrow(), "service-time 0");
+    }
+
+    #[test]
+    fn a_selector_that_cannot_be_put_back_is_an_error() {
+        let f = sysfs();
+        let mut sel = FakeSel::new(&f);
+        sel.refuse = vec!["queue-length 0"];
+        sel.fail_back = true;
+        let (r, _, labels) = run_sel(&f, &sel, &|_| Ok(BASE));
+        let e = r.unwrap_err().to_string();
+        assert!(e.contains("putting path_selector back"), "{e}");
+        assert!(labels.is_empty());
+    }
+
+    #[test]
+    fn without_multipathd_the_selector_is_not_tried() {
+        let f = sysfs();
+        let sys = Sys {
+            attrs: &f,
+            selector: Err("multipathd show config: not installed"),
+        };
+        let mut report = Report::default();
+        let mut measure =
+            |_: &str| -> Result<Vec<WorkloadResult>, BenchError> { panic!("nothing to bench") };
+        let reference = vec![result(Workload::Rand4kRead, &BASE)];
+        tune_loop(
+            &sys,
+            &sel_knob(),
+            &layout(),
+            reference,
+            &mut measure,
+            &mut report,
+        )
+        .unwrap();
+        assert_eq!(
+            report.skipped,
+            ["path_selector: multipathd show config: not installed"]
+        );
+    }
+
+    fn target() -> bench::Target {
+        bench::Target {
+            mount_point: "/mnt/vol".into(),
+            wwid: "3600a0".into(),
+            layout: layout(),
+            ports: vec![],
+        }
+    }
+
+    #[test]
+    fn the_dry_run_lists_the_selector_its_values_and_the_time() {
+        let plan = Plan {
+            runs: 3,
+            runtime: 2,
+            ramp: 1,
+            size: None,
+            cpus: 2,
+            workloads: vec![Workload::Rand4kRead],
+        };
+        let config = selector::Config {
+            config_dir: "/etc/multipath/conf.d".into(),
+            default_selector: Some("service-time 0".into()),
+        };
+        let tries: Vec<Try> = vec![
+            (
+                sel_knob()[0],
+                Ok("service-time 0".into()),
+                vec!["queue-length 0".into(), "round-robin 0".into()],
+            ),
+            (
+                nr_knob()[0],
+                Ok("256".into()),
+                vec!["64".into(), "1024".into()],
+            ),
+        ];
+        let trial = PathBuf::from("/etc/multipath/conf.d/99-iser-wizard-tune-trial.conf");
+        let text = dry_run_text(&target(), &plan, 1, &tries, Some((&config, trial)));
+        assert!(text.contains("after a 1 s warm-up"), "{text}");
+        assert!(
+            text.contains("  path_selector   now service-time 0 try queue-length 0, round-robin 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("on 3600a0 (map dm-0; drop-in /etc/multipath/conf.d/99-iser-wizard-tune-trial.conf)"),
+            "{text}"
+        );
+        assert!(
+            text.contains(
+                "defaults path_selector service-time 0, drop-ins in /etc/multipath/conf.d"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("  nr_requests     now 256"), "{text}");
+        // 1 + 2 + 1 + 2 + 1 = 7 benches of 3 x 3 s + 1 s of warm-up.
+        assert!(text.contains("at most 1 min 10 s"), "{text}");
+        let none: Vec<Try> = vec![(sel_knob()[0], Err("no multipathd".into()), vec![])];
+        let text = dry_run_text(&target(), &plan, 0, &none, None);
+        assert!(
+            text.contains("now (not tried: no multipathd) try -"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn persist_writes_the_kept_selector_as_a_drop_in_undo_removes() {
+        use crate::steps::fake::FakeHost;
+        use crate::steps::host::CmdOutput;
+        let root = tempfile::tempdir().unwrap();
+        let backups = tempfile::tempdir().unwrap();
+        let host = FakeHost::with_root(root.path(), Some(backups.path().to_path_buf()));
+        let sel_host = FakeHost::with_root(root.path(), None);
+        let m = selector::Multipath {
+            host: &sel_host,
+            interrupt: crate::steps::host::Interrupt::new(),
+            wwid: "360014050c0ffe0012344abc9def00000".into(),
+            config: selector::Config {
+                config_dir: "/etc/multipath/conf.d".into(),
+                default_selector: None,
+            },
+            settle: std::time::Duration::from_secs(2),
+        };
+        let trial = m.trial_path().display().to_string();
+        sel_host.put_file(&trial, "trial\n");
+        sel_host.expect(&["multipathd", "reconfigure"], CmdOutput::ok(""));
+        sel_host.allow(
+            &["multipath", "-ll", "360014050c0ffe0012344abc9def00000"],
+            CmdOutput::ok(
+                "360014050c0ffe0012344abc9def00000 dm-0 LIO-ORG,FILEIO\n\
+                 size=512M features='0' hwhandler='1 alua' wp=rw\n\
+                 `-+- policy='round-robin 0' prio=50 status=active\n\
+                 \x20 `- 2:0:0:0 sda 8:0 active ready running\n",
+            ),
+        );
+        let p = persist_selector(&host, &m, "round-robin 0").unwrap();
+        assert_eq!(
+            p,
+            Path::new("/etc/multipath/conf.d/90-iser-wizard-tune.conf")
+        );
+        let text = std::fs::read_to_string(host.path(&p.display().to_string())).unwrap();
+        assert!(text.contains("path_selector \"round-robin 0\""), "{text}");
+        assert!(text.contains("kept by `tune --persist`"), "{text}");
+        assert!(!host.path(&trial).exists(), "the trial drop-in is gone");
+        let created = std::fs::read_to_string(backups.path().join("CREATED")).unwrap();
+        assert!(
+            created
+                .lines()
+                .any(|l| l == "/etc/multipath/conf.d/90-iser-wizard-tune.conf"),
+            "{created}"
+        );
+        sel_host.finish();
+        host.finish();
     }
 }

@@ -3,9 +3,11 @@
 # Bench and tune on the volume attach just attached (chain "attach+bench", one boot).
 # bench: `bench --runs 3 --runtime 5` exits 0 with every workload's values (kept, one a line,
 # plain ministat reads them), its percentage of the link and its per-path lines; the test
-# file is gone afterwards. Refusals: an unmounted volume (exit 3). tune with two knobs leaves
-# every knob as it found it unless kept (its restore script puts a kept one back), and prints
-# its table; a tune stopped by SIGTERM exits 130 with every knob as it was found.
+# file is gone afterwards. Refusals: an unmounted volume (exit 3). tune with two knobs (the
+# path selector and nr_requests) leaves every knob as it found it unless kept (its restore
+# script puts a kept one back), the live map's selector included, no trial drop-in left, and
+# prints its table; a tune stopped by SIGTERM during a selector trial exits 130 with every
+# knob, the live map's selector and the drop-in directory as they were found.
 # shellcheck source=../guest/lib.sh
 . /lab/guest/lib.sh
 set -euo pipefail
@@ -62,13 +64,22 @@ mount "$mnt"
 phase_end
 
 phase tune
-# Two knobs, one workload, short runs: the loop, its table and the restore, in about 2 min.
+# Two knobs (the selector and nr_requests), one workload, short runs: the loop, its table and
+# the restore, in about 2 min.
+# The live map's selector (every path group's policy), as multipath -ll shows it.
+live_selector() {
+	multipath -ll "$wwid" | sed -n "s/.*policy='\([^']*\)'.*/\1/p" | sort -u | paste -sd,
+}
+trial_dropin=/etc/multipath/conf.d/99-iser-wizard-tune-trial.conf
 knob_files() {
 	local d
 	for d in $devs; do
-		printf '%s nr_requests=%s read_ahead_kb=%s\n' "$d" \
-			"$(cat "/sys/block/$d/queue/nr_requests")" "$(cat "/sys/block/$d/queue/read_ahead_kb")"
+		printf '%s nr_requests=%s read_ahead_kb=%s max_sectors_kb=%s\n' "$d" \
+			"$(cat "/sys/block/$d/queue/nr_requests")" "$(cat "/sys/block/$d/queue/read_ahead_kb")" \
+			"$(cat "/sys/block/$d/queue/max_sectors_kb")"
 	done
+	echo "path_selector=$(live_selector)"
+	{ ls /etc/multipath/conf.d/ 2>/dev/null || true; } | sed 's/^/conf.d: /'
 }
 dm=$(basename "$(readlink -f "$src")")
 # The map under the filesystem (a partition's dm sits on it): its slaves that are sd devices.
@@ -78,25 +89,36 @@ if ! compgen -G "/sys/block/$mapdev/slaves/sd*" >/dev/null; then
 fi
 devs=$mapdev
 for s in /sys/block/"$mapdev"/slaves/*; do devs="$devs ${s##*/}"; done
-echo "tune devices: $devs"
+wwid=$(sed -n 's/^mpath-//p' "/sys/block/$mapdev/dm/uuid")
+[ -n "$wwid" ] || fail "no multipath WWID for $mapdev"
+echo "tune devices: $devs (map $wwid, selector $(live_selector))"
+sel_before=$(live_selector)
 knob_files >"$LAB_RESULTS/knobs.before"
-"$LAB_WIZARD" tune --dry-run --knobs read_ahead_kb,nr_requests --workloads rand4k-read \
-	--runs 3 --runtime 2 --ramp 1 >"$LAB_RESULTS/tune-dry-run.txt" || fail "tune --dry-run failed"
+cat "$LAB_RESULTS/knobs.before"
+"$LAB_WIZARD" tune --dry-run --knobs path_selector,nr_requests --workloads rand4k-read \
+	--runs 3 --runtime 2 --ramp 1 --warmup 1 >"$LAB_RESULTS/tune-dry-run.txt" || fail "tune --dry-run failed"
 cat "$LAB_RESULTS/tune-dry-run.txt"
 grep -q '^  nr_requests ' "$LAB_RESULTS/tune-dry-run.txt" || fail "tune --dry-run lists no nr_requests"
+grep -q "^  path_selector   now $sel_before " "$LAB_RESULTS/tune-dry-run.txt" ||
+	fail "tune --dry-run does not list the live map's selector"
+grep -q "drop-in $trial_dropin" "$LAB_RESULTS/tune-dry-run.txt" || fail "tune --dry-run names no drop-in"
 grep -q 'at most ' "$LAB_RESULTS/tune-dry-run.txt" || fail "tune --dry-run gives no time"
 knob_files | diff -u "$LAB_RESULTS/knobs.before" - || fail "tune --dry-run changed a knob"
 rc=0
-"$LAB_WIZARD" tune --knobs read_ahead_kb,nr_requests --workloads rand4k-read \
-	--runs 3 --runtime 2 --ramp 1 >"$LAB_RESULTS/tune.txt" 2>"$LAB_RESULTS/tune.err" || rc=$?
+"$LAB_WIZARD" tune --knobs path_selector,nr_requests --workloads rand4k-read \
+	--runs 3 --runtime 2 --ramp 1 --warmup 1 >"$LAB_RESULTS/tune.txt" 2>"$LAB_RESULTS/tune.err" || rc=$?
 cat "$LAB_RESULTS/tune.txt" "$LAB_RESULTS/tune.err"
 [ "$rc" -eq 0 ] || fail "tune exited $rc"
 grep -q '^knob (old -> new) *| workload' "$LAB_RESULTS/tune.txt" || fail "tune printed no table"
 # Each knob has its rows, or says why the kernel would not take a value (then it is as found).
-for k in nr_requests read_ahead_kb; do
-	grep -qE "^$k \([0-9]+ -> [0-9]+\)" "$LAB_RESULTS/tune.txt" ||
+for k in nr_requests path_selector; do
+	grep -qE "^$k \([a-z0-9 -]+ -> [a-z0-9 -]+\)" "$LAB_RESULTS/tune.txt" ||
 		grep -q "^not tried: $k " "$LAB_RESULTS/tune.txt" || fail "no $k row and no reason"
 done
+# Tried from the selector the live map had before (a kept one is on the map now).
+grep -qE "^path_selector \($sel_before -> " "$LAB_RESULTS/tune.txt" ||
+	grep -q "^not tried: path_selector" "$LAB_RESULTS/tune.txt" || fail "the selector was not tried from the live one"
+[ ! -e "$trial_dropin" ] || fail "tune left its trial drop-in $trial_dropin"
 grep -q 'expected by chance' "$LAB_RESULTS/tune.txt" || fail "no word on chance differences"
 knob_files >"$LAB_RESULTS/knobs.after"
 kept=$(sed -n 's/^kept: //p' "$LAB_RESULTS/tune.txt")
@@ -104,28 +126,44 @@ echo "kept: $kept"
 if [ "$kept" = "nothing (every knob is as it was found)" ]; then
 	diff -u "$LAB_RESULTS/knobs.before" "$LAB_RESULTS/knobs.after" || fail "tune kept nothing but changed a knob"
 else
-	# Every knob not kept is as it was found; a kept one has its value on every device.
-	for k in nr_requests read_ahead_kb; do
-		v=$(echo "$kept" | tr ',' '\n' | sed -n "s/^ *$k=//p")
-		if [ -z "$v" ]; then
-			diff <(grep -o "$k=[0-9]*" "$LAB_RESULTS/knobs.before") <(grep -o "$k=[0-9]*" "$LAB_RESULTS/knobs.after") ||
-				fail "$k was not kept but changed"
-		else
-			[ "$(grep -c "$k=$v\b" "$LAB_RESULTS/knobs.after")" -eq "$(echo "$devs" | wc -w)" ] ||
-				fail "$k=$v kept but not on every device"
-		fi
-	done
+	# Every knob not kept is as it was found; a kept one has its value on every device (a
+	# kept selector on the live map).
+	sel=$(echo "$kept" | tr ',' '\n' | sed -n 's/^ *path_selector=//p')
+	if [ -z "$sel" ]; then
+		diff <(grep '^path_selector=' "$LAB_RESULTS/knobs.before") <(grep '^path_selector=' "$LAB_RESULTS/knobs.after") ||
+			fail "the selector was not kept but changed"
+	else
+		[ "$(live_selector)" = "$sel" ] || fail "path_selector=$sel kept but the map shows $(live_selector)"
+	fi
+	diff <(grep -E '^(conf.d|[a-z0-9-]+ .*read_ahead_kb)' "$LAB_RESULTS/knobs.before" | sed 's/ nr_requests=[0-9]*//') \
+		<(grep -E '^(conf.d|[a-z0-9-]+ .*read_ahead_kb)' "$LAB_RESULTS/knobs.after" | sed 's/ nr_requests=[0-9]*//') ||
+		fail "a knob tune did not try, or the drop-in directory, changed"
+	k=nr_requests
+	v=$(echo "$kept" | tr ',' '\n' | sed -n "s/^ *$k=//p")
+	if [ -z "$v" ]; then
+		diff <(grep -o "$k=[0-9]*" "$LAB_RESULTS/knobs.before") <(grep -o "$k=[0-9]*" "$LAB_RESULTS/knobs.after") ||
+			fail "$k was not kept but changed"
+	else
+		[ "$(grep -c "$k=$v\b" "$LAB_RESULTS/knobs.after")" -eq "$(echo "$devs" | wc -w)" ] ||
+			fail "$k=$v kept but not on every device"
+	fi
 	sh /var/lib/iser-wizard/tune/*/restore.sh
 	knob_files | diff -u "$LAB_RESULTS/knobs.before" - || fail "the restore script did not put the knobs back"
 fi
 left_test_file && fail "tune left its test file in $mnt"
 
 phase tune-interrupted
-"$LAB_WIZARD" tune --knobs nr_requests --workloads seq1m-write --runs 3 --runtime 5 --ramp 1 \
-	>"$LAB_RESULTS/tune-int.txt" 2>&1 &
+"$LAB_WIZARD" tune --knobs path_selector --workloads seq1m-write --runs 3 --runtime 5 --ramp 1 \
+	--warmup 1 >"$LAB_RESULTS/tune-int.txt" 2>&1 &
 pid=$!
-# SIGTERM (a background job of a script ignores SIGINT) during a trial (after the reference bench's 3 runs of 6 s and the layout).
-sleep 30
+# SIGTERM (a background job of a script ignores SIGINT) during the first selector trial: after
+# the layout and the reference bench (1 s of warm-up, 3 runs of 6 s), the drop-in is in place.
+for _ in $(seq 60); do
+	[ -e "$trial_dropin" ] && break
+	sleep 1
+done
+[ -e "$trial_dropin" ] || fail "the interrupted tune never wrote its trial drop-in"
+sleep 8
 kill -TERM "$pid"
 rc=0
 wait "$pid" || rc=$?
@@ -134,6 +172,7 @@ cat "$LAB_RESULTS/tune-int.txt"
 grep -q "every knob was put back as it was found" "$LAB_RESULTS/tune-int.txt" ||
 	fail "the interrupted tune does not say the knobs were put back"
 knob_files | diff -u "$LAB_RESULTS/knobs.before" - || fail "an interrupted tune left a knob changed"
+[ ! -e "$trial_dropin" ] || fail "the interrupted tune left its trial drop-in"
 left_test_file && fail "interrupted tune left its test file in $mnt"
 phase_end
 phase_total bench.total
