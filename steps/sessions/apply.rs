@@ -18,6 +18,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::decide::choose_target;
+use super::leftover::{clean_after_failed_discovery, send_targets_recorded};
 use super::want::{Pair, Want};
 use super::{DISCOVERY_BOUND, LOGIN_BOUND};
 use crate::steps::host::HostError;
@@ -162,12 +163,16 @@ struct Discovered {
     failures: Vec<(String, String)>,
     /// Ifaces that got an answer.
     answered: BTreeSet<String>,
+    /// What the clean-up after each failed attempt removed or left ([`leftover`]).
+    cleaned: Vec<String>,
 }
 
 /// SendTargets from `from`, one portal per iface at first, ONE AT A TIME. An iface whose
 /// portal fails tries the next portal of its subnet (the other controller), so one
 /// controller that is down, or a target that drops one SendTargets request, does not stop
-/// the run.
+/// the run. A failed attempt is cleaned up at once, before the next portal is tried
+/// ([`leftover`]): a killed discovery over iSER leaves a session with no target name and
+/// its discovery record.
 ///
 /// Not concurrently: over iSER each discovery is a login plus a text request through
 /// iscsid, and with two at once the LIO target of the lab rejected one text request
@@ -202,7 +207,16 @@ fn discovery_rounds(cx: &Ctx<'_>, want: &Want, from: &[Pair]) -> Result<Discover
         tried.extend(attempts.iter().cloned());
         let mut results = Vec::new();
         for (p, cmd) in attempts.iter().map(discovery) {
+            // Read before it runs: only a record this discovery made is deleted after it.
+            let existed = send_targets_recorded(cx.host, &p.portal)?;
             let out = cx.host.run(&cmd)?;
+            if !out.success() {
+                for line in clean_after_failed_discovery(cx, &p, existed)? {
+                    cx.host.log_entry(&format!("sessions: {line}"), "");
+                    cx.progress.message(&line);
+                    d.cleaned.push(line);
+                }
+            }
             results.push((p, cmd, out));
         }
         let mut next = Vec::new();
@@ -287,10 +301,21 @@ pub(super) fn discover(cx: &mut Ctx<'_>, want: &Want, from: &[Pair]) -> Result<S
         .map(|(_, text)| text.as_str())
         .collect();
     if !problems.is_empty() {
+        let cleaned = if d.cleaned.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\n  after the failed discoveries:\n    - {}",
+                d.cleaned.join("\n    - ")
+            )
+        };
         return Err(StepError::Failed(format!(
-            "discovery failed:\n    - {}",
+            "discovery failed:\n    - {}{cleaned}",
             problems.join("\n    - ")
         )));
+    }
+    for line in &d.cleaned {
+        cx.sheet.note(format!("sessions: {line}"));
     }
     for (iface, text) in &d.failures {
         cx.sheet.note(format!(

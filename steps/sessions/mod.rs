@@ -10,7 +10,9 @@
 //!   time-bounded (an iface whose portal does not answer tries the next
 //!   portal of its subnet), in a task because its result decides the rest; a
 //!   target reports every portal to every iface (open-iscsi issue 439), so the records it
-//!   creates for any other pair are deleted before login. Or, with
+//!   creates for any other pair are deleted before login. A discovery that fails or is
+//!   killed is cleaned up at once ([`leftover`]): the session without a target name it
+//!   left is logged out by SID and the discovery record it made deleted. Or, with
 //!   `target.discovery = "manual"`, one `-o new` record per expected pair. Records of the
 //!   target for other pairs left by earlier runs are deleted too (not while a session uses
 //!   one: verify then names that session).
@@ -43,6 +45,7 @@
 
 mod apply;
 pub(crate) mod decide;
+pub mod leftover;
 mod observe;
 mod record;
 mod rescan;

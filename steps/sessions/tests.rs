@@ -604,9 +604,26 @@ fn discovery_tries_the_other_portal_of_the_subnet_when_one_does_not_answer() {
     let plan = step.plan(&mut run.cx(&h)).unwrap();
     h.expect(&discovery_argv(A1, "iface-vA"), discovery_output());
     h.expect(&discovery_argv(A2, "iface-vB"), killed());
+    // The killed discovery left its session (no target name, port 0 as iscsiadm prints
+    // it) and its record: the session is logged out by SID and the record deleted, before
+    // the other portal is asked.
+    h.expect(
+        &["iscsiadm", "-m", "session"],
+        CmdOutput::ok("iser: [1] 192.168.131.101:0,1  (non-flash)\n"),
+    );
+    h.expect(
+        &["iscsiadm", "-m", "session", "-r", "1", "-u"],
+        CmdOutput::ok(""),
+    );
+    h.expect(
+        &["iscsiadm", "-m", "session"],
+        CmdOutput::status(21, "", "iscsiadm: No active sessions.\n"),
+    );
+    h.expect(&discoverydb_delete(A2, "iface-vB"), CmdOutput::ok(""));
     h.expect(&discovery_argv(B2, "iface-vB"), discovery_output());
     expect_prune_configure_login(&h);
-    apply(&mut step, &mut run.cx(&h), &plan).unwrap();
+    let db = IscsiDb::new(&h, true);
+    apply(&mut step, &mut run.cx(&db), &plan).unwrap();
     verified(&h, all_logged_in("iser"));
     step.verify(&mut run.cx(&h)).unwrap();
     assert!(
@@ -618,7 +635,181 @@ fn discovery_tries_the_other_portal_of_the_subnet_when_one_does_not_answer() {
         "{:?}",
         run.sheet.notes
     );
+    for said in [
+        "sessions: logged out the discovery session 1 to 192.168.131.101 (no target name) \
+         that the failed discovery left",
+        "sessions: deleted the discovery record of 192.168.131.101:3260 that the failed \
+         discovery left",
+    ] {
+        assert!(
+            run.sheet.notes.iter().any(|n| n.starts_with(said)),
+            "{said}\n{:?}",
+            run.sheet.notes
+        );
+    }
+    // Only the failed discovery's record went; the ones that answered stay.
+    assert_eq!(
+        db.records(),
+        ["192.168.130.101,3260", "192.168.131.102,3260"]
+    );
+    let ran = h.ran();
+    let at = |c: &str| ran.iter().position(|r| r == c).unwrap();
+    assert!(
+        at("iscsiadm -m session -r 1 -u")
+            < at("iscsiadm -m discovery -t st -p 192.168.131.102:3260 -I iface-vB")
+    );
     h.finish();
+}
+
+#[test]
+fn a_failed_discovery_keeps_a_record_it_did_not_make_and_names_what_it_could_not_remove() {
+    let h = FakeHost::new();
+    none_listed(&h);
+    // The record of 192.168.131.101 was there before this run (an earlier discovery).
+    h.put_file(
+        "/etc/iscsi/send_targets/192.168.131.101,3260/st_config",
+        "x\n",
+    );
+    let mut run = Run::sessions(answers());
+    let mut step = quick();
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    h.expect(&discovery_argv(A1, "iface-vA"), discovery_output());
+    h.expect(&discovery_argv(A2, "iface-vB"), killed());
+    // Another target's session, and a discovery session to another address: not ours.
+    let listing = CmdOutput::ok(
+        "iser: [3] 192.168.131.101:0,1  (non-flash)\n\
+         iser: [4] 192.168.130.102:0,1  (non-flash)\n\
+         tcp: [5] 192.168.131.101:3260,1 iqn.other (non-flash)\n",
+    );
+    h.expect(&["iscsiadm", "-m", "session"], listing.clone());
+    h.expect(
+        &["iscsiadm", "-m", "session", "-r", "3", "-u"],
+        CmdOutput {
+            code: None,
+            timed_out: true,
+            ..Default::default()
+        },
+    );
+    h.expect(&["iscsiadm", "-m", "session"], listing);
+    h.expect(&discovery_argv(B2, "iface-vB"), discovery_output());
+    expect_prune_configure_login(&h);
+    let db = IscsiDb::new(&h, true);
+    apply(&mut step, &mut run.cx(&db), &plan).unwrap();
+    assert!(
+        run.sheet.notes.iter().any(|n| n
+            .starts_with("sessions: could not log out the discovery session 3 to 192.168.131.101")),
+        "{:?}",
+        run.sheet.notes
+    );
+    assert!(
+        run.sheet.notes.iter().any(|n| n.starts_with(
+            "sessions: the discovery session 3 to 192.168.131.101 (no target name) is still \
+             logged in: log it out with `iscsiadm -m session -r 3 -u`"
+        )),
+        "{:?}",
+        run.sheet.notes
+    );
+    assert!(db.records().contains(&"192.168.131.101,3260".to_string()));
+    assert!(!h.ran().iter().any(|r| r.contains("discoverydb")));
+    h.finish();
+}
+
+fn discoverydb_delete(portal: &'static str, iface: &'static str) -> [&'static str; 11] {
+    [
+        "iscsiadm",
+        "-m",
+        "discoverydb",
+        "-t",
+        "st",
+        "-p",
+        portal,
+        "-I",
+        iface,
+        "-o",
+        "delete",
+    ]
+}
+
+/// A host whose discoveries write their record into the fake's iSCSI database first (as
+/// iscsiadm does, answered or not), and whose `discoverydb -o delete` removes it when
+/// `deletes` is set.
+struct IscsiDb<'a> {
+    inner: &'a FakeHost,
+    deletes: bool,
+}
+
+impl<'a> IscsiDb<'a> {
+    fn new(inner: &'a FakeHost, deletes: bool) -> Self {
+        IscsiDb { inner, deletes }
+    }
+
+    /// The SendTargets records in the database, sorted.
+    fn records(&self) -> Vec<String> {
+        let mut v = crate::steps::Host::list_dir(
+            self.inner,
+            std::path::Path::new("/etc/iscsi/send_targets"),
+        )
+        .unwrap();
+        v.sort();
+        v
+    }
+}
+
+impl crate::steps::Host for IscsiDb<'_> {
+    fn run(&self, cmd: &crate::steps::Cmd) -> Result<CmdOutput, crate::steps::host::HostError> {
+        let a: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
+        let dir = |portal: &str| {
+            format!(
+                "/etc/iscsi/send_targets/{}",
+                super::leftover::portal_dir(portal)
+            )
+        };
+        match a.as_slice() {
+            ["iscsiadm", "-m", "discovery", "-t", "st", "-p", portal, ..] => {
+                self.inner
+                    .put_file(&format!("{}/st_config", dir(portal)), "x\n");
+            }
+            ["iscsiadm", "-m", "discoverydb", "-t", "st", "-p", portal, .., "delete"]
+                if self.deletes =>
+            {
+                let _ = std::fs::remove_dir_all(self.inner.path(&dir(portal)));
+            }
+            _ => {}
+        }
+        self.inner.run(cmd)
+    }
+    fn which(&self, program: &str) -> Option<std::path::PathBuf> {
+        self.inner.which(program)
+    }
+    fn read(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<Option<String>, crate::steps::host::HostError> {
+        self.inner.read(path)
+    }
+    fn list_dir(
+        &self,
+        path: &std::path::Path,
+    ) -> Result<Vec<String>, crate::steps::host::HostError> {
+        self.inner.list_dir(path)
+    }
+    fn exists(&self, path: &std::path::Path) -> bool {
+        self.inner.exists(path)
+    }
+    fn write(
+        &self,
+        path: &std::path::Path,
+        contents: &str,
+        mode: u32,
+    ) -> Result<crate::steps::host::WriteOutcome, crate::steps::host::HostError> {
+        self.inner.write(path, contents, mode)
+    }
+    fn root(&self) -> &std::path::Path {
+        self.inner.root()
+    }
+    fn is_root(&self) -> bool {
+        self.inner.is_root()
+    }
 }
 
 /// Records in place, no session: the plan is the login task alone.
@@ -740,6 +931,11 @@ fn an_unreachable_discovery_portal_fails_naming_it() {
         ),
     );
     h.expect(&discovery_argv(A2, "iface-vB"), killed());
+    // After each failure the sessions are looked at: none was left.
+    h.allow(
+        &["iscsiadm", "-m", "session"],
+        CmdOutput::status(21, "", "iscsiadm: No active sessions.\n"),
+    );
     // Each iface then tries the other portal of its subnet; they fail too.
     h.expect(&discovery_argv(B1, "iface-vA"), killed());
     h.expect(&discovery_argv(B2, "iface-vB"), killed());
