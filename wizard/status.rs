@@ -321,13 +321,16 @@ fn checks(host: &dyn Host, facts: &Facts) -> Result<Vec<Check>, StepError> {
                 "stale discovery session",
                 false,
                 format!(
-                    "session {} to {} has no target name (a SendTargets discovery that did                      not finish left it); `iser-wizard detach --all` logs it out",
+                    "session {} to {} has no target name (a SendTargets discovery that did \
+                     not finish left it); `iser-wizard detach --all` tries to log it out, \
+                     but {}",
                     s.sid.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
                     s.current_portal
                         .as_ref()
                         .or(s.persistent_portal.as_ref())
                         .map(|p| p.to_string())
-                        .unwrap_or_else(|| "?".into())
+                        .unwrap_or_else(|| "?".into()),
+                    crate::steps::sessions::leftover::NO_LOGOUT_HINT
                 ),
             );
         }

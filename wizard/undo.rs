@@ -16,9 +16,10 @@
 //!   records, units it enabled or unmasked, and the tool-made paths that did not exist
 //!   before its first change, removed only while they hold nothing but the wizard's own).
 //!   Its plan is read from the host each time: a second undo finds nothing to do.
-//! - A detach that leaves no volume attached (`--all`, or the last one) also logs out the
-//!   sessions without a target name (discovery sessions a killed SendTargets discovery
-//!   left: they serve no LUN), also when no volume was attached any more.
+//! - A detach that leaves no volume attached (`--all`, or the last one) also tries to log
+//!   out the sessions without a target name (discovery sessions a killed SendTargets
+//!   discovery left: they serve no LUN), also when no volume was attached any more; one
+//!   that iscsiadm refuses is reported as left.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

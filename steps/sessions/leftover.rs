@@ -15,9 +15,14 @@
 //!   ran ([`send_targets_recorded`], read before). It reads the sessions again afterwards
 //!   and says what it removed and what is left; it never fails the run (what it could not
 //!   remove is reported, and `detach --all` and `undo` still take it away).
+//! - Seen in the lab (open-iscsi 2.1.8): `iscsiadm -m session -r SID -u` refuses such a
+//!   session (exit 22, `could not read session targetname: 5`: it reads the target name
+//!   before it asks iscsid), and iscsid cannot take it either. The logout is still tried
+//!   (a newer iscsiadm may do it) and its failure reported with [`NO_LOGOUT_HINT`]; the
+//!   discovery record is deleted all the same.
 //! - [`discovery_sessions`] picks the sessions without a target name out of a session tree:
-//!   `status` reports them as stale and a detach that leaves no volume attached logs them
-//!   out ([`discovery_logouts`]).
+//!   `status` reports them as stale and a detach that leaves no volume attached tries to
+//!   log them out ([`discovery_logouts`]), reporting the one iscsiadm refuses as left.
 //! - The iSCSI database is read from its files (`/etc/iscsi` on Debian and SUSE,
 //!   `/var/lib/iscsi` on RHEL), never through iscsiadm, which would create its directories.
 
@@ -35,6 +40,11 @@ pub const ISCSI_DBS: [&str; 2] = ["/etc/iscsi", "/var/lib/iscsi"];
 /// Wall-clock bound of one logout of a discovery session. A logout answers within a
 /// second; one that hangs is killed and reported, and the run goes on.
 pub const LOGOUT_BOUND: Duration = Duration::from_secs(15);
+
+/// What to tell the operator about a session without a target name that iscsiadm would
+/// not log out.
+pub const NO_LOGOUT_HINT: &str = "iscsiadm cannot log out a session that has no target name \
+     (it reads the name first); it serves no LUN, and a reboot clears it";
 
 /// A portal `addr:port` as the database names its directories (`addr,port`).
 pub fn portal_dir(portal: &str) -> String {
@@ -143,8 +153,7 @@ pub(super) fn clean_after_failed_discovery(
                             if left.contains(sid) {
                                 said.push(format!(
                                     "the discovery session {sid} to {address} (no target \
-                                     name) is still logged in: log it out with `iscsiadm -m \
-                                     session -r {sid} -u`"
+                                     name) is still logged in: {NO_LOGOUT_HINT}"
                                 ));
                             } else {
                                 said.push(format!(

