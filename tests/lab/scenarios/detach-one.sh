@@ -19,7 +19,9 @@ mnt2=$(jq -r '.volumes[1].mount_point' "$LAB_ANSWERS")
 wwid1=$(jq -r '.volumes[0].wwid' "$LAB_ANSWERS")
 wwid2=$(jq -r '.volumes[1].wwid' "$LAB_ANSWERS")
 
-# After detach.sh in the same boot ("detach+undo+detach-one"), LUN 1 is unmapped: map it back.
+# After detach.sh in the same boot LUN 1 is unmapped: map it back. (Not after undo.sh: LUN 0
+# then still carries detach.sh's filesystem, and the wizard, whose state no longer knows it,
+# rightly refuses to format it: lab run of 2026-12-02, "detach+undo+detach-one".)
 tpg=/sys/kernel/config/target/iscsi/$LAB_TARGET_IQN/tpgt_1
 if [ ! -e "$tpg/lun/lun_1" ]; then
 	mkdir "$tpg/lun/lun_1"
