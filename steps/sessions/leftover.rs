@@ -5,7 +5,12 @@
 //! (`send_targets/IP,PORT` in the iSCSI database) before it sends the SendTargets request.
 //! When the target drops that request, iscsiadm waits until the sessions step kills it at
 //! its bound, and both stay: the session (`iser: [1] 192.168.130.101:0,1` in
-//! `iscsiadm -m session`, no IQN) and the record. Seen in the lab on LIO.
+//! `iscsiadm -m session`, no IQN) and the record. Seen in the lab on LIO. (For iSER it is
+//! iscsiadm itself that creates that kernel session over netlink, open-iscsi
+//! usr/discovery.c; killed, it cannot destroy it.) The sessions step now runs each
+//! discovery from a record whose limits make iscsiadm give up by itself and destroy that
+//! session ([`super::apply`]'s `DISCOVERY_LIMITS`); what is here is for the discovery that
+//! still hangs until it is killed, and for leftovers of older runs.
 //!
 //! Contract:
 //! - [`clean_after_failed_discovery`] runs right after a failed discovery, before the next
