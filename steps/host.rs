@@ -813,13 +813,12 @@ impl RealHost {
         })
     }
 
-    /// After a change command succeeded: record in `backups/OBJECTS.json` what it created
+    /// Record in `backups/OBJECTS.json` what a change command created (or may create)
     /// that no file backup covers.
-    fn record_objects(&self, cmd: &Cmd, enabled: Vec<String>) -> Result<(), HostError> {
+    fn record_objects(&self, new: backup::Objects) -> Result<(), HostError> {
         let Some(dir) = &self.backups else {
             return Ok(());
         };
-        let new = objects_created(&cmd.argv, enabled);
         if new.is_empty() {
             return Ok(());
         }
@@ -939,9 +938,16 @@ impl RealHost {
 
 /// What a change command that succeeded created that no file backup covers (units it
 /// enabled: `enabled`, found not enabled before it ran; units unmasked; iSCSI ifaces,
-/// SendTargets and node records). Pure.
+/// SendTargets and node records). The program is known by its file name (`iscsiadm` or
+/// `/usr/sbin/iscsiadm`). Pure.
 pub fn objects_created(argv: &[String], enabled: Vec<String>) -> backup::Objects {
-    let a: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let program = argv
+        .first()
+        .map(|p| p.rsplit('/').next().unwrap_or(p.as_str()));
+    let a: Vec<&str> = program
+        .into_iter()
+        .chain(argv.iter().skip(1).map(String::as_str))
+        .collect();
     let opt = |flag: &str| {
         a.iter()
             .position(|x| *x == flag)
@@ -979,6 +985,15 @@ pub fn objects_created(argv: &[String], enabled: Vec<String>) -> backup::Objects
     o
 }
 
+/// Whether a change command's objects are recorded before it runs, not after it
+/// succeeded: a SendTargets discovery writes its record first and may then fail or be
+/// killed at its bound, leaving the record (and node records under it) behind; undo must
+/// know of it. Its objects are known from its arguments. (Undo deletes only what it finds
+/// still there.)
+fn recorded_before(argv: &[String]) -> bool {
+    !objects_created(argv, Vec::new()).discoveries.is_empty()
+}
+
 impl Host for RealHost {
     fn log_entry(&self, line: &str, detail: &str) {
         self.log.entry(line, detail);
@@ -989,10 +1004,14 @@ impl Host for RealHost {
             return self.run_command(cmd);
         }
         self.note_absent_paths()?;
+        if recorded_before(&cmd.argv) {
+            self.record_objects(objects_created(&cmd.argv, Vec::new()))?;
+            return self.run_command(cmd);
+        }
         let enabled = self.units_not_enabled(cmd);
         let out = self.run_command(cmd)?;
         if out.success() {
-            self.record_objects(cmd, enabled)?;
+            self.record_objects(objects_created(&cmd.argv, enabled))?;
         }
         Ok(out)
     }
@@ -1266,6 +1285,49 @@ mod tests {
         ] {
             assert!(objects_created(&argv(a), vec![]).is_empty(), "{a}");
         }
+    }
+
+    #[test]
+    fn a_discovery_s_record_is_noted_even_when_the_discovery_fails() {
+        // A SendTargets discovery writes its record before it asks; killed or failed, it
+        // leaves the record, which undo must know of. `iscsiadm` here is `false`.
+        let root = tempfile::tempdir().unwrap();
+        let state = tempfile::tempdir().unwrap();
+        let bin = tempfile::tempdir().unwrap();
+        let Some(f) = ["/bin/false", "/usr/bin/false"]
+            .into_iter()
+            .find(|p| Path::new(p).exists())
+        else {
+            eprintln!("skipped: no `false` to stand in for iscsiadm");
+            return;
+        };
+        let fake = bin.path().join("iscsiadm");
+        std::os::unix::fs::symlink(f, &fake).unwrap();
+        let backups = state.path().join("backups");
+        let h = host(root.path(), Some(backups.clone()));
+        let prog = fake.to_string_lossy().into_owned();
+        let argv = [
+            prog.as_str(),
+            "-m",
+            "discovery",
+            "-t",
+            "st",
+            "-p",
+            "192.0.2.7:3260",
+            "-I",
+            "iface-vA",
+        ];
+        let out = h.run(&Cmd::change(argv)).unwrap();
+        assert!(!out.success());
+        let o = backup::load_objects(&backups).unwrap();
+        assert_eq!(
+            o.discoveries,
+            [("192.0.2.7:3260".to_string(), "iface-vA".to_string())]
+        );
+        // Other commands are still recorded only when they succeed.
+        let argv = [prog.as_str(), "-m", "iface", "-I", "iface-vB", "-o", "new"];
+        assert!(!h.run(&Cmd::change(argv)).unwrap().success());
+        assert!(backup::load_objects(&backups).unwrap().ifaces.is_empty());
     }
 
     #[test]

@@ -315,6 +315,25 @@ fn checks(host: &dyn Host, facts: &Facts) -> Result<Vec<Check>, StepError> {
                 format!("{d}; `iser-wizard detach --all` removes it"),
             );
         }
+        for s in crate::steps::sessions::leftover::discovery_sessions(&live) {
+            check(
+                &mut checks,
+                "stale discovery session",
+                false,
+                format!(
+                    "session {} to {} has no target name (a SendTargets discovery that did \
+                     not finish left it); `iser-wizard detach --all` tries to log it out, \
+                     but {}",
+                    s.sid.map(|n| n.to_string()).unwrap_or_else(|| "?".into()),
+                    s.current_portal
+                        .as_ref()
+                        .or(s.persistent_portal.as_ref())
+                        .map(|p| p.to_string())
+                        .unwrap_or_else(|| "?".into()),
+                    crate::steps::sessions::leftover::NO_LOGOUT_HINT
+                ),
+            );
+        }
     }
     // Ghost maps (no working path: the LUN is gone), ours or left by anyone; only where
     // device-mapper multipath is loaded at all.
@@ -557,6 +576,40 @@ mod tests {
         );
         assert!(
             text.contains("FAIL stale session device: sdq (session 1, LUN 3): offline"),
+            "{text}"
+        );
+        h.finish();
+    }
+
+    #[test]
+    fn a_discovery_session_left_behind_is_reported_as_stale() {
+        let h = FakeHost::new();
+        h.put_file("/sys/class/net/vA/operstate", "up\n");
+        h.put_file("/sys/class/infiniband/rxe0/ports/1/state", "4: ACTIVE\n");
+        // The tree iscsiadm prints for a session without a target name sorts it first.
+        let left = format!(
+            "Target:  (non-flash)\n\tCurrent Portal: 192.168.130.101:0,1\n\
+             \tPersistent Portal: 192.168.130.101:0,1\n\t\t**********\n\t\tInterface:\n\
+             \t\t**********\n\t\tIface Name: iface-vA\n\t\tIface Transport: iser\n\
+             \t\tSID: 9\n\t\tiSCSI Session State: LOGGED_IN\n{}",
+            P3.split_once("version 2.1.8\n").unwrap().1
+        );
+        h.allow(
+            &["iscsiadm", "-m", "session", "-P", "3"],
+            CmdOutput::ok(left),
+        );
+        let r = report(&h, &state()).unwrap();
+        let text = render(&r);
+        assert!(!r.healthy, "{text}");
+        assert!(
+            text.contains(
+                "FAIL stale discovery session: session 9 to 192.168.130.101:0 has no target name"
+            ),
+            "{text}"
+        );
+        // The target's own session is still checked as before.
+        assert!(
+            text.contains("ok   session iface-vA -> 192.168.130.101:3260: LOGGED_IN over iser"),
             "{text}"
         );
         h.finish();

@@ -16,6 +16,10 @@
 //!   records, units it enabled or unmasked, and the tool-made paths that did not exist
 //!   before its first change, removed only while they hold nothing but the wizard's own).
 //!   Its plan is read from the host each time: a second undo finds nothing to do.
+//! - A detach that leaves no volume attached (`--all`, or the last one) also tries to log
+//!   out the sessions without a target name (discovery sessions a killed SendTargets
+//!   discovery left: they serve no LUN), also when no volume was attached any more; one
+//!   that iscsiadm refuses is reported as left.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -27,6 +31,8 @@ use crate::exit::WizardError;
 use crate::state::{State, StateDir};
 use crate::steps::detach::{self, apply::Waits, Act};
 use crate::steps::host::{Interrupt, Log, ReadOnly, RealHost};
+use crate::steps::parse::iscsiadm::{classify_exit, IscsiadmExit};
+use crate::steps::sessions::leftover::{discovery_logouts, iscsi_db_has, portal_dir};
 use crate::steps::{Host, StepError};
 use crate::worksheets::DetachRecord;
 
@@ -130,22 +136,56 @@ pub fn detach_command(
             }
         }
     }
+    // No volume stays attached after this detach: discovery sessions left by a killed
+    // discovery (no target name, no LUN) go too.
+    let last = state
+        .facts
+        .attached_volumes()
+        .iter()
+        .all(|v| targets.iter().any(|t| Some(&t.wwid) == v.wwid.as_ref()));
     if targets.is_empty() {
-        let _ = writeln!(out, "detach: no volume is attached; nothing to do");
-        return Ok(());
+        let stale = if last {
+            detach::observe::sessions(host).map_err(|e| failed("detach", e, vec![]))?
+        } else {
+            Vec::new()
+        };
+        if discovery_logouts(&stale).is_empty() {
+            let _ = writeln!(out, "detach: no volume is attached; nothing to do");
+            return Ok(());
+        }
     }
     let _lock = (!req.dry_run).then(|| sd.lock()).transpose()?;
-    let obs = detach::observe(host, &targets).map_err(|e| failed("detach", e, vec![]))?;
-    let plan =
+    let obs = if targets.is_empty() {
+        detach::observe::Observed {
+            sessions: detach::observe::sessions(host).map_err(|e| failed("detach", e, vec![]))?,
+            ..Default::default()
+        }
+    } else {
+        detach::observe(host, &targets).map_err(|e| failed("detach", e, vec![]))?
+    };
+    let mut plan =
         detach::decide(&targets, &obs, req.force).map_err(|e| failed("detach", e, vec![]))?;
+    if last {
+        for (sid, portal) in discovery_logouts(&obs.sessions) {
+            plan.acts.push(Act::Logout {
+                sid,
+                target: "no target name: a discovery session".into(),
+                portal,
+            });
+        }
+    }
     let _ = write!(
         out,
         "detach {}{}:\n{}",
-        targets
-            .iter()
-            .map(|t| t.mount_point.clone().unwrap_or_else(|| t.wwid.clone()))
-            .collect::<Vec<_>>()
-            .join(", "),
+        if targets.is_empty() {
+            "the discovery sessions left behind".to_string()
+        } else {
+            targets
+                .iter()
+                .map(|t| t.mount_point.clone().unwrap_or_else(|| t.wwid.clone()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        },
         if req.dry_run {
             " (dry run: the plan)"
         } else {
@@ -186,11 +226,18 @@ pub fn detach_command(
     }
     match stopped {
         None => {
+            let what = if targets.is_empty() {
+                "the discovery sessions left behind".to_string()
+            } else {
+                format!(
+                    "{} volume{}",
+                    targets.len(),
+                    if targets.len() == 1 { "" } else { "s" }
+                )
+            };
             let _ = writeln!(
                 out,
-                "detached {} volume{}{}",
-                targets.len(),
-                if targets.len() == 1 { "" } else { "s" },
+                "detached {what}{}",
                 if outcome.left.is_empty() {
                     String::new()
                 } else {
@@ -336,35 +383,6 @@ impl std::fmt::Display for UndoAct {
             UndoAct::Run { cmd, why } => write!(f, "`{cmd}` ({why})"),
         }
     }
-}
-
-/// The iSCSI database's directories: Debian and SUSE keep it in /etc/iscsi, RHEL in
-/// /var/lib/iscsi.
-const ISCSI_DBS: [&str; 2] = ["/etc/iscsi", "/var/lib/iscsi"];
-
-/// A portal `addr:port` as the database names its directories (`addr,port`).
-fn portal_dir(portal: &str) -> String {
-    match portal.rsplit_once(':') {
-        Some((a, p)) => format!("{},{p}", a.trim_start_matches('[').trim_end_matches(']')),
-        None => portal.to_string(),
-    }
-}
-
-/// Whether the iSCSI database holds an entry `sub/NAME` (or, for a portal, `NAME,...`:
-/// node directories carry the portal group tag after the portal).
-fn iscsi_db_has(host: &dyn Host, sub: &str, name: &str) -> Result<bool, StepError> {
-    let with_tag = format!("{name},");
-    for db in ISCSI_DBS {
-        let dir = PathBuf::from(format!("{db}/{sub}"));
-        if host
-            .list_dir(&dir)?
-            .iter()
-            .any(|n| n == name || n.starts_with(&with_tag))
-        {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// Whether a probe command succeeds (exit 0).
@@ -583,7 +601,13 @@ fn undo_apply(host: &dyn Host, act: &UndoAct) -> Result<(), StepError> {
         }
         UndoAct::Run { cmd, .. } => {
             let o = host.run(cmd)?;
-            if !o.success() {
+            // A record deleted since the plan read the database (by a clean-up of a
+            // failed discovery, or by hand) is what undo wants: iscsiadm says 21, no
+            // such record.
+            let gone = cmd.argv.first().is_some_and(|p| p == "iscsiadm")
+                && cmd.argv.last().is_some_and(|a| a == "delete")
+                && o.code.map(classify_exit) == Some(IscsiadmExit::NoObjectsFound);
+            if !o.success() && !gone {
                 return Err(StepError::command(cmd, &o, None));
             }
         }
@@ -699,4 +723,83 @@ pub fn undo_command(
         );
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::steps::fake::FakeHost;
+    use crate::steps::host::backup;
+    use crate::steps::CmdOutput;
+
+    const DELETE: [&str; 11] = [
+        "iscsiadm",
+        "-m",
+        "discoverydb",
+        "-t",
+        "st",
+        "-p",
+        "192.168.130.101:3260",
+        "-I",
+        "iface-vA",
+        "-o",
+        "delete",
+    ];
+
+    /// A state's `backups/` recording the discovery of a failed run.
+    fn backups_with_a_discovery() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        backup::record_objects(dir.path(), |o| {
+            o.discoveries
+                .push(("192.168.130.101:3260".into(), "iface-vA".into()));
+        })
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_discovery_record_already_gone_is_not_planned() {
+        let b = backups_with_a_discovery();
+        let h = FakeHost::new();
+        let (acts, _) = undo_plan(&h, b.path(), &[]).unwrap();
+        assert!(acts.is_empty(), "{acts:?}");
+        // Still there (in either database): deleted.
+        h.put_file(
+            "/var/lib/iscsi/send_targets/192.168.130.101,3260/st_config",
+            "x\n",
+        );
+        let (acts, _) = undo_plan(&h, b.path(), &[]).unwrap();
+        assert_eq!(acts.len(), 1, "{acts:?}");
+        assert!(
+            acts[0].to_string().contains(&DELETE.join(" ")),
+            "{}",
+            acts[0]
+        );
+        h.finish();
+    }
+
+    #[test]
+    fn a_record_deleted_between_plan_and_apply_is_fine_and_another_failure_is_not() {
+        let b = backups_with_a_discovery();
+        let h = FakeHost::new();
+        h.put_file(
+            "/etc/iscsi/send_targets/192.168.130.101,3260/st_config",
+            "x\n",
+        );
+        let (acts, _) = undo_plan(&h, b.path(), &[]).unwrap();
+        assert_eq!(acts.len(), 1, "{acts:?}");
+        // Gone by the time undo deletes it: iscsiadm says 21 (no records found).
+        h.expect(
+            &DELETE,
+            CmdOutput::status(21, "", "iscsiadm: No records found\n"),
+        );
+        undo_apply(&h, &acts[0]).unwrap();
+        // Any other failure is one.
+        h.expect(
+            &DELETE,
+            CmdOutput::status(6, "", "iscsiadm: Could not open /etc/iscsi\n"),
+        );
+        assert!(undo_apply(&h, &acts[0]).is_err());
+        h.finish();
+    }
 }

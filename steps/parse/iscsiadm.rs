@@ -11,6 +11,9 @@
 //!   one target share one `Target:` line, and a session to the same portal as the one
 //!   before it gets an empty line instead of its `Current Portal:`/`Persistent Portal:`
 //!   lines, so a session starts at its `Interface:` header, not at a portal line;
+//! - `iscsiadm -m session` (flat, one `transport: [sid] ip:port,tpgt iqn (non-flash)` line per
+//!   session; a SendTargets discovery session over an offload or iSER transport has no
+//!   target name) ([`parse_session_flat`]);
 //! - `iscsiadm -m node`, `-m discovery` (flat `ip:port,tpgt iqn`, tpgt may be `-1`) and
 //!   `-m node -P 1` (tree with `Iface Name:`) ([`parse_nodes`], [`parse_discovery`]);
 //! - records, `key = value` between `# BEGIN RECORD` and `# END RECORD` ([`parse_record`]);
@@ -149,6 +152,22 @@ pub struct SessionRef {
     pub target: String,
     /// Portal of the session.
     pub portal: Portal,
+}
+
+/// One line of the flat `iscsiadm -m session` listing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionLine {
+    /// Transport (`iser`, `tcp`).
+    pub transport: String,
+    /// Session id.
+    pub sid: u32,
+    /// The portal as printed: a discovery session may show port 0.
+    pub portal: Portal,
+    /// Target portal group tag.
+    pub tpgt: i32,
+    /// Target IQN; `None` for a session that carries no target name (what a SendTargets
+    /// discovery over iSER logs in with, and leaves behind when it is killed).
+    pub target: Option<String>,
 }
 
 /// The outcome of logging out of one session.
@@ -564,7 +583,8 @@ pub fn parse_session_p3(text: &str) -> Vec<SessionDetail> {
         if line.is_empty() || line.chars().all(|c| c == '*') {
             continue;
         }
-        if let Some(t) = line.strip_prefix("Target: ") {
+        // `Target:` alone (or `Target:  (non-flash)`): a session without a target name.
+        if let Some(t) = line.strip_prefix("Target:") {
             b.flush();
             (b.target, b.flash) = split_flash(t);
             b.current = None;
@@ -680,6 +700,32 @@ pub fn parse_session_p3(text: &str) -> Vec<SessionDetail> {
     }
     b.flush();
     b.out
+}
+
+/// Parse the flat `iscsiadm -m session` listing (`iser: [3] 10.0.0.1:3260,1 iqn.x
+/// (non-flash)`; IPv6 portals in brackets). A line with nothing between the tpgt and the
+/// flash flag is a session without a target name.
+pub fn parse_session_flat(text: &str) -> Vec<SessionLine> {
+    static LINE: OnceLock<Regex> = OnceLock::new();
+    let line = re(
+        &LINE,
+        r"^([A-Za-z0-9_]+): \[(\d+)\] (\S+?,-?\d+)(?:\s+(.*?))?\s*$",
+    );
+    text.lines()
+        .filter_map(|raw| {
+            let c = line.captures(raw.trim())?;
+            let (portal, tpgt) = parse_portal_tpgt(&c[3])?;
+            let rest = c.get(4).map_or("", |m| m.as_str());
+            let (target, _) = split_flash(rest);
+            Some(SessionLine {
+                transport: c[1].to_string(),
+                sid: c[2].parse().ok()?,
+                portal,
+                tpgt,
+                target: none_if_empty(&target),
+            })
+        })
+        .collect()
 }
 
 /// Parse `iscsiadm -m node` (flat `ip:port,tpgt iqn`) or its tree form `-m node -P 1`
@@ -915,6 +961,7 @@ mod tests {
         "iscsiadm-session-P1.txt",
         "iscsiadm-session-P3.txt",
         "iscsiadm-session-none.txt",
+        "iscsiadm-session.txt",
     ];
 
     /// Lab captures of outputs no step parses (a step reads only the exit status of a login
@@ -923,7 +970,6 @@ mod tests {
         "iscsiadm-iface.txt",
         "iscsiadm-node-login-all.txt",
         "iscsiadm-session-rescan.txt",
-        "iscsiadm-session.txt",
     ];
 
     fn p(address: &str, port: u16) -> Portal {
@@ -1059,6 +1105,58 @@ mod tests {
                 other => panic!("real/iscsiadm-session-P3/{other} has no expectations"),
             }
         }
+    }
+
+    #[test]
+    fn session_lines_lab() {
+        let Some((cmd, out, rc)) = lab("iscsiadm-session.txt") else {
+            return;
+        };
+        assert_eq!((cmd.as_str(), rc), ("iscsiadm -m session", Some(0)));
+        let got: Vec<_> = parse_session_flat(&out)
+            .into_iter()
+            .map(|s| (s.transport, s.sid, s.portal.to_string(), s.target))
+            .collect();
+        let t = Some("iqn.2002-09.com.lab:array".to_string());
+        assert_eq!(
+            got,
+            [
+                ("iser".into(), 3, "192.168.130.102:3260".into(), t.clone()),
+                ("iser".into(), 4, "192.168.131.102:3260".into(), t.clone()),
+                ("iser".into(), 5, "192.168.131.101:3260".into(), t.clone()),
+                ("iser".into(), 6, "192.168.130.101:3260".into(), t),
+            ]
+        );
+    }
+
+    #[test]
+    fn session_lines_real() {
+        let Some(files) = real("iscsiadm-session") else {
+            return;
+        };
+        for (name, text) in files {
+            let lines = text.lines().filter(|l| !l.trim().is_empty()).count();
+            let s = parse_session_flat(&text);
+            assert_eq!(s.len(), lines, "{name}");
+            assert!(s.iter().all(|x| x.target.is_some()), "{name}");
+        }
+    }
+
+    #[test]
+    fn session_lines_without_a_target_name_and_ipv6() {
+        // What the lab's killed SendTargets discovery over iSER left (port printed as 0).
+        let s = parse_session_flat(
+            "iser: [1] 192.168.130.101:0,1  (non-flash)\n\
+             iser: [2] 192.168.130.101:0,1\n\
+             tcp: [7] [fd00::1]:3260,1 iqn.x (non-flash)\n\
+             iscsiadm: No active sessions.\n",
+        );
+        assert_eq!(s.len(), 3);
+        assert_eq!((s[0].sid, s[0].target.as_deref()), (1, None));
+        assert_eq!(s[0].portal, p("192.168.130.101", 0));
+        assert_eq!((s[1].sid, s[1].target.as_deref()), (2, None));
+        assert_eq!((s[2].sid, s[2].target.as_deref()), (7, Some("iqn.x")));
+        assert_eq!(s[2].portal, p("fd00::1", 3260));
     }
 
     #[test]
@@ -1605,6 +1703,7 @@ mod tests {
 
     fn run_all(text: &str) {
         let _ = parse_session_p3(text);
+        let _ = parse_session_flat(text);
         let _ = parse_nodes(text);
         let _ = parse_record(text);
         let _ = parse_initiatorname(text);

@@ -18,6 +18,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use super::decide::choose_target;
+use super::leftover::{clean_after_failed_discovery, send_targets_recorded};
 use super::want::{Pair, Want};
 use super::{DISCOVERY_BOUND, LOGIN_BOUND};
 use crate::steps::host::HostError;
@@ -162,12 +163,98 @@ struct Discovered {
     failures: Vec<(String, String)>,
     /// Ifaces that got an answer.
     answered: BTreeSet<String>,
+    /// What the clean-up after each failed attempt removed or left ([`leftover`]).
+    cleaned: Vec<String>,
+}
+
+/// The limits set on each SendTargets discovery record before the discovery runs from it,
+/// so that iscsiadm gives up BY ITSELF well inside [`DISCOVERY_BOUND`] (open-iscsi
+/// usr/discovery.c, 2.1.8): with `reopen_max` 0, the first reconnect it would make (after
+/// `active_timeout` seconds without the Text Response, or a failed connect or login) ends
+/// the discovery instead, and on that way out iscsiadm destroys the kernel session it
+/// created for the discovery (`iscsi_create_session` -> `login_failed` ->
+/// `iscsi_destroy_session`). Killed at the bound instead, it destroys nothing: over iSER
+/// that session is created by iscsiadm itself over netlink, and no one else removes it
+/// (iscsiadm cannot log out a session without a target name, [`super::leftover`]).
+///
+/// The defaults (open-iscsi's, as iscsid.conf leaves them) are login 15 s, auth 45 s,
+/// active 30 s and 5 reopens: about a minute and a half before iscsiadm gives up. Here the
+/// worst case is a 5 s connect plus 8 s without an answer, 13 s; a target that answers
+/// does so in milliseconds (the lab's whole discovery: 1.3-1.6 s).
+pub(super) const DISCOVERY_LIMITS: [(&str, &str); 4] = [
+    ("discovery.sendtargets.timeo.login_timeout", "5"),
+    ("discovery.sendtargets.timeo.auth_timeout", "5"),
+    ("discovery.sendtargets.timeo.active_timeout", "8"),
+    ("discovery.sendtargets.reopen_max", "0"),
+];
+
+/// The seconds iscsiadm waits for the Text Response under [`DISCOVERY_LIMITS`].
+pub(super) fn discovery_answer_wait() -> &'static str {
+    DISCOVERY_LIMITS
+        .iter()
+        .find(|(k, _)| k.ends_with("active_timeout"))
+        .map_or("?", |(_, v)| v)
+}
+
+/// `iscsiadm -m discoverydb -t st -p PORTAL -I IFACE` followed by `tail`.
+fn discoverydb_cmd(p: &Pair, tail: &[&str]) -> Cmd {
+    let portal = p.portal.to_string();
+    let mut argv = vec![
+        "iscsiadm",
+        "-m",
+        "discoverydb",
+        "-t",
+        "st",
+        "-p",
+        &portal,
+        "-I",
+        &p.iface,
+    ];
+    argv.extend_from_slice(tail);
+    Cmd::change(argv)
+}
+
+/// The commands of one SendTargets discovery from `p`, in order: the discovery record made
+/// (`-o new` seeds it from iscsid.conf, as `-m discovery` does), its [`DISCOVERY_LIMITS`]
+/// set (one `-o update`), then the discovery from that record (`--discover`, which reads
+/// the record; `-m discovery` would read iscsid.conf's defaults instead), bounded by
+/// [`DISCOVERY_BOUND`] as the last resort. `--discover` without `-o` adds, updates and
+/// deletes the node records of that portal just as `-m discovery` does.
+pub(super) fn discovery_cmds(p: &Pair) -> [Cmd; 3] {
+    let mut update = vec!["-o", "update"];
+    for (key, value) in DISCOVERY_LIMITS {
+        update.extend(["-n", key, "-v", value]);
+    }
+    [
+        discoverydb_cmd(p, &["-o", "new"]),
+        discoverydb_cmd(p, &update),
+        discoverydb_cmd(p, &["--discover"]).timeout(DISCOVERY_BOUND),
+    ]
+}
+
+/// One discovery from `p` ([`discovery_cmds`]): the command that ended it (the first that
+/// failed, else the discovery), its output, and whether it was the discovery itself.
+fn discover_once(cx: &Ctx<'_>, want: &Want, p: &Pair) -> Result<(Cmd, CmdOutput, bool), StepError> {
+    let [new, update, discover] = discovery_cmds(p);
+    for cmd in [new, update] {
+        let cmd = want.masked(cmd);
+        let out = cx.host.run(&cmd)?;
+        if !out.success() {
+            return Ok((cmd, out, false));
+        }
+    }
+    let cmd = want.masked(discover);
+    let out = cx.host.run(&cmd)?;
+    Ok((cmd, out, true))
 }
 
 /// SendTargets from `from`, one portal per iface at first, ONE AT A TIME. An iface whose
 /// portal fails tries the next portal of its subnet (the other controller), so one
 /// controller that is down, or a target that drops one SendTargets request, does not stop
-/// the run.
+/// the run. Each discovery runs from a record with [`DISCOVERY_LIMITS`], so iscsiadm gives
+/// up by itself and destroys its discovery session; a failed attempt is still cleaned up at
+/// once, before the next portal is tried ([`leftover`]), for the one killed at the bound:
+/// a killed discovery over iSER leaves a session with no target name and its record.
 ///
 /// Not concurrently: over iSER each discovery is a login plus a text request through
 /// iscsid, and with two at once the LIO target of the lab rejected one text request
@@ -178,22 +265,6 @@ struct Discovered {
 /// them one after the other and never met it. One after the other costs the length of one
 /// discovery (1.3-1.6 s in the lab) against 20 s each time the race is lost.
 fn discovery_rounds(cx: &Ctx<'_>, want: &Want, from: &[Pair]) -> Result<Discovered, StepError> {
-    let discovery = |p: &Pair| {
-        let portal = p.portal.to_string();
-        let cmd = Cmd::change([
-            "iscsiadm",
-            "-m",
-            "discovery",
-            "-t",
-            "st",
-            "-p",
-            &portal,
-            "-I",
-            &p.iface,
-        ])
-        .timeout(DISCOVERY_BOUND);
-        (p.clone(), want.masked(cmd))
-    };
     let mut attempts: Vec<Pair> = from.to_vec();
     let mut tried: BTreeSet<Pair> = BTreeSet::new();
     let mut d = Discovered::default();
@@ -201,12 +272,21 @@ fn discovery_rounds(cx: &Ctx<'_>, want: &Want, from: &[Pair]) -> Result<Discover
     while !attempts.is_empty() {
         tried.extend(attempts.iter().cloned());
         let mut results = Vec::new();
-        for (p, cmd) in attempts.iter().map(discovery) {
-            let out = cx.host.run(&cmd)?;
-            results.push((p, cmd, out));
+        for p in attempts {
+            // Read before it runs: only a record this discovery made is deleted after it.
+            let existed = send_targets_recorded(cx.host, &p.portal)?;
+            let (cmd, out, discovered) = discover_once(cx, want, &p)?;
+            if !out.success() {
+                for line in clean_after_failed_discovery(cx, &p, existed)? {
+                    cx.host.log_entry(&format!("sessions: {line}"), "");
+                    cx.progress.message(&line);
+                    d.cleaned.push(line);
+                }
+            }
+            results.push((p, cmd, out, discovered));
         }
         let mut next = Vec::new();
-        for (p, cmd, out) in &results {
+        for (p, cmd, out, discovered) in &results {
             if out.success() {
                 d.answered.insert(p.iface.clone());
                 for n in parse_discovery(&out.stdout) {
@@ -214,7 +294,16 @@ fn discovery_rounds(cx: &Ctx<'_>, want: &Want, from: &[Pair]) -> Result<Discover
                 }
                 continue;
             }
-            let text = failure("SendTargets discovery at", p, out, DISCOVERY_BOUND, want);
+            let text = if *discovered {
+                failure("SendTargets discovery at", p, out, DISCOVERY_BOUND, want)
+            } else {
+                format!(
+                    "SendTargets discovery at {p}: could not prepare its discovery record: \
+                     `{cmd}` ({}): {}",
+                    out.describe_status(),
+                    out.tail(2)
+                )
+            };
             d.failures.push((p.iface.clone(), cmd.mask(&text)));
             if let Some(other) = want
                 .pairs
@@ -287,10 +376,21 @@ pub(super) fn discover(cx: &mut Ctx<'_>, want: &Want, from: &[Pair]) -> Result<S
         .map(|(_, text)| text.as_str())
         .collect();
     if !problems.is_empty() {
+        let cleaned = if d.cleaned.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "\n  after the failed discoveries:\n    - {}",
+                d.cleaned.join("\n    - ")
+            )
+        };
         return Err(StepError::Failed(format!(
-            "discovery failed:\n    - {}",
+            "discovery failed:\n    - {}{cleaned}",
             problems.join("\n    - ")
         )));
+    }
+    for line in &d.cleaned {
+        cx.sheet.note(format!("sessions: {line}"));
     }
     for (iface, text) in &d.failures {
         cx.sheet.note(format!(

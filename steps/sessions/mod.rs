@@ -6,11 +6,15 @@
 //! (`iscsiadm -m session -P 1`), the node records (`iscsiadm -m node -P 1`) and the record
 //! of each expected pair. Plans, each only where the host differs:
 //! - node records: SendTargets discovery from each port's iface to a portal of its subnet,
-//!   one at a time (two at once lost a race in the target, see [`apply`]) and
-//!   time-bounded (an iface whose portal does not answer tries the next
+//!   one at a time (two at once lost a race in the target, see [`apply`]), each from a
+//!   discovery record whose limits make iscsiadm give up by itself (and remove its
+//!   discovery session) before the wizard's bound, and time-bounded (an iface whose portal
+//!   does not answer tries the next
 //!   portal of its subnet), in a task because its result decides the rest; a
 //!   target reports every portal to every iface (open-iscsi issue 439), so the records it
-//!   creates for any other pair are deleted before login. Or, with
+//!   creates for any other pair are deleted before login. A discovery that fails or is
+//!   killed is cleaned up at once ([`leftover`]): the session without a target name it
+//!   left is logged out by SID and the discovery record it made deleted. Or, with
 //!   `target.discovery = "manual"`, one `-o new` record per expected pair. Records of the
 //!   target for other pairs left by earlier runs are deleted too (not while a session uses
 //!   one: verify then names that session).
@@ -44,6 +48,7 @@
 
 mod apply;
 pub(crate) mod decide;
+pub mod leftover;
 mod observe;
 mod record;
 mod rescan;
@@ -59,9 +64,11 @@ use want::{Pair, Want};
 
 pub(crate) use want::portal_answers;
 
-/// Wall-clock bound of one SendTargets discovery. A reachable portal answers within a
-/// second; an unreachable one keeps iscsiadm retrying for about a minute (lab capture
-/// `iscsiadm-discovery-unreachable`), so it is cut short here and named.
+/// Wall-clock bound of one SendTargets discovery: the last resort. A reachable portal
+/// answers within a second; with its record's limits ([`apply::DISCOVERY_LIMITS`])
+/// iscsiadm gives up on one that does not within about 13 s and removes its discovery
+/// session. Without them it kept retrying for about a minute (lab capture
+/// `iscsiadm-discovery-unreachable`); one that still hangs is killed here and named.
 pub const DISCOVERY_BOUND: Duration = Duration::from_secs(20);
 /// Wall-clock bound of one login. With the iscsi step's 5 s login timeout, iscsiadm itself
 /// gives up on an unreachable portal after 8 tries (about 40 s) and says why; this bound
@@ -193,10 +200,13 @@ fn to_plan(
         plan.push(Action::task(
             TaskId::Discover.as_str(),
             format!(
-                "SendTargets discovery {from} (one at a time, each cut off after {}s, then \
-                 the next portal of the subnet for an iface whose portal did not answer){}; then \
+                "SendTargets discovery {from} (one at a time, each from a discovery record \
+                 that makes iscsiadm give up after {}s without an answer and not retry, \
+                 removing its discovery session; each cut off after {}s, then the next \
+                 portal of the subnet for an iface whose portal did not answer){}; then \
                  delete every record it creates that is not an expected pair (a target \
                  reports all its portals to every iface)",
+                apply::discovery_answer_wait(),
                 DISCOVERY_BOUND.as_secs(),
                 if iqn_from_discovery {
                     ", taking the target IQN from it"

@@ -19,6 +19,16 @@ mnt2=$(jq -r '.volumes[1].mount_point' "$LAB_ANSWERS")
 wwid1=$(jq -r '.volumes[0].wwid' "$LAB_ANSWERS")
 wwid2=$(jq -r '.volumes[1].wwid' "$LAB_ANSWERS")
 
+# After detach.sh in the same boot LUN 1 is unmapped: map it back. (Not after undo.sh: LUN 0
+# then still carries detach.sh's filesystem, and the wizard, whose state no longer knows it,
+# rightly refuses to format it: lab run of 2026-12-02, "detach+undo+detach-one".)
+tpg=/sys/kernel/config/target/iscsi/$LAB_TARGET_IQN/tpgt_1
+if [ ! -e "$tpg/lun/lun_1" ]; then
+	mkdir "$tpg/lun/lun_1"
+	ln -s /sys/kernel/config/target/core/fileio_1/lun1 "$tpg/lun/lun_1/lab_lun1"
+	echo "LUN 1 mapped again (an earlier scenario of this boot unmapped it)"
+fi
+
 disks_of() {
 	local d w
 	for d in /sys/block/sd*; do

@@ -11,6 +11,17 @@
 # - `detach --mount-point`: no map of the LUN, no sdX of the LUN, no fstab line, no session
 #   and no node record of the target left; the state no longer has the volume attached and
 #   the worksheet records the detach.
+# - With --env LAB_DISCOVERY_FAULT=1 the attach meets a SendTargets discovery that never gets
+#   its answer: guest/fault-discovery.sh drops the target's Text Responses from
+#   192.168.130.101, the portal iface-vA asks first, so that discovery hangs until the wizard
+#   kills it at its bound, as LIO made it do now and then. The wizard must discover through
+#   192.168.130.102 instead, and leave neither the session without a target name nor the
+#   send_targets record of 192.168.130.101 behind (the filter's drop count proves the fault
+#   happened; undo.sh then checks /etc byte for byte). Off by default: on 2026-12-02 it showed
+#   that iscsiadm 2.1.8 cannot log that session out (`iscsiadm -m session -r 1 -u`: exit 22,
+#   "could not read session targetname"), so with the fault the scenario fails until the
+#   wizard can; and soft-RoCE retransmits the dropped answer (about 3 million packets while
+#   the filter was on), which made the attach take 211 s instead of about 40.
 # Before attaching, /etc (with the iSCSI database) is fingerprinted into /run/lab/etc-before
 # for undo.sh when it runs after this scenario in the same boot ("detach+undo").
 # shellcheck source=../guest/lib.sh
@@ -53,11 +64,40 @@ rm -f "$tpg/lun/lun_1/lab_lun1"
 rmdir "$tpg/lun/lun_1"
 phase_end
 
+fault=${LAB_DISCOVERY_FAULT:-0}
+fault_at=192.168.130.101
+if [ "$fault" = 1 ]; then
+	bash /lab/guest/fault-discovery.sh on "$fault_at"
+fi
+
 phase wizard-attach
 rc=0
 "$LAB_WIZARD" run --answers "$LAB_ANSWERS" >"$LAB_RESULTS/attach.log" 2>&1 || rc=$?
 phase_end
+if [ "$fault" = 1 ]; then
+	drops=$(bash /lab/guest/fault-discovery.sh hits "$fault_at")
+	bash /lab/guest/fault-discovery.sh off "$fault_at"
+fi
 [ "$rc" -eq 0 ] || { tail -30 "$LAB_RESULTS/attach.log"; save_wizard_state; fail "attach exited $rc"; }
+if [ "$fault" = 1 ]; then
+	echo "fault: $drops Text Response packet(s) from $fault_at dropped during the attach"
+	[ "$drops" -gt 0 ] || fail "the discovery fault did not fire (no packet dropped): the check proves nothing"
+	# What the wizard said about the failed discovery and its clean-up (worksheet notes, log).
+	save_wizard_state
+	grep -rhoE "SendTargets discovery at $fault_at:3260 via iface-vA[^;]*|(logged out|deleted|could not|is still)[^\"]*(discovery session|discovery record)[^\"]*" \
+		"$LAB_RESULTS/worksheet.md" /var/lib/iser-wizard/log 2>/dev/null | sort -u || true
+	grep -qF "SendTargets discovery at $fault_at:3260 via iface-vA" "$LAB_RESULTS/worksheet.md" ||
+		fail "the worksheet does not note the failed discovery at $fault_at"
+	targetless=$(iscsiadm -m session 2>/dev/null | grep -v ' iqn\.' || true)
+	[ -z "$targetless" ] || fail "a session without a target name is left after the attach: $targetless"
+	for db in /etc/iscsi /var/lib/iscsi; do
+		[ ! -e "$db/send_targets/$fault_at,3260" ] ||
+			fail "the failed discovery's record $db/send_targets/$fault_at,3260 is left: $(ls -R "$db/send_targets")"
+	done
+	jq -e --arg p "$fault_at:3260" '[.discoveries[]? | .[0]] | index($p) != null' \
+		/var/lib/iser-wizard/backups/OBJECTS.json >/dev/null ||
+		fail "OBJECTS.json does not note the failed discovery's record (undo would not know it)"
+fi
 check_sessions
 check_map "$wwid" 4
 check_mounted "$mnt" >/dev/null
