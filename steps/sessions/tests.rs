@@ -1636,8 +1636,8 @@ fn right_after_the_logins_the_disks_are_waited_for_without_a_rescan() {
         ..Sessions::default()
     };
     let plan = step.plan(&mut run.cx(&h)).unwrap();
-    h.expect(&discovery_argv(A1, "iface-vA"), discovery_output());
-    h.expect(&discovery_argv(A2, "iface-vB"), discovery_output());
+    expect_discovery(&h, A1, "iface-vA", discovery_output());
+    expect_discovery(&h, A2, "iface-vB", discovery_output());
     expect_prune_configure_login(&h);
     apply(&mut step, &mut run.cx(&h), &plan).unwrap();
     // Logged in, no disk yet; a moment later, the disks. No rescan is expected: running one
