@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Fault injection (issue 14): LIO's answer to a SendTargets discovery through one portal never
 # reaches the host, as the lab saw LIO drop one now and then. The discovery session logs in,
-# its SendTargets request goes out, no Text Response comes back, and iscsiadm waits until the
-# wizard kills it at its bound: what is left (a session with no target name, the discovery
-# record) is then the wizard's to clean up.
+# its SendTargets request goes out and no Text Response comes back: iscsiadm must give up by
+# itself (the limits of the wizard's discovery record) and destroy its discovery session, or
+# be killed at the wizard's bound and leave that session (no target name) behind; the
+# discovery record it leaves either way is the wizard's to delete.
 #
 #   fault-discovery.sh on ADDRESS    drop the Text Responses sent from the target ADDRESS
 #   fault-discovery.sh hits ADDRESS  how many packets the filter dropped (a number)
