@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 struct Pty {
     master: std::fs::File,
     screen: Arc<Mutex<Vec<u8>>>,
+    /// Set when the reader has read everything the program wrote (end of the terminal).
+    drained: Arc<std::sync::atomic::AtomicBool>,
     child: std::process::Child,
 }
 
@@ -53,6 +55,8 @@ impl Pty {
         let screen = Arc::new(Mutex::new(Vec::new()));
         let mut reader = master.try_clone().unwrap();
         let sink = screen.clone();
+        let drained = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let done = drained.clone();
         std::thread::spawn(move || {
             let mut buf = [0u8; 4096];
             while let Ok(n) = reader.read(&mut buf) {
@@ -61,10 +65,12 @@ impl Pty {
                 }
                 sink.lock().unwrap().extend_from_slice(&buf[..n]);
             }
+            done.store(true, std::sync::atomic::Ordering::SeqCst);
         });
         Pty {
             master,
             screen,
+            drained,
             child,
         }
     }
@@ -93,6 +99,13 @@ impl Pty {
         let start = Instant::now();
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
+                // What it wrote last (the cursor shown again, its last words) may still be
+                // in the terminal: read to its end before anyone looks at the screen.
+                while !self.drained.load(std::sync::atomic::Ordering::SeqCst)
+                    && start.elapsed() < Duration::from_secs(30)
+                {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
                 return st.code();
             }
             assert!(start.elapsed() < Duration::from_secs(30), "{}", self.text());
