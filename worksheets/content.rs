@@ -568,6 +568,9 @@ fn verification(w: &Worksheet) -> Section {
                 mbs(r.write_mb_s),
                 mbs(r.read_mb_s),
                 Cell::value(&r.at),
+                // The file system checked: a rerun relies on this check only while it is
+                // the same size (and UUID, shown under Volume).
+                Cell::value(&r.fs_bytes.map(|b| b.to_string())),
             ]
         })
         .collect();
@@ -577,6 +580,7 @@ fn verification(w: &Worksheet) -> Section {
         column("Write MB/s", 2.0),
         column("Read MB/s", 2.0),
         column("Checked (UTC)", 3.0),
+        column("File system bytes", 2.5),
     ];
     section(Part::Learned, "Verification", columns, rows)
 }
@@ -1061,7 +1065,8 @@ mod tests {
                 "passed",
                 "1234.5",
                 "2345.6",
-                "2026-03-14T09:42:17Z"
+                "2026-03-14T09:42:17Z",
+                "4397046890496"
             ]
         );
         let Body::List(notes) = &section(&sections, "Notes").body else {

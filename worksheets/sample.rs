@@ -112,6 +112,7 @@ pub fn full() -> Worksheet {
             read_mb_s: Some(2345.6),
             at: Some("2026-03-14T09:42:17Z".into()),
             mount_point: Some("/srv/iser-volume".into()),
+            fs_bytes: Some(4_397_046_890_496),
             ..Default::default()
         }),
         steps: vec![],
