@@ -47,8 +47,8 @@ use crate::steps::{Action, Cmd, Ctx, Plan, Step, StepError, StepName};
 use crate::worksheets::PortRecord;
 
 use decide::{
-    check_mode, choose_stack, interfaces_source, live_differences, port_actions, udev_rules_file,
-    Difference, PortChange,
+    check_mode, choose_stack, interfaces_source, live_differences, port_actions, take_ups,
+    udev_rules_file, Difference, PortChange,
 };
 use files::{port_file, udev_rule, Identity, Stack, INTERFACES, UDEV_RULES};
 pub use observe::{
@@ -67,15 +67,18 @@ pub fn step() -> Box<dyn Step> {
 /// The step's own tasks (the `Action::Task` id is converted here only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Task {
+    /// Bring every port up at once ([`take_ups`]).
+    Up,
     /// Wait for the ports, then ping every portal from its port.
     Reach,
 }
 
 impl Task {
-    const ALL: [Task; 1] = [Task::Reach];
+    const ALL: [Task; 2] = [Task::Up, Task::Reach];
 
     fn id(self) -> &'static str {
         match self {
+            Task::Up => "up",
             Task::Reach => "reach",
         }
     }
@@ -85,11 +88,39 @@ impl Task {
     }
 }
 
+/// Run `ups` at once; the first that failed (in the plan's order) fails the step, naming the
+/// others that failed too.
+fn up_all(cx: &Ctx<'_>, ups: &[Cmd]) -> Result<(), StepError> {
+    let host = cx.host;
+    let results: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = ups.iter().map(|c| s.spawn(move || host.run(c))).collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    let mut failed = Vec::new();
+    for (cmd, joined) in ups.iter().zip(results) {
+        let out = joined
+            .map_err(|_| StepError::Failed("internal: a command thread panicked".into()))??;
+        if !out.success() {
+            failed.push((cmd, out));
+        }
+    }
+    let Some((cmd, out)) = failed.first() else {
+        return Ok(());
+    };
+    let also = (failed.len() > 1).then(|| {
+        let rest: Vec<String> = failed[1..].iter().map(|(c, _)| format!("`{c}`")).collect();
+        format!("{} failed as well", rest.join(", "))
+    });
+    Err(StepError::command(cmd, out, also))
+}
+
 /// The network step.
 #[derive(Debug)]
 pub struct Network {
     ports: Vec<NetPort>,
     modes: Vec<Option<IpoibMode>>,
+    /// The commands of [`Task::Up`], planned.
+    ups: Vec<Cmd>,
     pinged: bool,
     /// How long each portal may take to answer.
     pub ping_bound: Duration,
@@ -102,6 +133,7 @@ impl Default for Network {
         Network {
             ports: Vec::new(),
             modes: Vec::new(),
+            ups: Vec::new(),
             pinged: false,
             ping_bound: Duration::from_secs(20),
             ping_interval: Duration::from_secs(1),
@@ -199,7 +231,7 @@ impl Network {
 
     /// Each port's file and live state, weighed against what is wanted.
     fn plan_ports(
-        &self,
+        &mut self,
         cx: &Ctx<'_>,
         stack: Stack,
         links: &[Link],
@@ -238,6 +270,18 @@ impl Network {
                 },
             );
         }
+        let ups = take_ups(plan);
+        if !ups.is_empty() {
+            let each: Vec<String> = ups
+                .iter()
+                .map(|(c, why)| format!("`{c}` ({why})"))
+                .collect();
+            plan.push(Action::task(
+                Task::Up.id(),
+                format!("bring the ports up at once: {}", each.join("; ")),
+            ));
+        }
+        self.ups = ups.into_iter().map(|(c, _)| c).collect();
         if netplan_apply {
             plan.push(Action::run(
                 Cmd::change(["netplan", "apply"]).timeout(Duration::from_secs(120)),
@@ -373,6 +417,11 @@ impl Step for Network {
 
     fn task(&mut self, cx: &mut Ctx<'_>, id: &str) -> Result<(), StepError> {
         match Task::from_id(id) {
+            Some(Task::Up) => {
+                cx.progress
+                    .message(&format!("bringing {} ports up", self.ups.len()));
+                up_all(cx, &self.ups)
+            }
             Some(Task::Reach) => {
                 let links = links(cx)?;
                 let probes = self.probes(cx, &links);

@@ -53,9 +53,8 @@ fn the_lab_debian_roce_ports_get_ifupdown_files_and_reach_every_portal_then_reru
         steps_of(&plan),
         [
             "write /etc/network/interfaces.d/iser-vA",
-            "run ifup vA",
             "write /etc/network/interfaces.d/iser-vB",
-            "run ifup vB",
+            "task up",
             "task reach",
         ],
         "{}",
@@ -403,6 +402,27 @@ fn golden_debian_ifupdown() {
 }
 
 #[test]
+fn a_port_that_does_not_come_up_fails_the_step_by_its_command_while_the_other_comes_up() {
+    let h = lab_host();
+    h.expect(&IP, ip_out(&lab_links(false)));
+    h.allow(&IP, ip_out(&lab_links(false)));
+    h.expect(&["ifup", "vA"], CmdOutput::ok(""));
+    h.expect(
+        &["ifup", "vB"],
+        CmdOutput::status(
+            1,
+            "",
+            "RTNETLINK answers: File exists\nifup: failed to bring up vB\n",
+        ),
+    );
+    let mut run = Run::for_os(lab_answers(), DEBIAN);
+    let err = run.full(&h, &mut quick()).unwrap_err().to_string();
+    assert!(err.contains("ifup vB"), "{err}");
+    assert!(err.contains("failed to bring up vB"), "{err}");
+    assert!(!err.contains("ifup vA"), "{err}");
+}
+
+#[test]
 fn each_distro_brings_the_ports_up_its_own_way() {
     type Setup = Box<dyn Fn(&FakeHost)>;
     let cases: Vec<(&str, Setup, Vec<&str>)> = vec![
@@ -412,13 +432,19 @@ fn each_distro_brings_the_ports_up_its_own_way() {
             vec![
                 "write /etc/NetworkManager/system-connections/iser-ib0.nmconnection",
                 "run nmcli connection load /etc/NetworkManager/system-connections/iser-ib0.nmconnection",
-                "run nmcli connection up iser-ib0",
+                "write /etc/NetworkManager/system-connections/iser-ib1.nmconnection",
+                "run nmcli connection load /etc/NetworkManager/system-connections/iser-ib1.nmconnection",
+                "task up",
             ],
         ),
         (
             RHEL8,
             Box::new(nm_inactive),
-            vec!["write /etc/sysconfig/network-scripts/ifcfg-ib0", "run ifup ib0"],
+            vec![
+                "write /etc/sysconfig/network-scripts/ifcfg-ib0",
+                "write /etc/sysconfig/network-scripts/ifcfg-ib1",
+                "task up",
+            ],
         ),
         (
             SLES,
@@ -608,9 +634,8 @@ fn a_dry_run_on_a_bare_debian_host_plans_ifupdown_files_from_the_answers() {
             [
                 "write /etc/network/interfaces",
                 "write /etc/network/interfaces.d/iser-ib0",
-                "run ifup ib0",
                 "write /etc/network/interfaces.d/iser-ib1",
-                "run ifup ib1",
+                "task up",
                 "task reach",
             ],
             "{}",

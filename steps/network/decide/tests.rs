@@ -401,3 +401,49 @@ fn interfaces_is_made_to_read_interfaces_d_once() {
         .unwrap()
         .starts_with("auto lo\n\n# Added by"));
 }
+
+#[test]
+fn two_ports_come_up_at_once_after_every_file_is_written_and_one_port_stays_in_the_plan() {
+    let named = |name: &str, old: Option<&str>| PortChange {
+        name: name.into(),
+        path: format!("/etc/x/{name}").into(),
+        ..change(old, vec![Difference::Down { name: name.into() }], true)
+    };
+    // ifupdown, both files changed under ports that were up: down, write, then both up.
+    let mut plan = Plan::new(crate::steps::StepName::Network);
+    port_actions(&mut plan, Stack::Ifupdown, named("ib0", Some("old\n")));
+    port_actions(&mut plan, Stack::Ifupdown, named("ib1", Some("old\n")));
+    let ups = take_ups(&mut plan);
+    assert_eq!(
+        lines(&plan),
+        [
+            "run ifdown ib0",
+            "write /etc/x/ib0",
+            "run ifdown ib1",
+            "write /etc/x/ib1"
+        ]
+    );
+    let cmds: Vec<String> = ups.iter().map(|(c, _)| c.to_string()).collect();
+    assert_eq!(cmds, ["ifup ib0", "ifup ib1"]);
+    assert!(ups[0].1.contains("ib0"), "{:?}", ups[0].1);
+    // NetworkManager: each profile loaded, then both activated together.
+    let mut plan = Plan::new(crate::steps::StepName::Network);
+    port_actions(&mut plan, Stack::Keyfile, named("ib0", None));
+    port_actions(&mut plan, Stack::Keyfile, named("ib1", None));
+    let ups = take_ups(&mut plan);
+    assert_eq!(
+        lines(&plan),
+        [
+            "write /etc/x/ib0",
+            "run nmcli connection load /etc/x/ib0",
+            "write /etc/x/ib1",
+            "run nmcli connection load /etc/x/ib1"
+        ]
+    );
+    assert_eq!(ups.len(), 2);
+    // One port: nothing to run at once, its ifup stays an action of the plan.
+    let mut plan = Plan::new(crate::steps::StepName::Network);
+    port_actions(&mut plan, Stack::Ifupdown, named("ib0", None));
+    assert!(take_ups(&mut plan).is_empty());
+    assert_eq!(lines(&plan), ["write /etc/x/ib0", "run ifup ib0"]);
+}
