@@ -23,7 +23,7 @@ use super::want::{Pair, Want};
 use super::{DISCOVERY_BOUND, LOGIN_BOUND};
 use crate::steps::host::HostError;
 use crate::steps::parse::iscsiadm::{classify_exit, parse_discovery, IscsiadmError, NodeRef};
-use crate::steps::{Cmd, CmdOutput, Ctx, StepError};
+use crate::steps::{Cmd, CmdOutput, Ctx, Host, StepError};
 
 /// The sessions step's tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -232,17 +232,59 @@ pub(super) fn discovery_cmds(p: &Pair) -> [Cmd; 3] {
     ]
 }
 
-/// One discovery from `p` ([`discovery_cmds`]): the command that ended it (the first that
-/// failed, else the discovery), its output, and whether it was the discovery itself.
-fn discover_once(cx: &Ctx<'_>, want: &Want, p: &Pair) -> Result<(Cmd, CmdOutput, bool), StepError> {
-    let [new, update, discover] = discovery_cmds(p);
+/// The discovery record of `p` made and limited ([`discovery_cmds`] but the discovery):
+/// `None` when both worked, else the command that failed and its output.
+fn prepare_discovery(
+    host: &dyn Host,
+    want: &Want,
+    p: &Pair,
+) -> Result<Option<(Cmd, CmdOutput)>, StepError> {
+    let [new, update, _] = discovery_cmds(p);
     for cmd in [new, update] {
         let cmd = want.masked(cmd);
-        let out = cx.host.run(&cmd)?;
+        let out = host.run(&cmd)?;
         if !out.success() {
-            return Ok((cmd, out, false));
+            return Ok(Some((cmd, out)));
         }
     }
+    Ok(None)
+}
+
+/// The discovery records of a round's `attempts` prepared at once ([`prepare_discovery`]):
+/// each is a file of iscsiadm's own database and no target is asked, so nothing races; the
+/// round's discoveries themselves still run one at a time.
+fn prepare_round(
+    cx: &Ctx<'_>,
+    want: &Want,
+    attempts: &[Pair],
+) -> Result<Vec<Option<(Cmd, CmdOutput)>>, StepError> {
+    let host = cx.host;
+    let joined: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = attempts
+            .iter()
+            .map(|p| s.spawn(move || prepare_discovery(host, want, p)))
+            .collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    joined
+        .into_iter()
+        .map(|j| j.map_err(|_| StepError::Failed("internal: a command thread panicked".into()))?)
+        .collect()
+}
+
+/// One discovery from `p` whose record `prepared` says how its preparation went: the command
+/// that ended it (the preparation's that failed, else the discovery), its output, and
+/// whether it was the discovery itself.
+fn discover_once(
+    cx: &Ctx<'_>,
+    want: &Want,
+    p: &Pair,
+    prepared: Option<(Cmd, CmdOutput)>,
+) -> Result<(Cmd, CmdOutput, bool), StepError> {
+    if let Some((cmd, out)) = prepared {
+        return Ok((cmd, out, false));
+    }
+    let [_, _, discover] = discovery_cmds(p);
     let cmd = want.masked(discover);
     let out = cx.host.run(&cmd)?;
     Ok((cmd, out, true))
@@ -251,7 +293,8 @@ fn discover_once(cx: &Ctx<'_>, want: &Want, p: &Pair) -> Result<(Cmd, CmdOutput,
 /// SendTargets from `from`, one portal per iface at first, ONE AT A TIME. An iface whose
 /// portal fails tries the next portal of its subnet (the other controller), so one
 /// controller that is down, or a target that drops one SendTargets request, does not stop
-/// the run. Each discovery runs from a record with [`DISCOVERY_LIMITS`], so iscsiadm gives
+/// the run. Each discovery runs from a record with [`DISCOVERY_LIMITS`] (a round's records
+/// are made first, at once: [`prepare_round`]), so iscsiadm gives
 /// up by itself and destroys its discovery session; a failed attempt is still cleaned up at
 /// once, before the next portal is tried ([`leftover`]), for the one killed at the bound:
 /// a killed discovery over iSER leaves a session with no target name and its record.
@@ -272,10 +315,14 @@ fn discovery_rounds(cx: &Ctx<'_>, want: &Want, from: &[Pair]) -> Result<Discover
     while !attempts.is_empty() {
         tried.extend(attempts.iter().cloned());
         let mut results = Vec::new();
-        for p in attempts {
-            // Read before it runs: only a record this discovery made is deleted after it.
-            let existed = send_targets_recorded(cx.host, &p.portal)?;
-            let (cmd, out, discovered) = discover_once(cx, want, &p)?;
+        // Read before anything runs: only a record this discovery made is deleted after it.
+        let existed = attempts
+            .iter()
+            .map(|p| send_targets_recorded(cx.host, &p.portal))
+            .collect::<Result<Vec<bool>, StepError>>()?;
+        let prepared = prepare_round(cx, want, &attempts)?;
+        for ((p, existed), prepared) in attempts.into_iter().zip(existed).zip(prepared) {
+            let (cmd, out, discovered) = discover_once(cx, want, &p, prepared)?;
             if !out.success() {
                 for line in clean_after_failed_discovery(cx, &p, existed)? {
                     cx.host.log_entry(&format!("sessions: {line}"), "");
@@ -329,7 +376,9 @@ fn discovery_rounds(cx: &Ctx<'_>, want: &Want, from: &[Pair]) -> Result<Discover
 
 /// Delete each record discovery created that is not an expected pair of `chosen`, before
 /// anything logs in to it (now, or at boot); returns the expected pairs kept. When the
-/// target is not the one expected, none is kept: discovery leaves nothing behind.
+/// target is not the one expected, none is kept: discovery leaves nothing behind. The
+/// deletes run at once: each is its own record file, and iscsiadm takes its database lock
+/// around each write by itself.
 fn prune(
     cx: &Ctx<'_>,
     want: &Want,
@@ -338,6 +387,7 @@ fn prune(
 ) -> Result<BTreeSet<Pair>, StepError> {
     let mut kept = BTreeSet::new();
     let mut seen = BTreeSet::new();
+    let mut deletes = Vec::new();
     for (source, n) in found {
         let p = Pair {
             iface: source.iface.clone(),
@@ -351,7 +401,9 @@ fn prune(
             continue;
         }
         let cmd = node_cmd(&n.target, &p, &["-o", "delete"]);
-        let out = cx.host.run(&cmd)?;
+        deletes.push((p, cmd));
+    }
+    for (p, cmd, out) in run_concurrently(cx, deletes)? {
         if !out.success() {
             return Err(StepError::command(
                 &cmd,
@@ -423,13 +475,17 @@ pub(super) fn discover(cx: &mut Ctx<'_>, want: &Want, from: &[Pair]) -> Result<S
     Ok(iqn)
 }
 
-/// Every setting on every expected record of `iqn`: one iscsiadm per record.
+/// Every setting on every expected record of `iqn`: one iscsiadm per record, the records at
+/// once (each is its own file; iscsiadm locks its database around each write).
 pub(super) fn configure(cx: &Ctx<'_>, want: &Want, iqn: &str) -> Result<(), StepError> {
     let settings = want.settings();
     let pairs: Vec<(&str, &str)> = settings.iter().map(|s| (s.key, s.value.as_str())).collect();
-    for p in &want.pairs {
-        let cmd = update_cmd(want, iqn, p, &pairs);
-        let out = cx.host.run(&cmd)?;
+    let jobs: Vec<(Pair, Cmd)> = want
+        .pairs
+        .iter()
+        .map(|p| (p.clone(), update_cmd(want, iqn, p, &pairs)))
+        .collect();
+    for (_, cmd, out) in run_concurrently(cx, jobs)? {
         if !out.success() {
             return Err(StepError::command(&cmd, &out, None));
         }

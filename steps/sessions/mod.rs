@@ -22,7 +22,7 @@
 //!   discovery with `"discover"`.
 //! - each record brought to the answers' settings (`node.startup`, replacement and login
 //!   timeouts, CHAP): iscsid.conf only seeds new records. One `iscsiadm -o update` per
-//!   record sets every key it lacks (several `-n`/`-v` pairs).
+//!   record sets every key it lacks (several `-n`/`-v` pairs), the records at once.
 //! - login of every expected pair not logged in, concurrently and time-bounded; exit 15
 //!   (session exists) is success, 24 is named an authentication failure, 8/11/33 a timeout
 //!   of the named portal.
