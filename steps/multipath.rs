@@ -79,7 +79,9 @@ use crate::steps::poll::{poll_until, Wait};
 use crate::steps::{Action, Cmd, Ctx, Plan, Step, StepError, StepName};
 
 pub use decide::*;
-use observe::{data_on, list_maps, service_state, udev_has_wwid, udev_properties};
+use observe::{
+    data_on, list_maps, service_state, service_state_on, udev_has_wwid, udev_properties,
+};
 
 /// The configuration file RHEL needs, as `mpathconf --enable` writes it.
 const RHEL_CONF: &str = include_str!("../templates/multipath-rhel.conf");
@@ -664,7 +666,15 @@ impl Step for Multipath {
             return Ok(plan);
         }
 
-        let service = service_state(cx)?;
+        // multipathd's state and the maps, at once: independent reads.
+        let host = cx.host;
+        let (service, maps) = std::thread::scope(|s| {
+            let service = s.spawn(move || service_state_on(host));
+            let maps = list_maps(cx);
+            (service.join(), maps)
+        });
+        let service = service
+            .map_err(|_| StepError::Failed("internal: a probe thread panicked".into()))??;
         if !service.installed() {
             let pkg = distro
                 .package_for("multipathd")
@@ -674,7 +684,7 @@ impl Step for Multipath {
                 distro.install_hint(&[pkg])
             )));
         }
-        let (maps, driver) = list_maps(cx)?;
+        let (maps, driver) = maps?;
         if !driver {
             plan.push(load_driver());
         }

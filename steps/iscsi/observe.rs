@@ -74,8 +74,7 @@ fn iface_record(host: &dyn Host, name: &str) -> Result<Option<Record>, StepError
 
 /// Each wanted iface's record, in the wanted order. Read concurrently: each is one iscsiadm
 /// reading its own file, and one after another cost 0.2-0.3 s per iface in the lab.
-fn iface_records(cx: &Ctx<'_>, w: &Wanted) -> Result<Vec<Option<Record>>, StepError> {
-    let host = cx.host;
+fn iface_records(host: &dyn Host, w: &Wanted) -> Result<Vec<Option<Record>>, StepError> {
     let read: Vec<Result<Option<Record>, StepError>> = std::thread::scope(|s| {
         let handles: Vec<_> = w
             .ifaces
@@ -165,28 +164,46 @@ pub(super) fn observe(cx: &Ctx<'_>, w: &Wanted, phase: Phase) -> Result<Observed
         Phase::Plan => new_name(cx, w, initiatorname.as_deref())?,
         Phase::Verify => NewName::NotNeeded,
     };
-    let units = if not_installed {
-        None
-    } else {
-        let names = service_units(w.distro);
-        let states = unit_states(cx.host, names)?;
-        let mut units: Vec<(&'static str, UnitState)> = names.iter().copied().zip(states).collect();
-        // An open-iscsi without the socket unit: iscsid is judged as a service alone.
-        let service_installed = units.iter().any(|(u, s)| *u == "iscsid" && s.installed());
-        units.retain(|(u, s)| *u != ISCSID_SOCKET || s.installed() || !service_installed);
-        Some(units)
-    };
-    // A unit that is not installed stops the plan with the package to install; asking
-    // iscsiadm about ifaces first would only fail with a less useful error.
+    // Verify reads the units (one `systemctl show`) and the ifaces (one iscsiadm each) at
+    // once: systemd may be slow to answer, and plan has seen both installed. Plan reads the
+    // units first: a unit that is not installed stops the plan with the package to install,
+    // and iscsiadm is not asked at all (its error would be less useful).
+    let host = cx.host;
+    let at_once = phase == Phase::Verify;
+    let (units, ifaces) = std::thread::scope(|s| {
+        let ifaces = at_once.then(|| s.spawn(move || iface_records(host, w)));
+        let units = if not_installed {
+            Ok(None)
+        } else {
+            let names = service_units(w.distro);
+            unit_states(host, names).map(|states| {
+                let mut units: Vec<(&'static str, UnitState)> =
+                    names.iter().copied().zip(states).collect();
+                // An open-iscsi without the socket unit: iscsid is judged as a service alone.
+                let service_installed = units.iter().any(|(u, s)| *u == "iscsid" && s.installed());
+                units.retain(|(u, s)| *u != ISCSID_SOCKET || s.installed() || !service_installed);
+                Some(units)
+            })
+        };
+        let ifaces = ifaces.map(|h| {
+            h.join().unwrap_or_else(|_| {
+                Err(StepError::Failed(
+                    "internal: an iface reader panicked".into(),
+                ))
+            })
+        });
+        (units, ifaces)
+    });
+    let units = units?;
     let refused = phase == Phase::Plan
         && units
             .iter()
             .flatten()
             .any(|(_, s): &(&str, UnitState)| !s.installed());
-    let ifaces = if not_installed || refused {
-        vec![None; w.ifaces.len()]
-    } else {
-        iface_records(cx, w)?
+    let ifaces = match ifaces {
+        Some(read) => read?,
+        None if not_installed || refused => vec![None; w.ifaces.len()],
+        None => iface_records(host, w)?,
     };
     Ok(Observed {
         conf,
