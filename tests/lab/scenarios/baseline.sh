@@ -6,6 +6,12 @@
 # Timed by the wizard's step names (network, iscsi, sessions, multipath, filesystem, verify) so
 # that benches/attach.sh compares the same work: captures a person would not type are taken
 # outside the phases (a phase ended, then started again under the same name: the figures add).
+# The same work as the wizard does with the lab's answers, typed as the vendor procedure
+# prints it: the port addresses kept in ifupdown's files and brought up with ifup,
+# node.startup and the replacement timeout in iscsid.conf, each iface with the host's IQN,
+# the file system in fstab by UUID (mounted from there), and the verify's size
+# (answers' verify.size) written with O_DIRECT, read back past the page cache, compared and
+# removed.
 #
 # Pass: 4 sessions, all iser, each on the iface of its portal's subnet; the map of LUN 0 has 4
 # active paths; the new file system is mounted; a file written with O_DIRECT reads back equal;
@@ -22,6 +28,11 @@ declare -A port_addr=([vA]=192.168.130.10/24 [vB]=192.168.131.10/24)
 declare -A port_net
 for p in vA vB; do port_net[$p]=${LAB_PORT_NET[$p]}; done
 declare -A first_portal=([vA]=192.168.130.101 [vB]=192.168.131.101)
+# The wizard's verify size in the same answers (a whole number of MiB, as the lab's are).
+verify_mib=$(python3 -c 'import json, sys, re
+s = json.load(open(sys.argv[1]))["verify"]["size"]
+print(int(re.fullmatch(r"(\d+)MiB", s).group(1)))' "${LAB_ANSWERS:-/lab/answers/baseline.json}") ||
+	fail "no verify.size in MiB in ${LAB_ANSWERS:-the answers}"
 
 cap iscsiadm-session-none iscsiadm -m session || true
 cap iscsiadm-node-none iscsiadm -m node || true
@@ -32,8 +43,14 @@ cap ibv_devinfo ibv_devinfo
 cap ibv_devinfo-v-rxe0 ibv_devinfo -v -d rxe0
 
 phase network
+# Kept across reboots in Debian's own stack, then brought up, one port after the other.
+grep -qx 'source /etc/network/interfaces.d/\*' /etc/network/interfaces ||
+	echo 'source /etc/network/interfaces.d/*' >>/etc/network/interfaces
+mkdir -p /etc/network/interfaces.d
 for p in vA vB; do
-	ip addr add "${port_addr[$p]}" dev "$p"
+	printf 'auto %s\niface %s inet static\n    address %s\n    mtu 1500\n' \
+		"$p" "$p" "${port_addr[$p]}" >"/etc/network/interfaces.d/iser-$p"
+	ifup "$p"
 done
 for p in vA vB; do
 	for t in 101 102; do
@@ -45,10 +62,17 @@ cap ip-d-j-addr-show ip -d -j addr show
 cap ip-j-addr-show-vA ip -j addr show dev vA
 
 phase iscsi
+# New node records log in at boot and give up on a lost path after 20 s (full key names: the
+# vendor's short `replacement_timeout` is ignored by open-iscsi).
+sed -i -e 's/^node\.startup = manual$/node.startup = automatic/' \
+	-e 's/^node\.session\.timeo\.replacement_timeout = .*/node.session.timeo.replacement_timeout = 20/' \
+	/etc/iscsi/iscsid.conf
+host_iqn=$(sed -n 's/^InitiatorName=//p' /etc/iscsi/initiatorname.iscsi)
 for p in vA vB; do
 	iscsiadm -m iface -I "iface-$p" -o new >/dev/null
 	iscsiadm -m iface -I "iface-$p" -o update -n iface.transport_name -v iser >/dev/null
 	iscsiadm -m iface -I "iface-$p" -o update -n iface.net_ifacename -v "$p" >/dev/null
+	iscsiadm -m iface -I "iface-$p" -o update -n iface.initiatorname -v "$host_iqn" >/dev/null
 done
 phase_end
 cap iscsiadm-iface iscsiadm -m iface
@@ -163,19 +187,20 @@ cap lsblk-part lsblk -J -b -o NAME,KNAME,PATH,TYPE,SIZE,MOUNTPOINT,FSTYPE,PKNAME
 phase filesystem
 cap mkfs-ext4 mkfs.ext4 -F "$part"
 mkdir -p "$mnt"
-mount "$part" "$mnt"
+uuid=$(blkid -s UUID -o value "$part")
+echo "UUID=$uuid $mnt ext4 defaults,_netdev,nofail 0 2" >>/etc/fstab
+mount "$mnt"
 findmnt -n "$mnt" >/dev/null || fail "$mnt is not mounted"
 
 # The data check: the wizard's verify step.
 phase verify
 # Write with O_DIRECT, drop caches, read back with O_DIRECT: the bytes come from the array.
-head -c 32M /dev/urandom >/tmp/lab-src
-dd if=/tmp/lab-src of="$mnt/lab-check" bs=1M oflag=direct status=none
-sync
+head -c "${verify_mib}M" /dev/urandom >/tmp/lab-src
+dd if=/tmp/lab-src of="$mnt/lab-check" bs=1M oflag=direct conv=fsync status=none
 echo 3 >/proc/sys/vm/drop_caches
 dd if="$mnt/lab-check" of=/tmp/lab-back bs=1M iflag=direct status=none
 cmp /tmp/lab-src /tmp/lab-back || fail "read-back differs from what was written"
-rm -f /tmp/lab-src /tmp/lab-back
+rm -f /tmp/lab-src /tmp/lab-back "$mnt/lab-check"
 phase_end
 
 # --- Checks and captures of the attached state -------------------------------------------
