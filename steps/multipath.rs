@@ -81,6 +81,7 @@ use crate::steps::{Action, Cmd, Ctx, Plan, Step, StepError, StepName};
 pub use decide::*;
 use observe::{
     data_on, list_maps, service_state, service_state_on, udev_has_wwid, udev_properties,
+    wait_for_udev, UDEV_WAIT,
 };
 
 /// The configuration file RHEL needs, as `mpathconf --enable` writes it.
@@ -415,6 +416,7 @@ impl Multipath {
     /// The session disks that are no path of any map, grouped by WWID (udev's ID_SERIAL, what
     /// multipath uses by default), leaving out what multipath never maps.
     fn unmapped(
+        &self,
         cx: &Ctx<'_>,
         sessions: &[SessionFact],
         maps: &[Map],
@@ -432,16 +434,33 @@ impl Multipath {
             .collect();
         let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
         // Disks that just logged in may not have their udev properties yet (seen in the
-        // lab: "no WWID" for a path a second later fully set up): wait for udev's queue
-        // (read-only), but only when a disk's udev record lacks its WWID; a disk udev has
-        // already processed needs no wait.
-        let pending = disks.iter().try_fold(false, |any, d| {
-            Ok::<bool, StepError>(any || !udev_has_wwid(cx, d)?)
-        })?;
-        if pending && cx.host.which("udevadm").is_some() {
-            cx.host.run(
-                &Cmd::probe(["udevadm", "settle", "--timeout=10"]).timeout(Duration::from_secs(15)),
-            )?;
+        // lab: "no WWID" for a path a second later fully set up): wait for udev to finish
+        // exactly these disks (read-only, no process), and only when a disk's udev record
+        // lacks its WWID; a disk udev has already processed needs no wait. Where there is
+        // no udev database at all (not the running system), `udevadm settle` as before.
+        let pending: Vec<&str> = disks
+            .iter()
+            .copied()
+            .filter_map(|d| match udev_has_wwid(cx, d) {
+                Ok(true) => None,
+                Ok(false) => Some(Ok(d)),
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_, StepError>>()?;
+        if !pending.is_empty() {
+            if cx.host.exists(Path::new("/run/udev")) {
+                // Within the step's own wait when that is shorter (tests).
+                let wait = Wait::new(
+                    UDEV_WAIT.bound.min(self.poll.bound),
+                    UDEV_WAIT.interval.min(self.poll.interval),
+                );
+                wait_for_udev(cx, &pending, wait)?;
+            } else if cx.host.which("udevadm").is_some() {
+                cx.host.run(
+                    &Cmd::probe(["udevadm", "settle", "--timeout=10"])
+                        .timeout(Duration::from_secs(15)),
+                )?;
+            }
         }
         for d in disks {
             let props = udev_properties(cx, d)?;
@@ -473,7 +492,7 @@ impl Multipath {
         maps: &[Map],
         created_conf: bool,
     ) -> Result<bool, StepError> {
-        let groups = Self::unmapped(cx, sessions, maps, plan)?;
+        let groups = self.unmapped(cx, sessions, maps, plan)?;
         let mut expected: Vec<String> = maps
             .iter()
             .flat_map(|m| m.paths())

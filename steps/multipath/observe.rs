@@ -72,6 +72,27 @@ pub fn udev_has_wwid(cx: &Ctx<'_>, disk: &str) -> Result<bool, StepError> {
         .is_some_and(|p| p.get("ID_SERIAL").is_some_and(|w| !w.is_empty())))
 }
 
+/// How long the disks of new sessions may take to get their udev records.
+pub const UDEV_WAIT: Wait = Wait::new(Duration::from_secs(10), Duration::from_millis(50));
+
+/// Wait (bounded) until udev has processed `disks`: each one's record holds its WWID, or
+/// udev's queue is empty (`/run/udev/queue` gone: nothing more will come for a disk whose
+/// record has no WWID). Read from udev's database and /run, no process. Unlike `udevadm
+/// settle`, it ends as soon as these disks are done, not when every event of the host is
+/// (right after a login, udev is still busy with the other paths' disks, their bsg and
+/// partition-table probes). Returns whether they are all done within `wait`.
+pub fn wait_for_udev(cx: &Ctx<'_>, disks: &[&str], wait: Wait) -> Result<bool, StepError> {
+    let done = || -> Result<bool, StepError> {
+        for d in disks {
+            if !udev_has_wwid(cx, d)? {
+                return Ok(!cx.host.exists(Path::new("/run/udev/queue")));
+            }
+        }
+        Ok(true)
+    };
+    Ok(poll_until(cx.host, wait, || Ok(done()?.then_some(())))?.is_some())
+}
+
 /// Whether multipathd runs: its pid file names a live `multipathd` (read from /run and
 /// /proc, no process). Never by asking its socket, which socket activation would answer by
 /// starting the daemon.

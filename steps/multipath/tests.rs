@@ -1449,8 +1449,8 @@ fn udev_is_waited_for_only_when_a_disk_lacks_its_record() {
         h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
         udev_db_all(&h, missing);
         if let Some(d) = missing {
-            // udev had not processed it yet: settle, then udevadm answers for it.
-            h.expect(&["udevadm", "settle", "--timeout=10"], CmdOutput::ok(""));
+            // udev has no record of it, and its queue is empty (no /run/udev/queue): no
+            // more is coming, so no wait and no settle; udevadm answers for it.
             h.expect(
                 &[
                     "udevadm",
@@ -1470,6 +1470,70 @@ fn udev_is_waited_for_only_when_a_disk_lacks_its_record() {
         // Any other command (a settle with every record there) is unexpected.
         h.finish();
     }
+}
+
+#[test]
+fn without_udev_s_database_the_step_settles_once_and_asks_udevadm() {
+    let h = FakeHost::new();
+    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
+    let mut step = quick();
+    service(&h, "enabled", "active");
+    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+    h.expect(&["udevadm", "settle", "--timeout=10"], CmdOutput::ok(""));
+    for i in 0..8 {
+        let d = disk(i);
+        let w = if i % 2 == 1 { W1 } else { W0 };
+        h.expect(
+            &[
+                "udevadm",
+                "info",
+                "--query=property",
+                &format!("--name=/dev/{d}"),
+            ],
+            udev(w, &d),
+        );
+    }
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    assert_eq!(
+        summary(&plan)[..2],
+        ["multipath -a /dev/sda", "multipath -a /dev/sdb"]
+    );
+    h.finish();
+}
+
+#[test]
+fn a_disk_udev_is_still_processing_is_waited_for_by_its_own_record() {
+    // udev's queue holds events and sdc's record has no WWID: the wait looks at sdc's
+    // record (no process) until the bound, then udevadm is asked; no settle runs.
+    let h = FakeHost::new();
+    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
+    let bound = Duration::from_millis(300);
+    let mut step = Multipath {
+        poll: Poll {
+            bound,
+            interval: Duration::from_millis(10),
+        },
+        ..Default::default()
+    };
+    service(&h, "enabled", "active");
+    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+    udev_db_all(&h, Some("sdc"));
+    h.put_file("/run/udev/queue", "");
+    h.expect(
+        &["udevadm", "info", "--query=property", "--name=/dev/sdc"],
+        udev(W0, "sdc"),
+    );
+    let start = std::time::Instant::now();
+    let plan = step.plan(&mut run.cx(&h)).unwrap();
+    // It waited (the whole bound: sdc's record never came), rather than going on at once.
+    assert!(start.elapsed() >= bound, "no wait for sdc's record");
+    assert_eq!(
+        summary(&plan)[..2],
+        ["multipath -a /dev/sda", "multipath -a /dev/sdb"]
+    );
+    h.finish();
 }
 
 #[test]
