@@ -164,12 +164,12 @@ pub(super) fn observe(cx: &Ctx<'_>, w: &Wanted, phase: Phase) -> Result<Observed
         Phase::Plan => new_name(cx, w, initiatorname.as_deref())?,
         Phase::Verify => NewName::NotNeeded,
     };
-    // Verify reads the units (one `systemctl show`) and the ifaces (one iscsiadm each) at
-    // once: systemd may be slow to answer, and plan has seen both installed. Plan reads the
-    // units first: a unit that is not installed stops the plan with the package to install,
-    // and iscsiadm is not asked at all (its error would be less useful).
+    // The units (one `systemctl show`) and the ifaces (one iscsiadm each) are read at once:
+    // systemd may be slow to answer. Without iscsiadm, plan reads the units alone: a unit
+    // that is not installed stops the plan with the package to install, and iscsiadm is not
+    // asked at all (its error would be less useful); what the ifaces said is dropped then.
     let host = cx.host;
-    let at_once = phase == Phase::Verify;
+    let at_once = phase == Phase::Verify || (!not_installed && host.which("iscsiadm").is_some());
     let (units, ifaces) = std::thread::scope(|s| {
         let ifaces = at_once.then(|| s.spawn(move || iface_records(host, w)));
         let units = if not_installed {

@@ -645,7 +645,8 @@ fn without_preflight_facts_it_says_which_step_to_run() {
 
 #[test]
 fn a_real_run_without_open_iscsi_names_the_package_before_asking_iscsiadm() {
-    let h = FakeHost::new();
+    // open-iscsi brings iscsiadm and the units: the host has neither.
+    let h = FakeHost::new().only_programs(&["systemctl"]);
     configured_files(&h);
     units(
         &h,
@@ -668,4 +669,34 @@ fn a_real_run_without_open_iscsi_names_the_package_before_asking_iscsiadm() {
         "{:?}",
         h.ran()
     );
+}
+
+#[test]
+fn units_missing_beside_an_iscsiadm_still_name_the_package_whatever_the_ifaces_said() {
+    // iscsiadm is there (read beside the units), the units are not: the plan stops on the
+    // package, not on what iscsiadm answered about the ifaces.
+    let h = FakeHost::new();
+    configured_files(&h);
+    units(
+        &h,
+        &[
+            ("iscsid.socket", "not-found", "inactive"),
+            ("iscsid", "not-found", "inactive"),
+            ("open-iscsi", "not-found", "inactive"),
+        ],
+        false,
+    );
+    for iface in ["iface-vA", "iface-vB"] {
+        h.allow(
+            &["iscsiadm", "-m", "iface", "-I", iface],
+            CmdOutput::status(6, "", "iscsiadm: Could not read iface info\n"),
+        );
+    }
+    let mut run = Run::iscsi(answers(), Distro::Debian);
+    let msg = Iscsi::default()
+        .plan(&mut run.cx(&h))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("the iscsid service is not installed"), "{msg}");
+    assert!(msg.contains("open-iscsi"), "{msg}");
 }
