@@ -30,6 +30,7 @@ use anyhow::Context as _;
 use crate::exit::WizardError;
 use crate::state::{State, StateDir};
 use crate::steps::detach::{self, apply::Waits, Act};
+use crate::steps::host::units::unit_states;
 use crate::steps::host::{Interrupt, Log, ReadOnly, RealHost};
 use crate::steps::parse::iscsiadm::{classify_exit, IscsiadmExit};
 use crate::steps::sessions::leftover::{discovery_logouts, iscsi_db_has, portal_dir};
@@ -512,8 +513,26 @@ pub fn undo_plan(
             ));
         }
     }
+    // Every recorded unit's state in one `systemctl show` (not one `is-enabled` each).
+    let names: Vec<&str> = objects
+        .units_enabled
+        .iter()
+        .chain(&objects.units_unmasked)
+        .map(String::as_str)
+        .collect();
+    let states = if names.is_empty() || host.which("systemctl").is_none() {
+        Vec::new()
+    } else {
+        unit_states(host, &names)?
+    };
+    let state_of = |unit: &str| {
+        names
+            .iter()
+            .position(|n| *n == unit)
+            .and_then(|i| states.get(i))
+    };
     for unit in &objects.units_enabled {
-        if probe_ok(host, &["systemctl", "is-enabled", unit])? {
+        if state_of(unit).is_some_and(|s| s.enabled_ok()) {
             acts.push(UndoAct::Run {
                 cmd: crate::steps::Cmd::change(["systemctl", "disable", "--now", unit.as_str()]),
                 why: "the wizard enabled it".into(),
@@ -521,24 +540,36 @@ pub fn undo_plan(
         }
     }
     for unit in &objects.units_unmasked {
-        let masked = host
-            .which("systemctl")
-            .map(|_| {
-                host.run(&crate::steps::Cmd::probe([
-                    "systemctl",
-                    "is-enabled",
-                    unit.as_str(),
-                ]))
-                .map(|o| o.stdout.trim().starts_with("masked"))
-            })
-            .transpose()?
-            .unwrap_or(true);
+        // Without systemd to ask, nothing is masked again.
+        let masked = state_of(unit).is_none_or(|s| s.enabled.starts_with("masked"));
         if !masked {
             acts.push(UndoAct::Run {
                 cmd: crate::steps::Cmd::change(["systemctl", "mask", unit.as_str()]),
                 why: "it was masked before the wizard unmasked it".into(),
             });
         }
+    }
+    // A running multipathd keeps the configuration it read: after its files are put back
+    // (a drop-in `tune --persist` wrote, multipath.conf), it reads them again.
+    let multipath_conf =
+        |p: &Path| p.starts_with("/etc/multipath") || p == Path::new("/etc/multipath.conf");
+    let conf_changed = acts.iter().any(|a| match a {
+        UndoAct::Restore { path, .. } | UndoAct::Remove { path } => multipath_conf(path),
+        _ => false,
+    });
+    // Not when undo stops it anyway (the wizard enabled it).
+    let stopped = objects
+        .units_enabled
+        .iter()
+        .any(|u| u == "multipathd" || u == "multipathd.service");
+    if conf_changed
+        && !stopped
+        && probe_ok(host, &["systemctl", "is-active", "--quiet", "multipathd"])?
+    {
+        acts.push(UndoAct::Run {
+            cmd: crate::steps::Cmd::change(["multipathd", "reconfigure"]),
+            why: "multipathd reads its restored configuration".into(),
+        });
     }
     if objects.is_empty() {
         notes.push(
@@ -800,6 +831,69 @@ mod tests {
             CmdOutput::status(6, "", "iscsiadm: Could not open /etc/iscsi\n"),
         );
         assert!(undo_apply(&h, &acts[0]).is_err());
+        h.finish();
+    }
+
+    #[test]
+    fn recorded_units_are_read_in_one_systemctl_show() {
+        use crate::steps::host::units::{show_output, unit_states_cmd};
+        let dir = tempfile::tempdir().unwrap();
+        backup::record_objects(dir.path(), |o| {
+            o.units_enabled.push("iscsid.socket".into());
+            o.units_enabled.push("open-iscsi".into());
+            o.units_unmasked.push("multipathd".into());
+        })
+        .unwrap();
+        let h = FakeHost::new();
+        let show = unit_states_cmd(&["iscsid.socket", "open-iscsi", "multipathd"]);
+        let argv: Vec<&str> = show.argv.iter().map(String::as_str).collect();
+        h.expect(
+            &argv,
+            CmdOutput::ok(show_output(&[
+                ("iscsid.socket", "enabled", "active"),
+                ("open-iscsi", "disabled", "inactive"),
+                ("multipathd", "enabled", "active"),
+            ])),
+        );
+        let (acts, _) = undo_plan(&h, dir.path(), &[]).unwrap();
+        let acts: Vec<String> = acts.iter().map(ToString::to_string).collect();
+        // Enabled by the wizard and still enabled: disabled; already disabled: left; unmasked
+        // by the wizard and not masked since: masked again.
+        assert_eq!(acts.len(), 2, "{acts:?}");
+        assert!(
+            acts[0].contains("systemctl disable --now iscsid.socket"),
+            "{acts:?}"
+        );
+        assert!(acts[1].contains("systemctl mask multipathd"), "{acts:?}");
+        h.finish();
+    }
+
+    #[test]
+    fn a_running_multipathd_rereads_its_configuration_once_its_files_are_put_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let dropin = Path::new("/etc/multipath/conf.d/90-iser-wizard-tune.conf");
+        backup::record_created(dir.path(), dropin).unwrap();
+        let h = FakeHost::new();
+        h.put_file(dropin.to_str().unwrap(), "multipaths {}\n");
+        h.expect(
+            &["systemctl", "is-active", "--quiet", "multipathd"],
+            CmdOutput::ok(""),
+        );
+        let (acts, _) = undo_plan(&h, dir.path(), &[]).unwrap();
+        let acts: Vec<String> = acts.iter().map(ToString::to_string).collect();
+        assert_eq!(acts.len(), 2, "{acts:?}");
+        assert!(acts[0].contains("90-iser-wizard-tune.conf"), "{acts:?}");
+        assert!(acts[1].contains("multipathd reconfigure"), "{acts:?}");
+        h.finish();
+        // A multipathd that is not running reads the files when it starts: no reconfigure.
+        let h = FakeHost::new();
+        h.put_file(dropin.to_str().unwrap(), "multipaths {}\n");
+        h.expect(
+            &["systemctl", "is-active", "--quiet", "multipathd"],
+            CmdOutput::status(3, "", ""),
+        );
+        let (acts, _) = undo_plan(&h, dir.path(), &[]).unwrap();
+        assert_eq!(acts.len(), 1, "{acts:?}");
         h.finish();
     }
 }
