@@ -319,6 +319,8 @@ pub struct ArrayFact {
     pub host_type_index: u32,
     /// Its host type's name (`LnxDHALUA`).
     pub host_type: String,
+    /// The host group the host is in (empty: none, the volumes are mapped to the host).
+    pub host_group: String,
     /// The mapped volumes.
     pub volumes: Vec<ArrayVolumeFact>,
 }

@@ -404,6 +404,16 @@ fn array(w: &Worksheet) -> Section {
             ("iSER ports", Cell::list(a.ports.clone())),
             ("Host on the array", Cell::value(&opt(&a.host_name))),
             ("Host type", Cell::value(&opt(&a.host_type))),
+            (
+                "Host group",
+                Cell::value(&a.host_group.as_deref().map(|g| {
+                    if g.is_empty() {
+                        "none: the volumes are mapped to the host".to_string()
+                    } else {
+                        g.to_string()
+                    }
+                })),
+            ),
             ("Volumes mapped", Cell::list(volumes)),
         ],
     )
@@ -824,6 +834,7 @@ mod tests {
             host_name: "db01".into(),
             host_type_index: 28,
             host_type: "LnxDHALUA".into(),
+            host_group: "dbs".into(),
             volumes: vec![crate::steps::facts::ArrayVolumeFact {
                 name: "Matthew".into(),
                 wwn: "600A098000A4B9D100000F095C2F7F31".into(),
@@ -841,6 +852,7 @@ mod tests {
             ("Target IQN (from the array)", f.target_iqn.as_str()),
             ("iSER ports", "A1 10.10.10.110 active, used"),
             ("Host type", "28 LnxDHALUA"),
+            ("Host group", "dbs"),
             (
                 "Volumes mapped",
                 "Matthew: WWN 600A098000A4B9D100000F095C2F7F31, LUN 1",

@@ -111,6 +111,9 @@ pub struct ArrayRecord {
     pub host_name: String,
     /// Its host type (`28 LnxDHALUA`).
     pub host_type: String,
+    /// Its host group: `Some("")` none (the volumes are mapped to the host), `None` not
+    /// recorded (a worksheet of an earlier version).
+    pub host_group: Option<String>,
     /// Mapped volumes: (name, WWN, LUN).
     pub volumes: Vec<(String, String, u32)>,
 }
@@ -172,6 +175,7 @@ pub fn fill_array(w: &mut Worksheet, f: &crate::steps::facts::ArrayFact) {
             .collect(),
         host_name: f.host_name.clone(),
         host_type: format!("{} {}", f.host_type_index, f.host_type),
+        host_group: Some(f.host_group.clone()),
         volumes: f
             .volumes
             .iter()

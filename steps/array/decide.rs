@@ -472,6 +472,17 @@ pub fn record(
             .find(|t| t.index == host.host_type_index)
             .map(|t| t.code.clone())
             .unwrap_or_default(),
+        // By its reference among the groups read, else the wanted group it was put in.
+        host_group: if is_no_group(&host.cluster_ref) {
+            String::new()
+        } else {
+            o.groups
+                .iter()
+                .find(|g| g.cluster_ref == host.cluster_ref)
+                .map(|g| g.name.clone())
+                .or_else(|| w.host_group.clone())
+                .unwrap_or_default()
+        },
         volumes,
     })
 }

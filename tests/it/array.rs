@@ -503,6 +503,10 @@ fn plan_apply_read_back_then_a_second_run_sends_no_post() {
         let w = wanted(&["Matthew", "Micah"]);
         let (f, n) = attach(&d, &w).unwrap();
         assert_eq!(n, 3, "create the host, map two volumes");
+        assert_eq!(
+            f.host_group, "",
+            "no group: the volumes are mapped to the host"
+        );
         let posts = d.posts();
         assert_eq!(posts.len(), 3);
         assert_eq!(
@@ -696,6 +700,7 @@ fn a_host_group_is_made_the_host_put_in_it_and_the_volume_mapped_to_it_once() {
     assert_eq!(posts[1].body["groupId"], json!(group));
     assert_eq!(posts[2].body["targetId"], json!(group));
     assert_eq!(f.volumes[0].lun, 1);
+    assert_eq!(f.host_group, "dbs", "the record names the host's group");
     let (_, n) = attach(&d, &w).unwrap();
     assert_eq!(n, 0);
     assert_eq!(d.posts().len(), 3, "the second run sent no POST");
