@@ -1005,7 +1005,18 @@ impl Host for RealHost {
         }
         self.note_absent_paths()?;
         if recorded_before(&cmd.argv) {
-            self.record_objects(objects_created(&cmd.argv, Vec::new()))?;
+            // Only a record the command makes: one that is there already (the admin's, or
+            // noted by an earlier run of the wizard) is not the wizard's to delete on undo.
+            let mut new = objects_created(&cmd.argv, Vec::new());
+            new.discoveries.retain(|(portal, _)| {
+                !crate::steps::sessions::leftover::iscsi_db_has(
+                    self,
+                    "send_targets",
+                    &crate::steps::sessions::leftover::portal_dir(portal),
+                )
+                .unwrap_or(false)
+            });
+            self.record_objects(new)?;
             return self.run_command(cmd);
         }
         let enabled = self.units_not_enabled(cmd);
@@ -1328,6 +1339,28 @@ mod tests {
         let argv = [prog.as_str(), "-m", "iface", "-I", "iface-vB", "-o", "new"];
         assert!(!h.run(&Cmd::change(argv)).unwrap().success());
         assert!(backup::load_objects(&backups).unwrap().ifaces.is_empty());
+        // A discovery from a portal whose record is there already (the admin's) is not
+        // noted: undo must not delete what the wizard did not make.
+        let db = root.path().join("etc/iscsi/send_targets/192.0.2.8,3260");
+        std::fs::create_dir_all(&db).unwrap();
+        std::fs::write(db.join("st_config"), "discovery.type = sendtargets\n").unwrap();
+        let argv = [
+            prog.as_str(),
+            "-m",
+            "discoverydb",
+            "-t",
+            "st",
+            "-p",
+            "192.0.2.8:3260",
+            "-I",
+            "iface-vA",
+            "--discover",
+        ];
+        h.run(&Cmd::change(argv)).unwrap();
+        assert_eq!(
+            backup::load_objects(&backups).unwrap().discoveries,
+            [("192.0.2.7:3260".to_string(), "iface-vA".to_string())]
+        );
     }
 
     #[test]
