@@ -434,10 +434,10 @@ impl Multipath {
             .collect();
         let mut groups: BTreeMap<String, Vec<String>> = BTreeMap::new();
         // Disks that just logged in may not have their udev properties yet (seen in the
-        // lab: "no WWID" for a path a second later fully set up): wait for udev to finish
-        // exactly these disks (read-only, no process), and only when a disk's udev record
-        // lacks its WWID; a disk udev has already processed needs no wait. Where there is
-        // no udev database at all (not the running system), `udevadm settle` as before.
+        // lab: "no WWID" for a path a second later fully set up). Only when a disk's udev
+        // record lacks its WWID: wait (bounded, no process) for exactly those records; when
+        // one is still without it, or there is no udev database (not the running system),
+        // `udevadm settle` decides, as it waits for every event udev has yet to see.
         let pending: Vec<&str> = disks
             .iter()
             .copied()
@@ -448,14 +448,13 @@ impl Multipath {
             })
             .collect::<Result<_, StepError>>()?;
         if !pending.is_empty() {
-            if cx.host.exists(Path::new("/run/udev")) {
-                // Within the step's own wait when that is shorter (tests).
-                let wait = Wait::new(
-                    UDEV_WAIT.bound.min(self.poll.bound),
-                    UDEV_WAIT.interval.min(self.poll.interval),
-                );
-                wait_for_udev(cx, &pending, wait)?;
-            } else if cx.host.which("udevadm").is_some() {
+            // Within the step's own wait when that is shorter (tests).
+            let wait = Wait::new(
+                UDEV_WAIT.bound.min(self.poll.bound),
+                UDEV_WAIT.interval.min(self.poll.interval),
+            );
+            let done = cx.host.exists(Path::new("/run/udev")) && wait_for_udev(cx, &pending, wait)?;
+            if !done && cx.host.which("udevadm").is_some() {
                 cx.host.run(
                     &Cmd::probe(["udevadm", "settle", "--timeout=10"])
                         .timeout(Duration::from_secs(15)),

@@ -1443,14 +1443,21 @@ fn udev_is_waited_for_only_when_a_disk_lacks_its_record() {
     for missing in [None, Some("sdc")] {
         let h = FakeHost::new();
         let mut run = Run::multipath(Distro::Debian, W0, true, 2);
-        let mut step = quick();
+        let mut step = Multipath {
+            poll: Poll {
+                bound: Duration::from_millis(100),
+                interval: Duration::from_millis(10),
+            },
+            ..Default::default()
+        };
         service(&h, "enabled", "active");
         h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
         h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
         udev_db_all(&h, missing);
         if let Some(d) = missing {
-            // udev has no record of it, and its queue is empty (no /run/udev/queue): no
-            // more is coming, so no wait and no settle; udevadm answers for it.
+            // udev's record of it does not come within the wait: settle decides, then
+            // udevadm answers for it.
+            h.expect(&["udevadm", "settle", "--timeout=10"], CmdOutput::ok(""));
             h.expect(
                 &[
                     "udevadm",
@@ -1503,9 +1510,9 @@ fn without_udev_s_database_the_step_settles_once_and_asks_udevadm() {
 }
 
 #[test]
-fn a_disk_udev_is_still_processing_is_waited_for_by_its_own_record() {
-    // udev's queue holds events and sdc's record has no WWID: the wait looks at sdc's
-    // record (no process) until the bound, then udevadm is asked; no settle runs.
+fn a_disk_udev_is_still_processing_is_waited_for_by_its_own_record_then_settled() {
+    // sdc's record has no WWID: the wait looks at sdc's record (no process) until the
+    // bound, udev's queue file gone or not, then settle decides and udevadm is asked.
     let h = FakeHost::new();
     let mut run = Run::multipath(Distro::Debian, W0, true, 2);
     let bound = Duration::from_millis(300);
@@ -1520,7 +1527,7 @@ fn a_disk_udev_is_still_processing_is_waited_for_by_its_own_record() {
     h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
     h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
     udev_db_all(&h, Some("sdc"));
-    h.put_file("/run/udev/queue", "");
+    h.expect(&["udevadm", "settle", "--timeout=10"], CmdOutput::ok(""));
     h.expect(
         &["udevadm", "info", "--query=property", "--name=/dev/sdc"],
         udev(W0, "sdc"),
@@ -1548,5 +1555,40 @@ fn without_a_multipath_map_in_the_kernel_the_daemon_is_not_asked() {
     let (maps, driver) = observe::list_maps(&run.cx(&h)).unwrap();
     assert!(maps.is_empty() && driver);
     // `multipathd show topology` is not allowed: asking it would be unexpected.
+    h.finish();
+}
+
+#[test]
+fn a_record_that_comes_during_the_wait_ends_it_without_a_settle() {
+    // sdc's record is written by "udev" 50 ms into the wait: no settle, no udevadm.
+    let h = FakeHost::new();
+    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
+    let mut step = Multipath {
+        poll: Poll {
+            bound: Duration::from_secs(5),
+            interval: Duration::from_millis(10),
+        },
+        ..Default::default()
+    };
+    service(&h, "enabled", "active");
+    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+    udev_db_all(&h, Some("sdc"));
+    h.put_file("/sys/block/sdc/dev", "8:32\n");
+    let plan = std::thread::scope(|s| {
+        s.spawn(|| {
+            std::thread::sleep(Duration::from_millis(50));
+            h.put_file(
+                "/run/udev/data/b8:32",
+                &format!("E:ID_MODEL=FILEIO\nE:ID_SERIAL={W0}\nE:ID_VENDOR=LIO-ORG\n"),
+            );
+        });
+        step.plan(&mut run.cx(&h)).unwrap()
+    });
+    assert_eq!(
+        summary(&plan)[..2],
+        ["multipath -a /dev/sda", "multipath -a /dev/sdb"]
+    );
+    // Any other command (a settle, a udevadm info) is unexpected.
     h.finish();
 }
