@@ -407,6 +407,38 @@ pub fn apply_plan(step: &mut dyn Step, cx: &mut Ctx<'_>, plan: &Plan) -> Result<
     Ok(())
 }
 
+/// Run `cmds` at once, each in a thread of its own; their outputs in the order given. The
+/// first that could not run (in that order) is the error.
+pub fn run_at_once(host: &dyn Host, cmds: &[Cmd]) -> Result<Vec<CmdOutput>, StepError> {
+    let joined: Vec<_> = std::thread::scope(|s| {
+        let handles: Vec<_> = cmds.iter().map(|c| s.spawn(move || host.run(c))).collect();
+        handles.into_iter().map(|h| h.join()).collect()
+    });
+    joined
+        .into_iter()
+        .map(|j| {
+            let r =
+                j.map_err(|_| StepError::Failed("internal: a command thread panicked".into()))?;
+            Ok(r?)
+        })
+        .collect()
+}
+
+/// Run `a` in a thread of its own while `b` runs here: two independent reads at once.
+pub fn both<A: Send, B>(
+    a: impl FnOnce() -> A + Send,
+    b: impl FnOnce() -> B,
+) -> Result<(A, B), StepError> {
+    std::thread::scope(|s| {
+        let a = s.spawn(a);
+        let b = b();
+        let a = a
+            .join()
+            .map_err(|_| StepError::Failed("internal: a probe thread panicked".into()))?;
+        Ok((a, b))
+    })
+}
+
 /// The step implementation for a name.
 pub fn step(name: StepName) -> Box<dyn Step> {
     match name {

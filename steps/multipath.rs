@@ -686,13 +686,8 @@ impl Step for Multipath {
 
         // multipathd's state and the maps, at once: independent reads.
         let host = cx.host;
-        let (service, maps) = std::thread::scope(|s| {
-            let service = s.spawn(move || service_state_on(host));
-            let maps = list_maps(cx);
-            (service.join(), maps)
-        });
-        let service = service
-            .map_err(|_| StepError::Failed("internal: a probe thread panicked".into()))??;
+        let (service, maps) = crate::steps::both(|| service_state_on(host), || list_maps(cx))?;
+        let service = service?;
         if !service.installed() {
             let pkg = distro
                 .package_for("multipathd")

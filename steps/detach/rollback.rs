@@ -127,13 +127,8 @@ impl Before {
     /// Read what is on the host now.
     /// The node records are read beside the rest (independent reads).
     pub fn observe(host: &dyn Host, at: String) -> Result<Before, StepError> {
-        let (obs, nodes) = std::thread::scope(|s| {
-            let nodes = s.spawn(move || nodes(host));
-            (observe::observe(host, &[]), nodes.join())
-        });
-        let nodes =
-            nodes.map_err(|_| StepError::Failed("internal: a probe thread panicked".into()))??;
-        Ok(Before::of(at, &obs?, &nodes))
+        let (nodes, obs) = crate::steps::both(|| nodes(host), || observe::observe(host, &[]))?;
+        Ok(Before::of(at, &obs?, &nodes?))
     }
 
     /// The record of an observed host.

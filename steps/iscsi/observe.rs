@@ -170,30 +170,22 @@ pub(super) fn observe(cx: &Ctx<'_>, w: &Wanted, phase: Phase) -> Result<Observed
     // asked at all (its error would be less useful); what the ifaces said is dropped then.
     let host = cx.host;
     let at_once = phase == Phase::Verify || (!not_installed && host.which("iscsiadm").is_some());
-    let (units, ifaces) = std::thread::scope(|s| {
-        let ifaces = at_once.then(|| s.spawn(move || iface_records(host, w)));
-        let units = if not_installed {
-            Ok(None)
-        } else {
+    let (ifaces, units) = crate::steps::both(
+        || at_once.then(|| iface_records(host, w)),
+        || -> Result<_, StepError> {
+            if not_installed {
+                return Ok(None);
+            }
             let names = service_units(w.distro);
-            unit_states(host, names).map(|states| {
-                let mut units: Vec<(&'static str, UnitState)> =
-                    names.iter().copied().zip(states).collect();
-                // An open-iscsi without the socket unit: iscsid is judged as a service alone.
-                let service_installed = units.iter().any(|(u, s)| *u == "iscsid" && s.installed());
-                units.retain(|(u, s)| *u != ISCSID_SOCKET || s.installed() || !service_installed);
-                Some(units)
-            })
-        };
-        let ifaces = ifaces.map(|h| {
-            h.join().unwrap_or_else(|_| {
-                Err(StepError::Failed(
-                    "internal: an iface reader panicked".into(),
-                ))
-            })
-        });
-        (units, ifaces)
-    });
+            let states = unit_states(host, names)?;
+            let mut units: Vec<(&'static str, UnitState)> =
+                names.iter().copied().zip(states).collect();
+            // An open-iscsi without the socket unit: iscsid is judged as a service alone.
+            let service_installed = units.iter().any(|(u, s)| *u == "iscsid" && s.installed());
+            units.retain(|(u, s)| *u != ISCSID_SOCKET || s.installed() || !service_installed);
+            Ok(Some(units))
+        },
+    )?;
     let units = units?;
     let refused = phase == Phase::Plan
         && units

@@ -643,13 +643,11 @@ fn without_preflight_facts_it_says_which_step_to_run() {
     h.finish();
 }
 
-#[test]
-fn a_real_run_without_open_iscsi_names_the_package_before_asking_iscsiadm() {
-    // open-iscsi brings iscsiadm and the units: the host has neither.
-    let h = FakeHost::new().only_programs(&["systemctl"]);
-    configured_files(&h);
+/// The files as configured, and none of open-iscsi's units known to systemd.
+fn open_iscsi_units_missing(h: &FakeHost) {
+    configured_files(h);
     units(
-        &h,
+        h,
         &[
             ("iscsid.socket", "not-found", "inactive"),
             ("iscsid", "not-found", "inactive"),
@@ -657,6 +655,13 @@ fn a_real_run_without_open_iscsi_names_the_package_before_asking_iscsiadm() {
         ],
         false,
     );
+}
+
+#[test]
+fn a_real_run_without_open_iscsi_names_the_package_before_asking_iscsiadm() {
+    // open-iscsi brings iscsiadm and the units: the host has neither.
+    let h = FakeHost::new().only_programs(&["systemctl"]);
+    open_iscsi_units_missing(&h);
     let mut run = Run::iscsi(answers(), Distro::Debian);
     let msg = Iscsi::default()
         .plan(&mut run.cx(&h))
@@ -676,16 +681,7 @@ fn units_missing_beside_an_iscsiadm_still_name_the_package_whatever_the_ifaces_s
     // iscsiadm is there (read beside the units), the units are not: the plan stops on the
     // package, not on what iscsiadm answered about the ifaces.
     let h = FakeHost::new();
-    configured_files(&h);
-    units(
-        &h,
-        &[
-            ("iscsid.socket", "not-found", "inactive"),
-            ("iscsid", "not-found", "inactive"),
-            ("open-iscsi", "not-found", "inactive"),
-        ],
-        false,
-    );
+    open_iscsi_units_missing(&h);
     for iface in ["iface-vA", "iface-vB"] {
         h.allow(
             &["iscsiadm", "-m", "iface", "-I", iface],

@@ -1438,21 +1438,28 @@ fn udev_db_all(h: &FakeHost, missing: Option<&str>) {
     }
 }
 
+/// A first attach's plan on Debian (multipathd enabled and running, no map, `strict`),
+/// with the step's waits bounded by `bound`.
+fn udev_case(bound: Duration) -> (FakeHost, Run, Multipath) {
+    let h = FakeHost::new();
+    let run = Run::multipath(Distro::Debian, W0, true, 2);
+    let step = Multipath {
+        poll: Poll {
+            bound,
+            interval: Duration::from_millis(10),
+        },
+        ..Default::default()
+    };
+    service(&h, "enabled", "active");
+    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
+    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+    (h, run, step)
+}
+
 #[test]
 fn udev_is_waited_for_only_when_a_disk_lacks_its_record() {
     for missing in [None, Some("sdc")] {
-        let h = FakeHost::new();
-        let mut run = Run::multipath(Distro::Debian, W0, true, 2);
-        let mut step = Multipath {
-            poll: Poll {
-                bound: Duration::from_millis(100),
-                interval: Duration::from_millis(10),
-            },
-            ..Default::default()
-        };
-        service(&h, "enabled", "active");
-        h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
-        h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+        let (h, mut run, mut step) = udev_case(Duration::from_millis(100));
         udev_db_all(&h, missing);
         if let Some(d) = missing {
             // udev's record of it does not come within the wait: settle decides, then
@@ -1481,12 +1488,7 @@ fn udev_is_waited_for_only_when_a_disk_lacks_its_record() {
 
 #[test]
 fn without_udev_s_database_the_step_settles_once_and_asks_udevadm() {
-    let h = FakeHost::new();
-    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
-    let mut step = quick();
-    service(&h, "enabled", "active");
-    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
-    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+    let (h, mut run, mut step) = udev_case(Duration::from_secs(5));
     h.expect(&["udevadm", "settle", "--timeout=10"], CmdOutput::ok(""));
     for i in 0..8 {
         let d = disk(i);
@@ -1513,19 +1515,8 @@ fn without_udev_s_database_the_step_settles_once_and_asks_udevadm() {
 fn a_disk_udev_is_still_processing_is_waited_for_by_its_own_record_then_settled() {
     // sdc's record has no WWID: the wait looks at sdc's record (no process) until the
     // bound, udev's queue file gone or not, then settle decides and udevadm is asked.
-    let h = FakeHost::new();
-    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
     let bound = Duration::from_millis(300);
-    let mut step = Multipath {
-        poll: Poll {
-            bound,
-            interval: Duration::from_millis(10),
-        },
-        ..Default::default()
-    };
-    service(&h, "enabled", "active");
-    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
-    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+    let (h, mut run, mut step) = udev_case(bound);
     udev_db_all(&h, Some("sdc"));
     h.expect(&["udevadm", "settle", "--timeout=10"], CmdOutput::ok(""));
     h.expect(
@@ -1561,18 +1552,7 @@ fn without_a_multipath_map_in_the_kernel_the_daemon_is_not_asked() {
 #[test]
 fn a_record_that_comes_during_the_wait_ends_it_without_a_settle() {
     // sdc's record is written by "udev" 50 ms into the wait: no settle, no udevadm.
-    let h = FakeHost::new();
-    let mut run = Run::multipath(Distro::Debian, W0, true, 2);
-    let mut step = Multipath {
-        poll: Poll {
-            bound: Duration::from_secs(5),
-            interval: Duration::from_millis(10),
-        },
-        ..Default::default()
-    };
-    service(&h, "enabled", "active");
-    h.expect(&["multipath", "-ll"], CmdOutput::ok(""));
-    h.expect(&["multipath", "-t"], CmdOutput::ok(config("\"strict\"")));
+    let (h, mut run, mut step) = udev_case(Duration::from_secs(5));
     udev_db_all(&h, Some("sdc"));
     h.put_file("/sys/block/sdc/dev", "8:32\n");
     let plan = std::thread::scope(|s| {

@@ -43,7 +43,7 @@ use std::time::Duration;
 use crate::settings::{HostAddr, IpoibMode, Netdev};
 use crate::steps::facts::PortFact;
 use crate::steps::parse::netlink::Link;
-use crate::steps::{Action, Cmd, Ctx, Plan, Step, StepError, StepName};
+use crate::steps::{Action, Cmd, CmdOutput, Ctx, Plan, Step, StepError, StepName};
 use crate::worksheets::PortRecord;
 
 use decide::{
@@ -91,19 +91,12 @@ impl Task {
 /// Run `ups` at once; the first that failed (in the plan's order) fails the step, naming the
 /// others that failed too.
 fn up_all(cx: &Ctx<'_>, ups: &[Cmd]) -> Result<(), StepError> {
-    let host = cx.host;
-    let results: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = ups.iter().map(|c| s.spawn(move || host.run(c))).collect();
-        handles.into_iter().map(|h| h.join()).collect()
-    });
-    let mut failed = Vec::new();
-    for (cmd, joined) in ups.iter().zip(results) {
-        let out = joined
-            .map_err(|_| StepError::Failed("internal: a command thread panicked".into()))??;
-        if !out.success() {
-            failed.push((cmd, out));
-        }
-    }
+    let outs = crate::steps::run_at_once(cx.host, ups)?;
+    let failed: Vec<(&Cmd, CmdOutput)> = ups
+        .iter()
+        .zip(outs)
+        .filter(|(_, out)| !out.success())
+        .collect();
     let Some((cmd, out)) = failed.first() else {
         return Ok(());
     };

@@ -21,9 +21,8 @@ use super::decide::choose_target;
 use super::leftover::{clean_after_failed_discovery, send_targets_recorded};
 use super::want::{Pair, Want};
 use super::{DISCOVERY_BOUND, LOGIN_BOUND};
-use crate::steps::host::HostError;
 use crate::steps::parse::iscsiadm::{classify_exit, parse_discovery, IscsiadmError, NodeRef};
-use crate::steps::{Cmd, CmdOutput, Ctx, Host, StepError};
+use crate::steps::{run_at_once, Cmd, CmdOutput, Ctx, Host, StepError};
 
 /// The sessions step's tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -126,32 +125,18 @@ fn failure(what: &str, p: &Pair, out: &CmdOutput, bound: Duration, want: &Want) 
     }
 }
 
-/// Run one command per pair concurrently; results in the order given.
+/// Run one command per pair concurrently ([`run_at_once`]); results in the order given.
 fn run_concurrently(
     cx: &Ctx<'_>,
     jobs: Vec<(Pair, Cmd)>,
 ) -> Result<Vec<(Pair, Cmd, CmdOutput)>, StepError> {
-    let host = cx.host;
-    type Joined = std::thread::Result<(Pair, Cmd, Result<CmdOutput, HostError>)>;
-    let results: Vec<Joined> = std::thread::scope(|s| {
-        let handles: Vec<_> = jobs
-            .into_iter()
-            .map(|(p, cmd)| {
-                s.spawn(move || {
-                    let r = host.run(&cmd);
-                    (p, cmd, r)
-                })
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join()).collect()
-    });
-    let mut out = Vec::new();
-    for joined in results {
-        let (p, cmd, r) =
-            joined.map_err(|_| StepError::Failed("internal: a command thread panicked".into()))?;
-        out.push((p, cmd, r?));
-    }
-    Ok(out)
+    let cmds: Vec<Cmd> = jobs.iter().map(|(_, c)| c.clone()).collect();
+    let outs = run_at_once(cx.host, &cmds)?;
+    Ok(jobs
+        .into_iter()
+        .zip(outs)
+        .map(|((p, c), out)| (p, c, out))
+        .collect())
 }
 
 /// What the discovery rounds found.
