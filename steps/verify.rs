@@ -104,26 +104,13 @@ pub fn mounted_fs(
     }))
 }
 
-/// The device mounted exactly at `mount_point`, if any (`findmnt --mountpoint`).
+/// The device mounted at `mount_point` (`None`: nothing is mounted there), from the same
+/// probe as [`mounted_fs`].
 pub fn mounted_source(
     host: &dyn crate::steps::Host,
     mount_point: &str,
 ) -> Result<Option<String>, StepError> {
-    let out = host.run(&Cmd::probe([
-        "findmnt",
-        "-J",
-        "-o",
-        "SOURCE",
-        "--mountpoint",
-        mount_point,
-    ]))?;
-    if !out.success() {
-        return Ok(None);
-    }
-    Ok(serde_json::from_str::<Findmnt>(&out.stdout)
-        .ok()
-        .and_then(|f| f.filesystems.into_iter().next())
-        .map(|f| f.source))
+    Ok(mounted_fs(host, mount_point)?.map(|fs| fs.source))
 }
 
 /// A size in MiB, as the operator gave it (`256MiB`), to two places when not whole.

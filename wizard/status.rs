@@ -641,7 +641,15 @@ mod tests {
         h.allow(&["multipath", "-ll", W2], CmdOutput::ok(""));
         for (mp, src) in [("/mnt/a", "/dev/mapper/a-part1"), ("/mnt/b", "/dev/sdz")] {
             h.allow(
-                &["findmnt", "-J", "-o", "SOURCE", "--mountpoint", mp],
+                &[
+                    "findmnt",
+                    "-J",
+                    "-b",
+                    "-o",
+                    "SOURCE,UUID,SIZE",
+                    "--mountpoint",
+                    mp,
+                ],
                 CmdOutput::ok(format!(r#"{{"filesystems": [{{"source": "{src}"}}]}}"#)),
             );
         }

@@ -1064,7 +1064,15 @@ mod tests {
     fn host(mounted: bool) -> FakeHost {
         let h = FakeHost::new();
         h.put_file("/mnt/v/lost+found/.keep", "");
-        let findmnt = ["findmnt", "-J", "-o", "SOURCE", "--mountpoint", "/mnt/v"];
+        let findmnt = [
+            "findmnt",
+            "-J",
+            "-b",
+            "-o",
+            "SOURCE,UUID,SIZE",
+            "--mountpoint",
+            "/mnt/v",
+        ];
         if mounted {
             h.allow(
                 &findmnt,
