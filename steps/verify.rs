@@ -68,13 +68,9 @@ pub struct MountedFs {
     pub size: Option<u64>,
 }
 
-/// The file system mounted exactly at `mount_point`, if any, with its UUID and size: one
-/// `findmnt` for what [`mounted_source`] gives and what a rerun compares with the record.
-pub fn mounted_fs(
-    host: &dyn crate::steps::Host,
-    mount_point: &str,
-) -> Result<Option<MountedFs>, StepError> {
-    let out = host.run(&Cmd::probe([
+/// The probe of [`mounted_fs`] (and so of [`mounted_source`]).
+pub fn mounted_fs_cmd(mount_point: &str) -> Cmd {
+    Cmd::probe([
         "findmnt",
         "-J",
         "-b",
@@ -82,7 +78,16 @@ pub fn mounted_fs(
         "SOURCE,UUID,SIZE",
         "--mountpoint",
         mount_point,
-    ]))?;
+    ])
+}
+
+/// The file system mounted exactly at `mount_point`, if any, with its UUID and size: one
+/// `findmnt` for what [`mounted_source`] gives and what a rerun compares with the record.
+pub fn mounted_fs(
+    host: &dyn crate::steps::Host,
+    mount_point: &str,
+) -> Result<Option<MountedFs>, StepError> {
+    let out = host.run(&mounted_fs_cmd(mount_point))?;
     if !out.success() {
         return Ok(None);
     }
@@ -629,16 +634,10 @@ mod tests {
     /// The findmnt probe of the verify step, and its answer for a file system.
     fn allow_fs(h: &FakeHost, mp: &str, dev: &str, uuid: &str, size: u64) {
         h.put_file(&format!("{mp}/keep"), "");
+        let cmd = mounted_fs_cmd(mp);
+        let argv: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
         h.allow(
-            &[
-                "findmnt",
-                "-J",
-                "-b",
-                "-o",
-                "SOURCE,UUID,SIZE",
-                "--mountpoint",
-                mp,
-            ],
+            &argv,
             CmdOutput::ok(format!(
                 r#"{{"filesystems": [{{"source": "{dev}", "uuid": "{uuid}", "size": {size}}}]}}"#
             )),

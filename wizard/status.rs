@@ -640,16 +640,10 @@ mod tests {
         );
         h.allow(&["multipath", "-ll", W2], CmdOutput::ok(""));
         for (mp, src) in [("/mnt/a", "/dev/mapper/a-part1"), ("/mnt/b", "/dev/sdz")] {
+            let cmd = crate::steps::verify::mounted_fs_cmd(mp);
+            let argv: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
             h.allow(
-                &[
-                    "findmnt",
-                    "-J",
-                    "-b",
-                    "-o",
-                    "SOURCE,UUID,SIZE",
-                    "--mountpoint",
-                    mp,
-                ],
+                &argv,
                 CmdOutput::ok(format!(r#"{{"filesystems": [{{"source": "{src}"}}]}}"#)),
             );
         }

@@ -657,18 +657,23 @@ fn open_iscsi_units_missing(h: &FakeHost) {
     );
 }
 
+/// The plan stops, naming the service that is not installed and its package.
+fn refused_for_the_package(h: &FakeHost) {
+    let mut run = Run::iscsi(answers(), Distro::Debian);
+    let msg = Iscsi::default()
+        .plan(&mut run.cx(h))
+        .unwrap_err()
+        .to_string();
+    assert!(msg.contains("the iscsid service is not installed"), "{msg}");
+    assert!(msg.contains("open-iscsi"), "{msg}");
+}
+
 #[test]
 fn a_real_run_without_open_iscsi_names_the_package_before_asking_iscsiadm() {
     // open-iscsi brings iscsiadm and the units: the host has neither.
     let h = FakeHost::new().only_programs(&["systemctl"]);
     open_iscsi_units_missing(&h);
-    let mut run = Run::iscsi(answers(), Distro::Debian);
-    let msg = Iscsi::default()
-        .plan(&mut run.cx(&h))
-        .unwrap_err()
-        .to_string();
-    assert!(msg.contains("the iscsid service is not installed"), "{msg}");
-    assert!(msg.contains("open-iscsi"), "{msg}");
+    refused_for_the_package(&h);
     assert!(
         !h.ran().iter().any(|c| c.starts_with("iscsiadm")),
         "{:?}",
@@ -688,11 +693,5 @@ fn units_missing_beside_an_iscsiadm_still_name_the_package_whatever_the_ifaces_s
             CmdOutput::status(6, "", "iscsiadm: Could not read iface info\n"),
         );
     }
-    let mut run = Run::iscsi(answers(), Distro::Debian);
-    let msg = Iscsi::default()
-        .plan(&mut run.cx(&h))
-        .unwrap_err()
-        .to_string();
-    assert!(msg.contains("the iscsid service is not installed"), "{msg}");
-    assert!(msg.contains("open-iscsi"), "{msg}");
+    refused_for_the_package(&h);
 }

@@ -1064,15 +1064,8 @@ mod tests {
     fn host(mounted: bool) -> FakeHost {
         let h = FakeHost::new();
         h.put_file("/mnt/v/lost+found/.keep", "");
-        let findmnt = [
-            "findmnt",
-            "-J",
-            "-b",
-            "-o",
-            "SOURCE,UUID,SIZE",
-            "--mountpoint",
-            "/mnt/v",
-        ];
+        let cmd = crate::steps::verify::mounted_fs_cmd("/mnt/v");
+        let findmnt: Vec<&str> = cmd.argv.iter().map(String::as_str).collect();
         if mounted {
             h.allow(
                 &findmnt,
