@@ -407,21 +407,27 @@ pub fn apply_plan(step: &mut dyn Step, cx: &mut Ctx<'_>, plan: &Plan) -> Result<
     Ok(())
 }
 
-/// Run `cmds` at once, each in a thread of its own; their outputs in the order given. The
-/// first that could not run (in that order) is the error.
-pub fn run_at_once(host: &dyn Host, cmds: &[Cmd]) -> Result<Vec<CmdOutput>, StepError> {
+/// `f` of each of `items`, all at once, each in a thread of its own; the results in the
+/// order of `items`. The first that failed (in that order) is the error.
+pub fn map_at_once<T: Sync, R: Send>(
+    items: &[T],
+    f: impl Fn(&T) -> Result<R, StepError> + Sync,
+) -> Result<Vec<R>, StepError> {
+    let f = &f;
     let joined: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = cmds.iter().map(|c| s.spawn(move || host.run(c))).collect();
+        let handles: Vec<_> = items.iter().map(|x| s.spawn(move || f(x))).collect();
         handles.into_iter().map(|h| h.join()).collect()
     });
     joined
         .into_iter()
-        .map(|j| {
-            let r =
-                j.map_err(|_| StepError::Failed("internal: a command thread panicked".into()))?;
-            Ok(r?)
-        })
+        .map(|j| j.map_err(|_| StepError::Failed("internal: a worker thread panicked".into()))?)
         .collect()
+}
+
+/// Run `cmds` at once ([`map_at_once`]); their outputs in the order given. The first that
+/// could not run (in that order) is the error.
+pub fn run_at_once(host: &dyn Host, cmds: &[Cmd]) -> Result<Vec<CmdOutput>, StepError> {
+    map_at_once(cmds, |c| Ok(host.run(c)?))
 }
 
 /// Run `a` in a thread of its own while `b` runs here: two independent reads at once.

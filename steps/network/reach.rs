@@ -82,30 +82,14 @@ pub fn ping_all(
     interval: Duration,
 ) -> Result<(), StepError> {
     let wait = Wait::new(bound, interval);
-    let results: Vec<Result<bool, StepError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = probes
-            .iter()
-            .map(|p| {
-                s.spawn(move || -> Result<bool, StepError> {
-                    let cmd = p.cmd();
-                    let answered =
-                        poll_until(host, wait, || Ok(host.run(&cmd)?.success().then_some(())))?;
-                    Ok(answered.is_some())
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(StepError::Failed("internal: a ping thread panicked".into()))
-                })
-            })
-            .collect()
-    });
+    let results = crate::steps::map_at_once(probes, |p| {
+        let cmd = p.cmd();
+        let answered = poll_until(host, wait, || Ok(host.run(&cmd)?.success().then_some(())))?;
+        Ok(answered.is_some())
+    })?;
     let mut failed = Vec::new();
-    for (p, r) in probes.iter().zip(results) {
-        if !r? {
+    for (p, answered) in probes.iter().zip(results) {
+        if !answered {
             failed.push(format!(
                 "{}{} did not answer a ping from {} ({})",
                 p.portal,

@@ -22,7 +22,7 @@ use super::leftover::{clean_after_failed_discovery, send_targets_recorded};
 use super::want::{Pair, Want};
 use super::{DISCOVERY_BOUND, LOGIN_BOUND};
 use crate::steps::parse::iscsiadm::{classify_exit, parse_discovery, IscsiadmError, NodeRef};
-use crate::steps::{run_at_once, Cmd, CmdOutput, Ctx, Host, StepError};
+use crate::steps::{map_at_once, run_at_once, Cmd, CmdOutput, Ctx, Host, StepError};
 
 /// The sessions step's tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -244,17 +244,7 @@ fn prepare_round(
     attempts: &[Pair],
 ) -> Result<Vec<Option<(Cmd, CmdOutput)>>, StepError> {
     let host = cx.host;
-    let joined: Vec<_> = std::thread::scope(|s| {
-        let handles: Vec<_> = attempts
-            .iter()
-            .map(|p| s.spawn(move || prepare_discovery(host, want, p)))
-            .collect();
-        handles.into_iter().map(|h| h.join()).collect()
-    });
-    joined
-        .into_iter()
-        .map(|j| j.map_err(|_| StepError::Failed("internal: a command thread panicked".into()))?)
-        .collect()
+    map_at_once(attempts, |p| prepare_discovery(host, want, p))
 }
 
 /// One discovery from `p` whose record `prepared` says how its preparation went: the command

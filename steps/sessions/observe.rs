@@ -78,33 +78,16 @@ pub(super) fn records(
         .map(|p| (p.clone(), record_cmd(want, iqn, p)))
         .collect();
     let host = cx.host;
-    let read: Vec<Result<Record, StepError>> = std::thread::scope(|s| {
-        let handles: Vec<_> = cmds
-            .iter()
-            .map(|(_, cmd)| {
-                s.spawn(move || -> Result<Record, StepError> {
-                    let got = host.run(cmd)?;
-                    if !got.success() {
-                        return Err(StepError::command(cmd, &got, None));
-                    }
-                    Ok(parse_record(&got.stdout))
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| {
-                h.join().unwrap_or_else(|_| {
-                    Err(StepError::Failed(
-                        "internal: a node record reader panicked".into(),
-                    ))
-                })
-            })
-            .collect()
-    });
+    let read = crate::steps::map_at_once(&cmds, |(_, cmd)| {
+        let got = host.run(cmd)?;
+        if !got.success() {
+            return Err(StepError::command(cmd, &got, None));
+        }
+        Ok(parse_record(&got.stdout))
+    })?;
     let mut out = BTreeMap::new();
     for ((p, _), rec) in cmds.into_iter().zip(read) {
-        out.insert(p, rec?);
+        out.insert(p, rec);
     }
     Ok(out)
 }
